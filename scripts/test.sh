@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# The whole test suite: system packages, formatting, lints, then every test.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/install-deps.sh
+cargo fmt --all -- --check
+cargo clippy --all-targets --locked -- -D warnings
+cargo test --all-targets --locked

@@ -1,0 +1,1 @@
+//! snapshot sink (being written).

@@ -1,0 +1,1 @@
+//! table sink (being written).

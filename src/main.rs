@@ -1,0 +1,2 @@
+//! The hhmon binary: parses the command line and calls into the library.
+fn main() {}

@@ -1,0 +1,1 @@
+//! The interval aggregator (being written).

@@ -1,0 +1,133 @@
+//! The interval report: the one data model every output renders (JSON snapshots, Prometheus
+//! text, the terminal table). Plain data with serde; it knows nothing of how it was computed.
+//!
+//! The JSON form is the snapshot contract, described by `docs/snapshot.schema.json`. Fields may
+//! be added; existing ones keep their names and meaning.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::time::{Duration, UNIX_EPOCH};
+
+/// Everything known about one closed interval.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IntervalReport {
+    /// The interval's bounds.
+    pub interval: IntervalSpan,
+    /// Counts of this interval alone.
+    pub totals: Totals,
+    /// Counts since the monitor started (what Prometheus counters expose).
+    pub cumulative: Totals,
+    /// Estimated number of distinct source addresses in the interval (HyperLogLog).
+    pub distinct_sources: u64,
+    /// How heavy hitters were counted: `"chk"` (Cuckoo Heavy Keeper) or `"exact"`.
+    pub counting: String,
+    /// Top flows ranked by packets.
+    pub top_flows: Vec<FlowEntry>,
+    /// Top flows ranked by bytes.
+    pub top_flows_by_bytes: Vec<FlowEntry>,
+    /// Top source addresses ranked by packets.
+    pub top_sources: Vec<AddressEntry>,
+    /// Top source addresses ranked by bytes.
+    pub top_sources_by_bytes: Vec<AddressEntry>,
+    /// Top destination addresses ranked by packets.
+    pub top_destinations: Vec<AddressEntry>,
+    /// Top destination addresses ranked by bytes.
+    pub top_destinations_by_bytes: Vec<AddressEntry>,
+}
+
+/// An interval `[start, start + seconds)`, aligned to a multiple of its length since the epoch.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IntervalSpan {
+    /// Start, RFC 3339 in UTC.
+    pub start: String,
+    /// End (exclusive), RFC 3339 in UTC.
+    pub end: String,
+    /// Start, seconds since the Unix epoch.
+    pub start_unix: u64,
+    /// Length in seconds.
+    pub seconds: u64,
+}
+
+impl IntervalSpan {
+    /// The span starting at `start_unix` and lasting `seconds`.
+    pub fn new(start_unix: u64, seconds: u64) -> Self {
+        Self {
+            start: rfc3339(start_unix),
+            end: rfc3339(start_unix.saturating_add(seconds)),
+            start_unix,
+            seconds,
+        }
+    }
+}
+
+fn rfc3339(unix_seconds: u64) -> String {
+    let time = UNIX_EPOCH + Duration::from_secs(unix_seconds).min(MAX_RFC3339);
+    humantime::format_rfc3339_seconds(time).to_string()
+}
+
+/// humantime formats years up to 9999; a corrupt timestamp beyond that is clamped.
+const MAX_RFC3339: Duration = Duration::from_secs(253_402_300_799);
+
+/// Packet and byte counts, and what could not be decoded.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Totals {
+    /// Every frame read, decoded or not.
+    pub packets: u64,
+    /// Wire bytes of every frame read (pcap `len`).
+    pub bytes: u64,
+    /// Frames that produced no flow key.
+    pub unparsed_packets: u64,
+    /// `unparsed_packets` split by reason (every reason present, zeros included).
+    pub unparsed_by_reason: BTreeMap<String, u64>,
+    /// Frames counted as flows with ports 0 because the transport header was cut short.
+    pub transport_truncated: u64,
+}
+
+/// One flow of a top list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FlowEntry {
+    /// Source address.
+    pub src: IpAddr,
+    /// Destination address.
+    pub dst: IpAddr,
+    /// Source port (0 when the protocol has none, or on non-first fragments).
+    pub src_port: u16,
+    /// Destination port.
+    pub dst_port: u16,
+    /// IP protocol number.
+    pub protocol: u8,
+    /// Packets in the interval (estimated unless counting is exact).
+    pub packets: u64,
+    /// Wire bytes in the interval (estimated unless counting is exact).
+    pub bytes: u64,
+}
+
+/// One address of a top list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AddressEntry {
+    /// The address.
+    pub address: IpAddr,
+    /// Packets in the interval.
+    pub packets: u64,
+    /// Wire bytes in the interval.
+    pub bytes: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn span_renders_rfc3339_utc_bounds() {
+        let span = IntervalSpan::new(1_700_000_000, 10);
+        assert_eq!(span.start, "2023-11-14T22:13:20Z");
+        assert_eq!(span.end, "2023-11-14T22:13:30Z");
+    }
+
+    #[test]
+    fn absurd_timestamps_do_not_panic() {
+        let span = IntervalSpan::new(u64::MAX - 1, 10);
+        assert!(span.end.starts_with("9999-"));
+    }
+}
