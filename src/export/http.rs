@@ -103,3 +103,128 @@ async fn healthz(State(state): State<MetricsState>) -> impl IntoResponse {
         (StatusCode::SERVICE_UNAVAILABLE, "unhealthy")
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Read as _, Write as _};
+    use std::net::{SocketAddr, TcpStream};
+    use std::sync::mpsc;
+    use std::thread::JoinHandle;
+    use tokio::sync::oneshot;
+
+    /// A server on its own current-thread runtime, so the test thread can make blocking requests.
+    struct Running {
+        address: SocketAddr,
+        stop: oneshot::Sender<()>,
+        thread: JoinHandle<std::io::Result<()>>,
+    }
+
+    fn start(state: MetricsState) -> Running {
+        let (address_tx, address_rx) = mpsc::channel();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            runtime.block_on(async move {
+                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+                address_tx.send(listener.local_addr()?).unwrap();
+                serve(listener, state, async {
+                    let _ = stopped.await;
+                })
+                .await
+            })
+        });
+        let address = address_rx.recv().unwrap();
+        Running {
+            address,
+            stop,
+            thread,
+        }
+    }
+
+    struct Response {
+        status: u16,
+        headers: Vec<(String, String)>,
+        body: String,
+    }
+
+    impl Response {
+        fn header(&self, name: &str) -> Option<&str> {
+            self.headers
+                .iter()
+                .find(|(key, _)| key.eq_ignore_ascii_case(name))
+                .map(|(_, value)| value.as_str())
+        }
+    }
+
+    /// A plain HTTP/1.1 GET; `Connection: close` lets the body run to end of stream.
+    fn get(address: SocketAddr, path: &str) -> Response {
+        let mut stream = TcpStream::connect(address).unwrap();
+        write!(
+            stream,
+            "GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut raw = String::new();
+        stream.read_to_string(&mut raw).unwrap();
+        let (head, body) = raw.split_once("\r\n\r\n").unwrap();
+        let mut lines = head.split("\r\n");
+        let status_line = lines.next().unwrap();
+        assert!(status_line.starts_with("HTTP/1.1 "), "{status_line}");
+        let status = status_line[9..12].parse().unwrap();
+        let headers = lines
+            .map(|line| {
+                let (key, value) = line.split_once(':').unwrap();
+                (key.to_owned(), value.trim().to_owned())
+            })
+            .collect();
+        Response {
+            status,
+            headers,
+            body: body.to_owned(),
+        }
+    }
+
+    #[test]
+    fn serves_published_metrics_and_health_until_shutdown() {
+        let state = MetricsState::new();
+        let server = start(state.clone());
+
+        let before = get(server.address, "/metrics");
+        assert_eq!(before.status, 200);
+        assert_eq!(before.body, prometheus::render_empty());
+
+        state.publish("hhmon_packets_total 1\n".into());
+        let first = get(server.address, "/metrics");
+        assert_eq!(first.status, 200);
+        assert_eq!(
+            first.header("content-type"),
+            Some("text/plain; version=0.0.4; charset=utf-8")
+        );
+        assert_eq!(first.body, "hhmon_packets_total 1\n");
+        state.publish("hhmon_packets_total 2\n".into());
+        assert_eq!(
+            get(server.address, "/metrics").body,
+            "hhmon_packets_total 2\n"
+        );
+
+        let healthy = get(server.address, "/healthz");
+        assert_eq!((healthy.status, healthy.body.as_str()), (200, "ok"));
+        state.set_healthy(false);
+        assert_eq!(get(server.address, "/healthz").status, 503);
+        state.set_healthy(true);
+        assert_eq!(get(server.address, "/healthz").status, 200);
+
+        assert_eq!(get(server.address, "/nope").status, 404);
+        assert_eq!(get(server.address, "/metrics/extra").status, 404);
+
+        server.stop.send(()).unwrap();
+        server.thread.join().unwrap().unwrap();
+        assert!(
+            TcpStream::connect(server.address).is_err(),
+            "still listening after shutdown"
+        );
+    }
+}

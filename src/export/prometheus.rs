@@ -377,7 +377,7 @@ mod tests {
             .collect()
     }
 
-    fn series<'a>(samples: &'a [Sample], metric: Metric) -> Vec<&'a Sample> {
+    fn series(samples: &[Sample], metric: Metric) -> Vec<&Sample> {
         samples.iter().filter(|s| s.0 == metric.name()).collect()
     }
 
