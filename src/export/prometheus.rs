@@ -228,33 +228,34 @@ fn build(metrics: &Metrics, report: &IntervalReport, top: usize) -> prometheus::
         report.interval.seconds as f64,
     )?;
 
-    metrics.flows(Metric::TopFlowPackets, &report.top_flows, top, |f| {
-        f.packets
-    })?;
-    metrics.flows(Metric::TopFlowBytes, &report.top_flows_by_bytes, top, |f| {
-        f.bytes
-    })?;
-    metrics.addresses(Metric::TopSourcePackets, &report.top_sources, top, |a| {
-        a.packets
-    })?;
-    metrics.addresses(
-        Metric::TopSourceBytes,
-        &report.top_sources_by_bytes,
-        top,
-        |a| a.bytes,
-    )?;
-    metrics.addresses(
-        Metric::TopDestinationPackets,
-        &report.top_destinations,
-        top,
-        |a| a.packets,
-    )?;
-    metrics.addresses(
-        Metric::TopDestinationBytes,
-        &report.top_destinations_by_bytes,
-        top,
-        |a| a.bytes,
-    )?;
+    let flow_lists: [(Metric, &[FlowEntry], Count<FlowEntry>); 2] = [
+        (Metric::TopFlowPackets, &report.top_flows, |f| f.packets),
+        (Metric::TopFlowBytes, &report.top_flows_by_bytes, |f| {
+            f.bytes
+        }),
+    ];
+    for (metric, flows, value) in flow_lists {
+        metrics.flows(metric, flows, top, value)?;
+    }
+    let address_lists: [(Metric, &[AddressEntry], Count<AddressEntry>); 4] = [
+        (Metric::TopSourcePackets, &report.top_sources, |a| a.packets),
+        (Metric::TopSourceBytes, &report.top_sources_by_bytes, |a| {
+            a.bytes
+        }),
+        (
+            Metric::TopDestinationPackets,
+            &report.top_destinations,
+            |a| a.packets,
+        ),
+        (
+            Metric::TopDestinationBytes,
+            &report.top_destinations_by_bytes,
+            |a| a.bytes,
+        ),
+    ];
+    for (metric, addresses, value) in address_lists {
+        metrics.addresses(metric, addresses, top, value)?;
+    }
 
     metrics.build_info()?;
     metrics.gauge(
@@ -262,6 +263,9 @@ fn build(metrics: &Metrics, report: &IntervalReport, top: usize) -> prometheus::
         if report.counting == "exact" { 1.0 } else { 0.0 },
     )
 }
+
+/// Which count of a top-list entry (packets or bytes) a metric exports.
+type Count<T> = fn(&T) -> u64;
 
 /// A fresh registry and the few shapes of metric hhmon registers into it.
 struct Metrics(Registry);
@@ -296,7 +300,7 @@ impl Metrics {
         metric: Metric,
         flows: &[FlowEntry],
         top: usize,
-        value: fn(&FlowEntry) -> u64,
+        value: Count<FlowEntry>,
     ) -> prometheus::Result<()> {
         let vec = self.gauge_vec(metric)?;
         for flow in flows.iter().take(top) {
@@ -320,7 +324,7 @@ impl Metrics {
         metric: Metric,
         addresses: &[AddressEntry],
         top: usize,
-        value: fn(&AddressEntry) -> u64,
+        value: Count<AddressEntry>,
     ) -> prometheus::Result<()> {
         let vec = self.gauge_vec(metric)?;
         for entry in addresses.iter().take(top) {
