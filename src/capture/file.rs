@@ -25,6 +25,9 @@ const PCAPNG_LAYOUT: (u64, u64) = (28 + 20, 32);
 /// Gzip-compressed files are recognised by their magic bytes (or, for a pipe or other
 /// non-regular file that cannot be peeked at, by a `.gz` name) and inflated on the fly.
 /// Compressed standard input is not recognised: `zcat file.gz | hhmon -` does that.
+///
+/// The link type is libpcap's DLT value, not the file's LINKTYPE: a LINKTYPE_RAW (101) file
+/// reports DLT_RAW, which is 12 on Linux (14 on OpenBSD).
 pub struct FileSource {
     /// The path as given, for error messages.
     path: PathBuf,
@@ -72,9 +75,11 @@ impl FileSource {
             }
             return Self::open_with_libpcap(path, path, None, PCAP_LAYOUT, None);
         }
-        let mut magic = [0u8; 4];
-        let peeked = read_up_to(&mut file, &mut magic).map_err(|e| open_error(e.to_string()))?;
-        let magic = magic.get(..peeked).unwrap_or_default();
+        let mut magic = Vec::with_capacity(PCAPNG_MAGIC.len());
+        (&mut file)
+            .take(PCAPNG_MAGIC.len() as u64)
+            .read_to_end(&mut magic)
+            .map_err(|error| open_error(error.to_string()))?;
         if magic.starts_with(&gzip::MAGIC) {
             file.seek(SeekFrom::Start(0))
                 .map_err(|error| open_error(error.to_string()))?;
@@ -102,22 +107,21 @@ impl FileSource {
     fn open_with_libpcap(
         path: &Path,
         source: &Path,
-        mut inflater: Option<Inflater>,
+        inflater: Option<Inflater>,
         (file_header_bytes, record_header_bytes): (u64, u64),
         total_bytes: Option<u64>,
     ) -> Result<Self, Error> {
-        let opened = Capture::from_file_with_precision(source, Precision::Nano);
-        if let Some(inflater) = inflater.as_mut() {
-            inflater.release_pipe();
-        }
-        let capture = opened.map_err(|error| Error::Open {
-            path: path.to_path_buf(),
-            // A corrupt gzip stream shows to libpcap as a short file; the real cause is better.
-            reason: inflater
-                .as_ref()
-                .and_then(Inflater::failure)
-                .map_or_else(|| error.to_string(), str::to_owned),
-        })?;
+        let capture =
+            Capture::from_file_with_precision(source, Precision::Nano).map_err(|error| {
+                Error::Open {
+                    path: path.to_path_buf(),
+                    // A corrupt gzip stream shows to libpcap as a short file; the real cause is better.
+                    reason: inflater
+                        .as_ref()
+                        .and_then(Inflater::failure)
+                        .map_or_else(|| error.to_string(), str::to_owned),
+                }
+            })?;
         Ok(Self {
             path: path.to_path_buf(),
             link_type: LinkType(capture.get_datalink().0),
@@ -129,18 +133,6 @@ impl FileSource {
             total_bytes,
         })
     }
-}
-
-/// Reads until `buf` is full or the file ends; returns how many bytes were read.
-fn read_up_to(file: &mut File, buf: &mut [u8]) -> std::io::Result<usize> {
-    let mut filled = 0;
-    while let Some(rest) = buf.get_mut(filled..).filter(|rest| !rest.is_empty()) {
-        match file.read(rest)? {
-            0 => break,
-            n => filled += n,
-        }
-    }
-    Ok(filled)
 }
 
 impl PacketSource for FileSource {

@@ -15,10 +15,10 @@ use std::thread;
 pub(super) const MAGIC: [u8; 2] = [0x1f, 0x8b];
 
 /// A running decompressor. Dropping it does not wait for the thread: the thread ends by itself
-/// once the pipe's last reader (libpcap) is closed, with a broken pipe it ignores.
+/// once both read ends (this one and libpcap's) are closed, with a broken pipe it ignores.
 pub(super) struct Inflater {
-    /// Our own read end, kept only until libpcap has opened its own through [`Self::pipe_path`].
-    reader: Option<PipeReader>,
+    /// Keeps the pipe's number valid until libpcap has opened it through [`Self::pipe_path`].
+    reader: PipeReader,
     /// Why decompression failed, set before the thread closes the pipe, so a reader that has
     /// seen the pipe end can rely on it.
     failure: Arc<OnceLock<String>>,
@@ -43,22 +43,12 @@ impl Inflater {
                 }
                 // `writer` drops here, after `failure` is set: the reader then sees the end.
             })?;
-        Ok(Self {
-            reader: Some(reader),
-            failure,
-        })
+        Ok(Self { reader, failure })
     }
 
     /// A path naming the pipe's read end, for libpcap to open.
     pub(super) fn pipe_path(&self) -> PathBuf {
-        let fd = self.reader.as_ref().map_or(-1, |reader| reader.as_raw_fd());
-        PathBuf::from(format!("/dev/fd/{fd}"))
-    }
-
-    /// Closes our read end once libpcap holds its own, so that libpcap closing its end is
-    /// enough to stop the thread.
-    pub(super) fn release_pipe(&mut self) {
-        self.reader = None;
+        PathBuf::from(format!("/dev/fd/{}", self.reader.as_raw_fd()))
     }
 
     /// Why decompression failed, if it did (meaningful once the pipe has been read to its end).
