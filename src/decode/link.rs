@@ -115,6 +115,7 @@ fn null(frame: &[u8], any_byte_order: bool) -> Result<(Version, &[u8]), Unparsed
 /// DLT_PPP frames may or may not keep the HDLC address and control bytes.
 fn ppp(frame: &[u8]) -> Result<(Version, &[u8]), UnparsedReason> {
     match frame {
+        [PPP_ADDRESS] => Err(UnparsedReason::Truncated),
         [PPP_ADDRESS, PPP_CONTROL, rest @ ..] => ppp_protocol(rest),
         _ => ppp_protocol(frame),
     }
