@@ -253,7 +253,10 @@ mod tests {
     enum Ext {
         /// Hop-by-hop (0), routing (43) or destination options (60), 8 bytes.
         Options(u8),
-        Fragment { offset: u16, more: bool },
+        Fragment {
+            offset: u16,
+            more: bool,
+        },
         /// 24 bytes: payload length field 4 means (4 + 2) * 4.
         Auth,
     }
@@ -308,7 +311,10 @@ mod tests {
 
     #[test]
     fn ipv4_transports_with_and_without_ports() {
-        assert_eq!(decode(Version::V4, &ipv4_udp(b"q")), whole(v4_key((40000, 53), 17)));
+        assert_eq!(
+            decode(Version::V4, &ipv4_udp(b"q")),
+            whole(v4_key((40000, 53), 17))
+        );
 
         let mut tcp = Vec::new();
         PacketBuilder::ipv4(V4_SRC, V4_DST, 64)
@@ -328,7 +334,10 @@ mod tests {
         for protocol in [132, 136, 33] {
             let mut packet = ipv4_udp(b"x");
             packet[IPV4_PROTOCOL] = protocol;
-            assert_eq!(decode(Version::V4, &packet), whole(v4_key((40000, 53), protocol)));
+            assert_eq!(
+                decode(Version::V4, &packet),
+                whole(v4_key((40000, 53), protocol))
+            );
         }
         // GRE is a tunnel: the outer header is the flow, with no ports.
         let mut gre = ipv4_udp(b"x");
@@ -355,11 +364,17 @@ mod tests {
     fn ipv4_total_length_beyond_capture_or_zero_falls_back_to_capture() {
         let mut snapped = ipv4_udp(&[0; 1000]);
         snapped.truncate(20 + 8);
-        assert_eq!(decode(Version::V4, &snapped), whole(v4_key((40000, 53), 17)));
+        assert_eq!(
+            decode(Version::V4, &snapped),
+            whole(v4_key((40000, 53), 17))
+        );
 
         let mut offloaded = ipv4_udp(b"x");
         offloaded[IPV4_TOTAL_LEN..IPV4_TOTAL_LEN + 2].copy_from_slice(&[0, 0]);
-        assert_eq!(decode(Version::V4, &offloaded), whole(v4_key((40000, 53), 17)));
+        assert_eq!(
+            decode(Version::V4, &offloaded),
+            whole(v4_key((40000, 53), 17))
+        );
     }
 
     #[test]
@@ -375,13 +390,25 @@ mod tests {
     fn ipv4_malformed_headers() {
         let mut bad_ihl = ipv4_udp(b"x");
         bad_ihl[0] = 0x44;
-        assert_eq!(decode(Version::V4, &bad_ihl), Err(UnparsedReason::Malformed));
+        assert_eq!(
+            decode(Version::V4, &bad_ihl),
+            Err(UnparsedReason::Malformed)
+        );
         let mut bad_version = ipv4_udp(b"x");
         bad_version[0] = 0x55;
-        assert_eq!(decode(Version::Any, &bad_version), Err(UnparsedReason::Malformed));
+        assert_eq!(
+            decode(Version::Any, &bad_version),
+            Err(UnparsedReason::Malformed)
+        );
         // The link said IPv6 but the packet is IPv4.
-        assert_eq!(decode(Version::V6, &ipv4_udp(b"x")), Err(UnparsedReason::Malformed));
-        assert_eq!(decode(Version::V4, &ipv6_udp()), Err(UnparsedReason::Malformed));
+        assert_eq!(
+            decode(Version::V6, &ipv4_udp(b"x")),
+            Err(UnparsedReason::Malformed)
+        );
+        assert_eq!(
+            decode(Version::V4, &ipv6_udp()),
+            Err(UnparsedReason::Malformed)
+        );
         assert_eq!(decode(Version::Any, &[]), Err(UnparsedReason::Truncated));
     }
 
@@ -394,7 +421,10 @@ mod tests {
             .copy_from_slice(&u16::try_from(plain.len() + 4).unwrap().to_be_bytes());
         with_options.extend([1, 1, 1, 0]);
         with_options.extend(udp_header_of(&plain, 20));
-        assert_eq!(decode(Version::V4, &with_options), whole(v4_key((40000, 53), 17)));
+        assert_eq!(
+            decode(Version::V4, &with_options),
+            whole(v4_key((40000, 53), 17))
+        );
     }
 
     #[test]
@@ -416,7 +446,10 @@ mod tests {
 
     #[test]
     fn ipv6_plain_and_behind_every_extension_header() {
-        assert_eq!(decode(Version::V6, &ipv6_udp()), whole(v6_key((546, 547), 17)));
+        assert_eq!(
+            decode(Version::V6, &ipv6_udp()),
+            whole(v6_key((546, 547), 17))
+        );
         let udp = udp_header_of(&ipv6_udp(), IPV6_HEADER_LEN);
         let chain = [
             Ext::Options(0),
@@ -466,7 +499,10 @@ mod tests {
         assert_eq!(decode(Version::V6, &jumbo), whole(v6_key((546, 547), 17)));
         let mut claims_more = ipv6_udp();
         claims_more[IPV6_PAYLOAD_LEN..IPV6_PAYLOAD_LEN + 2].copy_from_slice(&[0x10, 0]);
-        assert_eq!(decode(Version::V6, &claims_more), whole(v6_key((546, 547), 17)));
+        assert_eq!(
+            decode(Version::V6, &claims_more),
+            whole(v6_key((546, 547), 17))
+        );
     }
 
     #[test]
@@ -500,7 +536,11 @@ mod tests {
                 20..24 => cut(v4_key((0, 0), 17)),
                 _ => whole(v4_key((40000, 53), 17)),
             };
-            assert_eq!(decode(Version::V4, &packet[..len]), expected, "cut at {len}");
+            assert_eq!(
+                decode(Version::V4, &packet[..len]),
+                expected,
+                "cut at {len}"
+            );
         }
     }
 
@@ -523,7 +563,11 @@ mod tests {
                 56..60 => cut(v6_key((0, 0), 17)),
                 _ => whole(v6_key((546, 547), 17)),
             };
-            assert_eq!(decode(Version::V6, &packet[..len]), expected, "cut at {len}");
+            assert_eq!(
+                decode(Version::V6, &packet[..len]),
+                expected,
+                "cut at {len}"
+            );
         }
     }
 }

@@ -85,7 +85,11 @@ fn ethernet(frame: &[u8]) -> Result<(Version, &[u8]), UnparsedReason> {
 
 /// Linux cooked captures carry an EtherType in their protocol field for anything IP can ride
 /// on; the small values (802.3, 802.2, CAN, netlink families) are never IP.
-fn cooked(frame: &[u8], protocol_at: usize, len: usize) -> Result<(Version, &[u8]), UnparsedReason> {
+fn cooked(
+    frame: &[u8],
+    protocol_at: usize,
+    len: usize,
+) -> Result<(Version, &[u8]), UnparsedReason> {
     if frame.len() < len {
         return Err(UnparsedReason::Truncated);
     }
@@ -179,7 +183,9 @@ fn mpls(stack: &[u8]) -> Result<(Version, &[u8]), UnparsedReason> {
     let mut rest = stack;
     for _ in 0..MAX_MPLS_LABELS {
         let bos = *rest.get(MPLS_BOS_BYTE).ok_or(UnparsedReason::Truncated)? & MPLS_BOS_BIT;
-        rest = rest.get(MPLS_ENTRY_LEN..).ok_or(UnparsedReason::Truncated)?;
+        rest = rest
+            .get(MPLS_ENTRY_LEN..)
+            .ok_or(UnparsedReason::Truncated)?;
         if bos != 0 {
             return match rest.first().map(|b| b >> 4) {
                 None => Err(UnparsedReason::Truncated),
@@ -224,7 +230,10 @@ mod tests {
     }
 
     fn pppoe_session(ppp_protocol: u16) -> Vec<u8> {
-        frame(&[&[0x11, 0x00, 0x12, 0x34, 0x00, 0x40], &ppp_protocol.to_be_bytes()])
+        frame(&[
+            &[0x11, 0x00, 0x12, 0x34, 0x00, 0x40],
+            &ppp_protocol.to_be_bytes(),
+        ])
     }
 
     fn assert_strips(link: LinkType, frame: &[u8], version: Version, ip_at: usize) {
@@ -320,9 +329,15 @@ mod tests {
     #[test]
     fn mpls_cut_before_the_bottom_is_truncated() {
         let f = frame(&[&ethernet_header(0x8847), &mpls_entry(16, false), &[0, 0]]);
-        assert_eq!(strip(LinkType::ETHERNET, &f), Err(UnparsedReason::Truncated));
+        assert_eq!(
+            strip(LinkType::ETHERNET, &f),
+            Err(UnparsedReason::Truncated)
+        );
         let f = frame(&[&ethernet_header(0x8847), &mpls_entry(16, true)]);
-        assert_eq!(strip(LinkType::ETHERNET, &f), Err(UnparsedReason::Truncated));
+        assert_eq!(
+            strip(LinkType::ETHERNET, &f),
+            Err(UnparsedReason::Truncated)
+        );
     }
 
     #[test]
@@ -360,19 +375,38 @@ mod tests {
         assert_strips(LinkType::LINUX_SLL2, &sll2_vlan, Version::V4, 24);
 
         let netlink = frame(&[&[0, 4, 0x03, 0x38, 0, 0], &[0; 8], &[0, 0]]);
-        assert_eq!(strip(LinkType::LINUX_SLL, &netlink), Err(UnparsedReason::NotIp));
-        assert_eq!(strip(LinkType::LINUX_SLL, &sll[..15]), Err(UnparsedReason::Truncated));
-        assert_eq!(strip(LinkType::LINUX_SLL2, &sll2[..19]), Err(UnparsedReason::Truncated));
+        assert_eq!(
+            strip(LinkType::LINUX_SLL, &netlink),
+            Err(UnparsedReason::NotIp)
+        );
+        assert_eq!(
+            strip(LinkType::LINUX_SLL, &sll[..15]),
+            Err(UnparsedReason::Truncated)
+        );
+        assert_eq!(
+            strip(LinkType::LINUX_SLL2, &sll2[..19]),
+            Err(UnparsedReason::Truncated)
+        );
     }
 
     #[test]
     fn null_accepts_either_byte_order_and_every_bsd_inet6() {
         for family in [AF_INET.to_le_bytes(), AF_INET.to_be_bytes()] {
-            assert_strips(LinkType::NULL, &frame(&[&family, &IPV4_START]), Version::V4, 4);
+            assert_strips(
+                LinkType::NULL,
+                &frame(&[&family, &IPV4_START]),
+                Version::V4,
+                4,
+            );
         }
         for af in AF_INET6 {
             for family in [af.to_le_bytes(), af.to_be_bytes()] {
-                assert_strips(LinkType::NULL, &frame(&[&family, &IPV6_START]), Version::V6, 4);
+                assert_strips(
+                    LinkType::NULL,
+                    &frame(&[&family, &IPV6_START]),
+                    Version::V6,
+                    4,
+                );
             }
         }
         let af_unix = 1u32.to_le_bytes();
@@ -380,7 +414,10 @@ mod tests {
             strip(LinkType::NULL, &frame(&[&af_unix, &IPV4_START])),
             Err(UnparsedReason::NotIp)
         );
-        assert_eq!(strip(LinkType::NULL, &[2, 0, 0]), Err(UnparsedReason::Truncated));
+        assert_eq!(
+            strip(LinkType::NULL, &[2, 0, 0]),
+            Err(UnparsedReason::Truncated)
+        );
     }
 
     #[test]
@@ -406,19 +443,48 @@ mod tests {
 
     #[test]
     fn ppp_with_and_without_hdlc_bytes_and_compressed_protocol() {
-        assert_strips(LinkType::PPP, &[0xff, 0x03, 0x00, 0x21, 0x45], Version::V4, 4);
+        assert_strips(
+            LinkType::PPP,
+            &[0xff, 0x03, 0x00, 0x21, 0x45],
+            Version::V4,
+            4,
+        );
         assert_strips(LinkType::PPP, &[0x00, 0x57, 0x60], Version::V6, 2);
         assert_strips(LinkType::PPP, &[0x21, 0x45], Version::V4, 1);
-        assert_eq!(strip(LinkType::PPP, &[0xc0, 0x21, 1]), Err(UnparsedReason::NotIp));
-        assert_eq!(strip(LinkType::PPP, &[0xff, 0x03, 0x00]), Err(UnparsedReason::Truncated));
+        assert_eq!(
+            strip(LinkType::PPP, &[0xc0, 0x21, 1]),
+            Err(UnparsedReason::NotIp)
+        );
+        assert_eq!(
+            strip(LinkType::PPP, &[0xff, 0x03, 0x00]),
+            Err(UnparsedReason::Truncated)
+        );
     }
 
     #[test]
     fn ppp_hdlc_and_cisco_hdlc() {
-        assert_strips(LinkType::PPP_HDLC, &[0xff, 0x03, 0x00, 0x57, 0x60], Version::V6, 4);
-        assert_strips(LinkType::PPP_HDLC, &[0x0f, 0x00, 0x08, 0x00, 0x45], Version::V4, 4);
-        assert_strips(LinkType::PPP_HDLC, &[0x8f, 0x00, 0x86, 0xdd, 0x60], Version::V6, 4);
-        assert_eq!(strip(LinkType::PPP_HDLC, &[0xff]), Err(UnparsedReason::Truncated));
+        assert_strips(
+            LinkType::PPP_HDLC,
+            &[0xff, 0x03, 0x00, 0x57, 0x60],
+            Version::V6,
+            4,
+        );
+        assert_strips(
+            LinkType::PPP_HDLC,
+            &[0x0f, 0x00, 0x08, 0x00, 0x45],
+            Version::V4,
+            4,
+        );
+        assert_strips(
+            LinkType::PPP_HDLC,
+            &[0x8f, 0x00, 0x86, 0xdd, 0x60],
+            Version::V6,
+            4,
+        );
+        assert_eq!(
+            strip(LinkType::PPP_HDLC, &[0xff]),
+            Err(UnparsedReason::Truncated)
+        );
     }
 
     #[test]

@@ -206,7 +206,11 @@ mod tests {
             ("null", LinkType::NULL, wrap(&[&2u32.to_le_bytes()])),
             ("loop", LinkType::LOOP, wrap(&[&2u32.to_be_bytes()])),
             ("ppp", LinkType::PPP, wrap(&[&[0xff, 0x03, 0x00, 0x21]])),
-            ("ppp_hdlc", LinkType::PPP_HDLC, wrap(&[&[0xff, 0x03, 0x00, 0x21]])),
+            (
+                "ppp_hdlc",
+                LinkType::PPP_HDLC,
+                wrap(&[&[0xff, 0x03, 0x00, 0x21]]),
+            ),
             ("raw", LinkType::RAW, ip.clone()),
             ("dlt_raw", LinkType::DLT_RAW, ip.clone()),
             ("dlt_raw_openbsd", LinkType::DLT_RAW_OPENBSD, ip.clone()),
