@@ -41,36 +41,48 @@ enum Payload<'a> {
 /// Decodes the IP packet at the start of `packet`.
 pub(super) fn decode(version: Version, packet: &[u8]) -> Result<Decoded, UnparsedReason> {
     let nibble = packet.first().ok_or(UnparsedReason::Truncated)? >> 4;
-    let (src, dst, protocol, payload) = match (nibble, version) {
+    let network = match (nibble, version) {
         (4, Version::V4 | Version::Any) => ipv4(packet)?,
         (6, Version::V6 | Version::Any) => ipv6(packet)?,
         _ => return Err(UnparsedReason::Malformed),
     };
-    let (src_port, dst_port, transport_truncated) = ports(protocol, payload);
+    let (src_port, dst_port, transport_truncated) = ports(network.protocol, network.payload);
     Ok(Decoded {
         key: FlowKey {
-            src,
-            dst,
+            src: network.src,
+            dst: network.dst,
             src_port,
             dst_port,
-            protocol: protocol.0,
+            protocol: network.protocol.0,
         },
         transport_truncated,
     })
 }
 
-type Network<'a> = (IpAddr, IpAddr, IpNumber, Payload<'a>);
+/// The outermost IP layer read: what the key takes from it, and what it carries. Decapsulation
+/// would start from `protocol` and `payload` here.
+struct Network<'a> {
+    src: IpAddr,
+    dst: IpAddr,
+    /// The protocol after the extension headers.
+    protocol: IpNumber,
+    payload: Payload<'a>,
+}
 
 fn ipv4(packet: &[u8]) -> Result<Network<'_>, UnparsedReason> {
     let header = Ipv4HeaderSlice::from_slice(packet).map_err(|e| match e {
         err::ipv4::HeaderSliceError::Len(_) => UnparsedReason::Truncated,
         err::ipv4::HeaderSliceError::Content(_) => UnparsedReason::Malformed,
     })?;
-    let src = IpAddr::V4(header.source_addr());
-    let dst = IpAddr::V4(header.destination_addr());
+    let network = |protocol, payload| Network {
+        src: IpAddr::V4(header.source_addr()),
+        dst: IpAddr::V4(header.destination_addr()),
+        protocol,
+        payload,
+    };
     let protocol = header.protocol();
     if header.fragments_offset().value() != 0 {
-        return Ok((src, dst, protocol, Payload::LaterFragment));
+        return Ok(network(protocol, Payload::LaterFragment));
     }
     // A total length below the header length is what checksum/segmentation offload leaves
     // (often 0); like one beyond the capture, it falls back to the captured length.
@@ -85,19 +97,17 @@ fn ipv4(packet: &[u8]) -> Result<Network<'_>, UnparsedReason> {
     // AH sits between IPv4 and the transport as it does in IPv6: see through it the same way.
     if protocol == ip_number::AUTH {
         return match IpAuthHeaderSlice::from_slice(payload) {
-            Ok(auth) => Ok((
-                src,
-                dst,
+            Ok(auth) => Ok(network(
                 auth.next_header(),
                 Payload::Transport(after(payload, auth.slice().len())),
             )),
             Err(err::ip_auth::HeaderSliceError::Len(_)) => {
-                Ok((src, dst, protocol, Payload::ExtensionCut))
+                Ok(network(protocol, Payload::ExtensionCut))
             }
             Err(err::ip_auth::HeaderSliceError::Content(_)) => Err(UnparsedReason::Malformed),
         };
     }
-    Ok((src, dst, protocol, Payload::Transport(payload)))
+    Ok(network(protocol, Payload::Transport(payload)))
 }
 
 fn ipv6(packet: &[u8]) -> Result<Network<'_>, UnparsedReason> {
@@ -105,8 +115,12 @@ fn ipv6(packet: &[u8]) -> Result<Network<'_>, UnparsedReason> {
         err::ipv6::HeaderSliceError::Len(_) => UnparsedReason::Truncated,
         err::ipv6::HeaderSliceError::Content(_) => UnparsedReason::Malformed,
     })?;
-    let src = IpAddr::V6(header.source_addr());
-    let dst = IpAddr::V6(header.destination_addr());
+    let network = |protocol, payload| Network {
+        src: IpAddr::V6(header.source_addr()),
+        dst: IpAddr::V6(header.destination_addr()),
+        protocol,
+        payload,
+    };
     // A payload length of 0 is a jumbogram or offload; like one beyond the capture, it falls
     // back to the captured length.
     let claimed_end = IPV6_HEADER_LEN + usize::from(header.payload_length());
@@ -117,23 +131,22 @@ fn ipv6(packet: &[u8]) -> Result<Network<'_>, UnparsedReason> {
     };
     let mut rest = packet.get(IPV6_HEADER_LEN..end).unwrap_or_default();
     let mut next = header.next_header();
-    let cut = |next| Ok((src, dst, next, Payload::ExtensionCut));
     for _ in 0..MAX_IPV6_EXTENSION_HEADERS {
         let len = match next {
             ip_number::IPV6_HOP_BY_HOP | ip_number::IPV6_ROUTE | ip_number::IPV6_DEST_OPTIONS => {
                 let Ok(ext) = Ipv6RawExtHeaderSlice::from_slice(rest) else {
-                    return cut(next);
+                    return Ok(network(next, Payload::ExtensionCut));
                 };
                 next = ext.next_header();
                 ext.slice().len()
             }
             ip_number::IPV6_FRAG => {
                 let Ok(fragment) = Ipv6FragmentHeaderSlice::from_slice(rest) else {
-                    return cut(next);
+                    return Ok(network(next, Payload::ExtensionCut));
                 };
                 next = fragment.next_header();
                 if fragment.fragment_offset().value() != 0 {
-                    return Ok((src, dst, next, Payload::LaterFragment));
+                    return Ok(network(next, Payload::LaterFragment));
                 }
                 fragment.slice().len()
             }
@@ -142,12 +155,14 @@ fn ipv6(packet: &[u8]) -> Result<Network<'_>, UnparsedReason> {
                     next = auth.next_header();
                     auth.slice().len()
                 }
-                Err(err::ip_auth::HeaderSliceError::Len(_)) => return cut(next),
+                Err(err::ip_auth::HeaderSliceError::Len(_)) => {
+                    return Ok(network(next, Payload::ExtensionCut))
+                }
                 Err(err::ip_auth::HeaderSliceError::Content(_)) => {
                     return Err(UnparsedReason::Malformed)
                 }
             },
-            _ => return Ok((src, dst, next, Payload::Transport(rest))),
+            _ => return Ok(network(next, Payload::Transport(rest))),
         };
         rest = after(rest, len);
     }
