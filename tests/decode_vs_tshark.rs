@@ -460,7 +460,7 @@ const SYNTHETIC_ALLOWED: &[Allowance] = &[Allowance {
     kind: Disagreement::OnlyTshark,
     packets: 1,
     why: "IPv4 in an 802.3 frame with an LLC/SNAP header: tshark follows SNAP to IP, hhmon \
-          counts 802.3/LLC frames as not_ip by design (no IP network uses it in practice)",
+          counts every 802.3/LLC frame as not_ip by design (IP over SNAP is rare on Ethernet)",
 }];
 
 mod synthetic {
