@@ -3,6 +3,7 @@
 
 use clap::Parser;
 use hhmon::cli::{Cli, Command};
+use std::io::IsTerminal;
 use std::process::ExitCode;
 use tracing_subscriber::EnvFilter;
 
@@ -10,6 +11,8 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
+        // Colour codes only for a person at a terminal, not in logs or pipes.
+        .with_ansi(std::io::stderr().is_terminal())
         .with_env_filter(
             EnvFilter::try_from_env("HHMON_LOG").unwrap_or_else(|_| EnvFilter::new("info")),
         )
