@@ -180,7 +180,6 @@ fn ipv6_protocol<'a>(all: &dyn Fn(&str) -> Vec<&'a str>) -> Option<(u8, bool)> {
     }
 }
 
-
 /// A table of (packets, wire bytes) per key.
 pub type Counts<K> = BTreeMap<K, (u64, u64)>;
 
