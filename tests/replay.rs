@@ -65,7 +65,7 @@ fn stderr_of(output: &Output) -> String {
 }
 
 /// Runs `hhmon replay --quiet --snapshot-dir <dir> <args>` and checks it succeeded cleanly.
-fn replay_into(dir: &Path, args: &[&str], input: &Path) -> Output {
+fn replay_into(dir: &Path, args: &[&str], input: &Path) {
     let output = hhmon(
         ["replay", "--quiet", "--snapshot-dir"]
             .iter()
@@ -77,7 +77,6 @@ fn replay_into(dir: &Path, args: &[&str], input: &Path) -> Output {
     let stderr = stderr_of(&output);
     assert!(output.status.success(), "{args:?} {input:?}: {stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
-    output
 }
 
 fn read_report(path: &Path) -> IntervalReport {
@@ -324,12 +323,26 @@ fn compare(
             report.distinct_sources
         ));
     }
-    let flow_lists = [
+    let mut total = Checked::default();
+    let mut tally = |checked: Checked| {
+        total.worst = total.worst.max(checked.worst);
+        total.below_phi += checked.below_phi;
+    };
+    for (what, list, by_bytes) in [
         ("top_flows", &report.top_flows, false),
         ("top_flows_by_bytes", &report.top_flows_by_bytes, true),
-    ]
-    .map(|(what, list, by_bytes)| (what, flows(list), &truth.flows, by_bytes));
-    let address_lists = [
+    ] {
+        let list = flows(list);
+        tally(check_top(
+            what,
+            &list,
+            &truth.flows,
+            by_bytes,
+            accuracy,
+            &mut problems,
+        ));
+    }
+    for (what, list, table, by_bytes) in [
         ("top_sources", &report.top_sources, &truth.sources, false),
         (
             "top_sources_by_bytes",
@@ -349,29 +362,13 @@ fn compare(
             &truth.destinations,
             true,
         ),
-    ]
-    .map(|(what, list, table, by_bytes)| (what, addresses(list), table, by_bytes));
-    let mut total = Checked::default();
-    let mut add_up = |checked: Checked| {
-        total.worst = total.worst.max(checked.worst);
-        total.below_phi += checked.below_phi;
-    };
-    for (what, list, table, by_bytes) in &flow_lists {
-        add_up(check_top(
+    ] {
+        let list = addresses(list);
+        tally(check_top(
             what,
-            list,
+            &list,
             table,
-            *by_bytes,
-            accuracy,
-            &mut problems,
-        ));
-    }
-    for (what, list, table, by_bytes) in &address_lists {
-        add_up(check_top(
-            what,
-            list,
-            table,
-            *by_bytes,
+            by_bytes,
             accuracy,
             &mut problems,
         ));
