@@ -27,7 +27,7 @@ use support::{score, zipf_keys, Exact, HeavyHitters, Score, Stream, PHI};
 const BUDGETS_KB: [usize; 6] = [2, 4, 8, 16, 32, 64];
 const ALPHAS: [f64; 5] = [0.8, 1.0, 1.2, 1.4, 1.6];
 const UNIVERSE: u64 = 1_000_000;
-const SEED: u64 = 0x6868_6d6f_6e;
+const SEED: u64 = 2025;
 /// HeavyKeeper's decay base as the crate's documentation and the HeavyKeeper paper use it.
 const HK_DECAY: f64 = 0.9;
 /// Rows (TopK) and heavy slots per bucket (CuckooTopK): the HeavyKeeper paper's setting.
