@@ -69,157 +69,123 @@ fn zipf(alpha: f64, len: usize, seed: u64) -> Stream<u64> {
     Stream::unit(zipf_keys(alpha, UNIVERSE, len, seed))
 }
 
-// Measured figures (precision / recall / ARE) are quoted before each bound.
+// Every bound below was set from 20 runs (5 stream seeds x 4 sketch seeds; 12 runs for 10^7
+// items) of the implementation of 2a348cc, test profile. "seen" quotes the worst of those runs,
+// "here" the run this test makes. At 4 KB the sketch has 49 buckets per table (196 heavy slots
+// for 60 to 144 heavy hitters), which is why its recall there is low for the flatter streams.
 
 #[test]
 fn zipf_0_8_million() {
     let stream = zipf(0.8, 1_000_000, 1);
-    // measured: TODO
-    check(
-        "Zipf 0.8",
-        &stream,
-        PAPER_BUDGET,
-        Bounds {
-            precision: 0.9,
-            recall: 0.9,
-            are: 0.05,
-        },
-    );
-    check(
-        "Zipf 0.8",
-        &stream,
-        DEFAULT_BUDGET,
-        Bounds {
-            precision: 0.9,
-            recall: 0.9,
-            are: 0.05,
-        },
-    );
+    // seen: P 1.000, R 0.194, ARE 0.81; here: P 1.000, R 0.300, ARE 0.71
+    let at_4k = Bounds {
+        precision: 0.95,
+        recall: 0.18,
+        are: 0.85,
+    };
+    check("Zipf 0.8", &stream, PAPER_BUDGET, at_4k);
+    // seen: P 1.000, R 0.983, ARE 4.3e-3; here: P 1.000, R 1.000, ARE 1.0e-3
+    let at_64k = Bounds {
+        precision: 0.97,
+        recall: 0.96,
+        are: 1e-2,
+    };
+    check("Zipf 0.8", &stream, DEFAULT_BUDGET, at_64k);
 }
 
 #[test]
 fn zipf_1_0_million() {
     let stream = zipf(1.0, 1_000_000, 2);
-    check(
-        "Zipf 1.0",
-        &stream,
-        PAPER_BUDGET,
-        Bounds {
-            precision: 0.9,
-            recall: 0.9,
-            are: 0.05,
-        },
-    );
-    check(
-        "Zipf 1.0",
-        &stream,
-        DEFAULT_BUDGET,
-        Bounds {
-            precision: 0.9,
-            recall: 0.9,
-            are: 0.05,
-        },
-    );
+    // seen: P 1.000, R 0.307, ARE 0.70; here: P 1.000, R 0.350, ARE 0.66
+    let at_4k = Bounds {
+        precision: 0.95,
+        recall: 0.28,
+        are: 0.75,
+    };
+    check("Zipf 1.0", &stream, PAPER_BUDGET, at_4k);
+    // seen: P 1.000, R 0.993, ARE 6.7e-4; here: P 1.000, R 1.000, ARE 7.7e-5
+    let at_64k = Bounds {
+        precision: 0.97,
+        recall: 0.98,
+        are: 2e-3,
+    };
+    check("Zipf 1.0", &stream, DEFAULT_BUDGET, at_64k);
 }
 
 #[test]
 fn zipf_1_2_million() {
     let stream = zipf(1.2, 1_000_000, 3);
-    check(
-        "Zipf 1.2",
-        &stream,
-        PAPER_BUDGET,
-        Bounds {
-            precision: 0.9,
-            recall: 0.9,
-            are: 0.05,
-        },
-    );
-    check(
-        "Zipf 1.2",
-        &stream,
-        DEFAULT_BUDGET,
-        Bounds {
-            precision: 0.9,
-            recall: 0.9,
-            are: 0.05,
-        },
-    );
+    // seen: P 1.000, R 0.514, ARE 0.50; here: P 1.000, R 0.562, ARE 0.45
+    let at_4k = Bounds {
+        precision: 0.95,
+        recall: 0.48,
+        are: 0.55,
+    };
+    check("Zipf 1.2", &stream, PAPER_BUDGET, at_4k);
+    // seen: P 0.993, R 1.000, ARE 1.4e-5; here: P 1.000, R 1.000, ARE 0
+    let at_64k = Bounds {
+        precision: 0.97,
+        recall: 0.99,
+        are: 1e-4,
+    };
+    check("Zipf 1.2", &stream, DEFAULT_BUDGET, at_64k);
 }
 
 #[test]
 fn zipf_1_4_million() {
     let stream = zipf(1.4, 1_000_000, 4);
-    check(
-        "Zipf 1.4",
-        &stream,
-        PAPER_BUDGET,
-        Bounds {
-            precision: 0.9,
-            recall: 0.9,
-            are: 0.05,
-        },
-    );
-    check(
-        "Zipf 1.4",
-        &stream,
-        DEFAULT_BUDGET,
-        Bounds {
-            precision: 0.9,
-            recall: 0.9,
-            are: 0.05,
-        },
-    );
+    // seen: P 0.989, R 0.833, ARE 0.22; here: P 1.000, R 0.873, ARE 0.11
+    let at_4k = Bounds {
+        precision: 0.95,
+        recall: 0.80,
+        are: 0.25,
+    };
+    check("Zipf 1.4", &stream, PAPER_BUDGET, at_4k);
+    // seen: P 1.000, R 1.000, ARE 0; here: the same
+    let at_64k = Bounds {
+        precision: 0.99,
+        recall: 0.99,
+        are: 1e-4,
+    };
+    check("Zipf 1.4", &stream, DEFAULT_BUDGET, at_64k);
 }
 
 #[test]
 fn zipf_1_6_million() {
     let stream = zipf(1.6, 1_000_000, 5);
-    check(
-        "Zipf 1.6",
-        &stream,
-        PAPER_BUDGET,
-        Bounds {
-            precision: 0.9,
-            recall: 0.9,
-            are: 0.05,
-        },
-    );
-    check(
-        "Zipf 1.6",
-        &stream,
-        DEFAULT_BUDGET,
-        Bounds {
-            precision: 0.9,
-            recall: 0.9,
-            are: 0.05,
-        },
-    );
+    // seen: P 0.971, R 0.957, ARE 4.1e-2; here: P 1.000, R 0.957, ARE 2.9e-2
+    let at_4k = Bounds {
+        precision: 0.95,
+        recall: 0.93,
+        are: 0.06,
+    };
+    check("Zipf 1.6", &stream, PAPER_BUDGET, at_4k);
+    // seen: P 1.000, R 1.000, ARE 0; here: the same
+    let at_64k = Bounds {
+        precision: 0.99,
+        recall: 0.99,
+        are: 1e-4,
+    };
+    check("Zipf 1.6", &stream, DEFAULT_BUDGET, at_64k);
 }
 
 #[test]
 fn zipf_1_2_ten_million() {
     let stream = zipf(1.2, 10_000_000, 6);
-    check(
-        "Zipf 1.2 x 10^7",
-        &stream,
-        PAPER_BUDGET,
-        Bounds {
-            precision: 0.9,
-            recall: 0.9,
-            are: 0.05,
-        },
-    );
-    check(
-        "Zipf 1.2 x 10^7",
-        &stream,
-        DEFAULT_BUDGET,
-        Bounds {
-            precision: 0.9,
-            recall: 0.9,
-            are: 0.05,
-        },
-    );
+    // seen: P 1.000, R 0.571, ARE 0.43; here: P 1.000, R 0.657, ARE 0.35
+    let at_4k = Bounds {
+        precision: 0.95,
+        recall: 0.55,
+        are: 0.45,
+    };
+    check("Zipf 1.2 x 10^7", &stream, PAPER_BUDGET, at_4k);
+    // seen: P 0.993, R 1.000, ARE 1.4e-6; here: P 1.000, R 1.000, ARE 0
+    let at_64k = Bounds {
+        precision: 0.98,
+        recall: 0.99,
+        are: 1e-4,
+    };
+    check("Zipf 1.2 x 10^7", &stream, DEFAULT_BUDGET, at_64k);
 }
 
 /// Byte heavy hitters: the same kind of stream with each item weighing its frame size. The
@@ -248,26 +214,21 @@ fn weighted_stream_ranks_byte_heavy_hitters() {
         by_bytes.len()
     );
 
-    check(
-        "Zipf 1.2 bytes",
-        &bytes,
-        PAPER_BUDGET,
-        Bounds {
-            precision: 0.9,
-            recall: 0.9,
-            are: 0.05,
-        },
-    );
-    check(
-        "Zipf 1.2 bytes",
-        &bytes,
-        DEFAULT_BUDGET,
-        Bounds {
-            precision: 0.9,
-            recall: 0.9,
-            are: 0.05,
-        },
-    );
+    // seen: P 0.750, R 0.641, ARE 0.36; here: P 0.786, R 0.678, ARE 0.35. Inherited counts
+    // overestimate a few byte flows past phi * N, hence the lower precision than for packets.
+    let at_4k = Bounds {
+        precision: 0.70,
+        recall: 0.60,
+        are: 0.40,
+    };
+    check("Zipf 1.2 bytes", &bytes, PAPER_BUDGET, at_4k);
+    // seen: P 0.987, R 0.993, ARE 1.8e-4; here: P 1.000, R 1.000, ARE 4.4e-5
+    let at_64k = Bounds {
+        precision: 0.97,
+        recall: 0.98,
+        are: 1e-3,
+    };
+    check("Zipf 1.2 bytes", &bytes, DEFAULT_BUDGET, at_64k);
 }
 
 #[test]
@@ -277,8 +238,8 @@ fn memory_stays_within_budget_and_uses_most_of_it() {
         let chk = CuckooHeavyKeeper::<u64>::with_memory(budget);
         let used = chk.memory_bytes();
         assert!(used <= budget, "{kb} KB budget: {used} bytes used");
-        // "The most buckets that fit": one more power of two would not fit.
-        let bigger = CuckooHeavyKeeper::<u64>::new(chk.buckets_per_table() * 2).memory_bytes();
+        // "The most buckets that fit": one more bucket per table would not.
+        let bigger = CuckooHeavyKeeper::<u64>::new(chk.buckets_per_table() + 1).memory_bytes();
         assert!(
             bigger > budget,
             "{kb} KB budget: {} buckets per table leave room",
