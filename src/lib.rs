@@ -9,8 +9,10 @@
 #![warn(missing_docs)]
 
 pub mod capture;
+pub mod cli;
 pub mod decode;
 pub mod export;
 pub mod monitor;
+pub mod replay;
 pub mod report;
 pub mod sketch;

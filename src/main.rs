@@ -1,2 +1,58 @@
-//! The hhmon binary: parses the command line and calls into the library.
-fn main() {}
+//! The hhmon binary: parses the command line, sets up logging, and calls into the library.
+//! Failure is one `hhmon: …` line on stderr and a non-zero exit.
+
+use clap::Parser;
+use hhmon::cli::{Cli, Command};
+use std::process::ExitCode;
+use tracing_subscriber::EnvFilter;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            EnvFilter::try_from_env("HHMON_LOG").unwrap_or_else(|_| EnvFilter::new("info")),
+        )
+        .with_target(false)
+        .init();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("hhmon: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Replay(args) => {
+            let summary = hhmon::replay::run(args.config())?;
+            let seconds = summary.elapsed.as_secs_f64();
+            eprintln!(
+                "hhmon: {} packets, {} bytes in {:.3} s ({:.0} packets/s); {} intervals{}{}{}",
+                summary.packets,
+                summary.bytes,
+                seconds,
+                summary.packets as f64 / seconds.max(1e-9),
+                summary.intervals,
+                if summary.failed_files > 0 {
+                    format!("; {} file(s) failed", summary.failed_files)
+                } else {
+                    String::new()
+                },
+                if summary.snapshot_errors > 0 {
+                    format!("; {} snapshot write error(s)", summary.snapshot_errors)
+                } else {
+                    String::new()
+                },
+                if summary.interrupted {
+                    "; interrupted"
+                } else {
+                    ""
+                },
+            );
+            Ok(())
+        }
+    }
+}

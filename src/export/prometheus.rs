@@ -1,1 +1,652 @@
-//! prometheus sink (being written).
+//! Renders an [`IntervalReport`] as Prometheus text exposition format: a pure function from
+//! report to text, with every metric name and help text defined once in [`Metric`].
+//!
+//! Each render builds a fresh registry, so a series that leaves a top list is gone from the next
+//! render instead of lingering with a stale value. This module must not know about HTTP (see
+//! [`super::http`]), sketches, or how the report was computed.
+
+use super::protocol_name;
+use crate::report::{AddressEntry, FlowEntry, IntervalReport};
+use prometheus::{Gauge, GaugeVec, IntCounter, IntCounterVec, Opts, Registry, TextEncoder};
+
+/// The `Content-Type` of the text [`render`] returns (text exposition format 0.0.4).
+pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// Every metric hhmon exports. Names, help texts and label names live here and nowhere else.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Metric {
+    /// Frames read since start.
+    PacketsTotal,
+    /// Wire bytes read since start.
+    BytesTotal,
+    /// Frames that produced no flow key since start, by reason.
+    UnparsedPacketsTotal,
+    /// Frames whose transport header was cut short since start.
+    TransportTruncatedPacketsTotal,
+    /// Frames in the last closed interval.
+    IntervalPackets,
+    /// Wire bytes in the last closed interval.
+    IntervalBytes,
+    /// Estimated distinct source addresses in the last closed interval.
+    IntervalDistinctSources,
+    /// Start of the last closed interval.
+    IntervalStartTimestampSeconds,
+    /// Length of the last closed interval.
+    IntervalDurationSeconds,
+    /// Packets of the top flows by packets.
+    TopFlowPackets,
+    /// Bytes of the top flows by bytes.
+    TopFlowBytes,
+    /// Packets of the top sources by packets.
+    TopSourcePackets,
+    /// Bytes of the top sources by bytes.
+    TopSourceBytes,
+    /// Packets of the top destinations by packets.
+    TopDestinationPackets,
+    /// Bytes of the top destinations by bytes.
+    TopDestinationBytes,
+    /// Constant 1, labelled with the hhmon version.
+    BuildInfo,
+    /// 1 when heavy hitters are counted exactly, 0 when estimated.
+    CountingExact,
+}
+
+const FLOW_LABELS: &[&str] = &["src", "dst", "src_port", "dst_port", "protocol"];
+const ADDRESS_LABELS: &[&str] = &["address"];
+
+impl Metric {
+    /// Every metric.
+    pub const ALL: [Metric; 17] = [
+        Metric::PacketsTotal,
+        Metric::BytesTotal,
+        Metric::UnparsedPacketsTotal,
+        Metric::TransportTruncatedPacketsTotal,
+        Metric::IntervalPackets,
+        Metric::IntervalBytes,
+        Metric::IntervalDistinctSources,
+        Metric::IntervalStartTimestampSeconds,
+        Metric::IntervalDurationSeconds,
+        Metric::TopFlowPackets,
+        Metric::TopFlowBytes,
+        Metric::TopSourcePackets,
+        Metric::TopSourceBytes,
+        Metric::TopDestinationPackets,
+        Metric::TopDestinationBytes,
+        Metric::BuildInfo,
+        Metric::CountingExact,
+    ];
+
+    /// The exported metric name.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Metric::PacketsTotal => "hhmon_packets_total",
+            Metric::BytesTotal => "hhmon_bytes_total",
+            Metric::UnparsedPacketsTotal => "hhmon_unparsed_packets_total",
+            Metric::TransportTruncatedPacketsTotal => "hhmon_transport_truncated_packets_total",
+            Metric::IntervalPackets => "hhmon_interval_packets",
+            Metric::IntervalBytes => "hhmon_interval_bytes",
+            Metric::IntervalDistinctSources => "hhmon_interval_distinct_sources",
+            Metric::IntervalStartTimestampSeconds => "hhmon_interval_start_timestamp_seconds",
+            Metric::IntervalDurationSeconds => "hhmon_interval_duration_seconds",
+            Metric::TopFlowPackets => "hhmon_top_flow_packets",
+            Metric::TopFlowBytes => "hhmon_top_flow_bytes",
+            Metric::TopSourcePackets => "hhmon_top_source_packets",
+            Metric::TopSourceBytes => "hhmon_top_source_bytes",
+            Metric::TopDestinationPackets => "hhmon_top_destination_packets",
+            Metric::TopDestinationBytes => "hhmon_top_destination_bytes",
+            Metric::BuildInfo => "hhmon_build_info",
+            Metric::CountingExact => "hhmon_counting_exact",
+        }
+    }
+
+    /// The `# HELP` text.
+    pub const fn help(self) -> &'static str {
+        match self {
+            Metric::PacketsTotal => "Frames read since hhmon started, decoded or not.",
+            Metric::BytesTotal => "Wire bytes of every frame read since hhmon started.",
+            Metric::UnparsedPacketsTotal => {
+                "Frames that produced no flow key since hhmon started, by reason."
+            }
+            Metric::TransportTruncatedPacketsTotal => {
+                "Frames counted with ports 0 because the transport header was cut short, since hhmon started."
+            }
+            Metric::IntervalPackets => "Frames read in the last closed interval.",
+            Metric::IntervalBytes => "Wire bytes read in the last closed interval.",
+            Metric::IntervalDistinctSources => {
+                "Estimated distinct source addresses in the last closed interval (HyperLogLog)."
+            }
+            Metric::IntervalStartTimestampSeconds => {
+                "Start of the last closed interval, seconds since the Unix epoch (packet time)."
+            }
+            Metric::IntervalDurationSeconds => "Length of the last closed interval in seconds.",
+            Metric::TopFlowPackets => {
+                "Packets of the top flows by packets in the last closed interval."
+            }
+            Metric::TopFlowBytes => {
+                "Wire bytes of the top flows by bytes in the last closed interval."
+            }
+            Metric::TopSourcePackets => {
+                "Packets of the top source addresses by packets in the last closed interval."
+            }
+            Metric::TopSourceBytes => {
+                "Wire bytes of the top source addresses by bytes in the last closed interval."
+            }
+            Metric::TopDestinationPackets => {
+                "Packets of the top destination addresses by packets in the last closed interval."
+            }
+            Metric::TopDestinationBytes => {
+                "Wire bytes of the top destination addresses by bytes in the last closed interval."
+            }
+            Metric::BuildInfo => "Always 1; the version label names the running hhmon.",
+            Metric::CountingExact => {
+                "1 when heavy hitters are counted exactly, 0 when estimated by Cuckoo Heavy Keeper."
+            }
+        }
+    }
+
+    /// The label names; empty for metrics without labels.
+    pub const fn labels(self) -> &'static [&'static str] {
+        match self {
+            Metric::UnparsedPacketsTotal => &["reason"],
+            Metric::TopFlowPackets | Metric::TopFlowBytes => FLOW_LABELS,
+            Metric::TopSourcePackets
+            | Metric::TopSourceBytes
+            | Metric::TopDestinationPackets
+            | Metric::TopDestinationBytes => ADDRESS_LABELS,
+            Metric::BuildInfo => &["version"],
+            _ => &[],
+        }
+    }
+
+    fn opts(self) -> Opts {
+        Opts::new(self.name(), self.help())
+    }
+}
+
+/// The exposition of one closed interval: cumulative counters, the interval's gauges, and the
+/// first `top` entries of each top list (bounding label cardinality).
+///
+/// Never fails for any report: the prometheus crate can only reject metric definitions, which are
+/// the constants above, exercised by this module's tests. Should that ever break, the error is
+/// logged and the exposition is empty rather than the sink task dying.
+pub fn render(report: &IntervalReport, top: usize) -> String {
+    encode(|registry| build(registry, report, top))
+}
+
+/// The exposition before the first interval closes: build info and zeroed counters.
+pub fn render_empty() -> String {
+    encode(|registry| {
+        registry.build_info()?;
+        for metric in [
+            Metric::PacketsTotal,
+            Metric::BytesTotal,
+            Metric::TransportTruncatedPacketsTotal,
+        ] {
+            registry.counter(metric, 0)?;
+        }
+        Ok(())
+    })
+}
+
+fn encode(fill: impl FnOnce(&Metrics) -> prometheus::Result<()>) -> String {
+    let metrics = Metrics(Registry::new());
+    let encoded =
+        fill(&metrics).and_then(|()| TextEncoder::new().encode_to_string(&metrics.0.gather()));
+    encoded.unwrap_or_else(|error| {
+        tracing::error!(error = %error, "Rendering Prometheus metrics failed.");
+        String::new()
+    })
+}
+
+fn build(metrics: &Metrics, report: &IntervalReport, top: usize) -> prometheus::Result<()> {
+    let cumulative = &report.cumulative;
+    metrics.counter(Metric::PacketsTotal, cumulative.packets)?;
+    metrics.counter(Metric::BytesTotal, cumulative.bytes)?;
+    metrics.counter(
+        Metric::TransportTruncatedPacketsTotal,
+        cumulative.transport_truncated,
+    )?;
+    let unparsed = metrics.counter_vec(Metric::UnparsedPacketsTotal)?;
+    for (reason, &count) in &cumulative.unparsed_by_reason {
+        unparsed
+            .get_metric_with_label_values(&[reason])?
+            .inc_by(count);
+    }
+
+    metrics.gauge(Metric::IntervalPackets, report.totals.packets as f64)?;
+    metrics.gauge(Metric::IntervalBytes, report.totals.bytes as f64)?;
+    metrics.gauge(
+        Metric::IntervalDistinctSources,
+        report.distinct_sources as f64,
+    )?;
+    metrics.gauge(
+        Metric::IntervalStartTimestampSeconds,
+        report.interval.start_unix as f64,
+    )?;
+    metrics.gauge(
+        Metric::IntervalDurationSeconds,
+        report.interval.seconds as f64,
+    )?;
+
+    let flow_lists: [(Metric, &[FlowEntry], Count<FlowEntry>); 2] = [
+        (Metric::TopFlowPackets, &report.top_flows, |f| f.packets),
+        (Metric::TopFlowBytes, &report.top_flows_by_bytes, |f| {
+            f.bytes
+        }),
+    ];
+    for (metric, flows, value) in flow_lists {
+        metrics.flows(metric, flows, top, value)?;
+    }
+    let address_lists: [(Metric, &[AddressEntry], Count<AddressEntry>); 4] = [
+        (Metric::TopSourcePackets, &report.top_sources, |a| a.packets),
+        (Metric::TopSourceBytes, &report.top_sources_by_bytes, |a| {
+            a.bytes
+        }),
+        (
+            Metric::TopDestinationPackets,
+            &report.top_destinations,
+            |a| a.packets,
+        ),
+        (
+            Metric::TopDestinationBytes,
+            &report.top_destinations_by_bytes,
+            |a| a.bytes,
+        ),
+    ];
+    for (metric, addresses, value) in address_lists {
+        metrics.addresses(metric, addresses, top, value)?;
+    }
+
+    metrics.build_info()?;
+    metrics.gauge(
+        Metric::CountingExact,
+        if report.counting == "exact" { 1.0 } else { 0.0 },
+    )
+}
+
+/// Which count of a top-list entry (packets or bytes) a metric exports.
+type Count<T> = fn(&T) -> u64;
+
+/// A fresh registry and the few shapes of metric hhmon registers into it.
+struct Metrics(Registry);
+
+impl Metrics {
+    fn counter(&self, metric: Metric, value: u64) -> prometheus::Result<()> {
+        let counter = IntCounter::with_opts(metric.opts())?;
+        counter.inc_by(value);
+        self.0.register(Box::new(counter))
+    }
+
+    fn gauge(&self, metric: Metric, value: f64) -> prometheus::Result<()> {
+        let gauge = Gauge::with_opts(metric.opts())?;
+        gauge.set(value);
+        self.0.register(Box::new(gauge))
+    }
+
+    fn counter_vec(&self, metric: Metric) -> prometheus::Result<IntCounterVec> {
+        let vec = IntCounterVec::new(metric.opts(), metric.labels())?;
+        self.0.register(Box::new(vec.clone()))?;
+        Ok(vec)
+    }
+
+    fn gauge_vec(&self, metric: Metric) -> prometheus::Result<GaugeVec> {
+        let vec = GaugeVec::new(metric.opts(), metric.labels())?;
+        self.0.register(Box::new(vec.clone()))?;
+        Ok(vec)
+    }
+
+    fn flows(
+        &self,
+        metric: Metric,
+        flows: &[FlowEntry],
+        top: usize,
+        value: Count<FlowEntry>,
+    ) -> prometheus::Result<()> {
+        let vec = self.gauge_vec(metric)?;
+        for flow in flows.iter().take(top) {
+            let protocol = protocol_name(flow.protocol)
+                .map_or_else(|| flow.protocol.to_string(), str::to_owned);
+            let labels = [
+                flow.src.to_string(),
+                flow.dst.to_string(),
+                flow.src_port.to_string(),
+                flow.dst_port.to_string(),
+                protocol,
+            ];
+            vec.get_metric_with_label_values(&labels)?
+                .set(value(flow) as f64);
+        }
+        Ok(())
+    }
+
+    fn addresses(
+        &self,
+        metric: Metric,
+        addresses: &[AddressEntry],
+        top: usize,
+        value: Count<AddressEntry>,
+    ) -> prometheus::Result<()> {
+        let vec = self.gauge_vec(metric)?;
+        for entry in addresses.iter().take(top) {
+            vec.get_metric_with_label_values(&[&entry.address.to_string()])?
+                .set(value(entry) as f64);
+        }
+        Ok(())
+    }
+
+    fn build_info(&self) -> prometheus::Result<()> {
+        let vec = self.gauge_vec(Metric::BuildInfo)?;
+        vec.get_metric_with_label_values(&[env!("CARGO_PKG_VERSION")])?
+            .set(1.0);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::{IntervalSpan, Totals};
+    use std::collections::BTreeMap;
+    use std::io::Write as _;
+    use std::net::IpAddr;
+    use std::process::{Command, Stdio};
+
+    /// One parsed sample line: metric name, labels, value.
+    type Sample = (String, BTreeMap<String, String>, f64);
+
+    /// A minimal reader for the sample lines of the text format, enough for hhmon's own
+    /// output (label values never contain quotes, commas or braces).
+    fn samples(text: &str) -> Vec<Sample> {
+        text.lines()
+            .filter(|line| !line.starts_with('#') && !line.is_empty())
+            .map(|line| {
+                let (series, value) = line.rsplit_once(' ').unwrap();
+                let (name, labels) = match series.split_once('{') {
+                    None => (series, BTreeMap::new()),
+                    Some((name, rest)) => {
+                        let labels = rest
+                            .strip_suffix('}')
+                            .unwrap()
+                            .split(',')
+                            .map(|pair| {
+                                let (key, value) = pair.split_once('=').unwrap();
+                                (key.to_owned(), value.trim_matches('"').to_owned())
+                            })
+                            .collect();
+                        (name, labels)
+                    }
+                };
+                (name.to_owned(), labels, value.parse().unwrap())
+            })
+            .collect()
+    }
+
+    fn series(samples: &[Sample], metric: Metric) -> Vec<&Sample> {
+        samples.iter().filter(|s| s.0 == metric.name()).collect()
+    }
+
+    fn value(samples: &[Sample], metric: Metric, labels: &[(&str, &str)]) -> f64 {
+        let wanted: BTreeMap<String, String> = labels
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        let found: Vec<_> = series(samples, metric)
+            .into_iter()
+            .filter(|s| s.1 == wanted)
+            .collect();
+        assert_eq!(
+            found.len(),
+            1,
+            "{} {wanted:?} in {samples:?}",
+            metric.name()
+        );
+        found[0].2
+    }
+
+    fn ip(text: &str) -> IpAddr {
+        text.parse().unwrap()
+    }
+
+    fn flow(src: &str, dst: &str, ports: (u16, u16), protocol: u8, packets: u64) -> FlowEntry {
+        FlowEntry {
+            src: ip(src),
+            dst: ip(dst),
+            src_port: ports.0,
+            dst_port: ports.1,
+            protocol,
+            packets,
+            bytes: packets * 100,
+        }
+    }
+
+    fn address(text: &str, packets: u64) -> AddressEntry {
+        AddressEntry {
+            address: ip(text),
+            packets,
+            bytes: packets * 100,
+        }
+    }
+
+    /// Top lists by packets hold three entries (the third, 10.0.0.3 -> 10.0.0.4, is the one a
+    /// bound of 2 drops); the by-bytes lists lead with entries of their own, so a by-bytes metric
+    /// fed from a by-packets list shows.
+    fn fixture() -> IntervalReport {
+        let heavy_bytes = FlowEntry {
+            bytes: 90_000,
+            ..flow("10.9.9.9", "198.51.100.1", (80, 40000), 6, 2)
+        };
+        let a = flow("10.0.0.1", "10.0.0.2", (51000, 443), 6, 40);
+        let b = flow("2001:db8::1", "2001:db8::2", (0, 0), 58, 30);
+        let c = flow("10.0.0.3", "10.0.0.4", (5353, 53), 200, 20);
+        let by_bytes = |text: &str| AddressEntry {
+            bytes: 90_000,
+            ..address(text, 2)
+        };
+        IntervalReport {
+            interval: IntervalSpan::new(1_700_000_000, 10),
+            totals: Totals {
+                packets: 120,
+                bytes: 12_000,
+                unparsed_packets: 3,
+                unparsed_by_reason: BTreeMap::from([("non_ip".into(), 3)]),
+                transport_truncated: 1,
+            },
+            cumulative: Totals {
+                packets: 5_000,
+                bytes: 640_000,
+                unparsed_packets: 7,
+                unparsed_by_reason: BTreeMap::from([
+                    ("ipv4_truncated".into(), 0),
+                    ("non_ip".into(), 7),
+                ]),
+                transport_truncated: 4,
+            },
+            distinct_sources: 9,
+            counting: "chk".into(),
+            top_flows: vec![a.clone(), b, c],
+            top_flows_by_bytes: vec![heavy_bytes, a],
+            top_sources: vec![
+                address("10.0.0.1", 40),
+                address("2001:db8::1", 30),
+                address("10.0.0.3", 20),
+            ],
+            top_sources_by_bytes: vec![by_bytes("10.9.9.9"), address("10.0.0.1", 40)],
+            top_destinations: vec![
+                address("10.0.0.2", 40),
+                address("2001:db8::2", 30),
+                address("10.0.0.4", 20),
+            ],
+            top_destinations_by_bytes: vec![by_bytes("198.51.100.1"), address("10.0.0.2", 40)],
+        }
+    }
+
+    /// Runs the real `promtool check metrics` on `text`; a missing promtool fails the test.
+    fn promtool_check(text: &str) {
+        let mut child = Command::new("promtool")
+            .args(["check", "metrics"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("promtool must be installed (scripts/install-deps.sh)");
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(text.as_bytes())
+            .unwrap();
+        let output = child.wait_with_output().unwrap();
+        assert!(
+            output.status.success(),
+            "promtool rejected the exposition:\n{}{}\n---\n{text}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+
+    #[test]
+    fn counters_and_gauges_carry_the_report_values() {
+        let all = samples(&render(&fixture(), 10));
+        assert_eq!(value(&all, Metric::PacketsTotal, &[]), 5_000.0);
+        assert_eq!(value(&all, Metric::BytesTotal, &[]), 640_000.0);
+        assert_eq!(
+            value(&all, Metric::TransportTruncatedPacketsTotal, &[]),
+            4.0
+        );
+        let unparsed = Metric::UnparsedPacketsTotal;
+        assert_eq!(value(&all, unparsed, &[("reason", "non_ip")]), 7.0);
+        assert_eq!(value(&all, unparsed, &[("reason", "ipv4_truncated")]), 0.0);
+        assert_eq!(value(&all, Metric::IntervalPackets, &[]), 120.0);
+        assert_eq!(value(&all, Metric::IntervalBytes, &[]), 12_000.0);
+        assert_eq!(value(&all, Metric::IntervalDistinctSources, &[]), 9.0);
+        let start = Metric::IntervalStartTimestampSeconds;
+        assert_eq!(value(&all, start, &[]), 1_700_000_000.0);
+        assert_eq!(value(&all, Metric::IntervalDurationSeconds, &[]), 10.0);
+        assert_eq!(value(&all, Metric::CountingExact, &[]), 0.0);
+        let version = [("version", env!("CARGO_PKG_VERSION"))];
+        assert_eq!(value(&all, Metric::BuildInfo, &version), 1.0);
+    }
+
+    #[test]
+    fn top_lists_are_labelled_by_flow_and_address() {
+        let all = samples(&render(&fixture(), 10));
+        let flow_labels = |src, dst, src_port, dst_port, protocol| {
+            [
+                ("src", src),
+                ("dst", dst),
+                ("src_port", src_port),
+                ("dst_port", dst_port),
+                ("protocol", protocol),
+            ]
+        };
+        let tcp = flow_labels("10.0.0.1", "10.0.0.2", "51000", "443", "tcp");
+        assert_eq!(value(&all, Metric::TopFlowPackets, &tcp), 40.0);
+        assert_eq!(value(&all, Metric::TopFlowBytes, &tcp), 4_000.0);
+        let icmpv6 = flow_labels("2001:db8::1", "2001:db8::2", "0", "0", "icmpv6");
+        assert_eq!(value(&all, Metric::TopFlowPackets, &icmpv6), 30.0);
+        // A protocol without a common name is labelled by its number.
+        let unnamed = flow_labels("10.0.0.3", "10.0.0.4", "5353", "53", "200");
+        assert_eq!(value(&all, Metric::TopFlowPackets, &unnamed), 20.0);
+        let heavy = flow_labels("10.9.9.9", "198.51.100.1", "80", "40000", "tcp");
+        assert_eq!(value(&all, Metric::TopFlowBytes, &heavy), 90_000.0);
+        assert!(!series(&all, Metric::TopFlowPackets)
+            .iter()
+            .any(|s| s.1["src"] == "10.9.9.9"));
+
+        let v6 = [("address", "2001:db8::1")];
+        assert_eq!(value(&all, Metric::TopSourcePackets, &v6), 30.0);
+        let heavy_source = [("address", "10.9.9.9")];
+        assert_eq!(value(&all, Metric::TopSourceBytes, &heavy_source), 90_000.0);
+        let v6 = [("address", "2001:db8::2")];
+        assert_eq!(value(&all, Metric::TopDestinationPackets, &v6), 30.0);
+        let heavy_destination = [("address", "198.51.100.1")];
+        let bytes = Metric::TopDestinationBytes;
+        assert_eq!(value(&all, bytes, &heavy_destination), 90_000.0);
+    }
+
+    #[test]
+    fn top_bounds_the_series_of_every_top_list() {
+        let first_only = samples(&render(&fixture(), 1));
+        for (metric, first_value) in [
+            (Metric::TopFlowPackets, 40.0),
+            (Metric::TopFlowBytes, 90_000.0),
+            (Metric::TopSourcePackets, 40.0),
+            (Metric::TopSourceBytes, 90_000.0),
+            (Metric::TopDestinationPackets, 40.0),
+            (Metric::TopDestinationBytes, 90_000.0),
+        ] {
+            let kept = series(&first_only, metric);
+            assert_eq!(kept.len(), 1, "{}", metric.name());
+            assert_eq!(kept[0].2, first_value, "{}", metric.name());
+        }
+        let two = samples(&render(&fixture(), 2));
+        let kept = series(&two, Metric::TopFlowPackets);
+        assert_eq!(kept.len(), 2);
+        assert!(!kept.iter().any(|s| s.1["src"] == "10.0.0.3"), "{kept:?}");
+        let none = samples(&render(&fixture(), 0));
+        assert!(series(&none, Metric::TopFlowPackets).is_empty());
+    }
+
+    #[test]
+    fn series_that_leave_the_top_list_disappear_at_the_next_render() {
+        let first = render(&fixture(), 10);
+        assert!(first.contains("src=\"10.0.0.3\""));
+        let mut next = fixture();
+        next.top_flows = vec![flow("192.0.2.7", "192.0.2.8", (1, 2), 17, 5)];
+        next.top_flows_by_bytes = next.top_flows.clone();
+        next.top_sources = vec![address("192.0.2.7", 5)];
+        next.top_sources_by_bytes = next.top_sources.clone();
+        next.top_destinations = vec![address("192.0.2.8", 5)];
+        next.top_destinations_by_bytes = next.top_destinations.clone();
+        let second = render(&next, 10);
+        for old in ["10.0.0.", "2001:db8::", "10.9.9.9", "198.51.100.1"] {
+            assert!(!second.contains(old), "{old} lingers in:\n{second}");
+        }
+        assert!(second.contains("src=\"192.0.2.7\""));
+    }
+
+    #[test]
+    fn every_metric_has_help_and_a_series_when_the_report_is_full() {
+        // gather() drops families without samples, so a HELP line also proves a series.
+        let text = render(&fixture(), 10);
+        for metric in Metric::ALL {
+            assert!(
+                text.contains(&format!("# HELP {} {}\n", metric.name(), metric.help())),
+                "{}",
+                metric.name()
+            );
+        }
+    }
+
+    #[test]
+    fn exact_counting_is_flagged() {
+        let mut report = fixture();
+        report.counting = "exact".into();
+        let all = samples(&render(&report, 10));
+        assert_eq!(value(&all, Metric::CountingExact, &[]), 1.0);
+    }
+
+    #[test]
+    fn empty_exposition_has_build_info_and_zeroed_counters() {
+        let all = samples(&render_empty());
+        let version = [("version", env!("CARGO_PKG_VERSION"))];
+        assert_eq!(value(&all, Metric::BuildInfo, &version), 1.0);
+        assert_eq!(value(&all, Metric::PacketsTotal, &[]), 0.0);
+        assert_eq!(value(&all, Metric::BytesTotal, &[]), 0.0);
+        assert_eq!(
+            value(&all, Metric::TransportTruncatedPacketsTotal, &[]),
+            0.0
+        );
+        assert!(series(&all, Metric::IntervalPackets).is_empty());
+    }
+
+    #[test]
+    fn promtool_accepts_the_exposition() {
+        promtool_check(&render(&fixture(), 10));
+        promtool_check(&render_empty());
+        let mut empty_lists = fixture();
+        empty_lists.top_flows.clear();
+        empty_lists.top_sources.clear();
+        promtool_check(&render(&empty_lists, 10));
+    }
+}

@@ -1,1 +1,369 @@
-//! snapshot sink (being written).
+//! The JSON snapshot sink: one file per closed interval, written atomically, with a `latest.json`
+//! copy and optional rotation. Knows nothing of how reports are computed.
+//!
+//! Layout of the directory:
+//! - `hhmon-<start_unix>.json`: one interval, `start_unix` zero-padded to 12 digits so that
+//!   lexical order is time order (until the year 33658; rotation compares the numbers). Compact JSON, one object, then a
+//!   newline; its shape is `docs/snapshot.schema.json`.
+//! - `latest.json`: a copy of the snapshot written last.
+//! - `.<name>.tmp`: a file being written. Readers never see one under a final name: it is
+//!   fsynced, then renamed over the final name, then the directory is fsynced.
+//!
+//! One writer per directory: a new writer removes the temporary files a crashed one left.
+
+use crate::report::IntervalReport;
+use std::fs::{self, File};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+const PREFIX: &str = "hhmon-";
+const SUFFIX: &str = ".json";
+/// Digits of `start_unix` in a file name.
+const DIGITS: usize = 12;
+const LATEST: &str = "latest.json";
+
+/// Errors of the snapshot sink. Each names the file or directory and the cause.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The directory could not be created or listed.
+    #[error("snapshot directory {path}: {source}")]
+    Directory {
+        /// The directory.
+        path: PathBuf,
+        /// The cause.
+        source: io::Error,
+    },
+    /// A snapshot could not be written (full disk, directory gone or read-only, ...). The
+    /// previous file of that name, if any, is left as it was.
+    #[error("cannot write snapshot {path}: {source}")]
+    Write {
+        /// The file being written.
+        path: PathBuf,
+        /// The cause.
+        source: io::Error,
+    },
+    /// A stale temporary file or an old snapshot could not be removed. The new snapshot and
+    /// `latest.json` were written.
+    #[error("cannot remove {path}: {source}")]
+    Remove {
+        /// The file that stays.
+        path: PathBuf,
+        /// The cause.
+        source: io::Error,
+    },
+}
+
+/// Writes interval reports as JSON files into one directory.
+#[derive(Debug)]
+pub struct SnapshotWriter {
+    dir: PathBuf,
+    keep: Option<usize>,
+}
+
+impl SnapshotWriter {
+    /// A writer into `dir`, created if missing; stale temporary files from a crash are removed.
+    /// `keep: Some(n)` keeps only the newest `n` interval files after each write (`Some(0)`
+    /// leaves just `latest.json`); `None` keeps them all.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Directory`] when `dir` cannot be created or listed, [`Error::Remove`] when a
+    /// stale temporary file cannot be removed.
+    pub fn new(dir: &Path, keep: Option<usize>) -> Result<Self, Error> {
+        let directory_error = |source| Error::Directory {
+            path: dir.to_path_buf(),
+            source,
+        };
+        fs::create_dir_all(dir).map_err(directory_error)?;
+        for entry in fs::read_dir(dir).map_err(directory_error)? {
+            let path = entry.map_err(directory_error)?.path();
+            if path
+                .file_name()
+                .and_then(|name| name.to_str())
+                .is_some_and(is_temporary)
+            {
+                fs::remove_file(&path).map_err(|source| Error::Remove { path, source })?;
+            }
+        }
+        Ok(Self {
+            dir: dir.to_path_buf(),
+            keep,
+        })
+    }
+
+    /// The file a report for the interval starting at `start_unix` goes to.
+    pub fn path_for(&self, start_unix: u64) -> PathBuf {
+        self.dir.join(snapshot_name(start_unix))
+    }
+
+    /// Writes `report` to its interval file and to `latest.json`, then applies rotation.
+    /// Returns the interval file written. A report for an interval already on disk replaces it.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Write`] when either file cannot be written (nothing half-written is left
+    /// behind), [`Error::Directory`] or [`Error::Remove`] when rotation fails.
+    pub fn write(&mut self, report: &IntervalReport) -> Result<PathBuf, Error> {
+        let path = self.path_for(report.interval.start_unix);
+        let mut json = serde_json::to_vec(report).map_err(|error| Error::Write {
+            path: path.clone(),
+            source: error.into(),
+        })?;
+        json.push(b'\n');
+        replace_atomically(&path, &json)?;
+        replace_atomically(&self.dir.join(LATEST), &json)?;
+        // Makes both renames durable.
+        File::open(&self.dir)
+            .and_then(|dir| dir.sync_all())
+            .map_err(|source| Error::Write {
+                path: self.dir.clone(),
+                source,
+            })?;
+        if let Some(keep) = self.keep {
+            self.rotate(keep)?;
+        }
+        Ok(path)
+    }
+
+    /// Removes all but the newest `keep` interval files. Sorts by number, not name, so that a
+    /// corrupt far-future timestamp with more than 12 digits still counts as the newest.
+    fn rotate(&self, keep: usize) -> Result<(), Error> {
+        let directory_error = |source| Error::Directory {
+            path: self.dir.clone(),
+            source,
+        };
+        let mut snapshots = Vec::new();
+        for entry in fs::read_dir(&self.dir).map_err(directory_error)? {
+            let name = entry.map_err(directory_error)?.file_name();
+            if let Some(start) = name.to_str().and_then(snapshot_start) {
+                snapshots.push((start, name));
+            }
+        }
+        snapshots.sort_unstable();
+        let stale = snapshots.len().saturating_sub(keep);
+        for (_, name) in snapshots.drain(..stale) {
+            let path = self.dir.join(name);
+            fs::remove_file(&path).map_err(|source| Error::Remove { path, source })?;
+        }
+        Ok(())
+    }
+}
+
+fn snapshot_name(start_unix: u64) -> String {
+    format!("{PREFIX}{start_unix:0DIGITS$}{SUFFIX}")
+}
+
+/// The interval start of a snapshot file name: `hhmon-`, at least 12 digits, `.json`.
+/// Temporary files start with a dot and never match.
+fn snapshot_start(name: &str) -> Option<u64> {
+    name.strip_prefix(PREFIX)
+        .and_then(|rest| rest.strip_suffix(SUFFIX))
+        .filter(|digits| digits.len() >= DIGITS && digits.bytes().all(|b| b.is_ascii_digit()))
+        .and_then(|digits| digits.parse().ok())
+}
+
+fn is_temporary(name: &str) -> bool {
+    name.strip_prefix('.')
+        .and_then(|rest| rest.strip_suffix(".tmp"))
+        .is_some_and(|final_name| snapshot_start(final_name).is_some() || final_name == LATEST)
+}
+
+/// Writes `bytes` to a temporary file beside `path`, fsyncs it and renames it over `path`.
+fn replace_atomically(path: &Path, bytes: &[u8]) -> Result<(), Error> {
+    let file_name = path
+        .file_name()
+        .map(|name| name.to_string_lossy())
+        .unwrap_or_default();
+    let temporary = path.with_file_name(format!(".{file_name}.tmp"));
+    let written = File::create(&temporary)
+        .and_then(|mut file| {
+            file.write_all(bytes)?;
+            file.sync_all()
+        })
+        .and_then(|()| fs::rename(&temporary, path));
+    written.map_err(|source| {
+        // Best effort: the next writer's `new` removes it otherwise.
+        let _ = fs::remove_file(&temporary);
+        Error::Write {
+            path: path.to_path_buf(),
+            source,
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::{AddressEntry, FlowEntry, IntervalSpan, Totals};
+    use std::collections::BTreeMap;
+
+    fn report(start_unix: u64) -> IntervalReport {
+        let totals = Totals {
+            packets: 12,
+            bytes: 3456,
+            unparsed_packets: 1,
+            unparsed_by_reason: BTreeMap::from([("not_ip".to_owned(), 1)]),
+            transport_truncated: 0,
+        };
+        let flow = FlowEntry {
+            src: "192.0.2.1".parse().unwrap(),
+            dst: "2001:db8::1".parse().unwrap(),
+            src_port: 443,
+            dst_port: 51000,
+            protocol: 6,
+            packets: 11,
+            bytes: 3000,
+        };
+        let address = AddressEntry {
+            address: "192.0.2.1".parse().unwrap(),
+            packets: 11,
+            bytes: 3000,
+        };
+        IntervalReport {
+            interval: IntervalSpan::new(start_unix, 10),
+            totals: totals.clone(),
+            cumulative: totals,
+            distinct_sources: 1,
+            counting: "exact".to_owned(),
+            top_flows: vec![flow.clone()],
+            top_flows_by_bytes: vec![flow],
+            top_sources: vec![address.clone()],
+            top_sources_by_bytes: vec![address.clone()],
+            top_destinations: vec![address.clone()],
+            top_destinations_by_bytes: vec![address],
+        }
+    }
+
+    fn names(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> = fs::read_dir(dir)
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name().into_string().unwrap())
+            .collect();
+        names.sort();
+        names
+    }
+
+    fn read_report(path: &Path) -> IntervalReport {
+        serde_json::from_slice(&fs::read(path).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn a_written_snapshot_parses_back_to_the_report() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut writer = SnapshotWriter::new(dir.path(), None).unwrap();
+        let report = report(1_700_000_000);
+        let path = writer.write(&report).unwrap();
+        assert_eq!(path, dir.path().join("hhmon-001700000000.json"));
+        assert_eq!(read_report(&path), report);
+        assert_eq!(read_report(&dir.path().join("latest.json")), report);
+        let text = fs::read_to_string(&path).unwrap();
+        assert_eq!(text.lines().count(), 1, "one compact object, one line");
+        assert_eq!(
+            names(dir.path()),
+            ["hhmon-001700000000.json", "latest.json"]
+        );
+    }
+
+    #[test]
+    fn keeps_only_the_newest_files_and_latest_is_the_newest() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut writer = SnapshotWriter::new(dir.path(), Some(3)).unwrap();
+        for i in 0..5 {
+            writer.write(&report(1_700_000_000 + 10 * i)).unwrap();
+        }
+        assert_eq!(
+            names(dir.path()),
+            [
+                "hhmon-001700000020.json",
+                "hhmon-001700000030.json",
+                "hhmon-001700000040.json",
+                "latest.json"
+            ]
+        );
+        assert_eq!(
+            fs::read(dir.path().join("latest.json")).unwrap(),
+            fs::read(dir.path().join("hhmon-001700000040.json")).unwrap()
+        );
+    }
+
+    #[test]
+    fn without_a_limit_every_interval_stays() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut writer = SnapshotWriter::new(dir.path(), None).unwrap();
+        for i in 0..5 {
+            writer.write(&report(10 * i)).unwrap();
+        }
+        assert_eq!(names(dir.path()).len(), 6);
+    }
+
+    #[test]
+    fn rotation_orders_by_time_even_past_twelve_digits() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut writer = SnapshotWriter::new(dir.path(), Some(1)).unwrap();
+        writer.write(&report(999_999_999_990)).unwrap();
+        writer.write(&report(1_000_000_000_000)).unwrap();
+        assert_eq!(
+            names(dir.path()),
+            ["hhmon-1000000000000.json", "latest.json"]
+        );
+    }
+
+    #[test]
+    fn new_creates_the_directory_and_removes_only_stale_temporary_files() {
+        let parent = tempfile::tempdir().unwrap();
+        let dir = parent.path().join("a/b");
+        fs::create_dir_all(&dir).unwrap();
+        for name in [
+            ".hhmon-001700000000.json.tmp",
+            ".latest.json.tmp",
+            "hhmon-001699999990.json",
+            "notes.txt",
+            ".other.tmp",
+        ] {
+            fs::write(dir.join(name), b"{").unwrap();
+        }
+        SnapshotWriter::new(&dir, None).unwrap();
+        assert_eq!(
+            names(&dir),
+            [".other.tmp", "hhmon-001699999990.json", "notes.txt"]
+        );
+        let fresh = parent.path().join("new/dir");
+        SnapshotWriter::new(&fresh, None).unwrap();
+        assert!(fresh.is_dir());
+    }
+
+    #[test]
+    fn rotation_leaves_foreign_files_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join("hhmon-notes.json"), b"{}").unwrap();
+        let mut writer = SnapshotWriter::new(dir.path(), Some(0)).unwrap();
+        writer.write(&report(100)).unwrap();
+        assert_eq!(names(dir.path()), ["hhmon-notes.json", "latest.json"]);
+    }
+
+    #[test]
+    fn a_directory_under_a_regular_file_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("file");
+        fs::write(&file, b"").unwrap();
+        match SnapshotWriter::new(&file.join("snapshots"), None) {
+            Err(Error::Directory { path, .. }) => assert_eq!(path, file.join("snapshots")),
+            other => panic!("expected a directory error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_vanished_directory_is_a_write_error_and_leaves_nothing_behind() {
+        let parent = tempfile::tempdir().unwrap();
+        let dir = parent.path().join("snapshots");
+        let mut writer = SnapshotWriter::new(&dir, None).unwrap();
+        fs::remove_dir(&dir).unwrap();
+        // A regular file where the directory was: every write below it fails.
+        fs::write(&dir, b"").unwrap();
+        match writer.write(&report(100)) {
+            Err(Error::Write { path, .. }) => assert_eq!(path, dir.join("hhmon-000000000100.json")),
+            other => panic!("expected a write error, got {other:?}"),
+        }
+        assert_eq!(names(parent.path()), ["snapshots"]);
+    }
+}

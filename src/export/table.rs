@@ -1,1 +1,427 @@
-//! table sink (being written).
+//! Renders an [`IntervalReport`] as the human-readable table hhmon prints to stdout after each
+//! interval: a one-line summary, then the top flows, sources and destinations in aligned columns.
+//!
+//! A pure function from report to text; printing it, and deciding when, is the caller's job. It
+//! must not know about sketches or how the numbers were estimated beyond the report's
+//! `counting` field.
+
+use super::protocol_name;
+use crate::report::{AddressEntry, FlowEntry, IntervalReport, Totals};
+use std::fmt::Write as _;
+use std::net::{IpAddr, SocketAddr};
+
+/// The summary line and the four top lists of `report`, each cut to its first `top` rows.
+pub fn render(report: &IntervalReport, top: usize) -> String {
+    let mut out = header(report);
+    let totals = &report.totals;
+    flow_section(
+        &mut out,
+        "Top flows by packets",
+        &report.top_flows,
+        top,
+        totals,
+    );
+    flow_section(
+        &mut out,
+        "Top flows by bytes",
+        &report.top_flows_by_bytes,
+        top,
+        totals,
+    );
+    address_section(&mut out, "Top sources", &report.top_sources, top, totals);
+    address_section(
+        &mut out,
+        "Top destinations",
+        &report.top_destinations,
+        top,
+        totals,
+    );
+    out
+}
+
+fn header(report: &IntervalReport) -> String {
+    let totals = &report.totals;
+    let mut unparsed = totals.unparsed_packets.to_string();
+    let reasons: Vec<String> = totals
+        .unparsed_by_reason
+        .iter()
+        .filter(|(_, &count)| count > 0)
+        .map(|(reason, count)| format!("{reason} {count}"))
+        .collect();
+    if !reasons.is_empty() {
+        let _ = write!(unparsed, " ({})", reasons.join(", "));
+    }
+    format!(
+        "Interval {} – {} ({} s) | packets {} | bytes {} ({}) | distinct sources {} | unparsed {} | counting {}\n",
+        report.interval.start,
+        report.interval.end,
+        report.interval.seconds,
+        totals.packets,
+        totals.bytes,
+        human_bytes(totals.bytes),
+        report.distinct_sources,
+        unparsed,
+        report.counting,
+    )
+}
+
+fn flow_section(out: &mut String, title: &str, flows: &[FlowEntry], top: usize, totals: &Totals) {
+    let rows: Vec<Vec<String>> = flows
+        .iter()
+        .take(top)
+        .enumerate()
+        .map(|(index, flow)| {
+            let protocol =
+                protocol_name(flow.protocol).map_or_else(|| flow.protocol.to_string(), Into::into);
+            vec![
+                (index + 1).to_string(),
+                format!(
+                    "{} -> {}",
+                    endpoint(flow.src, flow.src_port, flow),
+                    endpoint(flow.dst, flow.dst_port, flow)
+                ),
+                protocol,
+                flow.packets.to_string(),
+                share(flow.packets, totals.packets),
+                human_bytes(flow.bytes),
+                share(flow.bytes, totals.bytes),
+            ]
+        })
+        .collect();
+    section(out, title, &FLOW_COLUMNS, &rows);
+}
+
+fn address_section(
+    out: &mut String,
+    title: &str,
+    addresses: &[AddressEntry],
+    top: usize,
+    totals: &Totals,
+) {
+    let rows: Vec<Vec<String>> = addresses
+        .iter()
+        .take(top)
+        .enumerate()
+        .map(|(index, entry)| {
+            vec![
+                (index + 1).to_string(),
+                entry.address.to_string(),
+                entry.packets.to_string(),
+                share(entry.packets, totals.packets),
+                human_bytes(entry.bytes),
+                share(entry.bytes, totals.bytes),
+            ]
+        })
+        .collect();
+    section(out, title, &ADDRESS_COLUMNS, &rows);
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Align {
+    Left,
+    Right,
+}
+
+const FLOW_COLUMNS: [(&str, Align); 7] = [
+    ("#", Align::Right),
+    ("flow", Align::Left),
+    ("proto", Align::Left),
+    ("packets", Align::Right),
+    ("share", Align::Right),
+    ("bytes", Align::Right),
+    ("share", Align::Right),
+];
+
+const ADDRESS_COLUMNS: [(&str, Align); 6] = [
+    ("#", Align::Right),
+    ("address", Align::Left),
+    ("packets", Align::Right),
+    ("share", Align::Right),
+    ("bytes", Align::Right),
+    ("share", Align::Right),
+];
+
+/// A blank line, the title, then the rows padded so every column lines up under its heading.
+fn section(out: &mut String, title: &str, columns: &[(&str, Align)], rows: &[Vec<String>]) {
+    let _ = writeln!(out, "\n{title}");
+    if rows.is_empty() {
+        out.push_str("  (none)\n");
+        return;
+    }
+    let widths: Vec<usize> = columns
+        .iter()
+        .enumerate()
+        .map(|(column, (heading, _))| {
+            rows.iter()
+                .filter_map(|row| row.get(column))
+                .map(|cell| cell.chars().count())
+                .fold(heading.chars().count(), usize::max)
+        })
+        .collect();
+    let headings: Vec<String> = columns
+        .iter()
+        .map(|(heading, _)| (*heading).into())
+        .collect();
+    for row in std::iter::once(&headings).chain(rows) {
+        let mut line = String::new();
+        for ((cell, (_, align)), width) in row.iter().zip(columns).zip(&widths) {
+            let _ = match align {
+                Align::Left => write!(line, "  {cell:<width$}"),
+                Align::Right => write!(line, "  {cell:>width$}"),
+            };
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+}
+
+/// `address:port`, bracketing IPv6; just the address for port-less protocols (ICMP, GRE, ESP),
+/// whose zero ports would only be noise.
+fn endpoint(address: IpAddr, port: u16, flow: &FlowEntry) -> String {
+    // TCP, UDP, DCCP, SCTP and UDP-Lite carry ports; a truncated header leaves them 0 but
+    // still means "port unknown", which ":0" shows honestly.
+    let has_ports = matches!(flow.protocol, 6 | 17 | 33 | 132 | 136);
+    if has_ports || flow.src_port != 0 || flow.dst_port != 0 {
+        SocketAddr::new(address, port).to_string()
+    } else {
+        address.to_string()
+    }
+}
+
+/// `part` as a percentage of `whole` with one decimal, or `-` for an empty interval.
+fn share(part: u64, whole: u64) -> String {
+    if whole == 0 {
+        return "-".into();
+    }
+    format!("{:.1}%", part as f64 * 100.0 / whole as f64)
+}
+
+/// Decimal (SI) units, as network tools count bytes: `999 B`, `1.2 kB`, `3.4 MB`.
+fn human_bytes(bytes: u64) -> String {
+    const UNITS: [&str; 6] = ["kB", "MB", "GB", "TB", "PB", "EB"];
+    if bytes < 1000 {
+        return format!("{bytes} B");
+    }
+    let mut value = bytes as f64 / 1000.0;
+    let mut unit = UNITS[0];
+    for next in &UNITS[1..] {
+        if value < 999.95 {
+            break;
+        }
+        value /= 1000.0;
+        unit = next;
+    }
+    format!("{value:.1} {unit}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::IntervalSpan;
+    use std::collections::BTreeMap;
+
+    fn flow(
+        src: &str,
+        dst: &str,
+        ports: (u16, u16),
+        protocol: u8,
+        counts: (u64, u64),
+    ) -> FlowEntry {
+        FlowEntry {
+            src: src.parse().unwrap(),
+            dst: dst.parse().unwrap(),
+            src_port: ports.0,
+            dst_port: ports.1,
+            protocol,
+            packets: counts.0,
+            bytes: counts.1,
+        }
+    }
+
+    fn address(text: &str, packets: u64, bytes: u64) -> AddressEntry {
+        AddressEntry {
+            address: text.parse().unwrap(),
+            packets,
+            bytes,
+        }
+    }
+
+    fn fixture() -> IntervalReport {
+        let flows = vec![
+            flow("10.0.0.1", "10.0.0.2", (51000, 443), 6, (250, 617_284)),
+            flow(
+                "2001:db8::1",
+                "2001:db8::2",
+                (443, 51000),
+                6,
+                (125, 740_740),
+            ),
+            flow("10.0.0.5", "10.0.0.6", (0, 0), 1, (50, 4_200)),
+            flow("10.0.0.7", "10.0.0.8", (0, 0), 200, (10, 999)),
+        ];
+        IntervalReport {
+            interval: IntervalSpan::new(1_700_000_000, 10),
+            totals: Totals {
+                packets: 1000,
+                bytes: 1_234_567,
+                unparsed_packets: 5,
+                unparsed_by_reason: BTreeMap::from([
+                    ("ipv6_truncated".into(), 2),
+                    ("mpls".into(), 0),
+                    ("non_ip".into(), 3),
+                ]),
+                transport_truncated: 0,
+            },
+            cumulative: Totals::default(),
+            distinct_sources: 42,
+            counting: "chk".into(),
+            top_flows_by_bytes: vec![flows[1].clone(), flows[0].clone()],
+            top_flows: flows,
+            top_sources: vec![
+                address("10.0.0.1", 250, 617_284),
+                address("2001:db8::1", 125, 0),
+            ],
+            top_sources_by_bytes: Vec::new(),
+            top_destinations: Vec::new(),
+            top_destinations_by_bytes: Vec::new(),
+        }
+    }
+
+    /// The lines under `title`, up to the blank line that ends the section.
+    fn section<'a>(text: &'a str, title: &str) -> Vec<&'a str> {
+        text.lines()
+            .skip_while(|line| *line != title)
+            .skip(1)
+            .take_while(|line| !line.is_empty())
+            .collect()
+    }
+
+    #[test]
+    fn header_line_summarises_the_interval() {
+        let text = render(&fixture(), 10);
+        let header = text.lines().next().unwrap();
+        for expected in [
+            "2023-11-14T22:13:20Z – 2023-11-14T22:13:30Z",
+            "packets 1000",
+            "bytes 1234567 (1.2 MB)",
+            "distinct sources 42",
+            // Non-zero reasons only, in the report's (alphabetical) order.
+            "unparsed 5 (ipv6_truncated 2, non_ip 3)",
+            "counting chk",
+        ] {
+            assert!(
+                header.contains(expected),
+                "{expected:?} missing from {header:?}"
+            );
+        }
+        assert!(!header.contains("mpls"));
+
+        let mut clean = fixture();
+        clean.totals.unparsed_packets = 0;
+        clean
+            .totals
+            .unparsed_by_reason
+            .values_mut()
+            .for_each(|n| *n = 0);
+        let header = render(&clean, 10);
+        assert!(header.lines().next().unwrap().contains("| unparsed 0 |"));
+    }
+
+    #[test]
+    fn rows_keep_the_report_order_and_rank() {
+        let text = render(&fixture(), 10);
+        let by_packets = section(&text, "Top flows by packets");
+        assert_eq!(by_packets.len(), 5, "{by_packets:?}");
+        assert!(by_packets[1]
+            .trim_start()
+            .starts_with("1  10.0.0.1:51000 -> 10.0.0.2:443"));
+        assert!(by_packets[2]
+            .trim_start()
+            .starts_with("2  [2001:db8::1]:443 -> "));
+        assert!(by_packets[3]
+            .trim_start()
+            .starts_with("3  10.0.0.5 -> 10.0.0.6"));
+        // The by-bytes section follows its own list, whose order differs.
+        let by_bytes = section(&text, "Top flows by bytes");
+        assert_eq!(by_bytes.len(), 3, "{by_bytes:?}");
+        assert!(by_bytes[1].contains("[2001:db8::1]:443 -> [2001:db8::2]:51000"));
+        assert!(by_bytes[2].contains("10.0.0.1:51000 -> 10.0.0.2:443"));
+    }
+
+    #[test]
+    fn protocols_show_by_name_and_portless_ones_without_ports() {
+        let text = render(&fixture(), 10);
+        let rows = section(&text, "Top flows by packets");
+        let words = |row: &str| {
+            row.split_whitespace()
+                .map(str::to_owned)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(words(rows[1])[4], "tcp");
+        assert_eq!(words(rows[3])[1..5], ["10.0.0.5", "->", "10.0.0.6", "icmp"]);
+        assert_eq!(words(rows[4])[1..5], ["10.0.0.7", "->", "10.0.0.8", "200"]);
+    }
+
+    #[test]
+    fn shares_are_of_the_interval_totals() {
+        let text = render(&fixture(), 10);
+        let rows = section(&text, "Top flows by packets");
+        // 250 of 1000 packets; 617 284 of 1 234 567 bytes.
+        let first: Vec<&str> = rows[1].split_whitespace().collect();
+        assert_eq!(first[5..], ["250", "25.0%", "617.3", "kB", "50.0%"]);
+        // 125 of 1000 packets; 740 740 of 1 234 567 bytes.
+        let second: Vec<&str> = rows[2].split_whitespace().collect();
+        assert_eq!(second[5..], ["125", "12.5%", "740.7", "kB", "60.0%"]);
+
+        let mut empty = fixture();
+        empty.totals.packets = 0;
+        empty.totals.bytes = 0;
+        let text = render(&empty, 10);
+        let rows = section(&text, "Top sources");
+        assert!(rows[1].ends_with("-"), "{rows:?}");
+    }
+
+    #[test]
+    fn columns_line_up() {
+        let text = render(&fixture(), 10);
+        for title in ["Top flows by packets", "Top flows by bytes", "Top sources"] {
+            let lines = section(&text, title);
+            // The last column is right-aligned, so aligned rows all end at the same width.
+            let widths: Vec<usize> = lines.iter().map(|line| line.chars().count()).collect();
+            assert!(
+                widths.iter().all(|&w| w == widths[0]),
+                "{title}: {lines:#?}"
+            );
+            // And the packets column ends at the same place in every row.
+            let end = lines[0].find("packets").unwrap() + "packets".len();
+            for line in &lines[1..] {
+                let digits_end = line[..end].trim_end().len();
+                assert_eq!(digits_end, end, "{line:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn top_limits_rows_and_empty_lists_say_so() {
+        let text = render(&fixture(), 1);
+        assert_eq!(section(&text, "Top flows by packets").len(), 2);
+        assert_eq!(section(&text, "Top flows by bytes").len(), 2);
+        assert_eq!(section(&text, "Top sources").len(), 2);
+        assert!(!text.contains("10.0.0.5"));
+        assert_eq!(section(&text, "Top destinations"), ["  (none)"]);
+        let text = render(&fixture(), 0);
+        assert_eq!(section(&text, "Top flows by packets"), ["  (none)"]);
+    }
+
+    #[test]
+    fn bytes_use_decimal_units() {
+        assert_eq!(human_bytes(0), "0 B");
+        assert_eq!(human_bytes(999), "999 B");
+        assert_eq!(human_bytes(1000), "1.0 kB");
+        assert_eq!(human_bytes(1_234_567), "1.2 MB");
+        // Rounds up into the next unit rather than printing "1000.0 kB".
+        assert_eq!(human_bytes(999_950), "1.0 MB");
+        assert_eq!(human_bytes(999_949), "999.9 kB");
+        assert_eq!(human_bytes(u64::MAX), "18.4 EB");
+    }
+}
