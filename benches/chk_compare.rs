@@ -14,13 +14,11 @@
 mod support;
 
 use std::hint::black_box;
-use std::net::IpAddr;
 use std::path::Path;
 use std::time::Instant;
 
-use etherparse::{NetSlice, SlicedPacket, TransportSlice};
 use heavykeeper::{CuckooTopK, TopK};
-use hhmon::decode::FlowKey;
+use hhmon::decode::{decode, FlowKey, LinkType};
 use hhmon::sketch::chk::CuckooHeavyKeeper;
 use support::{score, zipf_keys, Exact, HeavyHitters, Score, Stream, PHI};
 
@@ -257,60 +255,26 @@ where
     }
 }
 
-/// The five-tuple of an Ethernet frame, or `None` for anything that is not IP.
-fn flow_key(frame: &[u8]) -> Option<FlowKey> {
-    let packet = SlicedPacket::from_ethernet(frame).ok()?;
-    let (src, dst, protocol): (IpAddr, IpAddr, u8) = match packet.net? {
-        NetSlice::Ipv4(ip) => (
-            ip.header().source_addr().into(),
-            ip.header().destination_addr().into(),
-            ip.payload().ip_number.0,
-        ),
-        NetSlice::Ipv6(ip) => (
-            ip.header().source_addr().into(),
-            ip.header().destination_addr().into(),
-            ip.payload().ip_number.0,
-        ),
-        NetSlice::Arp(_) => return None,
-    };
-    let (src_port, dst_port) = match packet.transport {
-        Some(TransportSlice::Tcp(t)) => (t.source_port(), t.destination_port()),
-        Some(TransportSlice::Udp(u)) => (u.source_port(), u.destination_port()),
-        _ => (0, 0),
-    };
-    Some(FlowKey {
-        src,
-        dst,
-        src_port,
-        dst_port,
-        protocol,
-    })
-}
-
-/// The five-tuples of every IP packet of `file`, in capture order.
+/// The five-tuples of every frame of `file` that hhmon's decoder turns into a flow key, in
+/// capture order.
 fn capture_keys(file: &Path) -> Vec<FlowKey> {
     let mut capture = pcap::Capture::from_file(file)
         .unwrap_or_else(|e| panic!("cannot open {}: {e}", file.display()));
-    assert_eq!(
-        capture.get_datalink(),
-        pcap::Linktype::ETHERNET,
-        "{} is not Ethernet",
-        file.display()
-    );
+    let link = LinkType(capture.get_datalink().0);
     let mut keys = Vec::new();
     let mut skipped = 0;
     loop {
         match capture.next_packet() {
-            Ok(packet) => match flow_key(packet.data) {
-                Some(key) => keys.push(key),
-                None => skipped += 1,
+            Ok(packet) => match decode(link, packet.data) {
+                Ok(decoded) => keys.push(decoded.key),
+                Err(_) => skipped += 1,
             },
             Err(pcap::Error::NoMorePackets) => break,
             Err(e) => panic!("reading {}: {e}", file.display()),
         }
     }
     println!(
-        "- {}: {} IP packets ({skipped} non-IP frames skipped)",
+        "- {}: {} flow keys ({skipped} frames without one)",
         file.file_name().unwrap_or_default().to_string_lossy(),
         keys.len()
     );
