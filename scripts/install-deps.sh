@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
-# Installs the system packages hhmon builds and tests with (Debian 12 / Ubuntu).
-# libpcap-dev: the capture library; tshark: the independent decoder the tests compare with;
-# prometheus (with promtool): the real server and checker of the end-to-end tests;
-# tcpreplay, iproute2: live-capture tests in network namespaces.
+# Installs the system packages hhmon needs (Debian 12 / Ubuntu).
+#   scripts/install-deps.sh         build and run: libpcap-dev, pkg-config
+#   scripts/install-deps.sh --test  also the real programs the tests run against:
+#                                   tshark (independent decoder), prometheus + promtool,
+#                                   tcpreplay and iproute2 (live capture in namespaces)
 set -euo pipefail
+packages=(libpcap-dev pkg-config)
+if [ "${1:-}" = "--test" ]; then
+    packages+=(tshark prometheus tcpreplay iproute2 gzip)
+fi
 sudo=""
 if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
-packages=(libpcap-dev tshark prometheus tcpreplay iproute2 pkg-config)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

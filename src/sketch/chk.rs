@@ -317,7 +317,9 @@ impl<K: Hash + Eq + Clone> CuckooHeavyKeeper<K> {
 
     /// Bytes this sketch holds once its tables exist (they are allocated at the first insert):
     /// the struct and `2 * B` buckets with their keys. Keys that own heap memory (a `String`)
-    /// hold more than `size_of::<K>()`; fixed-size keys (addresses, five-tuples) do not.
+    /// hold more than `size_of::<K>()`; fixed-size keys (addresses, five-tuples) do not. Not
+    /// included: the weighted-decay table (about 50 KB), built once per process at the first
+    /// weighted collision and shared by every sketch.
     pub fn memory_bytes(&self) -> usize {
         size_of::<Self>() + 2 * self.buckets_per_table * size_of::<Bucket<K>>()
     }
