@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use hhmon::decode::{decode, FlowKey, LinkType, UnparsedReason};
-use support_tshark::{add, captures_dir, tshark, Counts};
+use support_tshark::{add, capture_names, captures_dir, tshark, Counts};
 
 /// How one packet came out on each side.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -242,17 +242,7 @@ fn readable_copy(path: &Path, dir: &Path) -> PathBuf {
 #[test]
 fn decode_agrees_with_tshark_on_every_capture() {
     let temp = tempfile::tempdir().unwrap();
-    let mut names: Vec<String> = std::fs::read_dir(captures_dir())
-        .unwrap()
-        .map(|entry| entry.unwrap().file_name().into_string().unwrap())
-        .filter(|name| name != "README.md")
-        .collect();
-    names.sort();
-    assert!(
-        names.len() >= 40,
-        "captures/ has only {} files",
-        names.len()
-    );
+    let names = capture_names();
     for name in ALLOWED
         .iter()
         .map(|a| a.file)

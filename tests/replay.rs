@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use hhmon::decode::FlowKey;
 use hhmon::report::IntervalReport;
-use support_tshark::{add, captures_dir, tshark, Counts};
+use support_tshark::{add, capture_names, captures_dir, tshark, Counts};
 
 const HHMON: &str = env!("CARGO_BIN_EXE_hhmon");
 
@@ -431,17 +431,7 @@ fn hhmon_lines(stderr: &str) -> Vec<&str> {
 
 #[test]
 fn every_capture_replays_without_a_panic() {
-    let mut names: Vec<String> = std::fs::read_dir(captures_dir())
-        .unwrap()
-        .map(|entry| entry.unwrap().file_name().into_string().unwrap())
-        .filter(|name| name != "README.md")
-        .collect();
-    names.sort();
-    assert!(
-        names.len() >= 40,
-        "captures/ has only {} files",
-        names.len()
-    );
+    let names = capture_names();
     for name in &names {
         let path = capture(name);
         let output = hhmon(["replay".as_ref(), "--quiet".as_ref(), path.as_os_str()]);

@@ -51,6 +51,22 @@ pub fn captures_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("captures")
 }
 
+/// Every capture file shipped in `captures/`, sorted; fails if some have gone missing.
+pub fn capture_names() -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(captures_dir())
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().into_string().unwrap())
+        .filter(|name| name != "README.md")
+        .collect();
+    names.sort();
+    assert!(
+        names.len() >= 40,
+        "captures/ has only {} files",
+        names.len()
+    );
+    names
+}
+
 /// Runs tshark on `path`. Every value of a field is kept (occurrence=a), outermost first, so
 /// that the IPv6 extension chain can be followed; the single-valued fields use the first.
 pub fn tshark(path: &Path) -> Vec<TsharkPacket> {
