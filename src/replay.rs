@@ -308,23 +308,21 @@ impl Service {
             .name("hhmon-service".into())
             .spawn(move || {
                 runtime.block_on(async move {
-                    let server = async {
-                        match listener.map(tokio::net::TcpListener::from_std) {
-                            Some(Ok(listener)) => {
-                                let (stop_server, stopped) = tokio::sync::oneshot::channel::<()>();
-                                let serving = tokio::spawn(http::serve(listener, metrics, async {
-                                    let _ = stopped.await;
-                                }));
-                                (Some(serving), Some(stop_server))
-                            }
-                            Some(Err(error)) => {
-                                tracing::error!(error = %error, "Cannot serve metrics.");
-                                (None, None)
-                            }
-                            None => (None, None),
+                    // The server (if any) and the sender that stops it.
+                    let server = match listener.map(tokio::net::TcpListener::from_std) {
+                        Some(Ok(listener)) => {
+                            let (stop_server, stopped) = tokio::sync::oneshot::channel::<()>();
+                            let serving = tokio::spawn(http::serve(listener, metrics, async {
+                                let _ = stopped.await;
+                            }));
+                            Some((serving, stop_server))
                         }
+                        Some(Err(error)) => {
+                            tracing::error!(error = %error, "Cannot serve metrics.");
+                            None
+                        }
+                        None => None,
                     };
-                    let (serving, stop_server) = server.await;
                     let signalled = tokio::select! {
                         _ = termination() => true,
                         _ = &mut shutdown_rx => false,
@@ -335,10 +333,8 @@ impl Service {
                         let _ = signal_tx.send(());
                         let _ = shutdown_rx.await;
                     }
-                    if let Some(stop_server) = stop_server {
+                    if let Some((serving, stop_server)) = server {
                         let _ = stop_server.send(());
-                    }
-                    if let Some(serving) = serving {
                         let _ = serving.await;
                     }
                 });
