@@ -1,17 +1,22 @@
 //! The command line: flags defined once with clap (their doc comments are the help text),
-//! validated into the library's configuration types. Does no I/O.
+//! validated into the library's configuration types. Its only I/O is reading the `--config`
+//! file, whose keys become flags parsed by the same definitions (see [`crate::config`]).
 
+use crate::config::{self, ConfigFile};
 use crate::monitor::{MonitorConfig, DEFAULT_SKETCH_BYTES};
 use crate::replay::{ReplayConfig, SinkConfig};
 use crate::sketch::hll::DEFAULT_LG_K;
+use clap::error::{ContextKind, ContextValue};
 use clap::{Args, Parser, Subcommand};
-use std::net::SocketAddr;
+use std::ffi::OsString;
+use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
 /// hhmon: heavy hitters and distinct sources of network traffic, per interval.
+// `args_override_self`: the config file's flags go first and a flag typed again replaces them.
 #[derive(Debug, Parser)]
-#[command(name = "hhmon", version, about)]
+#[command(name = "hhmon", version, about, args_override_self = true)]
 pub struct Cli {
     /// What to do.
     #[command(subcommand)]
@@ -56,10 +61,18 @@ pub struct MonitorArgs {
     /// Keep only the newest N snapshots.
     #[arg(long, value_name = "N", requires = "snapshot_dir")]
     pub keep: Option<usize>,
+    /// Remove snapshots of intervals that started more than this before the newest one
+    /// (packet time, e.g. `7d`).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, requires = "snapshot_dir")]
+    pub keep_age: Option<Duration>,
     /// Serve Prometheus metrics at /metrics and a health check at /healthz on this address
-    /// (e.g. 127.0.0.1:9750). A replay keeps serving its final values until interrupted.
-    #[arg(long, value_name = "ADDR")]
+    /// (e.g. 127.0.0.1:9750), or on this port of 127.0.0.1 (e.g. 9750). A replay keeps serving
+    /// its final values until interrupted.
+    #[arg(long, value_name = "ADDR|PORT", value_parser = parse_listen)]
     pub listen: Option<SocketAddr>,
+    /// /healthz answers 503 when the packet loop has made no progress for this long.
+    #[arg(long, default_value = "30s", value_parser = parse_positive_duration, value_name = "DURATION")]
+    pub stall_timeout: Duration,
     /// Top entries that carry address labels in the metrics.
     #[arg(long, default_value_t = 10, value_name = "N")]
     pub prom_top: usize,
@@ -77,6 +90,120 @@ pub struct MonitorArgs {
     /// HyperLogLog precision for distinct counts: 2^N registers (4 to 21).
     #[arg(long, default_value_t = DEFAULT_LG_K, value_parser = clap::value_parser!(u8).range(4..=21), value_name = "N")]
     pub hll_lg_k: u8,
+    /// Read options from this TOML file: its keys are these long flags in snake_case
+    /// (`snapshot_dir = "/var/lib/hhmon"`); flags on the command line win over the file.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+}
+
+/// Why the command line cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The command line itself; clap's error prints usage and knows its exit code.
+    #[error(transparent)]
+    Command(#[from] clap::Error),
+    /// The `--config` file.
+    #[error(transparent)]
+    Config(#[from] config::Error),
+}
+
+impl Cli {
+    /// Parses `args` (the program name first). When they name a `--config` file, its flags are
+    /// placed ahead of the typed ones (right after the subcommand), so that typed flags win and
+    /// the file may supply what the command line requires.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Command`] for a bad command line (including `--help` and `--version`, which
+    /// clap reports as errors to print), [`Error::Config`] for a config file that cannot be
+    /// read, is not valid, or holds a value its flag rejects.
+    pub fn parse_with_config<I, T>(args: I) -> Result<Self, Error>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<OsString> + Clone,
+    {
+        let args: Vec<OsString> = args.into_iter().map(Into::into).collect();
+        // hhmon has no options before the subcommand, so it is always the first argument.
+        let split = args.len().min(2);
+        let (Some(path), Some(subcommand)) = (config_path(&args[split..]), args.get(1)) else {
+            return Ok(Self::try_parse_from(&args)?);
+        };
+        let file = ConfigFile::load(&path)?;
+        let from_file = file.args(&subcommand.to_string_lossy());
+        let merged = args[..split]
+            .iter()
+            .chain(&from_file)
+            .chain(&args[split..])
+            .cloned();
+        Self::try_parse_from(merged).map_err(|error| {
+            // Blame the file for a flag only the file set; anything else is the command line's.
+            let culprit = error.get(ContextKind::InvalidArg).and_then(|arg| match arg {
+                ContextValue::String(arg) => arg.split_whitespace().next(),
+                _ => None,
+            });
+            let set_by_file = |flag: &str| {
+                let set = |arg: &OsString| {
+                    let arg = arg.to_string_lossy();
+                    arg == flag || arg.starts_with(&format!("{flag}="))
+                };
+                from_file.iter().any(set) && !args[split..].iter().any(set)
+            };
+            match culprit {
+                Some(flag) if set_by_file(flag) => config::Error::Invalid {
+                    path,
+                    message: clap_message(&error),
+                }
+                .into(),
+                _ => error.into(),
+            }
+        })
+    }
+}
+
+/// The value of the first `--config FILE` or `--config=FILE` before a `--`.
+fn config_path(args: &[OsString]) -> Option<PathBuf> {
+    let mut args = args.iter().take_while(|arg| *arg != "--");
+    while let Some(arg) = args.next() {
+        if arg == "--config" {
+            return args.next().map(PathBuf::from);
+        }
+        if let Some(path) = arg.to_str().and_then(|arg| arg.strip_prefix("--config=")) {
+            return Some(PathBuf::from(path));
+        }
+    }
+    None
+}
+
+/// clap's complaint on one line, without its `error:` prefix and usage hints.
+fn clap_message(error: &clap::Error) -> String {
+    let rendered = error.render().to_string();
+    let complaint = rendered
+        .split("\n\n")
+        .next()
+        .unwrap_or_default()
+        .trim_start_matches("error: ");
+    complaint.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    humantime::parse_duration(text).map_err(|e| e.to_string())
+}
+
+fn parse_positive_duration(text: &str) -> Result<Duration, String> {
+    let duration = parse_duration(text)?;
+    if duration.is_zero() {
+        return Err("must be longer than zero".into());
+    }
+    Ok(duration)
+}
+
+/// An address, or a bare port on 127.0.0.1: metrics stay on loopback unless asked otherwise.
+fn parse_listen(text: &str) -> Result<SocketAddr, String> {
+    if let Ok(port) = text.parse::<u16>() {
+        return Ok(SocketAddr::from((Ipv4Addr::LOCALHOST, port)));
+    }
+    text.parse()
+        .map_err(|_| "expected ADDRESS:PORT (e.g. 127.0.0.1:9750) or a port".to_owned())
 }
 
 fn parse_interval(text: &str) -> Result<Duration, String> {
@@ -102,9 +229,11 @@ impl MonitorArgs {
         SinkConfig {
             snapshot_dir: self.snapshot_dir.clone(),
             keep: self.keep,
+            keep_age: self.keep_age,
             listen: self.listen,
             quiet: self.quiet,
             prom_top: self.prom_top,
+            stall_timeout: Some(self.stall_timeout),
         }
     }
 }
@@ -144,6 +273,7 @@ mod tests {
             config.sinks,
             SinkConfig {
                 prom_top: 10,
+                stall_timeout: Some(Duration::from_secs(30)),
                 ..SinkConfig::default()
             }
         );
@@ -160,6 +290,10 @@ mod tests {
             "/tmp/s",
             "--keep",
             "3",
+            "--keep-age",
+            "2h",
+            "--stall-timeout",
+            "5s",
             "--listen",
             "127.0.0.1:9750",
             "--prom-top",
@@ -188,6 +322,8 @@ mod tests {
         assert_eq!(config.monitor.hll_lg_k, 14);
         assert_eq!(config.sinks.snapshot_dir, Some(PathBuf::from("/tmp/s")));
         assert_eq!(config.sinks.keep, Some(3));
+        assert_eq!(config.sinks.keep_age, Some(Duration::from_secs(7200)));
+        assert_eq!(config.sinks.stall_timeout, Some(Duration::from_secs(5)));
         assert_eq!(config.sinks.listen, Some("127.0.0.1:9750".parse().unwrap()));
         assert_eq!(config.sinks.prom_top, 4);
         assert!(config.sinks.quiet);
@@ -200,11 +336,128 @@ mod tests {
             (&["--interval", "0s", "a"][..], "--interval"),
             (&["--keep", "3", "a"][..], "--snapshot-dir"),
             (&["--listen", "nowhere", "a"][..], "--listen"),
+            (&["--listen", "70000", "a"][..], "--listen"),
+            (&["--keep-age", "1d", "a"][..], "--snapshot-dir"),
+            (&["--stall-timeout", "0s", "a"][..], "--stall-timeout"),
             (&["--hll-lg-k", "30", "a"][..], "--hll-lg-k"),
             (&[][..], "FILE"),
         ] {
             let error = replay(args).unwrap_err().to_string();
             assert!(error.contains(flag), "{args:?}: {error}");
         }
+    }
+
+    #[test]
+    fn a_bare_port_listens_on_loopback() {
+        let config = replay(&["--listen", "9750", "a"]).unwrap();
+        assert_eq!(config.sinks.listen, Some("127.0.0.1:9750".parse().unwrap()));
+        let config = replay(&["--listen", "[::]:9750", "a"]).unwrap();
+        assert_eq!(config.sinks.listen, Some("[::]:9750".parse().unwrap()));
+    }
+
+    /// Parses `hhmon replay <args>` with a config file holding `toml`.
+    fn with_config(toml: &str, args: &[&str]) -> Result<ReplayConfig, Error> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("hhmon.toml");
+        std::fs::write(&path, toml).unwrap();
+        let path = path.to_str().unwrap();
+        let argv = ["hhmon", "replay", "--config", path]
+            .into_iter()
+            .chain(args.iter().copied());
+        let cli = Cli::parse_with_config(argv)?;
+        let Command::Replay(args) = cli.command;
+        Ok(args.config())
+    }
+
+    #[test]
+    fn the_config_file_sets_options_and_typed_flags_win() {
+        let toml = r#"
+            interval = "1m"
+            top = 7
+            listen = 9751
+            snapshot_dir = "/var/lib/hhmon"
+            keep = 5
+            quiet = true
+            hll_lg_k = 14
+            interface = "eth0"
+        "#;
+        let config = with_config(toml, &["a.pcap"]).unwrap();
+        assert_eq!(config.files, [PathBuf::from("a.pcap")]);
+        assert_eq!(config.monitor.interval_secs, 60);
+        assert_eq!(config.monitor.top, 7);
+        assert_eq!(config.monitor.hll_lg_k, 14);
+        assert_eq!(config.sinks.listen, Some("127.0.0.1:9751".parse().unwrap()));
+        assert_eq!(config.sinks.snapshot_dir, Some("/var/lib/hhmon".into()));
+        assert_eq!(config.sinks.keep, Some(5));
+        assert!(config.sinks.quiet);
+        // Unset keys keep their defaults.
+        assert_eq!(config.sinks.prom_top, 10);
+
+        // `--keep` requires `--snapshot-dir`, which only the file gives.
+        let typed = ["--top", "3", "a.pcap", "--interval=5s", "--keep", "9"];
+        let config = with_config(toml, &typed).unwrap();
+        assert_eq!(config.monitor.top, 3);
+        assert_eq!(config.monitor.interval_secs, 5);
+        assert_eq!(config.sinks.keep, Some(9));
+        assert_eq!(config.monitor.hll_lg_k, 14);
+    }
+
+    #[test]
+    fn config_file_errors_name_the_file_and_the_key_or_flag() {
+        for (toml, named) in [
+            ("interval = \"10s\"\nsnaplenn = 5", "snaplenn"),
+            ("interval = \"500ms\"", "--interval"),
+            ("hll_lg_k = 30", "--hll-lg-k"),
+            ("listen = \"nowhere\"", "--listen"),
+            ("top = \"many\"", "top"),
+        ] {
+            let error = with_config(toml, &["a.pcap"]).unwrap_err();
+            assert!(matches!(error, Error::Config(_)), "{toml}: {error:?}");
+            let message = error.to_string();
+            assert!(message.contains("hhmon.toml"), "{toml}: {message}");
+            assert!(message.contains(named), "{toml}: {message}");
+        }
+        // A requirement neither source meets is a plain usage error.
+        let error = with_config("keep = 3", &["a.pcap"]).unwrap_err();
+        assert!(error.to_string().contains("--snapshot-dir"), "{error}");
+        // Errors in typed flags stay the command line's, even for a flag the file also sets.
+        let error = with_config("top = 3", &["--top", "x", "a.pcap"]).unwrap_err();
+        assert!(matches!(error, Error::Command(_)), "{error:?}");
+        let error = with_config("top = 3", &["--prom-top", "x", "a.pcap"]).unwrap_err();
+        assert!(matches!(error, Error::Command(_)), "{error:?}");
+        let missing = Cli::parse_with_config(["hhmon", "replay", "--config", "/nonexistent.toml", "a"]);
+        let message = missing.unwrap_err().to_string();
+        assert!(message.contains("cannot read config file /nonexistent.toml"), "{message}");
+    }
+
+    #[test]
+    fn every_shared_flag_has_a_config_key() {
+        use clap::CommandFactory as _;
+        let command = Cli::command();
+        let replay = command.find_subcommand("replay").unwrap();
+        let replay_only = ["help", "speed", "config", "files"];
+        let mut checked = 0;
+        for arg in replay.get_arguments() {
+            let key = arg.get_id().as_str();
+            if replay_only.contains(&key) {
+                continue;
+            }
+            let long = arg.get_long().unwrap();
+            assert_eq!(long.replace('-', "_"), key, "the key is the flag in snake_case");
+            // Whatever the key's type, one of these values fits it; an unknown key fits none.
+            let file = ["1", "\"1\"", "true"]
+                .iter()
+                .find_map(|value| toml::from_str::<ConfigFile>(&format!("{key} = {value}")).ok())
+                .unwrap_or_else(|| panic!("no config key for --{long}"));
+            let args = file.args("replay");
+            assert_eq!(args.len(), 1, "--{long}");
+            let arg = args[0].to_str().unwrap();
+            assert!(
+                arg == format!("--{long}") || arg.starts_with(&format!("--{long}=")),
+                "{key} gave {arg}"
+            );
+            checked += 1;
+        }
+        assert!(checked >= 12, "{checked}");
     }
 }

@@ -10,6 +10,7 @@
 
 pub mod capture;
 pub mod cli;
+pub mod config;
 pub mod decode;
 pub mod export;
 pub mod monitor;

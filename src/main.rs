@@ -1,14 +1,21 @@
 //! The hhmon binary: parses the command line, sets up logging, and calls into the library.
 //! Failure is one `hhmon: …` line on stderr and a non-zero exit.
 
-use clap::Parser;
-use hhmon::cli::{Cli, Command};
+use hhmon::cli::{self, Cli, Command};
 use std::io::IsTerminal;
 use std::process::ExitCode;
 use tracing_subscriber::EnvFilter;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::parse_with_config(std::env::args_os()) {
+        Ok(cli) => cli,
+        Err(cli::Error::Command(error)) => error.exit(),
+        Err(error) => {
+            eprintln!("hhmon: {error}");
+            // clap's exit code for a bad command line: the config file is part of it.
+            return ExitCode::from(2);
+        }
+    };
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_env_filter(

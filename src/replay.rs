@@ -8,7 +8,7 @@
 use crate::capture::{self, FileSource, Paced, PacketSource};
 use crate::decode::decode;
 use crate::export::http::{self, MetricsState};
-use crate::export::snapshot::{self, SnapshotWriter};
+use crate::export::snapshot::{self, Retention, SnapshotWriter};
 use crate::export::{prometheus, table};
 use crate::monitor::{IntervalAggregator, MonitorConfig};
 use crate::report::IntervalReport;
@@ -28,12 +28,16 @@ pub struct SinkConfig {
     pub snapshot_dir: Option<PathBuf>,
     /// Keep only this many snapshots.
     pub keep: Option<usize>,
+    /// Remove snapshots of intervals older than this (packet time) behind the newest.
+    pub keep_age: Option<Duration>,
     /// Serve `/metrics` and `/healthz` on this address.
     pub listen: Option<SocketAddr>,
     /// Do not print the per-interval table.
     pub quiet: bool,
     /// Top entries that carry address labels in the metrics.
     pub prom_top: usize,
+    /// `/healthz` fails after this long without progress; `None`: [`http::DEFAULT_STALL_TIMEOUT`].
+    pub stall_timeout: Option<Duration>,
 }
 
 /// Everything a replay needs.
@@ -109,7 +113,9 @@ pub fn run(config: ReplayConfig) -> Result<ReplaySummary, Error> {
             return Err(capture::Error::InvalidSpeed { speed }.into());
         }
     }
-    let metrics = MetricsState::new();
+    let metrics = MetricsState::with_stall_timeout(
+        (config.sinks.stall_timeout).unwrap_or(http::DEFAULT_STALL_TIMEOUT),
+    );
     let service = Service::start(config.sinks.listen, metrics.clone())?;
     let (reports, sink) = Sink::start(&config.sinks, metrics.clone())?;
 
@@ -136,8 +142,10 @@ pub fn run(config: ReplayConfig) -> Result<ReplaySummary, Error> {
                 &reports,
                 &service.stop,
                 &progress,
+                &metrics,
+                true,
             ),
-            None => pump(source, &mut aggregator, &reports, &service.stop, &progress),
+            None => pump(source, &mut aggregator, &reports, &service.stop, &progress, &metrics, false),
         };
         summary.packets += outcome.packets;
         summary.bytes += outcome.bytes;
@@ -150,6 +158,7 @@ pub fn run(config: ReplayConfig) -> Result<ReplaySummary, Error> {
         // The sink thread outlives the loop, so the send cannot fail.
         let _ = reports.send(report);
     }
+    metrics.finish();
     summary.elapsed = started.elapsed();
     summary.interrupted = service.stop.load(Ordering::Relaxed);
     progress.finish();
@@ -180,13 +189,16 @@ struct Pumped {
 }
 
 /// The per-packet loop: read, decode, aggregate. Nothing here allocates, locks or logs per
-/// packet; closed intervals (one per interval) go to the sink thread.
+/// packet; closed intervals (one per interval) go to the sink thread. A paced source may wait
+/// up to a second per packet, so it beats the health clock on every packet, not every 8192.
 fn pump<S: PacketSource>(
     mut source: S,
     aggregator: &mut IntervalAggregator,
     reports: &mpsc::Sender<IntervalReport>,
     stop: &AtomicBool,
     progress: &Progress,
+    health: &MetricsState,
+    paced: bool,
 ) -> Pumped {
     let link_type = source.link_type();
     let mut pumped = Pumped {
@@ -205,6 +217,9 @@ fn pump<S: PacketSource>(
                     aggregator.observe(packet.timestamp_nanos, packet.wire_len, decoded)
                 {
                     let _ = reports.send(report);
+                }
+                if paced || pumped.packets % 8192 == 0 {
+                    health.heartbeat();
                 }
                 if pumped.packets % 8192 == 0 {
                     progress.update(base + source.progress().bytes_read, pumped.packets);
@@ -240,7 +255,7 @@ impl Sink {
         metrics: MetricsState,
     ) -> Result<(mpsc::Sender<IntervalReport>, thread::JoinHandle<Sunk>), Error> {
         let mut writer = match &config.snapshot_dir {
-            Some(dir) => Some(SnapshotWriter::new(dir, config.keep)?),
+            Some(dir) => Some(SnapshotWriter::new(dir, Retention { count: config.keep, age: config.keep_age })?),
             None => None,
         };
         let (sender, receiver) = mpsc::channel::<IntervalReport>();
@@ -265,7 +280,8 @@ impl Sink {
                         // A closed pipe (`hhmon replay x | head`) just ends the table output.
                         stdout_open = writeln!(out, "{text}").and_then(|_| out.flush()).is_ok();
                     }
-                    metrics.publish(prometheus::render(&report, prom_top));
+                    let process = prometheus::ProcessCounters { snapshot_write_errors: sunk.snapshot_errors };
+                    metrics.publish(prometheus::render(&report, &process, prom_top));
                 }
                 sunk
             })

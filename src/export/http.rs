@@ -1,6 +1,12 @@
 //! The HTTP endpoint: serves the last published Prometheus text on `/metrics` and the
 //! pipeline's health on `/healthz`, on a listener the caller binds.
 //!
+//! Health is a heartbeat: the packet loop calls [`MetricsState::heartbeat`] every so many
+//! packets and whenever it wakes without one; `/healthz` answers 503 once no beat has come for
+//! longer than the stall timeout (a loop stuck in a read, a dead capture thread), 200 otherwise.
+//! A loop that ended on purpose ([`MetricsState::finish`], a replay serving its final values)
+//! stays healthy.
+//!
 //! It only hands out text someone else rendered ([`super::prometheus`]); it must not know about
 //! reports, sketches or capture, and nothing here runs on the packet path. A scrape reads the
 //! current text under a short borrow, so any number of scrapes cannot slow the publisher.
@@ -13,9 +19,14 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::Router;
 use std::future::Future;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 use tokio::sync::watch;
+
+/// How long the packet loop may go without a heartbeat before `/healthz` answers 503, unless
+/// configured otherwise.
+pub const DEFAULT_STALL_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// What the endpoint serves, shared between the publisher and the server (cheap to clone).
 #[derive(Clone, Debug)]
@@ -28,16 +39,46 @@ struct Shared {
     // A watch channel rather than a lock: readers never block the publisher and cannot
     // poison it, and `Bytes` makes each scrape's copy a reference-count bump.
     text: watch::Sender<Bytes>,
-    healthy: AtomicBool,
+    /// The monotonic clock's zero for `last_beat`.
+    epoch: Instant,
+    /// Nanoseconds after `epoch` of the last heartbeat: one relaxed store per beat, so the
+    /// packet loop never waits for a reader.
+    last_beat: AtomicU64,
+    finished: AtomicBool,
+    stall_timeout: Duration,
+}
+
+/// What `/healthz` reports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Health {
+    /// The packet loop beat within the stall timeout.
+    Progressing,
+    /// The packet loop ended on purpose (a replay that read all its input).
+    Finished,
+    /// No heartbeat for longer than the stall timeout.
+    Stalled {
+        /// Time since the last heartbeat (or since start, when there was none).
+        silent: Duration,
+    },
 }
 
 impl MetricsState {
-    /// Healthy, serving [`prometheus::render_empty`] until the first [`publish`](Self::publish).
+    /// Serves [`prometheus::render_empty`] until the first [`publish`](Self::publish); healthy
+    /// until [`DEFAULT_STALL_TIMEOUT`] passes without a [`heartbeat`](Self::heartbeat).
     pub fn new() -> Self {
+        Self::with_stall_timeout(DEFAULT_STALL_TIMEOUT)
+    }
+
+    /// Like [`new`](Self::new), with the given stall timeout. The clock starts now, so the
+    /// first heartbeat may take up to `stall_timeout` (opening a capture, waiting for a file).
+    pub fn with_stall_timeout(stall_timeout: Duration) -> Self {
         Self {
             shared: Arc::new(Shared {
                 text: watch::Sender::new(Bytes::from(prometheus::render_empty())),
-                healthy: AtomicBool::new(true),
+                epoch: Instant::now(),
+                last_beat: AtomicU64::new(0),
+                finished: AtomicBool::new(false),
+                stall_timeout,
             }),
         }
     }
@@ -47,14 +88,34 @@ impl MetricsState {
         self.shared.text.send_replace(Bytes::from(text));
     }
 
-    /// Sets what `/healthz` answers: 200 while healthy, 503 otherwise.
-    pub fn set_healthy(&self, healthy: bool) {
-        self.shared.healthy.store(healthy, Ordering::Relaxed);
+    /// Records that the packet loop is making progress. Cheap (a monotonic clock read and a
+    /// relaxed atomic store) but not free: call it every few thousand packets and whenever
+    /// the loop wakes without a packet, not per packet.
+    pub fn heartbeat(&self) {
+        let nanos = self.shared.epoch.elapsed().as_nanos();
+        self.shared
+            .last_beat
+            .store(u64::try_from(nanos).unwrap_or(u64::MAX), Ordering::Relaxed);
     }
 
-    /// Whether `/healthz` currently answers 200.
-    pub fn is_healthy(&self) -> bool {
-        self.shared.healthy.load(Ordering::Relaxed)
+    /// Records that the packet loop ended on purpose: from now on `/healthz` answers 200
+    /// whatever the heartbeat says, since the final values being served are complete.
+    pub fn finish(&self) {
+        self.shared.finished.store(true, Ordering::Relaxed);
+    }
+
+    /// What `/healthz` answers now.
+    pub fn health(&self) -> Health {
+        if self.shared.finished.load(Ordering::Relaxed) {
+            return Health::Finished;
+        }
+        let beat = Duration::from_nanos(self.shared.last_beat.load(Ordering::Relaxed));
+        let silent = self.shared.epoch.elapsed().saturating_sub(beat);
+        if silent > self.shared.stall_timeout {
+            Health::Stalled { silent }
+        } else {
+            Health::Progressing
+        }
     }
 
     fn text(&self) -> Bytes {
@@ -97,10 +158,16 @@ async fn metrics(State(state): State<MetricsState>) -> impl IntoResponse {
 }
 
 async fn healthz(State(state): State<MetricsState>) -> impl IntoResponse {
-    if state.is_healthy() {
-        (StatusCode::OK, "ok")
-    } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "unhealthy")
+    match state.health() {
+        Health::Progressing => (StatusCode::OK, "ok\n".to_owned()),
+        Health::Finished => (StatusCode::OK, "ok: finished, serving the final values\n".to_owned()),
+        Health::Stalled { silent } => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!(
+                "stalled: no progress from the packet loop for {:.1} s\n",
+                silent.as_secs_f64()
+            ),
+        ),
     }
 }
 
@@ -211,14 +278,11 @@ mod tests {
         );
 
         let healthy = get(server.address, "/healthz");
-        assert_eq!((healthy.status, healthy.body.as_str()), (200, "ok"));
-        state.set_healthy(false);
-        assert_eq!(get(server.address, "/healthz").status, 503);
-        state.set_healthy(true);
-        assert_eq!(get(server.address, "/healthz").status, 200);
+        assert_eq!((healthy.status, healthy.body.as_str()), (200, "ok\n"));
 
-        assert_eq!(get(server.address, "/nope").status, 404);
-        assert_eq!(get(server.address, "/metrics/extra").status, 404);
+        for path in ["/", "/nope", "/metrics/extra", "/healthz/x", "/HEALTHZ"] {
+            assert_eq!(get(server.address, path).status, 404, "{path}");
+        }
 
         server.stop.send(()).unwrap();
         server.thread.join().unwrap().unwrap();
@@ -226,5 +290,46 @@ mod tests {
             TcpStream::connect(server.address).is_err(),
             "still listening after shutdown"
         );
+    }
+
+    #[test]
+    fn healthz_turns_503_without_heartbeats_and_back_to_200_with_one() {
+        // Long enough that a loaded machine answering slowly cannot fake a stall.
+        const TIMEOUT: Duration = Duration::from_secs(1);
+        let state = MetricsState::with_stall_timeout(TIMEOUT);
+        let server = start(state.clone());
+        let status = || get(server.address, "/healthz").status;
+
+        // A fresh state has its whole timeout for the first beat.
+        assert_eq!(status(), 200);
+        std::thread::sleep(TIMEOUT + Duration::from_millis(100));
+        let stalled = get(server.address, "/healthz");
+        assert_eq!(stalled.status, 503);
+        assert!(stalled.body.starts_with("stalled: "), "{}", stalled.body);
+        // /metrics keeps serving: a stalled loop is worth seeing in the last values.
+        assert_eq!(get(server.address, "/metrics").status, 200);
+
+        state.heartbeat();
+        assert_eq!(status(), 200);
+        // Beats spaced under the timeout keep it healthy across several timeouts.
+        for _ in 0..4 {
+            std::thread::sleep(TIMEOUT / 4);
+            state.heartbeat();
+            assert_eq!(status(), 200);
+        }
+        std::thread::sleep(TIMEOUT + Duration::from_millis(100));
+        assert_eq!(status(), 503);
+        assert!(matches!(state.health(), Health::Stalled { silent } if silent > TIMEOUT));
+
+        // A finished loop stays healthy however long it is silent.
+        state.finish();
+        assert_eq!(state.health(), Health::Finished);
+        std::thread::sleep(TIMEOUT + Duration::from_millis(100));
+        let finished = get(server.address, "/healthz");
+        assert_eq!(finished.status, 200);
+        assert!(finished.body.contains("finished"), "{}", finished.body);
+
+        server.stop.send(()).unwrap();
+        server.thread.join().unwrap().unwrap();
     }
 }

@@ -49,6 +49,8 @@ pub enum Metric {
     BuildInfo,
     /// 1 when heavy hitters are counted exactly, 0 when estimated.
     CountingExact,
+    /// Snapshots that could not be written since start.
+    SnapshotWriteErrorsTotal,
 }
 
 const FLOW_LABELS: &[&str] = &["src", "dst", "src_port", "dst_port", "protocol"];
@@ -56,7 +58,7 @@ const ADDRESS_LABELS: &[&str] = &["address"];
 
 impl Metric {
     /// Every metric.
-    pub const ALL: [Metric; 17] = [
+    pub const ALL: [Metric; 18] = [
         Metric::PacketsTotal,
         Metric::BytesTotal,
         Metric::UnparsedPacketsTotal,
@@ -74,6 +76,7 @@ impl Metric {
         Metric::TopDestinationBytes,
         Metric::BuildInfo,
         Metric::CountingExact,
+        Metric::SnapshotWriteErrorsTotal,
     ];
 
     /// The exported metric name.
@@ -96,6 +99,7 @@ impl Metric {
             Metric::TopDestinationBytes => "hhmon_top_destination_bytes",
             Metric::BuildInfo => "hhmon_build_info",
             Metric::CountingExact => "hhmon_counting_exact",
+            Metric::SnapshotWriteErrorsTotal => "hhmon_snapshot_write_errors_total",
         }
     }
 
@@ -141,6 +145,9 @@ impl Metric {
             Metric::CountingExact => {
                 "1 when heavy hitters are counted exactly, 0 when estimated by Cuckoo Heavy Keeper."
             }
+            Metric::SnapshotWriteErrorsTotal => {
+                "Snapshots that could not be written (directory full, gone or read-only) since hhmon started."
+            }
         }
     }
 
@@ -163,14 +170,25 @@ impl Metric {
     }
 }
 
-/// The exposition of one closed interval: cumulative counters, the interval's gauges, and the
-/// first `top` entries of each top list (bounding label cardinality).
+/// Counts the process keeps beside the reports: what happened to hhmon itself rather than to
+/// the traffic, so the report (which describes traffic) does not carry them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ProcessCounters {
+    /// Snapshots that could not be written since start.
+    pub snapshot_write_errors: u64,
+}
+
+/// The exposition of one closed interval: cumulative counters, the interval's gauges, the
+/// process counters, and the first `top` entries of each top list (bounding label cardinality).
 ///
 /// Never fails for any report: the prometheus crate can only reject metric definitions, which are
 /// the constants above, exercised by this module's tests. Should that ever break, the error is
 /// logged and the exposition is empty rather than the sink task dying.
-pub fn render(report: &IntervalReport, top: usize) -> String {
-    encode(|registry| build(registry, report, top))
+pub fn render(report: &IntervalReport, process: &ProcessCounters, top: usize) -> String {
+    encode(|registry| {
+        build(registry, report, top)?;
+        registry.process(process)
+    })
 }
 
 /// The exposition before the first interval closes: build info and zeroed counters.
@@ -184,7 +202,7 @@ pub fn render_empty() -> String {
         ] {
             registry.counter(metric, 0)?;
         }
-        Ok(())
+        registry.process(&ProcessCounters::default())
     })
 }
 
@@ -332,6 +350,13 @@ impl Metrics {
                 .set(value(entry) as f64);
         }
         Ok(())
+    }
+
+    fn process(&self, process: &ProcessCounters) -> prometheus::Result<()> {
+        self.counter(
+            Metric::SnapshotWriteErrorsTotal,
+            process.snapshot_write_errors,
+        )
     }
 
     fn build_info(&self) -> prometheus::Result<()> {
@@ -505,8 +530,12 @@ mod tests {
     }
 
     #[test]
-    fn counters_and_gauges_carry_the_report_values() {
-        let all = samples(&render(&fixture(), 10));
+    fn counters_and_gauges_carry_the_report_and_process_values() {
+        let process = ProcessCounters {
+            snapshot_write_errors: 3,
+        };
+        let all = samples(&render(&fixture(), &process, 10));
+        assert_eq!(value(&all, Metric::SnapshotWriteErrorsTotal, &[]), 3.0);
         assert_eq!(value(&all, Metric::PacketsTotal, &[]), 5_000.0);
         assert_eq!(value(&all, Metric::BytesTotal, &[]), 640_000.0);
         assert_eq!(
@@ -529,7 +558,7 @@ mod tests {
 
     #[test]
     fn top_lists_are_labelled_by_flow_and_address() {
-        let all = samples(&render(&fixture(), 10));
+        let all = samples(&render(&fixture(), &ProcessCounters::default(), 10));
         let flow_labels = |src, dst, src_port, dst_port, protocol| {
             [
                 ("src", src),
@@ -566,7 +595,7 @@ mod tests {
 
     #[test]
     fn top_bounds_the_series_of_every_top_list() {
-        let first_only = samples(&render(&fixture(), 1));
+        let first_only = samples(&render(&fixture(), &ProcessCounters::default(), 1));
         for (metric, first_value) in [
             (Metric::TopFlowPackets, 40.0),
             (Metric::TopFlowBytes, 90_000.0),
@@ -579,17 +608,17 @@ mod tests {
             assert_eq!(kept.len(), 1, "{}", metric.name());
             assert_eq!(kept[0].2, first_value, "{}", metric.name());
         }
-        let two = samples(&render(&fixture(), 2));
+        let two = samples(&render(&fixture(), &ProcessCounters::default(), 2));
         let kept = series(&two, Metric::TopFlowPackets);
         assert_eq!(kept.len(), 2);
         assert!(!kept.iter().any(|s| s.1["src"] == "10.0.0.3"), "{kept:?}");
-        let none = samples(&render(&fixture(), 0));
+        let none = samples(&render(&fixture(), &ProcessCounters::default(), 0));
         assert!(series(&none, Metric::TopFlowPackets).is_empty());
     }
 
     #[test]
     fn series_that_leave_the_top_list_disappear_at_the_next_render() {
-        let first = render(&fixture(), 10);
+        let first = render(&fixture(), &ProcessCounters::default(), 10);
         assert!(first.contains("src=\"10.0.0.3\""));
         let mut next = fixture();
         next.top_flows = vec![flow("192.0.2.7", "192.0.2.8", (1, 2), 17, 5)];
@@ -598,7 +627,7 @@ mod tests {
         next.top_sources_by_bytes = next.top_sources.clone();
         next.top_destinations = vec![address("192.0.2.8", 5)];
         next.top_destinations_by_bytes = next.top_destinations.clone();
-        let second = render(&next, 10);
+        let second = render(&next, &ProcessCounters::default(), 10);
         for old in ["10.0.0.", "2001:db8::", "10.9.9.9", "198.51.100.1"] {
             assert!(!second.contains(old), "{old} lingers in:\n{second}");
         }
@@ -608,7 +637,7 @@ mod tests {
     #[test]
     fn every_metric_has_help_and_a_series_when_the_report_is_full() {
         // gather() drops families without samples, so a HELP line also proves a series.
-        let text = render(&fixture(), 10);
+        let text = render(&fixture(), &ProcessCounters::default(), 10);
         for metric in Metric::ALL {
             assert!(
                 text.contains(&format!("# HELP {} {}\n", metric.name(), metric.help())),
@@ -622,7 +651,7 @@ mod tests {
     fn exact_counting_is_flagged() {
         let mut report = fixture();
         report.counting = "exact".into();
-        let all = samples(&render(&report, 10));
+        let all = samples(&render(&report, &ProcessCounters::default(), 10));
         assert_eq!(value(&all, Metric::CountingExact, &[]), 1.0);
     }
 
@@ -637,16 +666,17 @@ mod tests {
             value(&all, Metric::TransportTruncatedPacketsTotal, &[]),
             0.0
         );
+        assert_eq!(value(&all, Metric::SnapshotWriteErrorsTotal, &[]), 0.0);
         assert!(series(&all, Metric::IntervalPackets).is_empty());
     }
 
     #[test]
     fn promtool_accepts_the_exposition() {
-        promtool_check(&render(&fixture(), 10));
+        promtool_check(&render(&fixture(), &ProcessCounters::default(), 10));
         promtool_check(&render_empty());
         let mut empty_lists = fixture();
         empty_lists.top_flows.clear();
         empty_lists.top_sources.clear();
-        promtool_check(&render(&empty_lists, 10));
+        promtool_check(&render(&empty_lists, &ProcessCounters::default(), 10));
     }
 }

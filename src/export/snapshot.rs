@@ -10,11 +10,16 @@
 //!   fsynced, then renamed over the final name, then the directory is fsynced.
 //!
 //! One writer per directory: a new writer removes the temporary files a crashed one left.
+//!
+//! Rotation ([`Retention`]) runs after each write, by count and by age. Age is measured in
+//! packet time, from the newest interval on disk, so a replay of an old capture rotates exactly
+//! as the live capture did, and a wrong wall clock cannot empty the directory.
 
 use crate::report::IntervalReport;
 use std::fs::{self, File};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 const PREFIX: &str = "hhmon-";
 const SUFFIX: &str = ".json";
@@ -53,23 +58,31 @@ pub enum Error {
     },
 }
 
+/// Which interval files survive a write; `latest.json` always does. The default keeps all.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Retention {
+    /// Keep only the newest this many interval files (`Some(0)` leaves just `latest.json`).
+    pub count: Option<usize>,
+    /// Keep only interval files whose start is at most this far behind the newest one's start.
+    pub age: Option<Duration>,
+}
+
 /// Writes interval reports as JSON files into one directory.
 #[derive(Debug)]
 pub struct SnapshotWriter {
     dir: PathBuf,
-    keep: Option<usize>,
+    retention: Retention,
 }
 
 impl SnapshotWriter {
     /// A writer into `dir`, created if missing; stale temporary files from a crash are removed.
-    /// `keep: Some(n)` keeps only the newest `n` interval files after each write (`Some(0)`
-    /// leaves just `latest.json`); `None` keeps them all.
+    /// After each write, interval files beyond `retention` are removed.
     ///
     /// # Errors
     ///
     /// [`Error::Directory`] when `dir` cannot be created or listed, [`Error::Remove`] when a
     /// stale temporary file cannot be removed.
-    pub fn new(dir: &Path, keep: Option<usize>) -> Result<Self, Error> {
+    pub fn new(dir: &Path, retention: Retention) -> Result<Self, Error> {
         let directory_error = |source| Error::Directory {
             path: dir.to_path_buf(),
             source,
@@ -87,7 +100,7 @@ impl SnapshotWriter {
         }
         Ok(Self {
             dir: dir.to_path_buf(),
-            keep,
+            retention,
         })
     }
 
@@ -119,15 +132,15 @@ impl SnapshotWriter {
                 path: self.dir.clone(),
                 source,
             })?;
-        if let Some(keep) = self.keep {
-            self.rotate(keep)?;
+        if self.retention != Retention::default() {
+            self.rotate()?;
         }
         Ok(path)
     }
 
-    /// Removes all but the newest `keep` interval files. Sorts by number, not name, so that a
-    /// corrupt far-future timestamp with more than 12 digits still counts as the newest.
-    fn rotate(&self, keep: usize) -> Result<(), Error> {
+    /// Removes the interval files the retention does not keep. Sorts by number, not name, so
+    /// that a corrupt far-future timestamp with more than 12 digits still counts as the newest.
+    fn rotate(&self) -> Result<(), Error> {
         let directory_error = |source| Error::Directory {
             path: self.dir.clone(),
             source,
@@ -140,8 +153,18 @@ impl SnapshotWriter {
             }
         }
         snapshots.sort_unstable();
-        let stale = snapshots.len().saturating_sub(keep);
-        for (_, name) in snapshots.drain(..stale) {
+        let over_count = self
+            .retention
+            .count
+            .map_or(0, |keep| snapshots.len().saturating_sub(keep));
+        let too_old = match (self.retention.age, snapshots.last()) {
+            (Some(age), Some(&(newest, _))) => {
+                let oldest_kept = newest.saturating_sub(age.as_secs());
+                snapshots.partition_point(|&(start, _)| start < oldest_kept)
+            }
+            _ => 0,
+        };
+        for (_, name) in snapshots.drain(..over_count.max(too_old)) {
             let path = self.dir.join(name);
             fs::remove_file(&path).map_err(|source| Error::Remove { path, source })?;
         }
@@ -234,6 +257,13 @@ mod tests {
         }
     }
 
+    fn keep(count: usize) -> Retention {
+        Retention {
+            count: Some(count),
+            age: None,
+        }
+    }
+
     fn names(dir: &Path) -> Vec<String> {
         let mut names: Vec<String> = fs::read_dir(dir)
             .unwrap()
@@ -250,7 +280,7 @@ mod tests {
     #[test]
     fn a_written_snapshot_parses_back_to_the_report() {
         let dir = tempfile::tempdir().unwrap();
-        let mut writer = SnapshotWriter::new(dir.path(), None).unwrap();
+        let mut writer = SnapshotWriter::new(dir.path(), Retention::default()).unwrap();
         let report = report(1_700_000_000);
         let path = writer.write(&report).unwrap();
         assert_eq!(path, dir.path().join("hhmon-001700000000.json"));
@@ -267,7 +297,7 @@ mod tests {
     #[test]
     fn keeps_only_the_newest_files_and_latest_is_the_newest() {
         let dir = tempfile::tempdir().unwrap();
-        let mut writer = SnapshotWriter::new(dir.path(), Some(3)).unwrap();
+        let mut writer = SnapshotWriter::new(dir.path(), keep(3)).unwrap();
         for i in 0..5 {
             writer.write(&report(1_700_000_000 + 10 * i)).unwrap();
         }
@@ -289,7 +319,7 @@ mod tests {
     #[test]
     fn without_a_limit_every_interval_stays() {
         let dir = tempfile::tempdir().unwrap();
-        let mut writer = SnapshotWriter::new(dir.path(), None).unwrap();
+        let mut writer = SnapshotWriter::new(dir.path(), Retention::default()).unwrap();
         for i in 0..5 {
             writer.write(&report(10 * i)).unwrap();
         }
@@ -299,7 +329,7 @@ mod tests {
     #[test]
     fn rotation_orders_by_time_even_past_twelve_digits() {
         let dir = tempfile::tempdir().unwrap();
-        let mut writer = SnapshotWriter::new(dir.path(), Some(1)).unwrap();
+        let mut writer = SnapshotWriter::new(dir.path(), keep(1)).unwrap();
         writer.write(&report(999_999_999_990)).unwrap();
         writer.write(&report(1_000_000_000_000)).unwrap();
         assert_eq!(
@@ -322,13 +352,13 @@ mod tests {
         ] {
             fs::write(dir.join(name), b"{").unwrap();
         }
-        SnapshotWriter::new(&dir, None).unwrap();
+        SnapshotWriter::new(&dir, Retention::default()).unwrap();
         assert_eq!(
             names(&dir),
             [".other.tmp", "hhmon-001699999990.json", "notes.txt"]
         );
         let fresh = parent.path().join("new/dir");
-        SnapshotWriter::new(&fresh, None).unwrap();
+        SnapshotWriter::new(&fresh, Retention::default()).unwrap();
         assert!(fresh.is_dir());
     }
 
@@ -336,7 +366,7 @@ mod tests {
     fn rotation_leaves_foreign_files_alone() {
         let dir = tempfile::tempdir().unwrap();
         fs::write(dir.path().join("hhmon-notes.json"), b"{}").unwrap();
-        let mut writer = SnapshotWriter::new(dir.path(), Some(0)).unwrap();
+        let mut writer = SnapshotWriter::new(dir.path(), keep(0)).unwrap();
         writer.write(&report(100)).unwrap();
         assert_eq!(names(dir.path()), ["hhmon-notes.json", "latest.json"]);
     }
@@ -346,7 +376,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("file");
         fs::write(&file, b"").unwrap();
-        match SnapshotWriter::new(&file.join("snapshots"), None) {
+        match SnapshotWriter::new(&file.join("snapshots"), Retention::default()) {
             Err(Error::Directory { path, .. }) => assert_eq!(path, file.join("snapshots")),
             other => panic!("expected a directory error, got {other:?}"),
         }
@@ -356,7 +386,7 @@ mod tests {
     fn a_vanished_directory_is_a_write_error_and_leaves_nothing_behind() {
         let parent = tempfile::tempdir().unwrap();
         let dir = parent.path().join("snapshots");
-        let mut writer = SnapshotWriter::new(&dir, None).unwrap();
+        let mut writer = SnapshotWriter::new(&dir, Retention::default()).unwrap();
         fs::remove_dir(&dir).unwrap();
         // A regular file where the directory was: every write below it fails.
         fs::write(&dir, b"").unwrap();
@@ -365,5 +395,66 @@ mod tests {
             other => panic!("expected a write error, got {other:?}"),
         }
         assert_eq!(names(parent.path()), ["snapshots"]);
+    }
+
+    #[test]
+    fn age_rotation_keeps_the_intervals_within_the_age_of_the_newest() {
+        let dir = tempfile::tempdir().unwrap();
+        let age = Retention {
+            count: None,
+            age: Some(Duration::from_secs(25)),
+        };
+        let mut writer = SnapshotWriter::new(dir.path(), age).unwrap();
+        for start in [100, 110, 120, 130] {
+            writer.write(&report(start)).unwrap();
+        }
+        // 130 - 25 = 105: 100 goes, 110 stays.
+        assert_eq!(
+            names(dir.path()),
+            [
+                "hhmon-000000000110.json",
+                "hhmon-000000000120.json",
+                "hhmon-000000000130.json",
+                "latest.json"
+            ]
+        );
+        // An interval exactly at the age limit stays; a gap in time removes everything older.
+        writer.write(&report(135)).unwrap();
+        assert!(names(dir.path()).contains(&"hhmon-000000000110.json".to_owned()));
+        writer.write(&report(1_000)).unwrap();
+        assert_eq!(
+            names(dir.path()),
+            ["hhmon-000000001000.json", "latest.json"]
+        );
+    }
+
+    #[test]
+    fn count_and_age_together_keep_the_stricter() {
+        let dir = tempfile::tempdir().unwrap();
+        let both = Retention {
+            count: Some(2),
+            age: Some(Duration::from_secs(100)),
+        };
+        let mut writer = SnapshotWriter::new(dir.path(), both).unwrap();
+        for start in [0, 10, 20, 200] {
+            writer.write(&report(start)).unwrap();
+        }
+        // The count would keep 20 and 200; the age removes 20.
+        assert_eq!(
+            names(dir.path()),
+            ["hhmon-000000000200.json", "latest.json"]
+        );
+        for start in [210, 220] {
+            writer.write(&report(start)).unwrap();
+        }
+        // The age would keep all three; the count keeps two.
+        assert_eq!(
+            names(dir.path()),
+            [
+                "hhmon-000000000210.json",
+                "hhmon-000000000220.json",
+                "latest.json"
+            ]
+        );
     }
 }
