@@ -1,0 +1,324 @@
+//! The metrics endpoint of the real binary under churn and stalls: label cardinality stays
+//! bounded while the top talkers change every interval, departed series vanish at the next
+//! close, and `/healthz` follows the packet loop (503 while it is stuck reading, 200 while it
+//! moves and once a replay has finished).
+//!
+//! The traffic is synthetic (`support_pcap`) so that who is on top in every interval is known
+//! from the schedule written, not from hhmon.
+
+mod support_http;
+mod support_pcap;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Write;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use hhmon::export::prometheus::Metric;
+use support_pcap::Udp;
+
+const HHMON: &str = env!("CARGO_BIN_EXE_hhmon");
+
+/// Kills the child when the test ends, however it ends.
+struct Guard(Child);
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Guard {
+    fn terminate_and_wait(&mut self, limit: Duration) -> std::process::ExitStatus {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.0.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let started = Instant::now();
+        loop {
+            if let Some(status) = self.0.try_wait().unwrap() {
+                return status;
+            }
+            assert!(started.elapsed() < limit, "hhmon ignored SIGTERM");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+/// One sample: metric name, labels, value.
+type Sample = (String, BTreeMap<String, String>, f64);
+
+/// The sample lines of a text exposition (hhmon's label values hold no quotes or commas).
+fn samples(text: &str) -> Vec<Sample> {
+    text.lines()
+        .filter(|line| !line.starts_with('#') && !line.is_empty())
+        .map(|line| {
+            let (series, value) = line.rsplit_once(' ').unwrap();
+            let (name, labels) = match series.split_once('{') {
+                None => (series, BTreeMap::new()),
+                Some((name, rest)) => {
+                    let labels = rest
+                        .strip_suffix('}')
+                        .unwrap()
+                        .split(',')
+                        .map(|pair| {
+                            let (key, value) = pair.split_once('=').unwrap();
+                            (key.to_owned(), value.trim_matches('"').to_owned())
+                        })
+                        .collect();
+                    (name, labels)
+                }
+            };
+            (name.to_owned(), labels, value.parse().unwrap())
+        })
+        .collect()
+}
+
+/// Whether a series names a talker (carries an address), so is bounded by `--prom-top`.
+fn names_a_talker(labels: &BTreeMap<String, String>) -> bool {
+    labels.contains_key("address") || labels.contains_key("src")
+}
+
+const START: u64 = 1_700_000_000;
+const INTERVALS: u64 = 100;
+/// Talkers per interval; talker `j` sends `40 - 2j` packets, so every rank is strict.
+const TALKERS: u8 = 12;
+const PROM_TOP: usize = 5;
+
+fn source(interval: u64, talker: u8) -> Ipv4Addr {
+    Ipv4Addr::new(10, 0, u8::try_from(interval).unwrap(), talker + 1)
+}
+
+fn destination(interval: u64, talker: u8) -> Ipv4Addr {
+    Ipv4Addr::new(172, 16, u8::try_from(interval).unwrap(), talker + 1)
+}
+
+/// Every second a new set of talkers, none of them seen before: the worst case for label
+/// churn. Packets of one second are interleaved and spread over the second.
+fn churning_traffic() -> Vec<Udp> {
+    let mut packets = Vec::new();
+    for interval in 0..INTERVALS {
+        let mut second = Vec::new();
+        for talker in 0..TALKERS {
+            for _ in 0..(40 - 2 * u32::from(talker)) {
+                second.push(talker);
+            }
+        }
+        // A fixed interleaving: sort by a scrambled position.
+        let count = second.len() as u64;
+        let mut order: Vec<(u64, u8)> = second
+            .iter()
+            .enumerate()
+            .map(|(i, &talker)| ((i as u64).wrapping_mul(0x9E37_79B9) % 1_000_003, talker))
+            .collect();
+        order.sort_unstable();
+        for (position, (_, talker)) in order.into_iter().enumerate() {
+            packets.push(Udp {
+                micros: (START + interval) * 1_000_000 + position as u64 * 1_000_000 / count,
+                src: source(interval, talker),
+                dst: destination(interval, talker),
+                src_port: 40_000 + u16::from(talker),
+                dst_port: 53,
+            });
+        }
+    }
+    packets
+}
+
+#[test]
+fn label_cardinality_stays_bounded_while_talkers_churn_every_interval() {
+    let dir = tempfile::tempdir().unwrap();
+    let capture = dir.path().join("churn.pcap");
+    std::fs::write(&capture, support_pcap::file(&churning_traffic())).unwrap();
+    let port = support_http::free_port();
+    let address = SocketAddr::from(([127, 0, 0, 1], port));
+    let prom_top = PROM_TOP.to_string();
+    let mut hhmon = Guard(
+        Command::new(HHMON)
+            .args(["replay", "--quiet", "--exact", "--interval", "1s"])
+            .args(["--speed", "10", "--stall-timeout", "2s", "--prom-top", &prom_top])
+            .args(["--listen", &port.to_string()])
+            .arg(&capture)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+
+    // The bound promised in the README: the series without a talker label (a fixed set), plus
+    // `--prom-top` series for each metric that names talkers.
+    let talker_metrics = Metric::ALL
+        .iter()
+        .filter(|m| m.labels().contains(&"address") || m.labels().contains(&"src"))
+        .count();
+    let mut fixed: Option<BTreeSet<(String, BTreeMap<String, String>)>> = None;
+    let mut seen = BTreeSet::new();
+    let mut most_series = 0;
+    let started = Instant::now();
+    while !seen.contains(&(INTERVALS - 1)) {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the last interval never showed; saw {seen:?}"
+        );
+        let Some((status, text)) = support_http::get(address, "/metrics") else {
+            std::thread::sleep(Duration::from_millis(20));
+            continue;
+        };
+        assert_eq!(status, 200);
+        assert_eq!(
+            support_http::get(address, "/healthz").map(|r| r.0),
+            Some(200),
+            "a paced replay beats on every packet, so it is never stalled"
+        );
+        let all = samples(&text);
+        let Some(start) = all
+            .iter()
+            .find(|s| s.0 == "hhmon_interval_start_timestamp_seconds")
+            .map(|s| s.2 as u64)
+        else {
+            assert!(!all.iter().any(|s| names_a_talker(&s.1)), "{text}");
+            continue;
+        };
+        let interval = start - START;
+        assert!(interval < INTERVALS, "{start}");
+        seen.insert(interval);
+
+        let (talkers, rest): (Vec<&Sample>, Vec<&Sample>) =
+            all.iter().partition(|s| names_a_talker(&s.1));
+        let rest: BTreeSet<_> = rest.iter().map(|s| (s.0.clone(), s.1.clone())).collect();
+        match &fixed {
+            None => fixed = Some(rest),
+            Some(fixed) => assert_eq!(&rest, fixed, "series without talkers changed"),
+        }
+        let bound = fixed.as_ref().unwrap().len() + talker_metrics * PROM_TOP;
+        assert!(all.len() <= bound, "{} series > {bound}:\n{text}", all.len());
+        most_series = most_series.max(all.len());
+
+        // Every talker series belongs to this interval's top: the departed are gone.
+        let mut by_metric: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
+        for (name, labels, _) in talkers {
+            let address = labels.get("address").or(labels.get("src")).unwrap();
+            by_metric
+                .entry(name.as_str())
+                .or_default()
+                .insert(address.clone());
+        }
+        let top = |address: fn(u64, u8) -> Ipv4Addr| -> BTreeSet<String> {
+            (0..PROM_TOP as u8)
+                .map(|talker| address(interval, talker).to_string())
+                .collect()
+        };
+        for (name, addresses) in &by_metric {
+            assert!(addresses.len() <= PROM_TOP, "{name}: {addresses:?}");
+            let of_this_interval = top(source).union(&top(destination)).cloned().collect();
+            assert!(
+                addresses.is_subset(&of_this_interval),
+                "{name} in interval {interval}: {addresses:?}"
+            );
+        }
+        for (name, expected) in [
+            ("hhmon_top_source_packets", top(source)),
+            ("hhmon_top_source_bytes", top(source)),
+            ("hhmon_top_destination_packets", top(destination)),
+            ("hhmon_top_destination_bytes", top(destination)),
+            ("hhmon_top_flow_packets", top(source)),
+            ("hhmon_top_flow_bytes", top(source)),
+        ] {
+            assert_eq!(by_metric.get(name), Some(&expected), "{name}: {text}");
+        }
+    }
+    eprintln!(
+        "saw {} of {INTERVALS} intervals, at most {most_series} series",
+        seen.len()
+    );
+    assert!(seen.len() >= 30, "too few intervals observed: {seen:?}");
+
+    // Finished and serving its final values: healthy even after the stall timeout.
+    std::thread::sleep(Duration::from_millis(2_500));
+    let (status, body) = support_http::get(address, "/healthz").unwrap();
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("finished"), "{body}");
+    assert!(hhmon.terminate_and_wait(Duration::from_secs(5)).success());
+}
+
+/// Polls `/healthz` until it answers `status`; returns the body and how long it took.
+fn await_health(address: SocketAddr, status: u16, limit: Duration) -> (String, Duration) {
+    let started = Instant::now();
+    loop {
+        if let Some((got, body)) = support_http::get(address, "/healthz") {
+            if got == status {
+                return (body, started.elapsed());
+            }
+        }
+        assert!(started.elapsed() < limit, "/healthz never answered {status}");
+        std::thread::sleep(Duration::from_millis(25));
+    }
+}
+
+fn feed(stdin: &mut ChildStdin, packets: impl Iterator<Item = Udp>) {
+    for packet in packets {
+        stdin.write_all(&support_pcap::record(&packet)).unwrap();
+    }
+    stdin.flush().unwrap();
+}
+
+fn packet(n: u64) -> Udp {
+    Udp {
+        micros: START * 1_000_000 + n,
+        src: Ipv4Addr::new(192, 0, 2, 1),
+        dst: Ipv4Addr::new(192, 0, 2, 2),
+        src_port: 1000,
+        dst_port: 2000,
+    }
+}
+
+#[test]
+fn healthz_follows_the_packet_loop_through_a_stall_on_standard_input() {
+    const STALL: Duration = Duration::from_secs(2);
+    let port = support_http::free_port();
+    // A bare port: the server must be on loopback.
+    let address = SocketAddr::from(([127, 0, 0, 1], port));
+    let mut child = Command::new(HHMON)
+        .args(["replay", "--quiet", "--stall-timeout", "2s", "--listen"])
+        .arg(port.to_string())
+        .arg("-")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let mut hhmon = Guard(child);
+
+    stdin.write_all(&support_pcap::header()).unwrap();
+    feed(&mut stdin, (0..10).map(packet));
+    let fed = Instant::now();
+    // The loop now blocks reading standard input: no progress, so after the timeout, 503.
+    let (body, _) = await_health(address, 503, Duration::from_secs(10));
+    assert!(fed.elapsed() >= STALL, "503 after only {:?}", fed.elapsed());
+    assert!(body.starts_with("stalled"), "{body}");
+    assert_eq!(support_http::get(address, "/metrics").map(|r| r.0), Some(200));
+    for path in ["/", "/nope", "/metrics/x"] {
+        assert_eq!(support_http::get(address, path).map(|r| r.0), Some(404));
+    }
+
+    // An unpaced loop beats every 8192 packets: enough packets bring it back.
+    feed(&mut stdin, (10..8_300).map(packet));
+    let (body, _) = await_health(address, 200, Duration::from_secs(5));
+    assert_eq!(body, "ok\n");
+    // And stuck again, stalled again.
+    await_health(address, 503, Duration::from_secs(10));
+
+    // End of input: the replay finishes and serves its final values, healthy for good.
+    drop(stdin);
+    let (body, _) = await_health(address, 200, Duration::from_secs(5));
+    assert!(body.contains("finished"), "{body}");
+    std::thread::sleep(STALL + Duration::from_millis(500));
+    assert_eq!(support_http::get(address, "/healthz").map(|r| r.0), Some(200));
+    let (_, text) = support_http::get(address, "/metrics").unwrap();
+    assert!(text.contains("\nhhmon_packets_total 8300\n"), "{text}");
+    assert!(hhmon.terminate_and_wait(Duration::from_secs(5)).success());
+}
