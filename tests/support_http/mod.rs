@@ -1,7 +1,7 @@
 //! A minimal blocking HTTP/1.0 client for the whole-program tests: hhmon's endpoint and the
+//! Prometheus HTTP API both answer HTTP/1.0 with the whole body before closing.
 // Each test binary uses a different subset of these helpers.
 #![allow(dead_code)]
-//! Prometheus HTTP API both answer HTTP/1.0 with the whole body before closing.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
