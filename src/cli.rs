@@ -137,10 +137,12 @@ impl Cli {
             .cloned();
         Self::try_parse_from(merged).map_err(|error| {
             // Blame the file for a flag only the file set; anything else is the command line's.
-            let culprit = error.get(ContextKind::InvalidArg).and_then(|arg| match arg {
-                ContextValue::String(arg) => arg.split_whitespace().next(),
-                _ => None,
-            });
+            let culprit = error
+                .get(ContextKind::InvalidArg)
+                .and_then(|arg| match arg {
+                    ContextValue::String(arg) => arg.split_whitespace().next(),
+                    _ => None,
+                });
             let set_by_file = |flag: &str| {
                 let set = |arg: &OsString| {
                     let arg = arg.to_string_lossy();
@@ -425,9 +427,13 @@ mod tests {
         assert!(matches!(error, Error::Command(_)), "{error:?}");
         let error = with_config("top = 3", &["--prom-top", "x", "a.pcap"]).unwrap_err();
         assert!(matches!(error, Error::Command(_)), "{error:?}");
-        let missing = Cli::parse_with_config(["hhmon", "replay", "--config", "/nonexistent.toml", "a"]);
+        let missing =
+            Cli::parse_with_config(["hhmon", "replay", "--config", "/nonexistent.toml", "a"]);
         let message = missing.unwrap_err().to_string();
-        assert!(message.contains("cannot read config file /nonexistent.toml"), "{message}");
+        assert!(
+            message.contains("cannot read config file /nonexistent.toml"),
+            "{message}"
+        );
     }
 
     #[test]
@@ -443,7 +449,11 @@ mod tests {
                 continue;
             }
             let long = arg.get_long().unwrap();
-            assert_eq!(long.replace('-', "_"), key, "the key is the flag in snake_case");
+            assert_eq!(
+                long.replace('-', "_"),
+                key,
+                "the key is the flag in snake_case"
+            );
             // Whatever the key's type, one of these values fits it; an unknown key fits none.
             let file = ["1", "\"1\"", "true"]
                 .iter()

@@ -145,7 +145,15 @@ pub fn run(config: ReplayConfig) -> Result<ReplaySummary, Error> {
                 &metrics,
                 true,
             ),
-            None => pump(source, &mut aggregator, &reports, &service.stop, &progress, &metrics, false),
+            None => pump(
+                source,
+                &mut aggregator,
+                &reports,
+                &service.stop,
+                &progress,
+                &metrics,
+                false,
+            ),
         };
         summary.packets += outcome.packets;
         summary.bytes += outcome.bytes;
@@ -255,7 +263,13 @@ impl Sink {
         metrics: MetricsState,
     ) -> Result<(mpsc::Sender<IntervalReport>, thread::JoinHandle<Sunk>), Error> {
         let mut writer = match &config.snapshot_dir {
-            Some(dir) => Some(SnapshotWriter::new(dir, Retention { count: config.keep, age: config.keep_age })?),
+            Some(dir) => Some(SnapshotWriter::new(
+                dir,
+                Retention {
+                    count: config.keep,
+                    age: config.keep_age,
+                },
+            )?),
             None => None,
         };
         let (sender, receiver) = mpsc::channel::<IntervalReport>();

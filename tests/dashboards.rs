@@ -17,14 +17,20 @@ fn dashboards_are_provisionable_and_use_the_datasource_variable() {
     for (name, dashboard) in dashboards() {
         let uid = dashboard["uid"].as_str().unwrap_or_default();
         assert_eq!(format!("{uid}.json"), name, "the uid is the file name");
-        assert!(uid.len() <= 40, "{name}: Grafana uids are at most 40 characters");
+        assert!(
+            uid.len() <= 40,
+            "{name}: Grafana uids are at most 40 characters"
+        );
         assert!(uids.insert(uid.to_owned()), "{name}: uid {uid} twice");
         let schema = dashboard["schemaVersion"].as_u64().unwrap_or_default();
         assert!(schema >= 39, "{name}: schemaVersion {schema}");
         assert!(dashboard.get("__inputs").is_none(), "{name}: __inputs");
         assert!(dashboard.get("id").is_none_or(Value::is_null), "{name}: id");
         let text = serde_json::to_string(&dashboard).unwrap();
-        assert!(!text.contains("${DS_"), "{name}: an import-time data source");
+        assert!(
+            !text.contains("${DS_"),
+            "{name}: an import-time data source"
+        );
 
         let variables = dashboard["templating"]["list"].as_array().unwrap();
         let source = variables
@@ -45,11 +51,17 @@ fn dashboards_are_provisionable_and_use_the_datasource_variable() {
             let title = panel["title"].as_str().unwrap_or_default();
             assert!(!title.is_empty(), "{name}: a panel without a title");
             assert!(titles.insert(title), "{name}: two panels titled {title}");
-            assert!(ids.insert(panel["id"].as_u64().unwrap()), "{name}: {title} id");
+            assert!(
+                ids.insert(panel["id"].as_u64().unwrap()),
+                "{name}: {title} id"
+            );
             assert_eq!(panel["datasource"], datasource, "{name}: {title}");
             let grid = &panel["gridPos"];
             let (x, w) = (grid["x"].as_u64().unwrap(), grid["w"].as_u64().unwrap());
-            assert!(x + w <= 24 && grid["h"].as_u64().unwrap() > 0, "{name}: {title}");
+            assert!(
+                x + w <= 24 && grid["h"].as_u64().unwrap() > 0,
+                "{name}: {title}"
+            );
             let targets = panel["targets"].as_array().unwrap();
             assert!(!targets.is_empty(), "{name}: {title} has no query");
             for target in targets {
@@ -75,11 +87,20 @@ fn dashboards_are_provisionable_and_use_the_datasource_variable() {
 fn provisioning_points_grafana_at_file_dashboards_and_prometheus() {
     let dir = dashboards_dir().join("provisioning");
     let providers = std::fs::read_to_string(dir.join("dashboards.yml")).unwrap();
-    for line in ["apiVersion: 1", "type: file", "path: /var/lib/grafana/dashboards/hhmon"] {
+    for line in [
+        "apiVersion: 1",
+        "type: file",
+        "path: /var/lib/grafana/dashboards/hhmon",
+    ] {
         assert!(providers.lines().any(|l| l.trim() == line), "{line}");
     }
     let sources = std::fs::read_to_string(dir.join("datasources.yml")).unwrap();
     for line in ["apiVersion: 1", "type: prometheus"] {
-        assert!(sources.lines().any(|l| l.trim().trim_start_matches("- ") == line), "{line}");
+        assert!(
+            sources
+                .lines()
+                .any(|l| l.trim().trim_start_matches("- ") == line),
+            "{line}"
+        );
     }
 }

@@ -16,10 +16,10 @@ mod support_tshark;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, SocketAddr};
-use support_tshark::{add, captures_dir, Counts};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use support_tshark::{add, captures_dir, Counts};
 
 const HHMON: &str = env!("CARGO_BIN_EXE_hhmon");
 
@@ -247,7 +247,10 @@ fn prometheus_scrapes_a_paced_replay_and_every_dashboard_query_returns_data() {
         address: SocketAddr::from(([127, 0, 0, 1], prometheus_port)),
     };
     while support_http::get(prometheus.address, "/-/ready").map(|r| r.0) != Some(200) {
-        assert!(begun.elapsed() < Duration::from_secs(30), "prometheus not ready");
+        assert!(
+            begun.elapsed() < Duration::from_secs(30),
+            "prometheus not ready"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
     let ready = begun.elapsed();
@@ -303,7 +306,12 @@ fn prometheus_scrapes_a_paced_replay_and_every_dashboard_query_returns_data() {
         ("hhmon_bytes_total", 1, truth.bytes),
     ] {
         let allowed: BTreeSet<u64> = std::iter::once(0)
-            .chain(truth.cumulative.values().map(|c| if index == 0 { c.0 } else { c.1 }))
+            .chain(
+                truth
+                    .cumulative
+                    .values()
+                    .map(|c| if index == 0 { c.0 } else { c.1 }),
+            )
             .collect();
         let series = prometheus.raw(&format!("{metric}{{job=\"hhmon\"}}"), window, end);
         assert_eq!(series.len(), 1, "{metric}: {series:?}");
@@ -330,13 +338,19 @@ fn prometheus_scrapes_a_paced_replay_and_every_dashboard_query_returns_data() {
         .unwrap();
         let expected = total as f64 - first;
         if (increase - expected).abs() > 0.1 * expected {
-            failures.push(format!("increase({metric}) {increase}, expected {expected}"));
+            failures.push(format!(
+                "increase({metric}) {increase}, expected {expected}"
+            ));
         }
     }
 
     // Top talkers: every scrape showed the exact top of the interval it reported.
     let starts: BTreeMap<u64, u64> = prometheus
-        .raw("hhmon_interval_start_timestamp_seconds{job=\"hhmon\"}", window, end)
+        .raw(
+            "hhmon_interval_start_timestamp_seconds{job=\"hhmon\"}",
+            window,
+            end,
+        )
         .into_iter()
         .flat_map(|(_, samples)| samples)
         .map(|(time, start)| ((time * 1000.0) as u64, start as u64))
@@ -392,7 +406,9 @@ fn prometheus_scrapes_a_paced_replay_and_every_dashboard_query_returns_data() {
             .map(|series| labels(series)["address"].clone())
             .collect();
         if now_served != last {
-            failures.push(format!("{metric}: {now_served:?} now, {last:?} last scraped"));
+            failures.push(format!(
+                "{metric}: {now_served:?} now, {last:?} last scraped"
+            ));
         }
         for address in served.values().flat_map(|list| list.keys()) {
             if !last.contains(address) {
@@ -431,9 +447,12 @@ fn prometheus_scrapes_a_paced_replay_and_every_dashboard_query_returns_data() {
         let problem = match answer {
             Err(error) => Some(format!("error {error}")),
             Ok(data) => {
-                let points = data["result"]
-                    .as_array()
-                    .map_or(0, |series| series.iter().map(|s| s["values"].as_array().map_or(0, Vec::len)).sum());
+                let points = data["result"].as_array().map_or(0, |series| {
+                    series
+                        .iter()
+                        .map(|s| s["values"].as_array().map_or(0, Vec::len))
+                        .sum()
+                });
                 (points == 0).then(|| "no data".to_owned())
             }
         };

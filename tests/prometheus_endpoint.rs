@@ -139,7 +139,14 @@ fn label_cardinality_stays_bounded_while_talkers_churn_every_interval() {
     let mut hhmon = Guard(
         Command::new(HHMON)
             .args(["replay", "--quiet", "--exact", "--interval", "1s"])
-            .args(["--speed", "10", "--stall-timeout", "2s", "--prom-top", &prom_top])
+            .args([
+                "--speed",
+                "10",
+                "--stall-timeout",
+                "2s",
+                "--prom-top",
+                &prom_top,
+            ])
             .args(["--listen", &port.to_string()])
             .arg(&capture)
             .stdout(Stdio::null())
@@ -194,7 +201,11 @@ fn label_cardinality_stays_bounded_while_talkers_churn_every_interval() {
             Some(fixed) => assert_eq!(&rest, fixed, "series without talkers changed"),
         }
         let bound = fixed.as_ref().unwrap().len() + talker_metrics * PROM_TOP;
-        assert!(all.len() <= bound, "{} series > {bound}:\n{text}", all.len());
+        assert!(
+            all.len() <= bound,
+            "{} series > {bound}:\n{text}",
+            all.len()
+        );
         most_series = most_series.max(all.len());
 
         // Every talker series belongs to this interval's top: the departed are gone.
@@ -253,7 +264,10 @@ fn await_health(address: SocketAddr, status: u16, limit: Duration) -> (String, D
                 return (body, started.elapsed());
             }
         }
-        assert!(started.elapsed() < limit, "/healthz never answered {status}");
+        assert!(
+            started.elapsed() < limit,
+            "/healthz never answered {status}"
+        );
         std::thread::sleep(Duration::from_millis(25));
     }
 }
@@ -300,7 +314,10 @@ fn healthz_follows_the_packet_loop_through_a_stall_on_standard_input() {
     let (body, _) = await_health(address, 503, Duration::from_secs(10));
     assert!(fed.elapsed() >= STALL, "503 after only {:?}", fed.elapsed());
     assert!(body.starts_with("stalled"), "{body}");
-    assert_eq!(support_http::get(address, "/metrics").map(|r| r.0), Some(200));
+    assert_eq!(
+        support_http::get(address, "/metrics").map(|r| r.0),
+        Some(200)
+    );
     for path in ["/", "/nope", "/metrics/x"] {
         assert_eq!(support_http::get(address, path).map(|r| r.0), Some(404));
     }
@@ -317,7 +334,10 @@ fn healthz_follows_the_packet_loop_through_a_stall_on_standard_input() {
     let (body, _) = await_health(address, 200, Duration::from_secs(5));
     assert!(body.contains("finished"), "{body}");
     std::thread::sleep(STALL + Duration::from_millis(500));
-    assert_eq!(support_http::get(address, "/healthz").map(|r| r.0), Some(200));
+    assert_eq!(
+        support_http::get(address, "/healthz").map(|r| r.0),
+        Some(200)
+    );
     let (_, text) = support_http::get(address, "/metrics").unwrap();
     assert!(text.contains("\nhhmon_packets_total 8300\n"), "{text}");
     assert!(hhmon.terminate_and_wait(Duration::from_secs(5)).success());

@@ -7,9 +7,9 @@
 
 mod support_http;
 
+use std::io::Read;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::io::Read;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
@@ -254,12 +254,19 @@ fn a_kill_at_any_moment_leaves_only_complete_json_files() {
             killed_while_running += 1;
         }
         check_only_complete_json(dir.path());
-        saw_temporary |= std::fs::read_dir(dir.path())
-            .unwrap()
-            .any(|entry| entry.unwrap().file_name().to_string_lossy().ends_with(".tmp"));
+        saw_temporary |= std::fs::read_dir(dir.path()).unwrap().any(|entry| {
+            entry
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .ends_with(".tmp")
+        });
     }
     eprintln!("{killed_while_running} of 8 killed mid-run; a temporary file left: {saw_temporary}");
-    assert!(killed_while_running >= 6, "the replay ended before most kills");
+    assert!(
+        killed_while_running >= 6,
+        "the replay ended before most kills"
+    );
 
     // A run to the end clears what the killed ones left and keeps its rotation promise.
     let status = run(dir.path()).wait().unwrap();

@@ -2,7 +2,7 @@
 //! `docs/snapshot.schema.json`, and the schema rejects reports that break the contract.
 
 use hhmon::decode::UnparsedReason;
-use hhmon::export::snapshot::SnapshotWriter;
+use hhmon::export::snapshot::{Retention, SnapshotWriter};
 use hhmon::report::{AddressEntry, FlowEntry, IntervalReport, IntervalSpan, Totals};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -76,7 +76,7 @@ fn report() -> IntervalReport {
 /// The report as the snapshot sink writes it to disk.
 fn written(report: &IntervalReport) -> Value {
     let dir = tempfile::tempdir().unwrap();
-    let mut writer = SnapshotWriter::new(dir.path(), None).unwrap();
+    let mut writer = SnapshotWriter::new(dir.path(), Retention::default()).unwrap();
     let path = writer.write(report).unwrap();
     serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
 }

@@ -57,14 +57,20 @@ fn exposure_score_is_at_most_three_and_recorded_in_the_readme() {
     );
     let score: f64 = stdout
         .lines()
-        .find_map(|line| line.split("Overall exposure level for hhmon.service: ").nth(1))
+        .find_map(|line| {
+            line.split("Overall exposure level for hhmon.service: ")
+                .nth(1)
+        })
         .and_then(|rest| rest.split_whitespace().next()?.parse().ok())
         .unwrap_or_else(|| panic!("no exposure level in:\n{stdout}"));
     eprintln!("exposure level {score}");
     assert!(score <= 3.0, "exposure {score}:\n{stdout}");
     let readme = std::fs::read_to_string(repo("README.md")).unwrap();
     let recorded = format!("exposure level {score:.1}");
-    assert!(readme.contains(&recorded), "README does not say {recorded:?}");
+    assert!(
+        readme.contains(&recorded),
+        "README does not say {recorded:?}"
+    );
 }
 
 #[test]
@@ -76,14 +82,26 @@ fn the_example_config_is_accepted_by_the_command_line_parser() {
         .into_iter()
         .map(|arg| arg.into_string().unwrap())
         .collect();
-    assert!(capture_args.contains(&"--interface=eth0".to_owned()), "{capture_args:?}");
+    assert!(
+        capture_args.contains(&"--interface=eth0".to_owned()),
+        "{capture_args:?}"
+    );
 
-    let argv = ["hhmon", "replay", "--config", path.to_str().unwrap(), "x.pcap"];
+    let argv = [
+        "hhmon",
+        "replay",
+        "--config",
+        path.to_str().unwrap(),
+        "x.pcap",
+    ];
     let cli = Cli::parse_with_config(argv).unwrap();
     let Subcommand::Replay(replay) = cli.command;
     let config = replay.config();
     // The unit's StateDirectory and the documented endpoint.
-    assert_eq!(config.sinks.snapshot_dir, Some(PathBuf::from("/var/lib/hhmon")));
+    assert_eq!(
+        config.sinks.snapshot_dir,
+        Some(PathBuf::from("/var/lib/hhmon"))
+    );
     assert_eq!(config.sinks.listen, Some("127.0.0.1:9750".parse().unwrap()));
     assert!(config.sinks.quiet);
     let unit = std::fs::read_to_string(repo("systemd/hhmon.service")).unwrap();

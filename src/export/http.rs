@@ -160,7 +160,10 @@ async fn metrics(State(state): State<MetricsState>) -> impl IntoResponse {
 async fn healthz(State(state): State<MetricsState>) -> impl IntoResponse {
     match state.health() {
         Health::Progressing => (StatusCode::OK, "ok\n".to_owned()),
-        Health::Finished => (StatusCode::OK, "ok: finished, serving the final values\n".to_owned()),
+        Health::Finished => (
+            StatusCode::OK,
+            "ok: finished, serving the final values\n".to_owned(),
+        ),
         Health::Stalled { silent } => (
             StatusCode::SERVICE_UNAVAILABLE,
             format!(

@@ -77,7 +77,11 @@ pub fn panel_queries() -> Vec<PanelQuery> {
 /// current value, or the "All" value (`allValue`) when "All" is selected.
 pub fn variable_defaults(dashboard: &Value) -> BTreeMap<String, String> {
     let mut values = BTreeMap::new();
-    for variable in dashboard["templating"]["list"].as_array().into_iter().flatten() {
+    for variable in dashboard["templating"]["list"]
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
         let name = variable["name"].as_str().unwrap().to_owned();
         if variable["type"] == "datasource" {
             continue;

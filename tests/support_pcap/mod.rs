@@ -48,8 +48,16 @@ pub fn record(packet: &Udp) -> Vec<u8> {
         .unwrap();
     assert_eq!(frame.len(), FRAME_LEN as usize);
     let mut bytes = Vec::with_capacity(16 + frame.len());
-    bytes.extend_from_slice(&u32::try_from(packet.micros / 1_000_000).unwrap().to_le_bytes());
-    bytes.extend_from_slice(&u32::try_from(packet.micros % 1_000_000).unwrap().to_le_bytes());
+    bytes.extend_from_slice(
+        &u32::try_from(packet.micros / 1_000_000)
+            .unwrap()
+            .to_le_bytes(),
+    );
+    bytes.extend_from_slice(
+        &u32::try_from(packet.micros % 1_000_000)
+            .unwrap()
+            .to_le_bytes(),
+    );
     bytes.extend_from_slice(&FRAME_LEN.to_le_bytes());
     bytes.extend_from_slice(&FRAME_LEN.to_le_bytes());
     bytes.extend_from_slice(&frame);
