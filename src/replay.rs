@@ -114,7 +114,10 @@ pub fn run(config: ReplayConfig) -> Result<ReplaySummary, Error> {
         }
     }
     let metrics = MetricsState::with_stall_timeout(
-        (config.sinks.stall_timeout).unwrap_or(http::DEFAULT_STALL_TIMEOUT),
+        config
+            .sinks
+            .stall_timeout
+            .unwrap_or(http::DEFAULT_STALL_TIMEOUT),
     );
     let service = Service::start(config.sinks.listen, metrics.clone())?;
     let (reports, sink) = Sink::start(&config.sinks, metrics.clone())?;

@@ -89,8 +89,9 @@ impl MetricsState {
     }
 
     /// Records that the packet loop is making progress. Cheap (a monotonic clock read and a
-    /// relaxed atomic store) but not free: call it every few thousand packets and whenever
-    /// the loop wakes without a packet, not per packet.
+    /// relaxed atomic store) but not free: a loop running flat out calls it every few thousand
+    /// packets, plus whenever it wakes without a packet; a throttled loop (a paced replay) may
+    /// call it per packet.
     pub fn heartbeat(&self) {
         let nanos = self.shared.epoch.elapsed().as_nanos();
         self.shared
