@@ -120,7 +120,7 @@ impl Cli {
     pub fn parse_with_config<I, T>(args: I) -> Result<Self, Error>
     where
         I: IntoIterator<Item = T>,
-        T: Into<OsString> + Clone,
+        T: Into<OsString>,
     {
         let args: Vec<OsString> = args.into_iter().map(Into::into).collect();
         // hhmon has no options before the subcommand, so it is always the first argument.
