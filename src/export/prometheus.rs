@@ -6,7 +6,7 @@
 //! [`super::http`]), sketches, or how the report was computed.
 
 use super::protocol_name;
-use crate::report::{AddressEntry, FlowEntry, IntervalReport};
+use crate::report::{AddressEntry, CaptureCounts, FlowEntry, IntervalReport};
 use prometheus::{Gauge, GaugeVec, IntCounter, IntCounterVec, Opts, Registry, TextEncoder};
 
 /// The `Content-Type` of the text [`render`] returns (text exposition format 0.0.4).
@@ -49,6 +49,10 @@ pub enum Metric {
     BuildInfo,
     /// 1 when heavy hitters are counted exactly, 0 when estimated.
     CountingExact,
+    /// Frames libpcap received on a live interface since start (0 for replays).
+    CaptureReceivedPacketsTotal,
+    /// Frames dropped by the kernel or the interface since start, by reason (0 for replays).
+    CaptureDroppedPacketsTotal,
 }
 
 const FLOW_LABELS: &[&str] = &["src", "dst", "src_port", "dst_port", "protocol"];
@@ -56,7 +60,7 @@ const ADDRESS_LABELS: &[&str] = &["address"];
 
 impl Metric {
     /// Every metric.
-    pub const ALL: [Metric; 17] = [
+    pub const ALL: [Metric; 19] = [
         Metric::PacketsTotal,
         Metric::BytesTotal,
         Metric::UnparsedPacketsTotal,
@@ -74,6 +78,8 @@ impl Metric {
         Metric::TopDestinationBytes,
         Metric::BuildInfo,
         Metric::CountingExact,
+        Metric::CaptureReceivedPacketsTotal,
+        Metric::CaptureDroppedPacketsTotal,
     ];
 
     /// The exported metric name.
@@ -96,6 +102,8 @@ impl Metric {
             Metric::TopDestinationBytes => "hhmon_top_destination_bytes",
             Metric::BuildInfo => "hhmon_build_info",
             Metric::CountingExact => "hhmon_counting_exact",
+            Metric::CaptureReceivedPacketsTotal => "hhmon_capture_received_packets_total",
+            Metric::CaptureDroppedPacketsTotal => "hhmon_capture_dropped_packets_total",
         }
     }
 
@@ -141,6 +149,12 @@ impl Metric {
             Metric::CountingExact => {
                 "1 when heavy hitters are counted exactly, 0 when estimated by Cuckoo Heavy Keeper."
             }
+            Metric::CaptureReceivedPacketsTotal => {
+                "Frames libpcap received on the live interface (passed the filter, dropped ones included), since hhmon started; 0 for file replays."
+            }
+            Metric::CaptureDroppedPacketsTotal => {
+                "Frames lost before hhmon read them since it started: reason kernel (capture buffer full, hhmon fell behind) or interface (dropped by the interface or driver); 0 for file replays."
+            }
         }
     }
 
@@ -154,6 +168,7 @@ impl Metric {
             | Metric::TopDestinationPackets
             | Metric::TopDestinationBytes => ADDRESS_LABELS,
             Metric::BuildInfo => &["version"],
+            Metric::CaptureDroppedPacketsTotal => &["reason"],
             _ => &[],
         }
     }
@@ -184,7 +199,7 @@ pub fn render_empty() -> String {
         ] {
             registry.counter(metric, 0)?;
         }
-        Ok(())
+        registry.capture(&CaptureCounts::default())
     })
 }
 
@@ -256,6 +271,13 @@ fn build(metrics: &Metrics, report: &IntervalReport, top: usize) -> prometheus::
     for (metric, addresses, value) in address_lists {
         metrics.addresses(metric, addresses, top, value)?;
     }
+
+    // Replays have no capture statistics: zeros, so dashboards always find the series.
+    let capture = report
+        .capture
+        .as_ref()
+        .map_or_else(CaptureCounts::default, |stats| stats.cumulative);
+    metrics.capture(&capture)?;
 
     metrics.build_info()?;
     metrics.gauge(
@@ -334,6 +356,20 @@ impl Metrics {
         Ok(())
     }
 
+    fn capture(&self, counts: &CaptureCounts) -> prometheus::Result<()> {
+        self.counter(Metric::CaptureReceivedPacketsTotal, counts.received)?;
+        let dropped = self.counter_vec(Metric::CaptureDroppedPacketsTotal)?;
+        for (reason, count) in [
+            ("kernel", counts.dropped_kernel),
+            ("interface", counts.dropped_interface),
+        ] {
+            dropped
+                .get_metric_with_label_values(&[reason])?
+                .inc_by(count);
+        }
+        Ok(())
+    }
+
     fn build_info(&self) -> prometheus::Result<()> {
         let vec = self.gauge_vec(Metric::BuildInfo)?;
         vec.get_metric_with_label_values(&[env!("CARGO_PKG_VERSION")])?
@@ -345,7 +381,7 @@ impl Metrics {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::{IntervalSpan, Totals};
+    use crate::report::{CaptureStats, IntervalSpan, Totals};
     use std::collections::BTreeMap;
     use std::io::Write as _;
     use std::net::IpAddr;
@@ -477,6 +513,7 @@ mod tests {
                 address("10.0.0.4", 20),
             ],
             top_destinations_by_bytes: vec![by_bytes("198.51.100.1"), address("10.0.0.2", 40)],
+            capture: None,
         }
     }
 
@@ -616,6 +653,38 @@ mod tests {
                 metric.name()
             );
         }
+    }
+
+    #[test]
+    fn capture_counters_carry_the_cumulative_statistics_and_are_zero_for_replays() {
+        let dropped = Metric::CaptureDroppedPacketsTotal;
+        let received = Metric::CaptureReceivedPacketsTotal;
+        for text in [render(&fixture(), 10), render_empty()] {
+            let all = samples(&text);
+            assert_eq!(value(&all, received, &[]), 0.0);
+            assert_eq!(value(&all, dropped, &[("reason", "kernel")]), 0.0);
+            assert_eq!(value(&all, dropped, &[("reason", "interface")]), 0.0);
+        }
+        let mut live = fixture();
+        live.capture = Some(CaptureStats {
+            interval: CaptureCounts {
+                received: 10,
+                dropped_kernel: 2,
+                dropped_interface: 1,
+            },
+            cumulative: CaptureCounts {
+                received: 5_100,
+                dropped_kernel: 90,
+                dropped_interface: 7,
+            },
+        });
+        let text = render(&live, 10);
+        promtool_check(&text);
+        let all = samples(&text);
+        assert_eq!(value(&all, received, &[]), 5_100.0);
+        assert_eq!(value(&all, dropped, &[("reason", "kernel")]), 90.0);
+        assert_eq!(value(&all, dropped, &[("reason", "interface")]), 7.0);
+        assert_eq!(series(&all, dropped).len(), 2);
     }
 
     #[test]
