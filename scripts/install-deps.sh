@@ -3,11 +3,13 @@
 #   scripts/install-deps.sh         build and run: libpcap-dev, pkg-config
 #   scripts/install-deps.sh --test  also the real programs the tests run against:
 #                                   tshark (independent decoder), prometheus + promtool,
-#                                   tcpreplay and iproute2 (live capture in namespaces)
+#                                   tcpreplay and iproute2 (live capture in namespaces),
+#                                   util-linux (setpriv), libcap2-bin (setcap) and procps
+#                                   (sysctl, kill) for the privilege and signal tests
 set -euo pipefail
 packages=(libpcap-dev pkg-config)
 if [ "${1:-}" = "--test" ]; then
-    packages+=(tshark prometheus tcpreplay iproute2 gzip)
+    packages+=(tshark prometheus tcpreplay iproute2 gzip util-linux libcap2-bin procps)
 fi
 sudo=""
 if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi

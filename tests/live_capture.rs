@@ -10,7 +10,7 @@
 //! tshark reading the replayed file (`support_tshark`), never from hhmon.
 //!
 //! The tests take turns (some measure time and drops) and need root, as CI has, with iproute2,
-//! tcpreplay, tshark and setpriv installed; a missing tool fails the test.
+//! tcpreplay, tshark, setpriv and setcap installed; a missing tool fails the test.
 
 // Shared with the replay tests; this file uses only part of it.
 #[allow(dead_code)]
@@ -154,9 +154,16 @@ impl Hhmon {
     /// `[prefix...] hhmon capture -i rx0 --quiet <args>` inside `netns` (`ip netns exec` and
     /// `setpriv` exec their command, so the child's PID is hhmon's), once it says it captures.
     fn start(netns: &Netns, prefix: &[&str], args: &[&str]) -> Self {
+        Self::start_binary(netns, prefix, HHMON, args)
+    }
+
+    /// [`start`](Self::start) with another copy of the binary.
+    fn start_binary(netns: &Netns, prefix: &[&str], binary: &str, args: &[&str]) -> Self {
         let mut command = Command::new("ip");
         command.args(["netns", "exec", &netns.name]).args(prefix);
-        command.arg(HHMON).args(["capture", "-i", "rx0", "--quiet"]);
+        command
+            .arg(binary)
+            .args(["capture", "-i", "rx0", "--quiet"]);
         let mut child = command
             .args(args)
             .stdout(Stdio::null())
@@ -645,6 +652,46 @@ fn an_unprivileged_user_with_only_cap_net_raw_captures() {
     assert!(exit.success(), "{exit}:\n{}", hhmon.stderr());
     let (seen, _) = counted(dir.path());
     assert_eq!(seen, truth);
+}
+
+#[test]
+fn a_binary_given_cap_net_raw_with_setcap_captures_as_nobody() {
+    let _turn = serial();
+    // The documented set-up: the capability on the file, no ambient capabilities. Under
+    // target/, not /tmp, which may be mounted nosuid (file capabilities are ignored there).
+    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let binary = dir.path().join("hhmon");
+    std::fs::copy(HHMON, &binary).unwrap();
+    run(Command::new("setcap").arg("cap_net_raw+ep").arg(&binary));
+    let snapshots = dir.path().join("snapshots");
+    std::fs::create_dir(&snapshots).unwrap();
+    std::os::unix::fs::chown(&snapshots, Some(65534), Some(65534)).unwrap();
+    let netns = Netns::new();
+    let mut hhmon = Hhmon::start_binary(
+        &netns,
+        &[
+            "setpriv",
+            "--reuid=nobody",
+            "--regid=nogroup",
+            "--clear-groups",
+        ],
+        binary.to_str().unwrap(),
+        &[
+            "--interval",
+            "1s",
+            "--snapshot-dir",
+            snapshots.to_str().unwrap(),
+        ],
+    );
+    let status = std::fs::read_to_string(format!("/proc/{}/status", hhmon.pid())).unwrap();
+    assert_eq!(status_field(&status, "Uid:"), ["65534"; 4]);
+    assert_eq!(status_field(&status, "CapEff:"), ["0000000000002000"]);
+    assert_eq!(status_field(&status, "CapAmb:"), ["0000000000000000"]);
+    let (sent, _) = tcpreplay(&netns, &captures_dir().join(MIXED), &["--topspeed"]);
+    wait_for_packets(&snapshots, sent, &hhmon);
+    let (exit, _) = hhmon.terminate(Duration::from_secs(5));
+    assert!(exit.success(), "{exit}:\n{}", hhmon.stderr());
 }
 
 #[test]
