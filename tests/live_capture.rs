@@ -425,6 +425,69 @@ fn a_replayed_capture_is_counted_exactly_with_nothing_dropped() {
 }
 
 #[test]
+fn when_the_reader_falls_behind_the_shortfall_equals_the_drops_reported() {
+    let _turn = serial();
+    let flood = "ddos-synflood-spoofed.pcap";
+    let truth = expected(flood, |_| true);
+    let netns = Netns::new();
+    let dir = tempfile::tempdir().unwrap();
+    let snapshots = dir.path().to_str().unwrap();
+    let mut hhmon = Hhmon::start(
+        &netns,
+        &[],
+        &[
+            "--interval",
+            ONE_INTERVAL,
+            "--buffer-mib",
+            "1",
+            "--exact",
+            "--top",
+            "100000",
+            "--snapshot-dir",
+            snapshots,
+        ],
+    );
+    // A stopped hhmon reads nothing: the 1 MiB ring holds about 8 000 of the 37 841 frames, so
+    // the kernel must drop the rest.
+    run(Command::new("kill").args(["-STOP", &hhmon.pid().to_string()]));
+    let (sent, _) = tcpreplay(&netns, &captures_dir().join(flood), &["--topspeed"]);
+    run(Command::new("kill").args(["-CONT", &hhmon.pid().to_string()]));
+    assert_eq!(sent, truth.packets);
+    thread::sleep(Duration::from_secs(1));
+    let (status, _) = hhmon.terminate(Duration::from_secs(5));
+    let stderr = hhmon.stderr();
+    assert!(status.success(), "{status}:\n{stderr}");
+
+    let (seen, capture) = counted(dir.path());
+    eprintln!(
+        "sent {sent}; hhmon {} packets, libpcap {capture:?}",
+        seen.packets
+    );
+    assert!(capture.dropped_kernel > sent / 2, "{capture:?}");
+    assert_eq!(capture.received, sent);
+    assert_eq!(
+        seen.packets + capture.dropped_kernel + capture.dropped_interface,
+        sent
+    );
+    // What was counted is real: no flow has more than tshark's count.
+    for (key, (packets, bytes)) in &seen.flows {
+        let (true_packets, true_bytes) = truth.flows[key];
+        assert!(*packets <= true_packets && *bytes <= true_bytes, "{key:?}");
+    }
+    // The interval says so: in the report and once in the log.
+    let report = &reports(dir.path())[0];
+    assert!(report.capture.as_ref().unwrap().dropped_in_interval());
+    let warnings = stderr
+        .matches("Packets were dropped before hhmon could count them")
+        .count();
+    assert_eq!(warnings, 1, "{stderr}");
+    assert!(
+        stderr.contains(&format!("dropped_kernel={}", capture.dropped_kernel)),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn a_bpf_filter_restricts_what_is_counted() {
     let _turn = serial();
     // No frame of the capture carries TCP under a VLAN tag, in a tunnel or fragmented, so the

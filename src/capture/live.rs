@@ -341,6 +341,56 @@ mod tests {
     }
 
     #[test]
+    fn frames_come_cut_to_the_snapshot_length_with_their_wire_length() {
+        let receiver = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let port = receiver.local_addr().unwrap().port();
+        let config = LiveConfig {
+            snaplen: 64,
+            filter: Some(format!("udp dst port {port}")),
+            ..LiveConfig::new("lo")
+        };
+        let mut source = LiveSource::open(&config).unwrap();
+        // Loopback frames are Ethernet with zero addresses.
+        assert_eq!(source.link_type(), LinkType(1));
+        let sender = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let before = timestamp_now();
+        sender.send_to(&[0xab; 200], ("127.0.0.1", port)).unwrap();
+        sender.send_to(&[0xcd; 10], ("127.0.0.1", port)).unwrap();
+        // The waiting read: Ethernet 14 + IPv4 20 + UDP 8 + 200 bytes on the wire, 64 kept.
+        let first = source.next_packet().unwrap().unwrap();
+        assert_eq!((first.wire_len, first.data.len()), (242, 64));
+        assert!(
+            first.timestamp_nanos >= before,
+            "{} < {before}",
+            first.timestamp_nanos
+        );
+        assert_eq!(&first.data[42..], &[0xab; 22]);
+        // The polling read, after idle wake-ups if the frame is not handed over yet.
+        let started = std::time::Instant::now();
+        let second = loop {
+            match source.poll_packet().unwrap() {
+                Next::Packet(packet) => break (packet.wire_len, packet.data.to_vec()),
+                Next::Idle => assert!(started.elapsed() < Duration::from_secs(2)),
+                Next::End => panic!("a live capture has no end"),
+            }
+        };
+        assert_eq!(second.0, 52);
+        assert_eq!(&second.1[42..], &[0xcd; 10]);
+        // Loopback hands each frame to the capture twice, going out and coming in; libpcap
+        // skips the outgoing copy, but the kernel counted both as received.
+        let stats = source.stats().unwrap().unwrap();
+        assert_eq!((stats.received, stats.dropped_kernel), (4, 0));
+    }
+
+    fn timestamp_now() -> u64 {
+        let since = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap();
+        // The kernel stamps with its own clock reading; allow for its coarser granularity.
+        u64::try_from(since.as_nanos()).unwrap() - 10_000_000
+    }
+
+    #[test]
     fn an_idle_capture_wakes_within_the_wake_interval() {
         // A filter nothing on loopback matches keeps the capture idle.
         let config = LiveConfig {

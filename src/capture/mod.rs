@@ -47,8 +47,8 @@ pub struct Progress {
 pub enum Next<'a> {
     /// A frame.
     Packet(Packet<'a>),
-    /// No frame arrived within the source's wake interval (live interfaces only): the caller
-    /// gets a chance to look at the clock and its stop flag.
+    /// No frame was ready, and the source waited at most its wake interval for one (live
+    /// interfaces only): the caller gets a chance to look at the clock and its stop flag.
     Idle,
     /// The input has ended; every later call says so again.
     End,
