@@ -228,8 +228,8 @@ impl IntervalAggregator {
         closed
     }
 
-    /// Closes the open interval (end of input, shutdown, or a timer in live capture) and
-    /// returns its report, or `None` when no packet arrived since the last close.
+    /// Closes the open interval (end of input, shutdown) and returns its report, or `None`
+    /// when no packet arrived since the last close.
     pub fn finish(&mut self) -> Option<IntervalReport> {
         let report = self.close(false);
         self.interval_start = None;

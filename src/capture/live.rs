@@ -83,6 +83,8 @@ pub struct LiveSource {
     /// libpcap's counters are 32 bits wide and wrap; these extend them to 64.
     totals: Stats,
     last_raw: (u32, u32, u32),
+    /// Set by a read error: the source has ended, as the trait's contract says.
+    failed: bool,
 }
 
 impl LiveSource {
@@ -136,6 +138,7 @@ impl LiveSource {
             frame_header: (0, 0),
             totals: Stats::default(),
             last_raw: (0, 0, 0),
+            failed: false,
         })
     }
 
@@ -168,6 +171,9 @@ impl PacketSource for LiveSource {
     /// (at most the snapshot length) because the wait loop cannot keep libpcap's borrow alive;
     /// [`poll_packet`](PacketSource::poll_packet), the capture loop's call, copies nothing.
     fn next_packet(&mut self) -> Result<Option<Packet<'_>>, Error> {
+        if self.failed {
+            return Ok(None);
+        }
         loop {
             match self.capture.next_packet() {
                 Ok(packet) => {
@@ -177,7 +183,10 @@ impl PacketSource for LiveSource {
                     break;
                 }
                 Err(pcap::Error::TimeoutExpired) => Self::wait(&self.socket, &self.interface)?,
-                Err(error) => return Err(read_error(&self.interface, error)),
+                Err(error) => {
+                    self.failed = true;
+                    return Err(read_error(&self.interface, error));
+                }
             }
         }
         let (timestamp_nanos, wire_len) = self.frame_header;
@@ -189,6 +198,9 @@ impl PacketSource for LiveSource {
     }
 
     fn poll_packet(&mut self) -> Result<Next<'_>, Error> {
+        if self.failed {
+            return Ok(Next::End);
+        }
         match self.capture.next_packet() {
             Ok(packet) => Ok(Next::Packet(Packet {
                 timestamp_nanos: timestamp_nanos(packet.header),
@@ -199,7 +211,10 @@ impl PacketSource for LiveSource {
                 Self::wait(&self.socket, &self.interface)?;
                 Ok(Next::Idle)
             }
-            Err(error) => Err(read_error(&self.interface, error)),
+            Err(error) => {
+                self.failed = true;
+                Err(read_error(&self.interface, error))
+            }
         }
     }
 
