@@ -85,7 +85,8 @@ pub struct CaptureArgs {
 #[derive(Debug, Args)]
 pub struct MonitorArgs {
     /// Interval length (whole seconds, e.g. `10s`, `1m`); intervals are aligned to multiples
-    /// of it since the Unix epoch and decided by packet timestamps.
+    /// of it since the Unix epoch and decided by packet timestamps (and, in a live capture, by
+    /// the clock when no packet comes).
     #[arg(long, default_value = "10s", value_parser = parse_interval, value_name = "DURATION")]
     pub interval: Duration,
     /// Entries in each top list (table and snapshots).
