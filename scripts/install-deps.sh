@@ -4,11 +4,13 @@
 #   scripts/install-deps.sh --test  also the real programs the tests run against:
 #                                   tshark (independent decoder), prometheus + promtool,
 #                                   tcpreplay and iproute2 (live capture in namespaces),
-#                                   systemd (systemd-analyze checks the unit)
+#                                   systemd (systemd-analyze checks the unit),
+#                                   util-linux (setpriv), libcap2-bin (setcap) and procps
+#                                   (sysctl, kill) for the privilege and signal tests
 set -euo pipefail
 packages=(libpcap-dev pkg-config)
 if [ "${1:-}" = "--test" ]; then
-    packages+=(tshark prometheus tcpreplay iproute2 gzip systemd)
+    packages+=(tshark prometheus tcpreplay iproute2 gzip systemd util-linux libcap2-bin procps)
 fi
 sudo=""
 if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi

@@ -2,9 +2,12 @@
 //! validated into the library's configuration types. Its only I/O is reading the `--config`
 //! file, whose keys become flags parsed by the same definitions (see [`crate::config`]).
 
+use crate::capture::{LiveConfig, DEFAULT_BUFFER_BYTES, DEFAULT_SNAPLEN};
 use crate::config::{self, ConfigFile};
+use crate::live::CaptureConfig;
 use crate::monitor::{MonitorConfig, DEFAULT_SKETCH_BYTES};
-use crate::replay::{ReplayConfig, SinkConfig};
+use crate::pipeline::SinkConfig;
+use crate::replay::ReplayConfig;
 use crate::sketch::hll::DEFAULT_LG_K;
 use clap::error::{ContextKind, ContextValue};
 use clap::{Args, Parser, Subcommand};
@@ -28,6 +31,8 @@ pub struct Cli {
 pub enum Command {
     /// Replay pcap/pcapng capture files (`-` for standard input) through the monitor.
     Replay(ReplayArgs),
+    /// Capture live on a network interface until SIGINT or SIGTERM.
+    Capture(CaptureArgs),
 }
 
 /// `hhmon replay`.
@@ -45,11 +50,48 @@ pub struct ReplayArgs {
     pub monitor: MonitorArgs,
 }
 
+/// `hhmon capture`.
+#[derive(Debug, Args)]
+pub struct CaptureArgs {
+    /// The interface to capture on (`any` for all of them, without promiscuous mode).
+    #[arg(long, short = 'i', value_name = "IFACE")]
+    pub interface: String,
+    /// Bytes kept of each frame: enough for the headers of tunnelled traffic; raise it when
+    /// `transport_truncated` counts grow.
+    #[arg(long, default_value_t = DEFAULT_SNAPLEN, value_parser = clap::value_parser!(u32).range(64..=262_144), value_name = "BYTES")]
+    pub snaplen: u32,
+    /// Do not put the interface in promiscuous mode (see only frames addressed to this host).
+    #[arg(long)]
+    pub no_promiscuous: bool,
+    /// Kernel capture buffer in MiB: what absorbs bursts while hhmon is busy.
+    #[arg(long, default_value_t = (DEFAULT_BUFFER_BYTES >> 20) as u64, value_parser = clap::value_parser!(u64).range(1..=2047), value_name = "MIB")]
+    pub buffer_mib: u64,
+    /// Hand every frame over at once instead of in blocks of up to 100 ms: lower latency, more
+    /// wake-ups and less headroom at high rates.
+    #[arg(long)]
+    pub immediate: bool,
+    /// Once the capture is open and the listener bound, drop root and run as this user (hhmon
+    /// must start as root). A snapshot directory that does not exist yet is created for it.
+    #[arg(long, value_name = "NAME")]
+    pub user: Option<String>,
+    /// A BPF filter (tcpdump syntax); frames it rejects are neither counted nor seen.
+    #[arg(long, value_name = "EXPRESSION", conflicts_with = "expression")]
+    pub filter: Option<String>,
+    /// The filter as trailing words, as tcpdump takes it: `hhmon capture -i eth0 tcp port 443`
+    /// (put `--` before an expression with words starting with `-`).
+    #[arg(value_name = "BPF EXPRESSION")]
+    pub expression: Vec<String>,
+    /// Options shared by every mode.
+    #[command(flatten)]
+    pub monitor: MonitorArgs,
+}
+
 /// Options every mode shares.
 #[derive(Debug, Args)]
 pub struct MonitorArgs {
     /// Interval length (whole seconds, e.g. `10s`, `1m`); intervals are aligned to multiples
-    /// of it since the Unix epoch and decided by packet timestamps.
+    /// of it since the Unix epoch and decided by packet timestamps (and, in a live capture, by
+    /// the clock when no packet comes).
     #[arg(long, default_value = "10s", value_parser = parse_interval, value_name = "DURATION")]
     pub interval: Duration,
     /// Entries in each top list (table and snapshots).
@@ -240,6 +282,30 @@ impl MonitorArgs {
     }
 }
 
+impl CaptureArgs {
+    /// The capture these flags describe.
+    pub fn config(&self) -> CaptureConfig {
+        let filter = if self.expression.is_empty() {
+            self.filter.clone()
+        } else {
+            Some(self.expression.join(" "))
+        };
+        CaptureConfig {
+            capture: LiveConfig {
+                interface: self.interface.clone(),
+                snaplen: self.snaplen,
+                promiscuous: !self.no_promiscuous,
+                buffer_bytes: usize::try_from(self.buffer_mib << 20).unwrap_or(usize::MAX),
+                immediate: self.immediate,
+                filter,
+            },
+            user: self.user.clone(),
+            monitor: self.monitor.monitor_config(),
+            sinks: self.monitor.sink_config(),
+        }
+    }
+}
+
 impl ReplayArgs {
     /// The replay these flags describe.
     pub fn config(&self) -> ReplayConfig {
@@ -258,8 +324,95 @@ mod tests {
 
     fn replay(args: &[&str]) -> Result<ReplayConfig, clap::Error> {
         let cli = Cli::try_parse_from(["hhmon", "replay"].iter().chain(args))?;
-        let Command::Replay(args) = cli.command;
+        let Command::Replay(args) = cli.command else {
+            panic!("parsed as another command");
+        };
         Ok(args.config())
+    }
+
+    fn capture(args: &[&str]) -> Result<CaptureConfig, clap::Error> {
+        let cli = Cli::try_parse_from(["hhmon", "capture"].iter().chain(args))?;
+        let Command::Capture(args) = cli.command else {
+            panic!("parsed as another command");
+        };
+        Ok(args.config())
+    }
+
+    #[test]
+    fn capture_defaults_suit_a_tap_port() {
+        let config = capture(&["-i", "eth0"]).unwrap();
+        assert_eq!(config.capture, LiveConfig::new("eth0"));
+        assert_eq!(config.user, None);
+        assert_eq!(config.monitor, replay(&["a"]).unwrap().monitor);
+        assert_eq!(config.sinks, replay(&["a"]).unwrap().sinks);
+    }
+
+    #[test]
+    fn every_capture_flag_reaches_the_configuration() {
+        let config = capture(&[
+            "--interface",
+            "veth1",
+            "--snaplen",
+            "512",
+            "--no-promiscuous",
+            "--buffer-mib",
+            "4",
+            "--immediate",
+            "--user",
+            "nobody",
+            "--filter",
+            "udp port 53",
+            "--interval",
+            "5s",
+            "--listen",
+            "127.0.0.1:9750",
+            "--quiet",
+        ])
+        .unwrap();
+        assert_eq!(
+            config.capture,
+            LiveConfig {
+                interface: "veth1".into(),
+                snaplen: 512,
+                promiscuous: false,
+                buffer_bytes: 4 << 20,
+                immediate: true,
+                filter: Some("udp port 53".into()),
+            }
+        );
+        assert_eq!(config.user.as_deref(), Some("nobody"));
+        assert_eq!(config.monitor.interval_secs, 5);
+        assert_eq!(config.sinks.listen, Some("127.0.0.1:9750".parse().unwrap()));
+        assert!(config.sinks.quiet);
+    }
+
+    #[test]
+    fn the_filter_may_be_trailing_words_as_in_tcpdump() {
+        let config = capture(&["-i", "eth0", "--quiet", "tcp", "port", "443"]).unwrap();
+        assert_eq!(config.capture.filter.as_deref(), Some("tcp port 443"));
+        assert!(config.sinks.quiet);
+        // As with tcpdump, flags may follow the expression; after `--` everything is expression.
+        let config = capture(&["-i", "eth0", "icmp", "--top", "3"]).unwrap();
+        assert_eq!(config.capture.filter.as_deref(), Some("icmp"));
+        assert_eq!(config.monitor.top, 3);
+        let config = capture(&["-i", "eth0", "--", "len", "<", "-1"]).unwrap();
+        assert_eq!(config.capture.filter.as_deref(), Some("len < -1"));
+        let error = capture(&["-i", "eth0", "--filter", "tcp", "udp"]).unwrap_err();
+        assert!(error.to_string().contains("--filter"), "{error}");
+    }
+
+    #[test]
+    fn bad_capture_values_are_rejected_with_the_flag_named() {
+        for (args, flag) in [
+            (&[][..], "--interface"),
+            (&["-i", "eth0", "--snaplen", "10"][..], "--snaplen"),
+            (&["-i", "eth0", "--buffer-mib", "0"][..], "--buffer-mib"),
+            (&["-i", "eth0", "--buffer-mib", "4096"][..], "--buffer-mib"),
+            (&["-i", "eth0", "--interval", "0s"][..], "--interval"),
+        ] {
+            let error = capture(args).unwrap_err().to_string();
+            assert!(error.contains(flag), "{args:?}: {error}");
+        }
     }
 
     #[test]
@@ -367,7 +520,9 @@ mod tests {
             .into_iter()
             .chain(args.iter().copied());
         let cli = Cli::parse_with_config(argv)?;
-        let Command::Replay(args) = cli.command;
+        let Command::Replay(args) = cli.command else {
+            panic!("parsed as replay");
+        };
         Ok(args.config())
     }
 

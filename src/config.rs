@@ -80,10 +80,14 @@ pub struct ConfigFile {
     pub filter: Option<String>,
     /// `--snaplen`: bytes captured of each frame.
     pub snaplen: Option<u64>,
-    /// `--promisc`: capture in promiscuous mode.
-    pub promisc: Option<bool>,
-    /// `--buffer-kib`: the kernel capture buffer.
-    pub buffer_kib: Option<u64>,
+    /// `--no-promiscuous`: leave the interface out of promiscuous mode.
+    pub no_promiscuous: Option<bool>,
+    /// `--buffer-mib`: the kernel capture buffer.
+    pub buffer_mib: Option<u64>,
+    /// `--immediate`: hand every frame over at once.
+    pub immediate: Option<bool>,
+    /// `--user`: the user to run as once the capture is open.
+    pub user: Option<String>,
 }
 
 /// `listen` as written: TOML has no single type for "port or address".
@@ -140,8 +144,10 @@ impl ConfigFile {
             args.value("--interface", self.interface.as_ref());
             args.value("--filter", self.filter.as_ref());
             args.value("--snaplen", self.snaplen);
-            args.switch("--promisc", self.promisc);
-            args.value("--buffer-kib", self.buffer_kib);
+            args.switch("--no-promiscuous", self.no_promiscuous);
+            args.value("--buffer-mib", self.buffer_mib);
+            args.switch("--immediate", self.immediate);
+            args.value("--user", self.user.as_ref());
         }
         args.0
     }
@@ -206,8 +212,10 @@ mod tests {
             interface = "eth0"
             filter = "not port 22"
             snaplen = 128
-            promisc = true
-            buffer_kib = 4096
+            no_promiscuous = true
+            buffer_mib = 64
+            immediate = true
+            user = "hhmon"
             "#,
         )
         .unwrap();
@@ -229,8 +237,10 @@ mod tests {
             "--interface=eth0",
             "--filter=not port 22",
             "--snaplen=128",
-            "--promisc",
-            "--buffer-kib=4096",
+            "--no-promiscuous",
+            "--buffer-mib=64",
+            "--immediate",
+            "--user=hhmon",
         ];
         let expected: Vec<&str> = shared.iter().chain(&capture).copied().collect();
         assert_eq!(strings(file.args("capture")), expected);

@@ -63,5 +63,26 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             );
             Ok(())
         }
+        Command::Capture(args) => {
+            let summary = hhmon::live::run(args.config())?;
+            let seconds = summary.elapsed.as_secs_f64();
+            let stats = summary.stats;
+            eprintln!(
+                "hhmon: {} packets, {} bytes in {:.3} s; {} intervals; libpcap received {}, dropped {} (kernel) + {} (interface){}",
+                summary.packets,
+                summary.bytes,
+                seconds,
+                summary.intervals,
+                stats.received,
+                stats.dropped_kernel,
+                stats.dropped_interface,
+                if summary.snapshot_errors > 0 {
+                    format!("; {} snapshot write error(s)", summary.snapshot_errors)
+                } else {
+                    String::new()
+                },
+            );
+            Ok(())
+        }
     }
 }

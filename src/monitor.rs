@@ -5,7 +5,8 @@
 //! packet timestamps, so a replay gives the same reports every time. A packet past the end of
 //! the current interval closes it: its counts become an [`IntervalReport`] and the sketches
 //! are cleared (keeping their memory) for the next one. Intervals without packets produce no
-//! report. Knows nothing of file formats, HTTP or where reports go.
+//! report, except in live capture, where the wall clock also closes intervals
+//! ([`IntervalAggregator::tick`]). Knows nothing of file formats, HTTP or where reports go.
 
 use crate::decode::{Decoded, FlowKey, UnparsedReason};
 use crate::report::{AddressEntry, FlowEntry, IntervalReport, IntervalSpan, Totals};
@@ -213,7 +214,7 @@ impl IntervalAggregator {
         let start = self.interval_of(timestamp_nanos);
         let closed = match self.interval_start {
             Some(open) if start > open => {
-                let report = self.close();
+                let report = self.close(false);
                 self.interval_start = Some(start);
                 report
             }
@@ -227,12 +228,33 @@ impl IntervalAggregator {
         closed
     }
 
-    /// Closes the open interval (end of input, shutdown, or a timer in live capture) and
-    /// returns its report, or `None` when no packet arrived since the last close.
+    /// Closes the open interval (end of input, shutdown) and returns its report, or `None`
+    /// when no packet arrived since the last close.
     pub fn finish(&mut self) -> Option<IntervalReport> {
-        let report = self.close();
+        let report = self.close(false);
         self.interval_start = None;
         report
+    }
+
+    /// Live capture's clock: at wall-clock time `now_nanos`, closes the open interval if `now`
+    /// lies past its end, even when it saw no packet (a quiet link is news on a live monitor,
+    /// and its capture statistics still need a report), and opens the interval of `now`, so
+    /// packets read late still count in an open interval. Before anything is open it just
+    /// opens the interval of `now`. Returns the closed interval's report.
+    pub fn tick(&mut self, now_nanos: u64) -> Option<IntervalReport> {
+        let now = self.interval_of(now_nanos);
+        match self.interval_start {
+            Some(open) if now > open => {
+                let report = self.close(true);
+                self.interval_start = Some(now);
+                report
+            }
+            Some(_) => None,
+            None => {
+                self.interval_start = Some(now);
+                None
+            }
+        }
     }
 
     #[inline]
@@ -259,9 +281,11 @@ impl IntervalAggregator {
         }
     }
 
-    fn close(&mut self) -> Option<IntervalReport> {
+    /// The open interval's report, then a reset; `None` when nothing is open, or when it saw
+    /// no packet unless `keep_empty`.
+    fn close(&mut self, keep_empty: bool) -> Option<IntervalReport> {
         let start = self.interval_start?;
-        if self.interval.packets == 0 {
+        if self.interval.packets == 0 && !keep_empty {
             return None;
         }
         self.closed.merge(&self.interval);
@@ -303,6 +327,7 @@ impl IntervalAggregator {
             top_sources_by_bytes: addresses(&self.sources, true),
             top_destinations: addresses(&self.destinations, false),
             top_destinations_by_bytes: addresses(&self.destinations, true),
+            capture: None,
         };
         self.interval = Tally::default();
         self.flows.clear();
@@ -415,6 +440,43 @@ mod tests {
             assert_eq!(report.distinct_sources, 4);
             assert_eq!(report.counting, if exact { "exact" } else { "chk" });
         }
+    }
+
+    #[test]
+    fn the_clock_closes_intervals_without_waiting_for_a_packet() {
+        let mut monitor = IntervalAggregator::new(config(false));
+        // Opens [100, 110) without a packet; nothing to close within it.
+        assert!(monitor.tick(105 * SECOND).is_none());
+        monitor.observe(106 * SECOND, 60, flow(1, 1, 1));
+        assert!(monitor.tick(109 * SECOND + SECOND / 2).is_none());
+        let closed = monitor
+            .tick(110 * SECOND)
+            .expect("the clock passed the end");
+        assert_eq!(closed.interval.start_unix, 100);
+        assert_eq!(closed.totals.packets, 1);
+        // A packet stamped before the close, read after it, counts in the open interval.
+        monitor.observe(109 * SECOND, 40, flow(2, 1, 1));
+        // An interval without packets is still reported when the clock closes it...
+        let quiet = monitor.tick(121 * SECOND).expect("closes [110, 120)");
+        assert_eq!(quiet.interval.start_unix, 110);
+        assert_eq!(quiet.totals.packets, 1);
+        let empty = monitor
+            .tick(130 * SECOND)
+            .expect("closes the empty [120, 130)");
+        assert_eq!(empty.interval.start_unix, 120);
+        assert_eq!(empty.totals.packets, 0);
+        assert!(empty.top_flows.is_empty());
+        assert_eq!(empty.cumulative.packets, 2);
+        // ...but a clock that jumps ahead reports the open interval once, not every one skipped.
+        let jumped = monitor.tick(10_000 * SECOND).expect("closes [130, 140)");
+        assert_eq!(jumped.interval.start_unix, 130);
+        assert!(monitor.tick(10_005 * SECOND).is_none());
+        // A packet closes the clock's empty interval the way it always has: without a report.
+        assert!(monitor
+            .observe(10_010 * SECOND, 60, flow(3, 1, 1))
+            .is_none());
+        let last = monitor.finish().expect("one packet");
+        assert_eq!(last.interval.start_unix, 10_010);
     }
 
     #[test]

@@ -1,44 +1,19 @@
 //! `hhmon replay`: capture files through decode and the interval aggregator to the sinks.
 //!
-//! The packet loop runs on the calling thread and touches only the source, the decoder and
-//! the aggregator. Closed reports go over a channel to a sink thread (snapshots, the stdout
-//! table, the metrics text); a small tokio runtime on a third thread serves HTTP and turns
-//! SIGINT/SIGTERM into a stop request. A slow disk or a flood of scrapes never blocks the loop.
+//! Only the packet loop lives here; the sink and service threads beside it are
+//! [`crate::pipeline`]'s. The loop runs on the calling thread and touches only the source, the
+//! decoder and the aggregator.
 
 use crate::capture::{self, FileSource, Paced, PacketSource};
 use crate::decode::decode;
-use crate::export::http::{self, MetricsState};
-use crate::export::snapshot::{self, Retention, SnapshotWriter};
-use crate::export::{prometheus, table};
+use crate::export::http::MetricsState;
 use crate::monitor::{IntervalAggregator, MonitorConfig};
+use crate::pipeline::{self, Progress, Service, Sink, SinkConfig};
 use crate::report::IntervalReport;
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use std::io::{IsTerminal, Write};
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{mpsc, Arc};
-use std::thread;
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
-
-/// Where reports go.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct SinkConfig {
-    /// Write one JSON snapshot per closed interval here.
-    pub snapshot_dir: Option<PathBuf>,
-    /// Keep only this many snapshots.
-    pub keep: Option<usize>,
-    /// Remove snapshots of intervals older than this (packet time) behind the newest.
-    pub keep_age: Option<Duration>,
-    /// Serve `/metrics` and `/healthz` on this address.
-    pub listen: Option<SocketAddr>,
-    /// Do not print the per-interval table.
-    pub quiet: bool,
-    /// Top entries that carry address labels in the metrics.
-    pub prom_top: usize,
-    /// `/healthz` fails after this long without progress; `None`: [`http::DEFAULT_STALL_TIMEOUT`].
-    pub stall_timeout: Option<Duration>,
-}
 
 /// Everything a replay needs.
 #[derive(Debug, Clone, PartialEq)]
@@ -81,23 +56,12 @@ pub enum Error {
         /// How many inputs were tried.
         files: usize,
     },
-    /// The metrics address could not be bound.
-    #[error("cannot listen on {addr}: {source}")]
-    Listen {
-        /// The address.
-        addr: SocketAddr,
-        /// The cause.
-        source: std::io::Error,
-    },
-    /// The snapshot directory is unusable.
+    /// The sinks or the service thread could not start.
     #[error(transparent)]
-    Snapshot(#[from] snapshot::Error),
+    Pipeline(#[from] pipeline::Error),
     /// A replay speed that is not a positive number.
     #[error(transparent)]
     Capture(#[from] capture::Error),
-    /// The runtime for HTTP and signals could not start.
-    #[error("cannot start the service thread: {0}")]
-    Runtime(std::io::Error),
 }
 
 /// Replays `config.files` and publishes every interval; returns when the input is exhausted
@@ -113,17 +77,18 @@ pub fn run(config: ReplayConfig) -> Result<ReplaySummary, Error> {
             return Err(capture::Error::InvalidSpeed { speed }.into());
         }
     }
-    let metrics = MetricsState::with_stall_timeout(
-        config
-            .sinks
-            .stall_timeout
-            .unwrap_or(http::DEFAULT_STALL_TIMEOUT),
-    );
+    let metrics = config.sinks.metrics_state();
     let service = Service::start(config.sinks.listen, metrics.clone())?;
     let (reports, sink) = Sink::start(&config.sinks, metrics.clone())?;
 
     let mut aggregator = IntervalAggregator::new(config.monitor.clone());
-    let progress = Progress::new(&config.files, config.sinks.quiet);
+    let total_bytes = config
+        .files
+        .iter()
+        .filter_map(|f| std::fs::metadata(f).ok())
+        .map(|m| m.len())
+        .sum();
+    let progress = Progress::new(Some(total_bytes), config.sinks.quiet);
     let started = Instant::now();
     let mut summary = ReplaySummary::default();
     for path in &config.files {
@@ -248,211 +213,4 @@ fn pump<S: PacketSource>(
     }
     progress.update(base + source.progress().bytes_read, pumped.packets);
     pumped
-}
-
-/// What the sink thread did.
-#[derive(Default)]
-struct Sunk {
-    intervals: u64,
-    snapshot_errors: u64,
-}
-
-/// The sink thread: snapshots, the table, the metrics text, in that order for every report.
-struct Sink;
-
-impl Sink {
-    fn start(
-        config: &SinkConfig,
-        metrics: MetricsState,
-    ) -> Result<(mpsc::Sender<IntervalReport>, thread::JoinHandle<Sunk>), Error> {
-        let mut writer = match &config.snapshot_dir {
-            Some(dir) => Some(SnapshotWriter::new(
-                dir,
-                Retention {
-                    count: config.keep,
-                    age: config.keep_age,
-                },
-            )?),
-            None => None,
-        };
-        let (sender, receiver) = mpsc::channel::<IntervalReport>();
-        let quiet = config.quiet;
-        let prom_top = config.prom_top;
-        let handle = thread::Builder::new()
-            .name("hhmon-sinks".into())
-            .spawn(move || {
-                let mut sunk = Sunk::default();
-                let mut stdout_open = !quiet;
-                for report in receiver {
-                    sunk.intervals += 1;
-                    if let Some(writer) = writer.as_mut() {
-                        if let Err(error) = writer.write(&report) {
-                            sunk.snapshot_errors += 1;
-                            tracing::error!(error = %error, "Cannot write snapshot; capture goes on.");
-                        }
-                    }
-                    if stdout_open {
-                        let text = table::render(&report, report.top_flows.len().max(report.top_sources.len()));
-                        let mut out = std::io::stdout().lock();
-                        // A closed pipe (`hhmon replay x | head`) just ends the table output.
-                        stdout_open = writeln!(out, "{text}").and_then(|_| out.flush()).is_ok();
-                    }
-                    let process = prometheus::ProcessCounters { snapshot_write_errors: sunk.snapshot_errors };
-                    metrics.publish(prometheus::render(&report, &process, prom_top));
-                }
-                sunk
-            })
-            .map_err(Error::Runtime)?;
-        Ok((sender, handle))
-    }
-}
-
-/// The service thread: a current-thread tokio runtime for HTTP and signals.
-struct Service {
-    stop: Arc<AtomicBool>,
-    signalled: mpsc::Receiver<()>,
-    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
-    handle: Option<thread::JoinHandle<()>>,
-}
-
-impl Service {
-    fn start(listen: Option<SocketAddr>, metrics: MetricsState) -> Result<Self, Error> {
-        let listener = match listen {
-            Some(addr) => {
-                let listener = std::net::TcpListener::bind(addr)
-                    .map_err(|source| Error::Listen { addr, source })?;
-                listener
-                    .set_nonblocking(true)
-                    .map_err(|source| Error::Listen { addr, source })?;
-                tracing::info!(address = %listener.local_addr().unwrap_or(addr), "Serving metrics.");
-                Some(listener)
-            }
-            None => None,
-        };
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(Error::Runtime)?;
-        let stop = Arc::new(AtomicBool::new(false));
-        let (signal_tx, signalled) = mpsc::channel();
-        let (shutdown, mut shutdown_rx) = tokio::sync::oneshot::channel::<()>();
-        let stop_flag = stop.clone();
-        let handle = thread::Builder::new()
-            .name("hhmon-service".into())
-            .spawn(move || {
-                runtime.block_on(async move {
-                    // The server (if any) and the sender that stops it.
-                    let server = match listener.map(tokio::net::TcpListener::from_std) {
-                        Some(Ok(listener)) => {
-                            let (stop_server, stopped) = tokio::sync::oneshot::channel::<()>();
-                            let serving = tokio::spawn(http::serve(listener, metrics, async {
-                                let _ = stopped.await;
-                            }));
-                            Some((serving, stop_server))
-                        }
-                        Some(Err(error)) => {
-                            tracing::error!(error = %error, "Cannot serve metrics.");
-                            None
-                        }
-                        None => None,
-                    };
-                    let signalled = tokio::select! {
-                        _ = termination() => true,
-                        _ = &mut shutdown_rx => false,
-                    };
-                    if signalled {
-                        tracing::info!("Signal received; closing the current interval.");
-                        stop_flag.store(true, Ordering::Relaxed);
-                        let _ = signal_tx.send(());
-                        let _ = shutdown_rx.await;
-                    }
-                    if let Some((serving, stop_server)) = server {
-                        let _ = stop_server.send(());
-                        let _ = serving.await;
-                    }
-                });
-            })
-            .map_err(Error::Runtime)?;
-        Ok(Self {
-            stop,
-            signalled,
-            shutdown: Some(shutdown),
-            handle: Some(handle),
-        })
-    }
-
-    fn wait_for_signal(&self) {
-        let _ = self.signalled.recv();
-    }
-
-    fn shutdown(mut self) {
-        if let Some(shutdown) = self.shutdown.take() {
-            let _ = shutdown.send(());
-        }
-        if let Some(handle) = self.handle.take() {
-            let _ = handle.join();
-        }
-    }
-}
-
-/// Resolves on SIGINT or SIGTERM (or never, where they cannot be watched).
-async fn termination() {
-    use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut interrupt), Ok(mut terminate)) = (
-        signal(SignalKind::interrupt()),
-        signal(SignalKind::terminate()),
-    ) else {
-        tracing::warn!("Cannot watch SIGINT/SIGTERM; stop with SIGKILL.");
-        return std::future::pending().await;
-    };
-    tokio::select! {
-        _ = interrupt.recv() => {}
-        _ = terminate.recv() => {}
-    }
-}
-
-/// The progress bar on stderr: only on a terminal, only when not quiet.
-struct Progress {
-    bar: ProgressBar,
-    started: Instant,
-}
-
-impl Progress {
-    fn new(files: &[PathBuf], quiet: bool) -> Self {
-        let total: u64 = files
-            .iter()
-            .filter_map(|f| std::fs::metadata(f).ok())
-            .map(|m| m.len())
-            .sum();
-        let bar = if quiet || !std::io::stderr().is_terminal() {
-            ProgressBar::hidden()
-        } else {
-            ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr())
-        };
-        if let Ok(style) = ProgressStyle::with_template("{bar:40} {bytes}/{total_bytes} {msg}") {
-            bar.set_style(style);
-        }
-        Self {
-            bar,
-            started: Instant::now(),
-        }
-    }
-
-    fn position(&self) -> u64 {
-        self.bar.position()
-    }
-
-    fn update(&self, position: u64, packets: u64) {
-        if self.bar.is_hidden() {
-            return;
-        }
-        self.bar.set_position(position);
-        let seconds = self.started.elapsed().as_secs_f64().max(1e-9);
-        self.bar
-            .set_message(format!("{:.0} packets/s", packets as f64 / seconds));
-    }
-
-    fn finish(&self) {
-        self.bar.finish_and_clear();
-    }
 }

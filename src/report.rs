@@ -34,6 +34,40 @@ pub struct IntervalReport {
     pub top_destinations: Vec<AddressEntry>,
     /// Top destination addresses ranked by bytes.
     pub top_destinations_by_bytes: Vec<AddressEntry>,
+    /// libpcap's statistics of a live capture; absent (`null`) for file replays.
+    #[serde(default)]
+    pub capture: Option<CaptureStats>,
+}
+
+/// What libpcap saw and dropped on a live interface, read when the interval closed.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CaptureStats {
+    /// Since the previous interval closed.
+    pub interval: CaptureCounts,
+    /// Since the capture opened.
+    pub cumulative: CaptureCounts,
+}
+
+impl CaptureStats {
+    /// Whether any frame was dropped in the interval.
+    pub fn dropped_in_interval(&self) -> bool {
+        self.interval.dropped_kernel > 0 || self.interval.dropped_interface > 0
+    }
+}
+
+/// libpcap's capture counters.
+///
+/// `received` counts frames that passed the filter, including those the kernel then dropped
+/// (Linux); frames still in the kernel buffer when the interval closed are received but counted
+/// in the next interval's totals.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CaptureCounts {
+    /// Frames that passed the filter.
+    pub received: u64,
+    /// Frames dropped because the capture buffer was full (hhmon fell behind).
+    pub dropped_kernel: u64,
+    /// Frames dropped by the interface or its driver before the kernel saw them.
+    pub dropped_interface: u64,
 }
 
 /// An interval `[start, start + seconds)`, aligned to a multiple of its length since the epoch.

@@ -3,7 +3,9 @@
 
 use hhmon::decode::UnparsedReason;
 use hhmon::export::snapshot::{Retention, SnapshotWriter};
-use hhmon::report::{AddressEntry, FlowEntry, IntervalReport, IntervalSpan, Totals};
+use hhmon::report::{
+    AddressEntry, CaptureCounts, CaptureStats, FlowEntry, IntervalReport, IntervalSpan, Totals,
+};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 
@@ -70,6 +72,18 @@ fn report() -> IntervalReport {
         top_sources_by_bytes: vec![address("10.0.0.1")],
         top_destinations: vec![address("2001:db8::2")],
         top_destinations_by_bytes: vec![],
+        capture: Some(CaptureStats {
+            interval: CaptureCounts {
+                received: 45,
+                dropped_kernel: 5,
+                dropped_interface: 0,
+            },
+            cumulative: CaptureCounts {
+                received: u64::MAX,
+                dropped_kernel: 5,
+                dropped_interface: 1,
+            },
+        }),
     }
 }
 
@@ -99,6 +113,8 @@ fn written_snapshots_validate() {
     let mut exact = report();
     exact.counting = "exact".to_owned();
     exact.top_flows.clear();
+    // A replay has no capture statistics.
+    exact.capture = None;
     assert_eq!(errors(&written(&exact)), Vec::<String>::new());
 }
 
@@ -154,4 +170,16 @@ fn reports_breaking_the_contract_are_rejected() {
     });
     rejects("an unknown counting", |v| v["counting"] = json!("guess"));
     rejects("an empty interval", |v| v["interval"]["seconds"] = json!(0));
+    rejects("capture counts without drops by the kernel", |v| {
+        v["capture"]["interval"]
+            .as_object_mut()
+            .unwrap()
+            .remove("dropped_kernel");
+    });
+    rejects("a negative drop count", |v| {
+        v["capture"]["cumulative"]["dropped_interface"] = json!(-1)
+    });
+    rejects("capture statistics as a number", |v| {
+        v["capture"] = json!(3)
+    });
 }

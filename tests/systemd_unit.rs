@@ -87,16 +87,14 @@ fn the_example_config_is_accepted_by_the_command_line_parser() {
         "{capture_args:?}"
     );
 
-    let argv = [
-        "hhmon",
-        "replay",
-        "--config",
-        path.to_str().unwrap(),
-        "x.pcap",
-    ];
+    // Exactly what the unit runs.
+    let argv = ["hhmon", "capture", "--config", path.to_str().unwrap()];
     let cli = Cli::parse_with_config(argv).unwrap();
-    let Subcommand::Replay(replay) = cli.command;
-    let config = replay.config();
+    let Subcommand::Capture(capture) = cli.command else {
+        panic!("parsed as capture");
+    };
+    let config = capture.config();
+    assert_eq!(config.capture.interface, "eth0");
     // The unit's StateDirectory and the documented endpoint.
     assert_eq!(
         config.sinks.snapshot_dir,

@@ -6,7 +6,7 @@
 //! [`super::http`]), sketches, or how the report was computed.
 
 use super::protocol_name;
-use crate::report::{AddressEntry, FlowEntry, IntervalReport};
+use crate::report::{AddressEntry, CaptureCounts, FlowEntry, IntervalReport};
 use prometheus::{Gauge, GaugeVec, IntCounter, IntCounterVec, Opts, Registry, TextEncoder};
 
 /// The `Content-Type` of the text [`render`] returns (text exposition format 0.0.4).
@@ -51,6 +51,10 @@ pub enum Metric {
     CountingExact,
     /// Snapshots that could not be written since start.
     SnapshotWriteErrorsTotal,
+    /// Frames libpcap received on a live interface since start (0 for replays).
+    CaptureReceivedPacketsTotal,
+    /// Frames dropped by the kernel or the interface since start, by reason (0 for replays).
+    CaptureDroppedPacketsTotal,
 }
 
 const FLOW_LABELS: &[&str] = &["src", "dst", "src_port", "dst_port", "protocol"];
@@ -58,7 +62,7 @@ const ADDRESS_LABELS: &[&str] = &["address"];
 
 impl Metric {
     /// Every metric.
-    pub const ALL: [Metric; 18] = [
+    pub const ALL: [Metric; 20] = [
         Metric::PacketsTotal,
         Metric::BytesTotal,
         Metric::UnparsedPacketsTotal,
@@ -77,6 +81,8 @@ impl Metric {
         Metric::BuildInfo,
         Metric::CountingExact,
         Metric::SnapshotWriteErrorsTotal,
+        Metric::CaptureReceivedPacketsTotal,
+        Metric::CaptureDroppedPacketsTotal,
     ];
 
     /// The exported metric name.
@@ -100,6 +106,8 @@ impl Metric {
             Metric::BuildInfo => "hhmon_build_info",
             Metric::CountingExact => "hhmon_counting_exact",
             Metric::SnapshotWriteErrorsTotal => "hhmon_snapshot_write_errors_total",
+            Metric::CaptureReceivedPacketsTotal => "hhmon_capture_received_packets_total",
+            Metric::CaptureDroppedPacketsTotal => "hhmon_capture_dropped_packets_total",
         }
     }
 
@@ -148,6 +156,12 @@ impl Metric {
             Metric::SnapshotWriteErrorsTotal => {
                 "Snapshots that could not be written (directory full, gone or read-only) since hhmon started."
             }
+            Metric::CaptureReceivedPacketsTotal => {
+                "Frames libpcap received on the live interface (passed the filter, dropped ones included), since hhmon started; 0 for file replays."
+            }
+            Metric::CaptureDroppedPacketsTotal => {
+                "Frames lost before hhmon read them since it started: reason kernel (capture buffer full, hhmon fell behind) or interface (dropped by the interface or driver); 0 for file replays."
+            }
         }
     }
 
@@ -161,6 +175,7 @@ impl Metric {
             | Metric::TopDestinationPackets
             | Metric::TopDestinationBytes => ADDRESS_LABELS,
             Metric::BuildInfo => &["version"],
+            Metric::CaptureDroppedPacketsTotal => &["reason"],
             _ => &[],
         }
     }
@@ -202,7 +217,8 @@ pub fn render_empty() -> String {
         ] {
             registry.counter(metric, 0)?;
         }
-        registry.process(&ProcessCounters::default())
+        registry.process(&ProcessCounters::default())?;
+        registry.capture(&CaptureCounts::default())
     })
 }
 
@@ -274,6 +290,13 @@ fn build(metrics: &Metrics, report: &IntervalReport, top: usize) -> prometheus::
     for (metric, addresses, value) in address_lists {
         metrics.addresses(metric, addresses, top, value)?;
     }
+
+    // Replays have no capture statistics: zeros, so dashboards always find the series.
+    let capture = report
+        .capture
+        .as_ref()
+        .map_or_else(CaptureCounts::default, |stats| stats.cumulative);
+    metrics.capture(&capture)?;
 
     metrics.build_info()?;
     metrics.gauge(
@@ -359,6 +382,20 @@ impl Metrics {
         )
     }
 
+    fn capture(&self, counts: &CaptureCounts) -> prometheus::Result<()> {
+        self.counter(Metric::CaptureReceivedPacketsTotal, counts.received)?;
+        let dropped = self.counter_vec(Metric::CaptureDroppedPacketsTotal)?;
+        for (reason, count) in [
+            ("kernel", counts.dropped_kernel),
+            ("interface", counts.dropped_interface),
+        ] {
+            dropped
+                .get_metric_with_label_values(&[reason])?
+                .inc_by(count);
+        }
+        Ok(())
+    }
+
     fn build_info(&self) -> prometheus::Result<()> {
         let vec = self.gauge_vec(Metric::BuildInfo)?;
         vec.get_metric_with_label_values(&[env!("CARGO_PKG_VERSION")])?
@@ -370,7 +407,7 @@ impl Metrics {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::{IntervalSpan, Totals};
+    use crate::report::{CaptureStats, IntervalSpan, Totals};
     use std::collections::BTreeMap;
     use std::io::Write as _;
     use std::net::IpAddr;
@@ -502,6 +539,7 @@ mod tests {
                 address("10.0.0.4", 20),
             ],
             top_destinations_by_bytes: vec![by_bytes("198.51.100.1"), address("10.0.0.2", 40)],
+            capture: None,
         }
     }
 
@@ -645,6 +683,41 @@ mod tests {
                 metric.name()
             );
         }
+    }
+
+    #[test]
+    fn capture_counters_carry_the_cumulative_statistics_and_are_zero_for_replays() {
+        let dropped = Metric::CaptureDroppedPacketsTotal;
+        let received = Metric::CaptureReceivedPacketsTotal;
+        for text in [
+            render(&fixture(), &ProcessCounters::default(), 10),
+            render_empty(),
+        ] {
+            let all = samples(&text);
+            assert_eq!(value(&all, received, &[]), 0.0);
+            assert_eq!(value(&all, dropped, &[("reason", "kernel")]), 0.0);
+            assert_eq!(value(&all, dropped, &[("reason", "interface")]), 0.0);
+        }
+        let mut live = fixture();
+        live.capture = Some(CaptureStats {
+            interval: CaptureCounts {
+                received: 10,
+                dropped_kernel: 2,
+                dropped_interface: 1,
+            },
+            cumulative: CaptureCounts {
+                received: 5_100,
+                dropped_kernel: 90,
+                dropped_interface: 7,
+            },
+        });
+        let text = render(&live, &ProcessCounters::default(), 10);
+        promtool_check(&text);
+        let all = samples(&text);
+        assert_eq!(value(&all, received, &[]), 5_100.0);
+        assert_eq!(value(&all, dropped, &[("reason", "kernel")]), 90.0);
+        assert_eq!(value(&all, dropped, &[("reason", "interface")]), 7.0);
+        assert_eq!(series(&all, dropped).len(), 2);
     }
 
     #[test]

@@ -254,6 +254,7 @@ mod tests {
             top_sources_by_bytes: vec![address.clone()],
             top_destinations: vec![address.clone()],
             top_destinations_by_bytes: vec![address],
+            capture: None,
         }
     }
 

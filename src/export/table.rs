@@ -1,18 +1,22 @@
 //! Renders an [`IntervalReport`] as the human-readable table hhmon prints to stdout after each
-//! interval: a one-line summary, then the top flows, sources and destinations in aligned columns.
+//! interval: a one-line summary (and a line of capture statistics for live captures), then the
+//! top flows, sources and destinations in aligned columns.
 //!
 //! A pure function from report to text; printing it, and deciding when, is the caller's job. It
 //! must not know about sketches or how the numbers were estimated beyond the report's
 //! `counting` field.
 
 use super::protocol_name;
-use crate::report::{AddressEntry, FlowEntry, IntervalReport, Totals};
+use crate::report::{AddressEntry, CaptureStats, FlowEntry, IntervalReport, Totals};
 use std::fmt::Write as _;
 use std::net::{IpAddr, SocketAddr};
 
 /// The summary line and the four top lists of `report`, each cut to its first `top` rows.
 pub fn render(report: &IntervalReport, top: usize) -> String {
     let mut out = header(report);
+    if let Some(capture) = &report.capture {
+        capture_line(&mut out, capture);
+    }
     let totals = &report.totals;
     flow_section(
         &mut out,
@@ -63,6 +67,29 @@ fn header(report: &IntervalReport) -> String {
         unparsed,
         report.counting,
     )
+}
+
+/// libpcap's counters of a live capture; drops are shouted, since they make every count above
+/// an undercount.
+fn capture_line(out: &mut String, capture: &CaptureStats) {
+    let interval = &capture.interval;
+    let cumulative = &capture.cumulative;
+    let dropped = interval.dropped_kernel + interval.dropped_interface;
+    let drops = if dropped > 0 {
+        format!(
+            "DROPPED {dropped} (kernel {}, interface {}): the counts miss these frames",
+            interval.dropped_kernel, interval.dropped_interface
+        )
+    } else {
+        "dropped 0".to_owned()
+    };
+    let _ = writeln!(
+        out,
+        "Capture | received {} | {drops} | since start: received {}, dropped {}",
+        interval.received,
+        cumulative.received,
+        cumulative.dropped_kernel + cumulative.dropped_interface,
+    );
 }
 
 fn flow_section(out: &mut String, title: &str, flows: &[FlowEntry], top: usize, totals: &Totals) {
@@ -284,6 +311,7 @@ mod tests {
             top_sources_by_bytes: Vec::new(),
             top_destinations: Vec::new(),
             top_destinations_by_bytes: Vec::new(),
+            capture: None,
         }
     }
 
@@ -325,6 +353,39 @@ mod tests {
             .for_each(|n| *n = 0);
         let header = render(&clean, 10);
         assert!(header.lines().next().unwrap().contains("| unparsed 0 |"));
+    }
+
+    #[test]
+    fn live_captures_show_their_drops_and_replays_no_capture_line() {
+        let text = render(&fixture(), 10);
+        assert!(!text.contains("Capture |"), "{text}");
+        let mut live = fixture();
+        live.capture = Some(CaptureStats::default());
+        let text = render(&live, 10);
+        let line = text.lines().nth(1).unwrap();
+        assert_eq!(
+            line,
+            "Capture | received 0 | dropped 0 | since start: received 0, dropped 0"
+        );
+        let capture = live.capture.as_mut().unwrap();
+        capture.interval.received = 1_012;
+        capture.interval.dropped_kernel = 12;
+        capture.interval.dropped_interface = 3;
+        capture.cumulative.received = 5_100;
+        capture.cumulative.dropped_kernel = 90;
+        capture.cumulative.dropped_interface = 7;
+        let text = render(&live, 10);
+        let line = text.lines().nth(1).unwrap();
+        assert!(
+            line.contains("| DROPPED 15 (kernel 12, interface 3): the counts miss these frames |"),
+            "{line}"
+        );
+        assert!(
+            line.contains("since start: received 5100, dropped 97"),
+            "{line}"
+        );
+        // The sections still follow.
+        assert_eq!(section(&text, "Top flows by packets").len(), 5);
     }
 
     #[test]
