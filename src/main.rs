@@ -3,7 +3,7 @@
 
 use clap::Parser;
 use hhmon::cli::{Cli, Command};
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 use tracing_subscriber::EnvFilter;
 
@@ -54,6 +54,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     ""
                 },
             );
+            Ok(())
+        }
+        Command::Merge(args) => {
+            let merged = hhmon::merge::run(&args.config())?;
+            let text = hhmon::export::table::render(&merged, args.top);
+            // A closed pipe (`hhmon merge ... | head`) just ends the output.
+            let _ = writeln!(std::io::stdout().lock(), "{text}");
             Ok(())
         }
     }

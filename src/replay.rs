@@ -10,7 +10,7 @@ use crate::decode::decode;
 use crate::export::http::{self, MetricsState};
 use crate::export::snapshot::{self, SnapshotWriter};
 use crate::export::{prometheus, table};
-use crate::monitor::{IntervalAggregator, MonitorConfig};
+use crate::monitor::{ConfigError, IntervalAggregator, MonitorConfig};
 use crate::report::IntervalReport;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::io::{IsTerminal, Write};
@@ -94,6 +94,10 @@ pub enum Error {
     /// The runtime for HTTP and signals could not start.
     #[error("cannot start the service thread: {0}")]
     Runtime(std::io::Error),
+    /// The monitor configuration is inconsistent (e.g. a window that is not a multiple of the
+    /// interval).
+    #[error(transparent)]
+    Config(#[from] ConfigError),
 }
 
 /// Replays `config.files` and publishes every interval; returns when the input is exhausted
@@ -103,6 +107,7 @@ pub enum Error {
 /// # Errors
 /// When the sinks cannot be set up, or when no packet at all could be read.
 pub fn run(config: ReplayConfig) -> Result<ReplaySummary, Error> {
+    config.monitor.validate()?;
     if let Some(speed) = config.speed {
         // Validate before any thread starts; `Paced::new` rejects the same values.
         if !(speed.is_finite() && speed > 0.0) {

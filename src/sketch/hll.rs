@@ -84,6 +84,14 @@ impl DistinctCounter {
         self.sketch.estimate()
     }
 
+    /// The estimate from the registers (or coupons) alone, whatever the order values were
+    /// inserted or counters merged in: two counters of the same values give the same figure,
+    /// which makes it the way to compare their contents. Less accurate than
+    /// [`estimate`](Self::estimate) for a counter fed one stream (the HIP estimator there).
+    pub fn composite_estimate(&self) -> f64 {
+        self.sketch.composite_estimate()
+    }
+
     /// The precision, `log2` of the number of registers.
     pub fn lg_k(&self) -> u8 {
         self.sketch.lg_config_k()
@@ -263,7 +271,8 @@ mod tests {
     proptest! {
         /// The union of counters over two parts of a stream has the registers of one counter
         /// over the whole stream: its composite estimate (which depends on the registers only)
-        /// is the same, whatever the split and the order.
+        /// is the same, whatever the split and the order. (Near the switch from coupons to
+        /// registers the union's own `estimate` depends on the order by about 1e-4.)
         #[test]
         fn union_equals_the_counter_of_the_whole_stream(
             values in proptest::collection::vec(0u64..20_000, 0..6_000),
@@ -279,13 +288,16 @@ mod tests {
             reference.add(&whole);
             reference.add(&DistinctCounter::default());
             prop_assert_eq!(
-                union.to_counter().sketch.composite_estimate(),
-                whole.sketch.composite_estimate()
+                union.to_counter().composite_estimate(),
+                whole.composite_estimate()
             );
             let mut swapped = DistinctUnion::new(DEFAULT_LG_K);
             swapped.add(&counter_of(left.iter().copied()));
             swapped.add(&counter_of(right.iter().copied()));
-            prop_assert_eq!(swapped.estimate(), union.estimate());
+            prop_assert_eq!(
+                swapped.to_counter().composite_estimate(),
+                whole.composite_estimate()
+            );
             prop_assert_eq!(reference.estimate(), whole.estimate());
         }
     }
