@@ -167,9 +167,10 @@ pub fn merge(inputs: &[(PathBuf, IntervalReport)], top: usize) -> Result<Interva
     let mut totals = Totals::default();
     let (mut start, mut end) = (u64::MAX, 0);
     for (path, report) in inputs {
-        let sketches = report.sketches.as_ref().ok_or_else(|| Error::NoSketches {
-            path: path.clone(),
-        })?;
+        let sketches = report
+            .sketches
+            .as_ref()
+            .ok_or_else(|| Error::NoSketches { path: path.clone() })?;
         let read = |which: &'static str, text: &str| {
             DistinctCounter::from_base64(text).map_err(|source| Error::Sketch {
                 path: path.clone(),
@@ -364,7 +365,10 @@ mod tests {
             packets,
             bytes: packets * 100,
             unparsed_packets: not_ip,
-            unparsed_by_reason: BTreeMap::from([("not_ip".into(), not_ip), ("malformed".into(), 0)]),
+            unparsed_by_reason: BTreeMap::from([
+                ("not_ip".into(), not_ip),
+                ("malformed".into(), 0),
+            ]),
             transport_truncated: 1,
         }
     }
@@ -438,7 +442,10 @@ mod tests {
         assert!(error < 0.05, "{}", merged.distinct_sources);
         assert_eq!(merged.distinct_destinations, 20);
         let back = DistinctCounter::from_base64(&merged.sketches.unwrap().sources).unwrap();
-        assert_eq!(back.estimate().round() as u64, merged.distinct_sources);
+        assert_eq!(
+            back.composite_estimate().round() as u64,
+            merged.distinct_sources
+        );
 
         assert_eq!(merged.interval.start_unix, 100);
         assert_eq!(merged.interval.seconds, 20);
@@ -455,7 +462,14 @@ mod tests {
         let destinations: Vec<(String, u64, u64, Option<u64>)> = merged
             .top_destinations
             .iter()
-            .map(|a| (a.address.to_string(), a.packets, a.bytes, a.distinct_sources))
+            .map(|a| {
+                (
+                    a.address.to_string(),
+                    a.packets,
+                    a.bytes,
+                    a.distinct_sources,
+                )
+            })
             .collect();
         assert_eq!(
             destinations,
@@ -500,7 +514,10 @@ mod tests {
         let mut a = snapshot(0, 0..1, 0..1, Default::default());
         a.counting = "exact".into();
         let b = snapshot(0, 0..1, 0..1, Default::default());
-        assert_eq!(merge(&inputs(vec![a.clone()]), 5).unwrap().counting, "exact");
+        assert_eq!(
+            merge(&inputs(vec![a.clone()]), 5).unwrap().counting,
+            "exact"
+        );
         assert_eq!(merge(&inputs(vec![a, b]), 5).unwrap().counting, "chk");
     }
 
@@ -530,10 +547,20 @@ mod tests {
         let error = merge(&inputs(vec![good, finer]), 5).unwrap_err();
         let text = error.to_string();
         assert!(
-            matches!(&error, Error::Precision { found: 14, expected: 12, .. }),
+            matches!(
+                &error,
+                Error::Precision {
+                    found: 14,
+                    expected: 12,
+                    ..
+                }
+            ),
             "{text}"
         );
-        assert!(text.contains("s1.json") && text.contains("s0.json"), "{text}");
+        assert!(
+            text.contains("s1.json") && text.contains("s0.json"),
+            "{text}"
+        );
     }
 
     #[test]
@@ -556,7 +583,12 @@ mod tests {
         let paths: Vec<PathBuf> = (0..2u32)
             .map(|i| {
                 let path = dir.path().join(format!("in{i}.json"));
-                let report = snapshot(10 * u64::from(i), i * 100..i * 100 + 150, 0..1, Default::default());
+                let report = snapshot(
+                    10 * u64::from(i),
+                    i * 100..i * 100 + 150,
+                    0..1,
+                    Default::default(),
+                );
                 std::fs::write(&path, serde_json::to_vec(&report).unwrap()).unwrap();
                 path
             })

@@ -798,7 +798,13 @@ mod tests {
         // intervals 3 and 5: [300, 450) and [500, 650).
         assert_eq!(
             windows,
-            [(30, 1, 150), (30, 2, 250), (30, 3, 350), (30, 3, 350), (30, 2, 300)]
+            [
+                (30, 1, 150),
+                (30, 2, 250),
+                (30, 3, 350),
+                (30, 3, 350),
+                (30, 2, 300)
+            ]
         );
         assert!(reports.iter().all(|r| r.distinct_sources == 150));
     }
@@ -813,7 +819,10 @@ mod tests {
         monitor.observe(0, 60, between(1, 2));
         let report = monitor.finish().unwrap();
         assert_eq!(report.totals.packets, 1);
-        assert_eq!((report.distinct_sources, report.distinct_destinations), (0, 0));
+        assert_eq!(
+            (report.distinct_sources, report.distinct_destinations),
+            (0, 0)
+        );
         assert_eq!(report.sketches, None);
         assert_eq!(report.window, None);
         assert_eq!(report.top_sources[0].distinct_destinations, None);

@@ -18,7 +18,8 @@ pub struct WindowCount {
     /// Intervals with traffic inside the window (fewer than `window / interval` when the
     /// monitor started less than a window ago or some intervals had no packets).
     pub intervals: usize,
-    /// The estimated number of distinct values over those intervals.
+    /// The estimated number of distinct values over those intervals (the union's composite
+    /// estimate: see [`DistinctUnion::estimate`]).
     pub estimate: f64,
 }
 
@@ -140,7 +141,7 @@ mod tests {
     fn a_window_of_one_interval_is_that_interval() {
         let mut window = SlidingDistinct::new(10, 10, DEFAULT_LG_K);
         let counter = counter_of(0..20_000);
-        let alone = counter.estimate();
+        let alone = counter.composite_estimate();
         assert_eq!(window.push(0, counter).estimate, alone);
         assert_eq!(window.push(10, counter_of(0..5)).estimate.round(), 5.0);
         assert_eq!(window.window_secs(), 10);

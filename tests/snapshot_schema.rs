@@ -99,7 +99,10 @@ fn report() -> IntervalReport {
             flow("2001:db8::1", "fe80::1", 58),
         ],
         top_flows_by_bytes: vec![flow("::ffff:192.0.2.1", "::1", 255)],
-        top_sources: vec![source("192.0.2.1", Some(40_000)), source("2001:db8::1", None)],
+        top_sources: vec![
+            source("192.0.2.1", Some(40_000)),
+            source("2001:db8::1", None),
+        ],
         top_sources_by_bytes: vec![source("10.0.0.1", Some(0))],
         top_destinations: vec![destination("2001:db8::2", Some(1))],
         top_destinations_by_bytes: vec![],
@@ -206,7 +209,10 @@ fn reports_breaking_the_contract_are_rejected() {
         v["sketches"]["sources"] = json!("not base64!")
     });
     rejects("a missing destinations sketch", |v| {
-        v["sketches"].as_object_mut().unwrap().remove("destinations");
+        v["sketches"]
+            .as_object_mut()
+            .unwrap()
+            .remove("destinations");
     });
     rejects("a fan-in on a source", |v| {
         v["top_sources"][0]["distinct_sources"] = json!(3)
@@ -217,8 +223,13 @@ fn reports_breaking_the_contract_are_rejected() {
     rejects("a fractional fan-in", |v| {
         v["top_destinations"][0]["distinct_sources"] = json!(2.5)
     });
-    rejects("a window of 0 seconds", |v| v["window"]["seconds"] = json!(0));
+    rejects("a window of 0 seconds", |v| {
+        v["window"]["seconds"] = json!(0)
+    });
     rejects("a window without its count", |v| {
-        v["window"].as_object_mut().unwrap().remove("distinct_sources");
+        v["window"]
+            .as_object_mut()
+            .unwrap()
+            .remove("distinct_sources");
     });
 }

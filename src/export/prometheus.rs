@@ -692,16 +692,31 @@ mod tests {
     #[test]
     fn fan_in_and_fan_out_are_labelled_by_address_from_both_lists() {
         let all = samples(&render(&fixture(), 10));
-        let fan_in = |address| value(&all, Metric::TopDestinationDistinctSources, &[("address", address)]);
+        let fan_in = |address| {
+            value(
+                &all,
+                Metric::TopDestinationDistinctSources,
+                &[("address", address)],
+            )
+        };
         assert_eq!(fan_in("10.0.0.2"), 5.0);
         assert_eq!(fan_in("2001:db8::2"), 1.0);
         // Only in the by-bytes list.
         assert_eq!(fan_in("198.51.100.1"), 1.0);
         // An untracked destination has no series rather than a made-up 0.
         let in_series = series(&all, Metric::TopDestinationDistinctSources);
-        assert!(!in_series.iter().any(|s| s.1["address"] == "10.0.0.4"), "{in_series:?}");
+        assert!(
+            !in_series.iter().any(|s| s.1["address"] == "10.0.0.4"),
+            "{in_series:?}"
+        );
         assert_eq!(in_series.len(), 3);
-        let fan_out = |address| value(&all, Metric::TopSourceDistinctDestinations, &[("address", address)]);
+        let fan_out = |address| {
+            value(
+                &all,
+                Metric::TopSourceDistinctDestinations,
+                &[("address", address)],
+            )
+        };
         assert_eq!(fan_out("10.0.0.1"), 3.0);
         assert_eq!(fan_out("10.0.0.3"), 2.0);
         assert_eq!(fan_out("10.9.9.9"), 1.0);

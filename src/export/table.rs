@@ -448,9 +448,18 @@ mod tests {
         // Not tracked: a dash, not a made-up number.
         assert!(sources[2].trim_end().ends_with(" -"), "{sources:?}");
         let destinations = section(&text, "Top destinations");
-        assert!(destinations[0].trim_end().ends_with("fan-in"), "{destinations:?}");
-        assert!(destinations[1].trim_end().ends_with(" 37512"), "{destinations:?}");
-        assert!(destinations[2].trim_end().ends_with(" -"), "{destinations:?}");
+        assert!(
+            destinations[0].trim_end().ends_with("fan-in"),
+            "{destinations:?}"
+        );
+        assert!(
+            destinations[1].trim_end().ends_with(" 37512"),
+            "{destinations:?}"
+        );
+        assert!(
+            destinations[2].trim_end().ends_with(" -"),
+            "{destinations:?}"
+        );
     }
 
     #[test]

@@ -156,8 +156,7 @@ impl Default for DistinctCounter {
 }
 
 /// The exact union of distinct counters: registers are merged by maximum, so the union of
-/// counters over disjoint parts of a stream is the counter of the whole stream (estimated with
-/// the composite estimator once more than one register array was merged).
+/// counters over parts of a stream has the registers of the counter of the whole stream.
 #[derive(Debug, Clone)]
 pub struct DistinctUnion {
     union: HllUnion,
@@ -179,9 +178,15 @@ impl DistinctUnion {
         self.union.update(&counter.sketch);
     }
 
-    /// The estimated number of distinct values in all counters added.
+    /// The estimated number of distinct values in all counters added: the composite estimate,
+    /// which depends on the union's registers (or coupons) alone. DataSketches' own union
+    /// estimate keeps a HIP state when coupons are re-inserted, which makes it depend on the
+    /// order counters were added (by about 1e-4 near the switch to registers); this one is the
+    /// same for the same values however they were split and merged, so a rolling window and
+    /// `hhmon merge` of the same intervals agree to the unit. Its standard error is the
+    /// documented `1.039 / sqrt(K)`.
     pub fn estimate(&self) -> f64 {
-        self.union.estimate()
+        self.union.composite_estimate()
     }
 
     /// The union as a counter (HLL_8), to serialize or to count on with.
@@ -271,8 +276,7 @@ mod tests {
     proptest! {
         /// The union of counters over two parts of a stream has the registers of one counter
         /// over the whole stream: its composite estimate (which depends on the registers only)
-        /// is the same, whatever the split and the order. (Near the switch from coupons to
-        /// registers the union's own `estimate` depends on the order by about 1e-4.)
+        /// is the same, whatever the split and the order.
         #[test]
         fn union_equals_the_counter_of_the_whole_stream(
             values in proptest::collection::vec(0u64..20_000, 0..6_000),
@@ -294,11 +298,9 @@ mod tests {
             let mut swapped = DistinctUnion::new(DEFAULT_LG_K);
             swapped.add(&counter_of(left.iter().copied()));
             swapped.add(&counter_of(right.iter().copied()));
-            prop_assert_eq!(
-                swapped.to_counter().composite_estimate(),
-                whole.composite_estimate()
-            );
-            prop_assert_eq!(reference.estimate(), whole.estimate());
+            prop_assert_eq!(swapped.estimate(), union.estimate());
+            prop_assert_eq!(swapped.estimate(), whole.composite_estimate());
+            prop_assert_eq!(reference.estimate(), whole.composite_estimate());
         }
     }
 }
