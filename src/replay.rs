@@ -105,7 +105,8 @@ pub enum Error {
 /// address it then keeps serving the final metrics until SIGINT or SIGTERM.
 ///
 /// # Errors
-/// When the sinks cannot be set up, or when no packet at all could be read.
+/// When the monitor configuration is invalid ([`MonitorConfig::validate`]), when the sinks
+/// cannot be set up, or when no packet at all could be read.
 pub fn run(config: ReplayConfig) -> Result<ReplaySummary, Error> {
     config.monitor.validate()?;
     if let Some(speed) = config.speed {

@@ -114,7 +114,7 @@ fn a_flood_victim_is_the_top_destination_with_its_fan_in_within_3_percent() {
         let dir = tempfile::tempdir().unwrap();
         let mut args = vec!["--interval", ONE_INTERVAL];
         args.extend(mode);
-        let reports = replay(dir.path(), &args, &[path.clone()]);
+        let reports = replay(dir.path(), &args, std::slice::from_ref(&path));
         assert_eq!(reports.len(), 1);
         let report = &reports[0];
         let top = &report.top_destinations[0];
@@ -234,7 +234,7 @@ fn a_scan_hidden_in_busier_traffic_is_flagged_by_its_fan_out_within_3_percent() 
             .join(if mode.is_some() { "exact" } else { "chk" });
         let mut args = vec!["--interval", ONE_INTERVAL, "--top", "10"];
         args.extend(mode);
-        let reports = replay(&out, &args, &[pcap.clone()]);
+        let reports = replay(&out, &args, std::slice::from_ref(&pcap));
         let report = &reports[0];
         assert_eq!(report.top_sources[0].address, IpAddr::V4(bulk), "{mode:?}");
         let listed: Vec<&AddressEntry> = report
