@@ -6,11 +6,14 @@
 #                                   tcpreplay and iproute2 (live capture in namespaces),
 #                                   systemd (systemd-analyze checks the unit),
 #                                   util-linux (setpriv), libcap2-bin (setcap) and procps
-#                                   (sysctl, kill) for the privilege and signal tests
+#                                   (sysctl, kill) for the privilege and signal tests,
+#                                   and Apache DataSketches for Python (reads hhmon's sketches)
+#                                   in a virtual environment at $HHMON_TEST_VENV
+#                                   (default /opt/hhmon-test-venv)
 set -euo pipefail
 packages=(libpcap-dev pkg-config)
 if [ "${1:-}" = "--test" ]; then
-    packages+=(tshark prometheus tcpreplay iproute2 gzip systemd util-linux libcap2-bin procps)
+    packages+=(tshark prometheus tcpreplay iproute2 gzip systemd util-linux libcap2-bin procps python3-venv)
 fi
 sudo=""
 if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
@@ -21,4 +24,12 @@ done
 if [ "${#missing[@]}" -gt 0 ]; then
     $sudo apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+if [ "${1:-}" = "--test" ]; then
+    venv="${HHMON_TEST_VENV:-/opt/hhmon-test-venv}"
+    if ! "$venv/bin/python3" -c "import datasketches" 2>/dev/null; then
+        # Debian's own Python, which the python3-venv package above equips.
+        $sudo /usr/bin/python3 -m venv "$venv"
+        $sudo "$venv/bin/pip" install --quiet "datasketches==5.2.0"
+    fi
 fi

@@ -2,6 +2,8 @@
 # The whole test suite: system packages, formatting, lints, then every test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Where install-deps puts the Python that reads hhmon's sketches (tests/python_datasketches.rs).
+export HHMON_TEST_VENV="${HHMON_TEST_VENV:-/opt/hhmon-test-venv}"
 scripts/install-deps.sh --test
 cargo fmt --all -- --check
 cargo clippy --all-targets --locked -- -D warnings

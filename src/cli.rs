@@ -5,6 +5,7 @@
 use crate::capture::{LiveConfig, DEFAULT_BUFFER_BYTES, DEFAULT_SNAPLEN};
 use crate::config::{self, ConfigFile};
 use crate::live::CaptureConfig;
+use crate::merge::MergeConfig;
 use crate::monitor::{MonitorConfig, DEFAULT_SKETCH_BYTES};
 use crate::pipeline::SinkConfig;
 use crate::replay::ReplayConfig;
@@ -33,6 +34,34 @@ pub enum Command {
     Replay(ReplayArgs),
     /// Capture live on a network interface until SIGINT or SIGTERM.
     Capture(CaptureArgs),
+    /// Merge JSON snapshots (intervals of one sensor, or one interval of several sensors) into
+    /// one view: distinct counts from the union of their sketches, top lists and totals summed.
+    Merge(MergeArgs),
+}
+
+/// `hhmon merge`.
+#[derive(Debug, Args)]
+pub struct MergeArgs {
+    /// Snapshot files written by `hhmon ... --snapshot-dir` (or by an earlier merge).
+    #[arg(required = true, value_name = "SNAPSHOT")]
+    pub snapshots: Vec<PathBuf>,
+    /// Also write the merged view as a JSON snapshot (same schema) to this file.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Entries in each merged top list.
+    #[arg(long, default_value_t = 20, value_name = "N")]
+    pub top: usize,
+}
+
+impl MergeArgs {
+    /// The merge these flags describe.
+    pub fn config(&self) -> MergeConfig {
+        MergeConfig {
+            snapshots: self.snapshots.clone(),
+            out: self.out.clone(),
+            top: self.top,
+        }
+    }
 }
 
 /// `hhmon replay`.
@@ -92,7 +121,7 @@ pub struct MonitorArgs {
     /// Interval length (whole seconds, e.g. `10s`, `1m`); intervals are aligned to multiples
     /// of it since the Unix epoch and decided by packet timestamps (and, in a live capture, by
     /// the clock when no packet comes).
-    #[arg(long, default_value = "10s", value_parser = parse_interval, value_name = "DURATION")]
+    #[arg(long, default_value = "10s", value_parser = parse_whole_seconds, value_name = "DURATION")]
     pub interval: Duration,
     /// Entries in each top list (table and snapshots).
     #[arg(long, default_value_t = 20, value_name = "N")]
@@ -132,6 +161,10 @@ pub struct MonitorArgs {
     /// HyperLogLog precision for distinct counts: 2^N registers (4 to 21).
     #[arg(long, default_value_t = DEFAULT_LG_K, value_parser = clap::value_parser!(u8).range(4..=21), value_name = "N")]
     pub hll_lg_k: u8,
+    /// Also report distinct sources over a rolling window of this length (e.g. `1h`), a whole
+    /// multiple of the interval: the exact union of the last window/interval interval sketches.
+    #[arg(long, value_parser = parse_whole_seconds, value_name = "DURATION")]
+    pub window: Option<Duration>,
     /// Read options from this TOML file: its keys are these long flags in snake_case
     /// (`snapshot_dir = "/var/lib/hhmon"`); flags on the command line win over the file.
     #[arg(long, value_name = "FILE")]
@@ -250,10 +283,10 @@ fn parse_listen(text: &str) -> Result<SocketAddr, String> {
         .map_err(|_| "expected ADDRESS:PORT (e.g. 127.0.0.1:9750) or a port".to_owned())
 }
 
-fn parse_interval(text: &str) -> Result<Duration, String> {
+fn parse_whole_seconds(text: &str) -> Result<Duration, String> {
     let duration = humantime::parse_duration(text).map_err(|e| e.to_string())?;
     if duration.as_secs() == 0 || duration.subsec_nanos() != 0 {
-        return Err("the interval must be a whole number of seconds, at least 1s".into());
+        return Err("must be a whole number of seconds, at least 1s".into());
     }
     Ok(duration)
 }
@@ -266,6 +299,8 @@ impl MonitorArgs {
             exact: self.exact,
             sketch_bytes: self.sketch_kib.saturating_mul(1024),
             hll_lg_k: self.hll_lg_k,
+            window_secs: self.window.map(|window| window.as_secs()),
+            distinct: true,
         }
     }
 
@@ -424,6 +459,8 @@ mod tests {
         assert_eq!(config.monitor.top, 20);
         assert!(!config.monitor.exact);
         assert_eq!(config.monitor.sketch_bytes, DEFAULT_SKETCH_BYTES);
+        assert_eq!(config.monitor.window_secs, None);
+        assert!(config.monitor.distinct);
         assert_eq!(
             config.sinks,
             SinkConfig {
@@ -459,6 +496,8 @@ mod tests {
             "64",
             "--hll-lg-k",
             "14",
+            "--window",
+            "2h",
             "--speed",
             "2.5",
             "-",
@@ -475,6 +514,8 @@ mod tests {
         assert!(config.monitor.exact);
         assert_eq!(config.monitor.sketch_bytes, 64 * 1024);
         assert_eq!(config.monitor.hll_lg_k, 14);
+        assert_eq!(config.monitor.window_secs, Some(7_200));
+        assert!(config.monitor.distinct);
         assert_eq!(config.sinks.snapshot_dir, Some(PathBuf::from("/tmp/s")));
         assert_eq!(config.sinks.keep, Some(3));
         assert_eq!(config.sinks.keep_age, Some(Duration::from_secs(7200)));
@@ -495,6 +536,8 @@ mod tests {
             (&["--keep-age", "1d", "a"][..], "--snapshot-dir"),
             (&["--stall-timeout", "0s", "a"][..], "--stall-timeout"),
             (&["--hll-lg-k", "30", "a"][..], "--hll-lg-k"),
+            (&["--window", "90ms", "a"][..], "--window"),
+            (&["--window", "0s", "a"][..], "--window"),
             (&[][..], "FILE"),
         ] {
             let error = replay(args).unwrap_err().to_string();
@@ -624,5 +667,30 @@ mod tests {
             checked += 1;
         }
         assert!(checked >= 12, "{checked}");
+    }
+
+    #[test]
+    fn merge_takes_snapshots_an_output_and_a_top() {
+        let parse = |args: &[&str]| {
+            let cli = Cli::try_parse_from(["hhmon", "merge"].iter().chain(args))?;
+            let Command::Merge(args) = cli.command else {
+                panic!("not a merge: {:?}", cli.command);
+            };
+            Ok::<_, clap::Error>(args.config())
+        };
+        let config = parse(&["a.json", "b.json"]).unwrap();
+        assert_eq!(
+            config,
+            MergeConfig {
+                snapshots: vec![PathBuf::from("a.json"), PathBuf::from("b.json")],
+                out: None,
+                top: 20,
+            }
+        );
+        let config = parse(&["--out", "m.json", "--top", "5", "a.json"]).unwrap();
+        assert_eq!(config.out, Some(PathBuf::from("m.json")));
+        assert_eq!(config.top, 5);
+        let error = parse(&[]).unwrap_err().to_string();
+        assert!(error.contains("SNAPSHOT"), "{error}");
     }
 }

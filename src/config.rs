@@ -72,6 +72,8 @@ pub struct ConfigFile {
     pub sketch_kib: Option<u64>,
     /// `--hll-lg-k`.
     pub hll_lg_k: Option<u64>,
+    /// `--window`, a duration such as `"1h"`.
+    pub window: Option<String>,
 
     // Options of `hhmon capture` only; `hhmon replay` ignores them, so one file can serve both.
     /// `--interface`: the interface to capture on.
@@ -140,6 +142,7 @@ impl ConfigFile {
         args.switch("--exact", self.exact);
         args.value("--sketch-kib", self.sketch_kib);
         args.value("--hll-lg-k", self.hll_lg_k);
+        args.value("--window", self.window.as_ref());
         if subcommand == "capture" {
             args.value("--interface", self.interface.as_ref());
             args.value("--filter", self.filter.as_ref());
@@ -209,6 +212,7 @@ mod tests {
             exact = false
             sketch_kib = 64
             hll_lg_k = 14
+            window = "1h"
             interface = "eth0"
             filter = "not port 22"
             snaplen = 128
@@ -231,6 +235,7 @@ mod tests {
             "--quiet",
             "--sketch-kib=64",
             "--hll-lg-k=14",
+            "--window=1h",
         ];
         assert_eq!(strings(file.args("replay")), shared);
         let capture = [

@@ -11,7 +11,7 @@
 use crate::capture::{self, LiveConfig, LiveSource, Next, PacketSource, Stats};
 use crate::decode::decode;
 use crate::export::http::MetricsState;
-use crate::monitor::{IntervalAggregator, MonitorConfig};
+use crate::monitor::{ConfigError, IntervalAggregator, MonitorConfig};
 use crate::pipeline::{self, Progress, Service, Sink, SinkConfig};
 use crate::privilege::{self, Account};
 use crate::report::{CaptureCounts, CaptureStats, IntervalReport};
@@ -62,6 +62,10 @@ pub enum Error {
     /// `--user` could not be honoured.
     #[error(transparent)]
     Privilege(#[from] privilege::Error),
+    /// The monitor configuration is inconsistent (e.g. a window that is not a multiple of the
+    /// interval).
+    #[error(transparent)]
+    Config(#[from] ConfigError),
     /// The snapshot directory cannot be created for, or written by, the user hhmon runs as.
     #[error("snapshot directory {path} is not usable by user {user}: {source}")]
     SnapshotDirectory {
@@ -83,6 +87,7 @@ pub enum Error {
 /// When the capture, the sinks or the privilege drop cannot be set up, or when the capture
 /// fails while running ([`capture::Error::InterfaceGone`] when the interface goes away).
 pub fn run(config: CaptureConfig) -> Result<CaptureSummary, Error> {
+    config.monitor.validate()?;
     let account = config.user.as_deref().map(Account::lookup).transpose()?;
     let mut source = LiveSource::open(&config.capture)?;
     let metrics = config.sinks.metrics_state();

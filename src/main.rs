@@ -2,7 +2,7 @@
 //! Failure is one `hhmon: …` line on stderr and a non-zero exit.
 
 use hhmon::cli::{self, Cli, Command};
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 use tracing_subscriber::EnvFilter;
 
@@ -82,6 +82,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     String::new()
                 },
             );
+            Ok(())
+        }
+        Command::Merge(args) => {
+            let merged = hhmon::merge::run(&args.config())?;
+            let text = hhmon::export::table::render(&merged, args.top);
+            // A closed pipe (`hhmon merge ... | head`) just ends the output.
+            let _ = writeln!(std::io::stdout().lock(), "{text}");
             Ok(())
         }
     }

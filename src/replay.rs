@@ -7,7 +7,7 @@
 use crate::capture::{self, FileSource, Paced, PacketSource};
 use crate::decode::decode;
 use crate::export::http::MetricsState;
-use crate::monitor::{IntervalAggregator, MonitorConfig};
+use crate::monitor::{ConfigError, IntervalAggregator, MonitorConfig};
 use crate::pipeline::{self, Progress, Service, Sink, SinkConfig};
 use crate::report::IntervalReport;
 use std::path::PathBuf;
@@ -62,6 +62,10 @@ pub enum Error {
     /// A replay speed that is not a positive number.
     #[error(transparent)]
     Capture(#[from] capture::Error),
+    /// The monitor configuration is inconsistent (e.g. a window that is not a multiple of the
+    /// interval).
+    #[error(transparent)]
+    Config(#[from] ConfigError),
 }
 
 /// Replays `config.files` and publishes every interval; returns when the input is exhausted
@@ -69,8 +73,10 @@ pub enum Error {
 /// address it then keeps serving the final metrics until SIGINT or SIGTERM.
 ///
 /// # Errors
-/// When the sinks cannot be set up, or when no packet at all could be read.
+/// When the monitor configuration is invalid ([`MonitorConfig::validate`]), when the sinks
+/// cannot be set up, or when no packet at all could be read.
 pub fn run(config: ReplayConfig) -> Result<ReplaySummary, Error> {
+    config.monitor.validate()?;
     if let Some(speed) = config.speed {
         // Validate before any thread starts; `Paced::new` rejects the same values.
         if !(speed.is_finite() && speed > 0.0) {

@@ -20,6 +20,12 @@ pub struct IntervalReport {
     pub cumulative: Totals,
     /// Estimated number of distinct source addresses in the interval (HyperLogLog).
     pub distinct_sources: u64,
+    /// Estimated number of distinct destination addresses in the interval (HyperLogLog).
+    pub distinct_destinations: u64,
+    /// Distinct sources over the rolling window ending with this interval; only with a window
+    /// configured (`--window`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window: Option<WindowCounts>,
     /// How heavy hitters were counted: `"chk"` (Cuckoo Heavy Keeper) or `"exact"`.
     pub counting: String,
     /// Top flows ranked by packets.
@@ -34,6 +40,10 @@ pub struct IntervalReport {
     pub top_destinations: Vec<AddressEntry>,
     /// Top destination addresses ranked by bytes.
     pub top_destinations_by_bytes: Vec<AddressEntry>,
+    /// The interval's distinct-count sketches, to merge intervals and sensors later; absent
+    /// when distinct counting is off, and in snapshots written before sketches were added.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sketches: Option<Sketches>,
     /// libpcap's statistics of a live capture; absent (`null`) for file replays.
     #[serde(default)]
     pub capture: Option<CaptureStats>,
@@ -68,6 +78,28 @@ pub struct CaptureCounts {
     pub dropped_kernel: u64,
     /// Frames dropped by the interface or its driver before the kernel saw them.
     pub dropped_interface: u64,
+}
+
+/// Distinct counts over a rolling window of intervals.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WindowCounts {
+    /// Window length in seconds (a multiple of the interval).
+    pub seconds: u64,
+    /// Intervals with traffic in the window, this one included.
+    pub intervals: u64,
+    /// Estimated number of distinct source addresses in the window (exact union of the
+    /// intervals' HyperLogLog sketches).
+    pub distinct_sources: u64,
+}
+
+/// Serialized Apache DataSketches HLL sketches, standard base64. Addresses are hashed as their
+/// raw network-order bytes (4 for IPv4, 16 for IPv6).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Sketches {
+    /// The interval's source addresses.
+    pub sources: String,
+    /// The interval's destination addresses.
+    pub destinations: String,
 }
 
 /// An interval `[start, start + seconds)`, aligned to a multiple of its length since the epoch.
@@ -146,6 +178,14 @@ pub struct AddressEntry {
     pub packets: u64,
     /// Wire bytes in the interval.
     pub bytes: u64,
+    /// On destination entries: estimated distinct sources that sent to this address (fan-in).
+    /// Absent on source entries, and when the address was not among the tracked heavy keys.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub distinct_sources: Option<u64>,
+    /// On source entries: estimated distinct destinations this address sent to (fan-out).
+    /// Absent on destination entries, and when the address was not among the tracked keys.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub distinct_destinations: Option<u64>,
 }
 
 #[cfg(test)]

@@ -262,6 +262,8 @@ fn prometheus_scrapes_a_paced_replay_and_every_dashboard_query_returns_data() {
         Command::new(HHMON)
             .args(["replay", "--quiet", "--exact", "--speed", SPEED])
             .args(["--interval", &format!("{INTERVAL_SECONDS}s")])
+            // The window panel needs the window series.
+            .args(["--window", &format!("{}s", 6 * INTERVAL_SECONDS)])
             .args(["--prom-top", &PROM_TOP.to_string()])
             .args(["--listen", &hhmon_address.to_string()])
             .arg(&capture)

@@ -316,8 +316,11 @@ fn compare(
             problems.push(format!("totals.{what} {got}, tshark {want}"));
         }
     }
+    // Three standard errors of the documented HLL error at the default precision (1.039 /
+    // sqrt(2^12) after a union; 0.833 / sqrt(2^12) for one stream).
     let distinct = truth.sources.len() as u64;
-    if relative_error(report.distinct_sources, distinct) > 0.03 {
+    let three_sigma = 3.0 * 1.039 / f64::from(1u32 << hhmon::sketch::hll::DEFAULT_LG_K).sqrt();
+    if relative_error(report.distinct_sources, distinct) > three_sigma {
         problems.push(format!(
             "distinct_sources {}, tshark {distinct}",
             report.distinct_sources

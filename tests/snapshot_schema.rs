@@ -4,8 +4,10 @@
 use hhmon::decode::UnparsedReason;
 use hhmon::export::snapshot::{Retention, SnapshotWriter};
 use hhmon::report::{
-    AddressEntry, CaptureCounts, CaptureStats, FlowEntry, IntervalReport, IntervalSpan, Totals,
+    AddressEntry, CaptureCounts, CaptureStats, FlowEntry, IntervalReport, IntervalSpan, Sketches,
+    Totals, WindowCounts,
 };
+use hhmon::sketch::hll::DistinctCounter;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 
@@ -52,7 +54,31 @@ fn address(text: &str) -> AddressEntry {
         address: text.parse().unwrap(),
         packets: 3,
         bytes: 180,
+        distinct_sources: None,
+        distinct_destinations: None,
     }
+}
+
+fn source(text: &str, fan_out: Option<u64>) -> AddressEntry {
+    AddressEntry {
+        distinct_destinations: fan_out,
+        ..address(text)
+    }
+}
+
+fn destination(text: &str, fan_in: Option<u64>) -> AddressEntry {
+    AddressEntry {
+        distinct_sources: fan_in,
+        ..address(text)
+    }
+}
+
+fn sketch_of(values: std::ops::Range<u32>) -> String {
+    let mut counter = DistinctCounter::default();
+    for value in values {
+        counter.insert(value);
+    }
+    counter.to_base64()
 }
 
 /// A report with IPv4 and IPv6 entries, and extreme but legal values.
@@ -62,15 +88,24 @@ fn report() -> IntervalReport {
         totals: totals(40),
         cumulative: totals(400),
         distinct_sources: 7,
+        distinct_destinations: 0,
+        window: Some(WindowCounts {
+            seconds: 3_600,
+            intervals: 1,
+            distinct_sources: 7,
+        }),
         counting: "chk".to_owned(),
         top_flows: vec![
             flow("192.0.2.1", "198.51.100.7", 6),
             flow("2001:db8::1", "fe80::1", 58),
         ],
         top_flows_by_bytes: vec![flow("::ffff:192.0.2.1", "::1", 255)],
-        top_sources: vec![address("192.0.2.1"), address("2001:db8::1")],
-        top_sources_by_bytes: vec![address("10.0.0.1")],
-        top_destinations: vec![address("2001:db8::2")],
+        top_sources: vec![
+            source("192.0.2.1", Some(40_000)),
+            source("2001:db8::1", None),
+        ],
+        top_sources_by_bytes: vec![source("10.0.0.1", Some(0))],
+        top_destinations: vec![destination("2001:db8::2", Some(1))],
         top_destinations_by_bytes: vec![],
         capture: Some(CaptureStats {
             interval: CaptureCounts {
@@ -83,6 +118,10 @@ fn report() -> IntervalReport {
                 dropped_kernel: 5,
                 dropped_interface: 1,
             },
+        }),
+        sketches: Some(Sketches {
+            sources: sketch_of(0..7),
+            destinations: sketch_of(0..0),
         }),
     }
 }
@@ -115,6 +154,11 @@ fn written_snapshots_validate() {
     exact.top_flows.clear();
     // A replay has no capture statistics.
     exact.capture = None;
+    exact.window = None;
+    exact.sketches = Some(Sketches {
+        sources: sketch_of(0..100_000),
+        destinations: sketch_of(0..300),
+    });
     assert_eq!(errors(&written(&exact)), Vec::<String>::new());
 }
 
@@ -181,5 +225,38 @@ fn reports_breaking_the_contract_are_rejected() {
     });
     rejects("capture statistics as a number", |v| {
         v["capture"] = json!(3)
+    });
+    rejects("no distinct_destinations", |v| {
+        v.as_object_mut().unwrap().remove("distinct_destinations");
+    });
+    rejects("no sketches", |v| {
+        v.as_object_mut().unwrap().remove("sketches");
+    });
+    rejects("a sketch that is not base64", |v| {
+        v["sketches"]["sources"] = json!("not base64!")
+    });
+    rejects("a missing destinations sketch", |v| {
+        v["sketches"]
+            .as_object_mut()
+            .unwrap()
+            .remove("destinations");
+    });
+    rejects("a fan-in on a source", |v| {
+        v["top_sources"][0]["distinct_sources"] = json!(3)
+    });
+    rejects("a fan-out on a destination", |v| {
+        v["top_destinations"][0]["distinct_destinations"] = json!(3)
+    });
+    rejects("a fractional fan-in", |v| {
+        v["top_destinations"][0]["distinct_sources"] = json!(2.5)
+    });
+    rejects("a window of 0 seconds", |v| {
+        v["window"]["seconds"] = json!(0)
+    });
+    rejects("a window without its count", |v| {
+        v["window"]
+            .as_object_mut()
+            .unwrap()
+            .remove("distinct_sources");
     });
 }

@@ -55,6 +55,16 @@ pub enum Metric {
     CaptureReceivedPacketsTotal,
     /// Frames dropped by the kernel or the interface since start, by reason (0 for replays).
     CaptureDroppedPacketsTotal,
+    /// Estimated distinct destination addresses in the last closed interval.
+    IntervalDistinctDestinations,
+    /// Estimated distinct sources of each top destination (fan-in).
+    TopDestinationDistinctSources,
+    /// Estimated distinct destinations of each top source (fan-out).
+    TopSourceDistinctDestinations,
+    /// Estimated distinct sources over the rolling window (only with `--window`).
+    WindowDistinctSources,
+    /// Length of the rolling window (only with `--window`).
+    WindowSeconds,
 }
 
 const FLOW_LABELS: &[&str] = &["src", "dst", "src_port", "dst_port", "protocol"];
@@ -62,7 +72,7 @@ const ADDRESS_LABELS: &[&str] = &["address"];
 
 impl Metric {
     /// Every metric.
-    pub const ALL: [Metric; 20] = [
+    pub const ALL: [Metric; 25] = [
         Metric::PacketsTotal,
         Metric::BytesTotal,
         Metric::UnparsedPacketsTotal,
@@ -83,6 +93,11 @@ impl Metric {
         Metric::SnapshotWriteErrorsTotal,
         Metric::CaptureReceivedPacketsTotal,
         Metric::CaptureDroppedPacketsTotal,
+        Metric::IntervalDistinctDestinations,
+        Metric::TopDestinationDistinctSources,
+        Metric::TopSourceDistinctDestinations,
+        Metric::WindowDistinctSources,
+        Metric::WindowSeconds,
     ];
 
     /// The exported metric name.
@@ -108,6 +123,11 @@ impl Metric {
             Metric::SnapshotWriteErrorsTotal => "hhmon_snapshot_write_errors_total",
             Metric::CaptureReceivedPacketsTotal => "hhmon_capture_received_packets_total",
             Metric::CaptureDroppedPacketsTotal => "hhmon_capture_dropped_packets_total",
+            Metric::IntervalDistinctDestinations => "hhmon_interval_distinct_destinations",
+            Metric::TopDestinationDistinctSources => "hhmon_top_destination_distinct_sources",
+            Metric::TopSourceDistinctDestinations => "hhmon_top_source_distinct_destinations",
+            Metric::WindowDistinctSources => "hhmon_window_distinct_sources",
+            Metric::WindowSeconds => "hhmon_window_seconds",
         }
     }
 
@@ -162,6 +182,19 @@ impl Metric {
             Metric::CaptureDroppedPacketsTotal => {
                 "Frames lost before hhmon read them since it started: reason kernel (capture buffer full, hhmon fell behind) or interface (dropped by the interface or driver); 0 for file replays."
             }
+            Metric::IntervalDistinctDestinations => {
+                "Estimated distinct destination addresses in the last closed interval (HyperLogLog)."
+            }
+            Metric::TopDestinationDistinctSources => {
+                "Estimated distinct sources of each top destination (fan-in) in the last closed interval."
+            }
+            Metric::TopSourceDistinctDestinations => {
+                "Estimated distinct destinations of each top source (fan-out) in the last closed interval."
+            }
+            Metric::WindowDistinctSources => {
+                "Estimated distinct source addresses over the rolling window ending with the last closed interval."
+            }
+            Metric::WindowSeconds => "Length of the rolling window of the distinct-source count in seconds.",
         }
     }
 
@@ -173,7 +206,9 @@ impl Metric {
             Metric::TopSourcePackets
             | Metric::TopSourceBytes
             | Metric::TopDestinationPackets
-            | Metric::TopDestinationBytes => ADDRESS_LABELS,
+            | Metric::TopDestinationBytes
+            | Metric::TopDestinationDistinctSources
+            | Metric::TopSourceDistinctDestinations => ADDRESS_LABELS,
             Metric::BuildInfo => &["version"],
             Metric::CaptureDroppedPacketsTotal => &["reason"],
             _ => &[],
@@ -254,6 +289,17 @@ fn build(metrics: &Metrics, report: &IntervalReport, top: usize) -> prometheus::
         report.distinct_sources as f64,
     )?;
     metrics.gauge(
+        Metric::IntervalDistinctDestinations,
+        report.distinct_destinations as f64,
+    )?;
+    if let Some(window) = &report.window {
+        metrics.gauge(Metric::WindowSeconds, window.seconds as f64)?;
+        metrics.gauge(
+            Metric::WindowDistinctSources,
+            window.distinct_sources as f64,
+        )?;
+    }
+    metrics.gauge(
         Metric::IntervalStartTimestampSeconds,
         report.interval.start_unix as f64,
     )?;
@@ -290,6 +336,23 @@ fn build(metrics: &Metrics, report: &IntervalReport, top: usize) -> prometheus::
     for (metric, addresses, value) in address_lists {
         metrics.addresses(metric, addresses, top, value)?;
     }
+    // Fan-in and fan-out of the addresses exported above, from whichever list shows them (an
+    // address in both lists has the same value in each).
+    let peer_lists: [(Metric, [&[AddressEntry]; 2], Peers); 2] = [
+        (
+            Metric::TopDestinationDistinctSources,
+            [&report.top_destinations, &report.top_destinations_by_bytes],
+            |a| a.distinct_sources,
+        ),
+        (
+            Metric::TopSourceDistinctDestinations,
+            [&report.top_sources, &report.top_sources_by_bytes],
+            |a| a.distinct_destinations,
+        ),
+    ];
+    for (metric, lists, peers) in peer_lists {
+        metrics.peers(metric, lists, top, peers)?;
+    }
 
     // Replays have no capture statistics: zeros, so dashboards always find the series.
     let capture = report
@@ -307,6 +370,9 @@ fn build(metrics: &Metrics, report: &IntervalReport, top: usize) -> prometheus::
 
 /// Which count of a top-list entry (packets or bytes) a metric exports.
 type Count<T> = fn(&T) -> u64;
+
+/// Which distinct count of an address entry (fan-in or fan-out) a metric exports, if known.
+type Peers = fn(&AddressEntry) -> Option<u64>;
 
 /// A fresh registry and the few shapes of metric hhmon registers into it.
 struct Metrics(Registry);
@@ -396,6 +462,25 @@ impl Metrics {
         Ok(())
     }
 
+    /// One series per address among the first `top` of each list whose distinct count is
+    /// known.
+    fn peers(
+        &self,
+        metric: Metric,
+        lists: [&[AddressEntry]; 2],
+        top: usize,
+        peers: Peers,
+    ) -> prometheus::Result<()> {
+        let vec = self.gauge_vec(metric)?;
+        for entry in lists.into_iter().flat_map(|list| list.iter().take(top)) {
+            if let Some(count) = peers(entry) {
+                vec.get_metric_with_label_values(&[&entry.address.to_string()])?
+                    .set(count as f64);
+            }
+        }
+        Ok(())
+    }
+
     fn build_info(&self) -> prometheus::Result<()> {
         let vec = self.gauge_vec(Metric::BuildInfo)?;
         vec.get_metric_with_label_values(&[env!("CARGO_PKG_VERSION")])?
@@ -407,7 +492,7 @@ impl Metrics {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::{CaptureStats, IntervalSpan, Totals};
+    use crate::report::{CaptureStats, IntervalSpan, Totals, WindowCounts};
     use std::collections::BTreeMap;
     use std::io::Write as _;
     use std::net::IpAddr;
@@ -486,6 +571,24 @@ mod tests {
             address: ip(text),
             packets,
             bytes: packets * 100,
+            distinct_sources: None,
+            distinct_destinations: None,
+        }
+    }
+
+    /// A source entry with its fan-out.
+    fn source(text: &str, packets: u64, fan_out: u64) -> AddressEntry {
+        AddressEntry {
+            distinct_destinations: Some(fan_out),
+            ..address(text, packets)
+        }
+    }
+
+    /// A destination entry with its fan-in (none when untracked).
+    fn destination(text: &str, packets: u64, fan_in: Option<u64>) -> AddressEntry {
+        AddressEntry {
+            distinct_sources: fan_in,
+            ..address(text, packets)
         }
     }
 
@@ -524,22 +627,41 @@ mod tests {
                 transport_truncated: 4,
             },
             distinct_sources: 9,
+            distinct_destinations: 6,
+            window: Some(WindowCounts {
+                seconds: 3600,
+                intervals: 12,
+                distinct_sources: 4321,
+            }),
             counting: "chk".into(),
             top_flows: vec![a.clone(), b, c],
             top_flows_by_bytes: vec![heavy_bytes, a],
             top_sources: vec![
-                address("10.0.0.1", 40),
-                address("2001:db8::1", 30),
-                address("10.0.0.3", 20),
+                source("10.0.0.1", 40, 3),
+                source("2001:db8::1", 30, 1),
+                source("10.0.0.3", 20, 2),
             ],
-            top_sources_by_bytes: vec![by_bytes("10.9.9.9"), address("10.0.0.1", 40)],
+            top_sources_by_bytes: vec![
+                AddressEntry {
+                    distinct_destinations: Some(1),
+                    ..by_bytes("10.9.9.9")
+                },
+                source("10.0.0.1", 40, 3),
+            ],
             top_destinations: vec![
-                address("10.0.0.2", 40),
-                address("2001:db8::2", 30),
-                address("10.0.0.4", 20),
+                destination("10.0.0.2", 40, Some(5)),
+                destination("2001:db8::2", 30, Some(1)),
+                destination("10.0.0.4", 20, None),
             ],
-            top_destinations_by_bytes: vec![by_bytes("198.51.100.1"), address("10.0.0.2", 40)],
             capture: None,
+            top_destinations_by_bytes: vec![
+                AddressEntry {
+                    distinct_sources: Some(1),
+                    ..by_bytes("198.51.100.1")
+                },
+                destination("10.0.0.2", 40, Some(5)),
+            ],
+            sketches: None,
         }
     }
 
@@ -586,6 +708,9 @@ mod tests {
         assert_eq!(value(&all, Metric::IntervalPackets, &[]), 120.0);
         assert_eq!(value(&all, Metric::IntervalBytes, &[]), 12_000.0);
         assert_eq!(value(&all, Metric::IntervalDistinctSources, &[]), 9.0);
+        assert_eq!(value(&all, Metric::IntervalDistinctDestinations, &[]), 6.0);
+        assert_eq!(value(&all, Metric::WindowDistinctSources, &[]), 4321.0);
+        assert_eq!(value(&all, Metric::WindowSeconds, &[]), 3600.0);
         let start = Metric::IntervalStartTimestampSeconds;
         assert_eq!(value(&all, start, &[]), 1_700_000_000.0);
         assert_eq!(value(&all, Metric::IntervalDurationSeconds, &[]), 10.0);
@@ -629,6 +754,58 @@ mod tests {
         let heavy_destination = [("address", "198.51.100.1")];
         let bytes = Metric::TopDestinationBytes;
         assert_eq!(value(&all, bytes, &heavy_destination), 90_000.0);
+    }
+
+    #[test]
+    fn fan_in_and_fan_out_are_labelled_by_address_from_both_lists() {
+        let all = samples(&render(&fixture(), &ProcessCounters::default(), 10));
+        let fan_in = |address| {
+            value(
+                &all,
+                Metric::TopDestinationDistinctSources,
+                &[("address", address)],
+            )
+        };
+        assert_eq!(fan_in("10.0.0.2"), 5.0);
+        assert_eq!(fan_in("2001:db8::2"), 1.0);
+        // Only in the by-bytes list.
+        assert_eq!(fan_in("198.51.100.1"), 1.0);
+        // An untracked destination has no series rather than a made-up 0.
+        let in_series = series(&all, Metric::TopDestinationDistinctSources);
+        assert!(
+            !in_series.iter().any(|s| s.1["address"] == "10.0.0.4"),
+            "{in_series:?}"
+        );
+        assert_eq!(in_series.len(), 3);
+        let fan_out = |address| {
+            value(
+                &all,
+                Metric::TopSourceDistinctDestinations,
+                &[("address", address)],
+            )
+        };
+        assert_eq!(fan_out("10.0.0.1"), 3.0);
+        assert_eq!(fan_out("10.0.0.3"), 2.0);
+        assert_eq!(fan_out("10.9.9.9"), 1.0);
+        assert_eq!(series(&all, Metric::TopSourceDistinctDestinations).len(), 4);
+
+        // --prom-top bounds them like the lists they come from.
+        let first_only = samples(&render(&fixture(), &ProcessCounters::default(), 1));
+        let kept: Vec<&str> = series(&first_only, Metric::TopDestinationDistinctSources)
+            .iter()
+            .map(|s| s.1["address"].as_str())
+            .collect();
+        assert_eq!(kept, ["10.0.0.2", "198.51.100.1"]);
+    }
+
+    #[test]
+    fn window_series_exist_only_with_a_window() {
+        let mut report = fixture();
+        report.window = None;
+        let all = samples(&render(&report, &ProcessCounters::default(), 10));
+        assert!(series(&all, Metric::WindowDistinctSources).is_empty());
+        assert!(series(&all, Metric::WindowSeconds).is_empty());
+        assert_eq!(value(&all, Metric::IntervalDistinctDestinations, &[]), 6.0);
     }
 
     #[test]

@@ -241,12 +241,16 @@ mod tests {
             address: "192.0.2.1".parse().unwrap(),
             packets: 11,
             bytes: 3000,
+            distinct_sources: None,
+            distinct_destinations: None,
         };
         IntervalReport {
             interval: IntervalSpan::new(start_unix, 10),
             totals: totals.clone(),
             cumulative: totals,
             distinct_sources: 1,
+            distinct_destinations: 1,
+            window: None,
             counting: "exact".to_owned(),
             top_flows: vec![flow.clone()],
             top_flows_by_bytes: vec![flow],
@@ -255,6 +259,7 @@ mod tests {
             top_destinations: vec![address.clone()],
             top_destinations_by_bytes: vec![address],
             capture: None,
+            sketches: None,
         }
     }
 

@@ -1,6 +1,7 @@
 //! Renders an [`IntervalReport`] as the human-readable table hhmon prints to stdout after each
 //! interval: a one-line summary (and a line of capture statistics for live captures), then the
-//! top flows, sources and destinations in aligned columns.
+//! top flows, sources and destinations in aligned columns (sources with their fan-out,
+//! destinations with their fan-in: distinct peers, `-` when the address was not tracked).
 //!
 //! A pure function from report to text; printing it, and deciding when, is the caller's job. It
 //! must not know about sketches or how the numbers were estimated beyond the report's
@@ -32,13 +33,21 @@ pub fn render(report: &IntervalReport, top: usize) -> String {
         top,
         totals,
     );
-    address_section(&mut out, "Top sources", &report.top_sources, top, totals);
+    address_section(
+        &mut out,
+        "Top sources",
+        &report.top_sources,
+        top,
+        totals,
+        ("fan-out", |entry| entry.distinct_destinations),
+    );
     address_section(
         &mut out,
         "Top destinations",
         &report.top_destinations,
         top,
         totals,
+        ("fan-in", |entry| entry.distinct_sources),
     );
     out
 }
@@ -55,8 +64,15 @@ fn header(report: &IntervalReport) -> String {
     if !reasons.is_empty() {
         let _ = write!(unparsed, " ({})", reasons.join(", "));
     }
+    let window = report.window.as_ref().map_or_else(String::new, |window| {
+        format!(
+            " | window {} distinct sources {}",
+            humantime::format_duration(std::time::Duration::from_secs(window.seconds)),
+            window.distinct_sources
+        )
+    });
     format!(
-        "Interval {} – {} ({} s) | packets {} | bytes {} ({}) | distinct sources {} | unparsed {} | counting {}\n",
+        "Interval {} – {} ({} s) | packets {} | bytes {} ({}) | distinct sources {} destinations {}{} | unparsed {} | counting {}\n",
         report.interval.start,
         report.interval.end,
         report.interval.seconds,
@@ -64,6 +80,8 @@ fn header(report: &IntervalReport) -> String {
         totals.bytes,
         human_bytes(totals.bytes),
         report.distinct_sources,
+        report.distinct_destinations,
+        window,
         unparsed,
         report.counting,
     )
@@ -118,12 +136,16 @@ fn flow_section(out: &mut String, title: &str, flows: &[FlowEntry], top: usize, 
     section(out, title, &FLOW_COLUMNS, &rows);
 }
 
+/// A column heading and the distinct count (fan-in or fan-out) it shows.
+type PeersColumn = (&'static str, fn(&AddressEntry) -> Option<u64>);
+
 fn address_section(
     out: &mut String,
     title: &str,
     addresses: &[AddressEntry],
     top: usize,
     totals: &Totals,
+    (peers_heading, peers): PeersColumn,
 ) {
     let rows: Vec<Vec<String>> = addresses
         .iter()
@@ -137,10 +159,13 @@ fn address_section(
                 share(entry.packets, totals.packets),
                 human_bytes(entry.bytes),
                 share(entry.bytes, totals.bytes),
+                peers(entry).map_or_else(|| "-".into(), |count| count.to_string()),
             ]
         })
         .collect();
-    section(out, title, &ADDRESS_COLUMNS, &rows);
+    let mut columns = ADDRESS_COLUMNS.to_vec();
+    columns.push((peers_heading, Align::Right));
+    section(out, title, &columns, &rows);
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -270,6 +295,8 @@ mod tests {
             address: text.parse().unwrap(),
             packets,
             bytes,
+            distinct_sources: None,
+            distinct_destinations: None,
         }
     }
 
@@ -301,17 +328,23 @@ mod tests {
             },
             cumulative: Totals::default(),
             distinct_sources: 42,
+            distinct_destinations: 17,
+            window: None,
             counting: "chk".into(),
             top_flows_by_bytes: vec![flows[1].clone(), flows[0].clone()],
             top_flows: flows,
             top_sources: vec![
-                address("10.0.0.1", 250, 617_284),
+                AddressEntry {
+                    distinct_destinations: Some(4_096),
+                    ..address("10.0.0.1", 250, 617_284)
+                },
                 address("2001:db8::1", 125, 0),
             ],
             top_sources_by_bytes: Vec::new(),
             top_destinations: Vec::new(),
             top_destinations_by_bytes: Vec::new(),
             capture: None,
+            sketches: None,
         }
     }
 
@@ -332,7 +365,7 @@ mod tests {
             "2023-11-14T22:13:20Z – 2023-11-14T22:13:30Z",
             "packets 1000",
             "bytes 1234567 (1.2 MB)",
-            "distinct sources 42",
+            "distinct sources 42 destinations 17 |",
             // Non-zero reasons only, in the report's (alphabetical) order.
             "unparsed 5 (ipv6_truncated 2, non_ip 3)",
             "counting chk",
@@ -343,6 +376,20 @@ mod tests {
             );
         }
         assert!(!header.contains("mpls"));
+        assert!(!header.contains("window"));
+
+        let mut windowed = fixture();
+        windowed.window = Some(crate::report::WindowCounts {
+            seconds: 3_600,
+            intervals: 360,
+            distinct_sources: 9_876,
+        });
+        let text = render(&windowed, 10);
+        let header = text.lines().next().unwrap();
+        assert!(
+            header.contains("| window 1h distinct sources 9876 |"),
+            "{header}"
+        );
 
         let mut clean = fixture();
         clean.totals.unparsed_packets = 0;
@@ -439,7 +486,40 @@ mod tests {
         empty.totals.bytes = 0;
         let text = render(&empty, 10);
         let rows = section(&text, "Top sources");
-        assert!(rows[1].ends_with("-"), "{rows:?}");
+        let words: Vec<&str> = rows[1].split_whitespace().collect();
+        assert_eq!(words[3], "-", "{rows:?}");
+        assert_eq!(words[6], "-", "{rows:?}");
+    }
+
+    #[test]
+    fn sources_show_fan_out_and_destinations_fan_in() {
+        let mut report = fixture();
+        report.top_destinations = vec![
+            AddressEntry {
+                distinct_sources: Some(37_512),
+                ..address("10.10.10.10", 900, 54_000)
+            },
+            address("10.0.0.9", 1, 60),
+        ];
+        let text = render(&report, 10);
+        let sources = section(&text, "Top sources");
+        assert!(sources[0].trim_end().ends_with("fan-out"), "{sources:?}");
+        assert!(sources[1].trim_end().ends_with(" 4096"), "{sources:?}");
+        // Not tracked: a dash, not a made-up number.
+        assert!(sources[2].trim_end().ends_with(" -"), "{sources:?}");
+        let destinations = section(&text, "Top destinations");
+        assert!(
+            destinations[0].trim_end().ends_with("fan-in"),
+            "{destinations:?}"
+        );
+        assert!(
+            destinations[1].trim_end().ends_with(" 37512"),
+            "{destinations:?}"
+        );
+        assert!(
+            destinations[2].trim_end().ends_with(" -"),
+            "{destinations:?}"
+        );
     }
 
     #[test]

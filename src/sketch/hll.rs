@@ -1,40 +1,82 @@
-//! Distinct counting with HyperLogLog, on Apache DataSketches' HLL.
+//! Distinct counting with HyperLogLog, on Apache DataSketches' HLL: one counter, the union of
+//! counters, and their serialized form.
 //!
-//! DataSketches' HLL is accurate across the whole range (exact-ish list and set modes while
-//! the cardinality is small, HIP estimation once it is large) and its serialized form is read by
-//! the Java, C++ and Python DataSketches libraries, so sensors can be merged elsewhere.
+//! DataSketches' HLL is accurate across the whole range: it keeps exact coupons (a list, then a
+//! hash set) while the cardinality is small and switches to `2^lg_k` registers with the HIP
+//! estimator once that is smaller. Its documented relative standard error is
+//! `0.8326 / sqrt(K)` for a sketch fed one stream (HIP) and `1.039 / sqrt(K)` after a union
+//! (composite estimator), `K = 2^lg_k`: 1.30% and 1.62% at the default `lg_k = 12`.
+//!
+//! Hashing: a value is hashed once into a [`Coupon`] (MurmurHash3 x64-128 with DataSketches'
+//! seed 9001) that then feeds every sketch counting it. [`coupon_of_bytes`] hashes raw bytes the
+//! way DataSketches Java's `update(byte[])` and C++'s `update(const void*, size_t)` do, so a
+//! sketch built elsewhere from the same bytes merges with ours. The serialized form is
+//! DataSketches' own, read by the Java, C++ and Python libraries (and by Druid and Spark).
+//!
+//! Registers are HLL_8 (one byte each): the fastest to update. Memory of one counter: 4 bytes
+//! per distinct value while it keeps coupons, at most `2^lg_k` bytes of registers once it
+//! switches (at about `2^lg_k / 10` values), plus a fixed `size_of::<DistinctCounter>()`
+//! ([`DistinctCounter::memory_bytes`]).
+//!
+//! Nothing here knows about packets or I/O.
 
-use datasketches::hll::{HllSketch, HllType};
+use base64::Engine as _;
+use datasketches::hash::value::raw_bytes;
+use datasketches::hll::{HllSketch, HllType, HllUnion};
 use std::hash::Hash;
 
-/// Default precision: 2^12 registers, about 1.6% relative standard error.
-pub const DEFAULT_LG_K: u8 = 12;
+pub use datasketches::hll::Coupon;
 
-/// A distinct counter for one interval.
+/// Default precision: 2^12 registers, 1.30% relative standard error (1.62% after a union).
+pub const DEFAULT_LG_K: u8 = 12;
+/// Smallest precision DataSketches supports.
+pub const MIN_LG_K: u8 = 4;
+/// Largest precision DataSketches supports.
+pub const MAX_LG_K: u8 = 21;
+
+/// The coupon of `bytes` hashed as raw bytes (no length prefix), as DataSketches Java and C++
+/// hash a byte array.
+#[inline]
+pub fn coupon_of_bytes(bytes: &[u8]) -> Coupon {
+    Coupon::from_value(raw_bytes::from_slice(bytes))
+}
+
+/// Why serialized sketch bytes could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The text is not valid standard base64.
+    #[error("sketch is not valid base64: {0}")]
+    Base64(#[from] base64::DecodeError),
+    /// The bytes are not a DataSketches HLL sketch.
+    #[error("not a DataSketches HLL sketch: {0}")]
+    Sketch(#[from] datasketches::error::Error),
+}
+
+/// A distinct counter over one stream (an interval, a key's peers).
 #[derive(Debug, Clone)]
 pub struct DistinctCounter {
-    lg_k: u8,
     sketch: HllSketch,
 }
 
 impl DistinctCounter {
-    /// A counter with `2^lg_k` registers; `lg_k` is clamped to DataSketches' range 4..=21.
+    /// A counter with `2^lg_k` registers; `lg_k` is clamped to DataSketches' range
+    /// [`MIN_LG_K`]`..=`[`MAX_LG_K`].
     pub fn new(lg_k: u8) -> Self {
-        let lg_k = lg_k.clamp(4, 21);
         Self {
-            lg_k,
-            sketch: Self::empty_sketch(lg_k),
+            sketch: empty_sketch(lg_k),
         }
     }
 
-    fn empty_sketch(lg_k: u8) -> HllSketch {
-        // Only an lg_k outside 4..=21 is rejected, and `new` clamps it.
-        HllSketch::new(lg_k, HllType::Hll8).expect("lg_k clamped to the supported range")
-    }
-
-    /// Counts `value` once, however often it is seen.
+    /// Counts `value` once, however often it is seen (hashes it with Rust's `Hash` of the type;
+    /// use [`insert_coupon`](Self::insert_coupon) to share one hash among counters).
     pub fn insert<T: Hash>(&mut self, value: T) {
         self.sketch.update(value);
+    }
+
+    /// Counts the value behind `coupon` once.
+    #[inline]
+    pub fn insert_coupon(&mut self, coupon: Coupon) {
+        self.sketch.update_with_coupon(coupon);
     }
 
     /// The estimated number of distinct values inserted since the last reset.
@@ -42,15 +84,69 @@ impl DistinctCounter {
         self.sketch.estimate()
     }
 
-    /// Forgets every value.
+    /// The estimate from the registers (or coupons) alone, whatever the order values were
+    /// inserted or counters merged in: two counters of the same values give the same figure,
+    /// which makes it the way to compare their contents. Less accurate than
+    /// [`estimate`](Self::estimate) for a counter fed one stream (the HIP estimator there).
+    pub fn composite_estimate(&self) -> f64 {
+        self.sketch.composite_estimate()
+    }
+
+    /// The precision, `log2` of the number of registers.
+    pub fn lg_k(&self) -> u8 {
+        self.sketch.lg_config_k()
+    }
+
+    /// Forgets every value (the list, set or register memory is released and regrown).
     pub fn reset(&mut self) {
-        self.sketch = Self::empty_sketch(self.lg_k);
+        self.sketch = empty_sketch(self.lg_k());
+    }
+
+    /// Bytes this counter holds now: the struct and its coupon list or set, or its registers
+    /// (at most `2^lg_k` bytes of them).
+    pub fn memory_bytes(&self) -> usize {
+        size_of::<Self>() + self.sketch.estimated_size()
     }
 
     /// The DataSketches HLL serialization (readable by every DataSketches library).
     pub fn serialize(&self) -> Vec<u8> {
         self.sketch.serialize()
     }
+
+    /// [`serialize`](Self::serialize) as standard base64 with padding, for JSON.
+    pub fn to_base64(&self) -> String {
+        base64::engine::general_purpose::STANDARD.encode(self.serialize())
+    }
+
+    /// Reads a DataSketches HLL serialization (from any DataSketches library, any HLL type).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Sketch`] when the bytes are not an HLL sketch.
+    pub fn deserialize(bytes: &[u8]) -> Result<Self, Error> {
+        Ok(Self {
+            sketch: HllSketch::deserialize(bytes)?,
+        })
+    }
+
+    /// Reads what [`to_base64`](Self::to_base64) wrote.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Base64`] or [`Error::Sketch`].
+    pub fn from_base64(text: &str) -> Result<Self, Error> {
+        let bytes = base64::engine::general_purpose::STANDARD.decode(text)?;
+        Self::deserialize(&bytes)
+    }
+}
+
+/// `lg_k` is clamped into the supported range, so `HllSketch::new` cannot fail; should it
+/// ever, the default precision is used rather than panicking.
+fn empty_sketch(lg_k: u8) -> HllSketch {
+    let lg_k = lg_k.clamp(MIN_LG_K, MAX_LG_K);
+    HllSketch::new(lg_k, HllType::Hll8)
+        .or_else(|_| HllSketch::new(DEFAULT_LG_K, HllType::Hll8))
+        .unwrap_or_else(|_| unreachable!("DEFAULT_LG_K is a supported precision"))
 }
 
 impl Default for DistinctCounter {
@@ -59,9 +155,60 @@ impl Default for DistinctCounter {
     }
 }
 
+/// The exact union of distinct counters: registers are merged by maximum, so the union of
+/// counters over parts of a stream has the registers of the counter of the whole stream.
+#[derive(Debug, Clone)]
+pub struct DistinctUnion {
+    union: HllUnion,
+}
+
+impl DistinctUnion {
+    /// An empty union of at most `2^lg_k` registers (`lg_k` clamped as in
+    /// [`DistinctCounter::new`]); a counter of higher precision is folded down to it.
+    pub fn new(lg_k: u8) -> Self {
+        let lg_k = lg_k.clamp(MIN_LG_K, MAX_LG_K);
+        let union = HllUnion::new(lg_k)
+            .or_else(|_| HllUnion::new(DEFAULT_LG_K))
+            .unwrap_or_else(|_| unreachable!("DEFAULT_LG_K is a supported precision"));
+        Self { union }
+    }
+
+    /// Adds every value `counter` counted.
+    pub fn add(&mut self, counter: &DistinctCounter) {
+        self.union.update(&counter.sketch);
+    }
+
+    /// The estimated number of distinct values in all counters added: the composite estimate,
+    /// which depends on the union's registers (or coupons) alone. DataSketches' own union
+    /// estimate keeps a HIP state when coupons are re-inserted, which makes it depend on the
+    /// order counters were added (by about 1e-4 near the switch to registers); this one is the
+    /// same for the same values however they were split and merged, so a rolling window and
+    /// `hhmon merge` of the same intervals agree to the unit. Its standard error is the
+    /// documented `1.039 / sqrt(K)`.
+    pub fn estimate(&self) -> f64 {
+        self.union.composite_estimate()
+    }
+
+    /// The union as a counter (HLL_8), to serialize or to count on with.
+    pub fn to_counter(&self) -> DistinctCounter {
+        DistinctCounter {
+            sketch: self.union.to_sketch(HllType::Hll8),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    fn counter_of(values: impl IntoIterator<Item = u64>) -> DistinctCounter {
+        let mut counter = DistinctCounter::default();
+        for value in values {
+            counter.insert_coupon(coupon_of_bytes(&value.to_be_bytes()));
+        }
+        counter
+    }
 
     #[test]
     fn estimate_tracks_distinct_values_not_repeats() {
@@ -78,5 +225,82 @@ mod tests {
         }
         counter.reset();
         assert_eq!(counter.estimate(), 0.0);
+        assert_eq!(counter.lg_k(), DEFAULT_LG_K);
+    }
+
+    #[test]
+    fn small_counts_are_exact() {
+        // Below the list/set capacity the sketch keeps coupons: exact up to hash collisions of
+        // 26-bit slots, which 300 values do not produce.
+        for n in [0u64, 1, 2, 7, 8, 9, 100, 300] {
+            assert_eq!(counter_of(0..n).estimate().round() as u64, n);
+        }
+    }
+
+    #[test]
+    fn out_of_range_precision_is_clamped() {
+        assert_eq!(DistinctCounter::new(0).lg_k(), MIN_LG_K);
+        assert_eq!(DistinctCounter::new(30).lg_k(), MAX_LG_K);
+    }
+
+    #[test]
+    fn serialization_round_trips_through_base64() {
+        for n in [0u64, 5, 200, 50_000] {
+            let counter = counter_of(0..n);
+            let text = counter.to_base64();
+            let back = DistinctCounter::from_base64(&text).unwrap();
+            // Bytes are not compared: a set-mode sketch re-serialized after reading lays its
+            // coupons out in the order it re-inserted them.
+            assert_eq!(back.estimate(), counter.estimate(), "{n}");
+            assert_eq!(back.lg_k(), counter.lg_k());
+        }
+        assert!(matches!(
+            DistinctCounter::from_base64("not base64!"),
+            Err(Error::Base64(_))
+        ));
+        assert!(matches!(
+            DistinctCounter::from_base64("AAAA"),
+            Err(Error::Sketch(_))
+        ));
+    }
+
+    #[test]
+    fn memory_grows_to_the_register_array_and_no_further() {
+        let small = counter_of(0..3).memory_bytes();
+        let full = counter_of(0..100_000).memory_bytes();
+        let registers = 1 << DEFAULT_LG_K;
+        assert!(small < 200, "{small}");
+        assert_eq!(full, registers + size_of::<DistinctCounter>());
+    }
+
+    proptest! {
+        /// The union of counters over two parts of a stream has the registers of one counter
+        /// over the whole stream: its composite estimate (which depends on the registers only)
+        /// is the same, whatever the split and the order.
+        #[test]
+        fn union_equals_the_counter_of_the_whole_stream(
+            values in proptest::collection::vec(0u64..20_000, 0..6_000),
+            split in 0usize..6_000,
+        ) {
+            let split = split.min(values.len());
+            let (left, right) = values.split_at(split);
+            let whole = counter_of(values.iter().copied());
+            let mut union = DistinctUnion::new(DEFAULT_LG_K);
+            union.add(&counter_of(right.iter().copied()));
+            union.add(&counter_of(left.iter().copied()));
+            let mut reference = DistinctUnion::new(DEFAULT_LG_K);
+            reference.add(&whole);
+            reference.add(&DistinctCounter::default());
+            prop_assert_eq!(
+                union.to_counter().composite_estimate(),
+                whole.composite_estimate()
+            );
+            let mut swapped = DistinctUnion::new(DEFAULT_LG_K);
+            swapped.add(&counter_of(left.iter().copied()));
+            swapped.add(&counter_of(right.iter().copied()));
+            prop_assert_eq!(swapped.estimate(), union.estimate());
+            prop_assert_eq!(swapped.estimate(), whole.composite_estimate());
+            prop_assert_eq!(reference.estimate(), whole.composite_estimate());
+        }
     }
 }

@@ -4,3 +4,4 @@
 
 pub mod chk;
 pub mod hll;
+pub mod keyed;

@@ -1,0 +1,637 @@
+//! `hhmon merge`: several JSON snapshots into one view with the same schema, so that sensors
+//! (or the intervals of one sensor) can be combined after the fact.
+//!
+//! What each part of the merged view means:
+//! - **Distinct sources and destinations**: the union of the snapshots' HyperLogLog sketches,
+//!   which is exact as a union: a source seen by two sensors, or in two intervals, counts once.
+//!   The merged snapshot carries the union's sketches, so merged views merge again.
+//! - **Top lists**: per key, the packets and bytes each snapshot reports for it (in either of
+//!   its lists by packets and by bytes), summed, ranked again and cut to `--top`. A snapshot
+//!   that did not list a key adds nothing for it, so a key that was below the top of some
+//!   inputs has a merged count that is a lower bound.
+//! - **Fan-in and fan-out** of a listed address: the largest any snapshot reports. Snapshots do
+//!   not carry per-address sketches (they would multiply their size), so this is a lower bound
+//!   of the union's.
+//! - **Totals**: summed; `cumulative` is the merged totals (the merged view is its own history).
+//! - **Interval**: from the earliest start to the latest end. Merging consecutive intervals of
+//!   one sensor gives the distinct counts over the whole span, as `--window` would; merging the
+//!   same interval of several sensors gives the network-wide view of that interval.
+//! - **Counting**: `exact` only when every snapshot is exact. A rolling window is not carried
+//!   over (its sketch is not in snapshots).
+//!
+//! Sketches of different precisions are refused rather than folded down to the lowest one
+//! without a word. Knows nothing of how snapshots were computed or written.
+
+use crate::report::{
+    AddressEntry, CaptureCounts, CaptureStats, FlowEntry, IntervalReport, IntervalSpan, Sketches,
+    Totals,
+};
+use crate::sketch::hll::{self, DistinctCounter, DistinctUnion};
+use std::collections::BTreeMap;
+use std::io;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+/// What to merge and where the result goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MergeConfig {
+    /// Snapshot files, in any order.
+    pub snapshots: Vec<PathBuf>,
+    /// Write the merged snapshot here too.
+    pub out: Option<PathBuf>,
+    /// Entries in each merged top list.
+    pub top: usize,
+}
+
+/// Why snapshots could not be merged. Each names the file at fault.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// No snapshot was given.
+    #[error("no snapshot to merge")]
+    NoInput,
+    /// A snapshot could not be read.
+    #[error("cannot read snapshot {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: io::Error,
+    },
+    /// A file is not a snapshot (not JSON, or missing a field).
+    #[error("{path} is not an hhmon snapshot: {source}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// What serde found wrong.
+        source: serde_json::Error,
+    },
+    /// A snapshot has no sketches, so its distinct counts cannot be merged.
+    #[error(
+        "{path} carries no sketches (written with distinct counting off, or by an hhmon without \
+         them), so its distinct counts cannot be merged"
+    )]
+    NoSketches {
+        /// The file.
+        path: PathBuf,
+    },
+    /// A sketch of a snapshot is damaged.
+    #[error("{path}: the {which} sketch is unreadable: {source}")]
+    Sketch {
+        /// The file.
+        path: PathBuf,
+        /// `sources` or `destinations`.
+        which: &'static str,
+        /// What is wrong with it.
+        source: hll::Error,
+    },
+    /// Two snapshots were counted at different precisions.
+    #[error(
+        "{path} has sketches of lg_k {found} but {first} has lg_k {expected}; merging them would \
+         lower the precision to the smaller: replay with the same --hll-lg-k"
+    )]
+    Precision {
+        /// The file that differs.
+        path: PathBuf,
+        /// Its precision.
+        found: u8,
+        /// The first snapshot.
+        first: PathBuf,
+        /// The first snapshot's precision.
+        expected: u8,
+    },
+    /// The merged snapshot could not be written.
+    #[error("cannot write {path}: {source}")]
+    Write {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: io::Error,
+    },
+}
+
+/// Reads the snapshots, merges them, writes the result to `config.out` if given, and returns
+/// it.
+///
+/// # Errors
+///
+/// Any [`Error`], naming the file at fault.
+pub fn run(config: &MergeConfig) -> Result<IntervalReport, Error> {
+    let inputs = config
+        .snapshots
+        .iter()
+        .map(|path| read(path).map(|report| (path.clone(), report)))
+        .collect::<Result<Vec<_>, _>>()?;
+    let merged = merge(&inputs, config.top)?;
+    if let Some(path) = &config.out {
+        write(path, &merged)?;
+    }
+    Ok(merged)
+}
+
+/// Reads one snapshot.
+///
+/// # Errors
+///
+/// [`Error::Read`], [`Error::Parse`].
+pub fn read(path: &Path) -> Result<IntervalReport, Error> {
+    let text = std::fs::read(path).map_err(|source| Error::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    serde_json::from_slice(&text).map_err(|source| Error::Parse {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// Writes `report` as a compact JSON snapshot (one object and a newline, as the snapshot sink
+/// writes them).
+fn write(path: &Path, report: &IntervalReport) -> Result<(), Error> {
+    let write_error = |source| Error::Write {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut json = serde_json::to_vec(report).map_err(|error| write_error(error.into()))?;
+    json.push(b'\n');
+    std::fs::write(path, json).map_err(write_error)
+}
+
+/// Merges snapshots (each with the path it came from, for errors) as the module describes;
+/// top lists keep `top` entries.
+///
+/// # Errors
+///
+/// [`Error::NoInput`], [`Error::NoSketches`], [`Error::Sketch`], [`Error::Precision`].
+pub fn merge(inputs: &[(PathBuf, IntervalReport)], top: usize) -> Result<IntervalReport, Error> {
+    let ((first_path, _), _) = inputs.split_first().ok_or(Error::NoInput)?;
+    let mut sources: Option<DistinctUnion> = None;
+    let mut destinations: Option<DistinctUnion> = None;
+    let mut lg_k = None;
+    let mut totals = Totals::default();
+    let (mut start, mut end) = (u64::MAX, 0);
+    for (path, report) in inputs {
+        let sketches = report
+            .sketches
+            .as_ref()
+            .ok_or_else(|| Error::NoSketches { path: path.clone() })?;
+        let read = |which: &'static str, text: &str| {
+            DistinctCounter::from_base64(text).map_err(|source| Error::Sketch {
+                path: path.clone(),
+                which,
+                source,
+            })
+        };
+        for (which, text, union) in [
+            ("sources", &sketches.sources, &mut sources),
+            ("destinations", &sketches.destinations, &mut destinations),
+        ] {
+            let counter = read(which, text)?;
+            let expected = *lg_k.get_or_insert(counter.lg_k());
+            if counter.lg_k() != expected {
+                return Err(Error::Precision {
+                    path: path.clone(),
+                    found: counter.lg_k(),
+                    first: first_path.clone(),
+                    expected,
+                });
+            }
+            union
+                .get_or_insert_with(|| DistinctUnion::new(expected))
+                .add(&counter);
+        }
+        add_totals(&mut totals, &report.totals);
+        start = start.min(report.interval.start_unix);
+        end = end.max(
+            report
+                .interval
+                .start_unix
+                .saturating_add(report.interval.seconds),
+        );
+    }
+    let estimate = |union: &Option<DistinctUnion>| {
+        union
+            .as_ref()
+            .map_or(0, |union| union.estimate().round() as u64)
+    };
+    let encoded = |union: &Option<DistinctUnion>| {
+        union
+            .as_ref()
+            .map(|union| union.to_counter().to_base64())
+            .unwrap_or_default()
+    };
+    let reports = || inputs.iter().map(|(_, report)| report);
+    let flows = sum_flows(reports());
+    let source_entries = sum_addresses(reports(), |r| [&r.top_sources, &r.top_sources_by_bytes]);
+    let destination_entries = sum_addresses(reports(), |r| {
+        [&r.top_destinations, &r.top_destinations_by_bytes]
+    });
+    let exact = reports().all(|report| report.counting == "exact");
+    Ok(IntervalReport {
+        interval: IntervalSpan::new(start, end.saturating_sub(start).max(1)),
+        cumulative: totals.clone(),
+        totals,
+        distinct_sources: estimate(&sources),
+        distinct_destinations: estimate(&destinations),
+        window: None,
+        counting: if exact { "exact" } else { "chk" }.to_owned(),
+        top_flows: ranked(&flows, top, |f| f.packets),
+        top_flows_by_bytes: ranked(&flows, top, |f| f.bytes),
+        top_sources: ranked(&source_entries, top, |a| a.packets),
+        top_sources_by_bytes: ranked(&source_entries, top, |a| a.bytes),
+        top_destinations: ranked(&destination_entries, top, |a| a.packets),
+        top_destinations_by_bytes: ranked(&destination_entries, top, |a| a.bytes),
+        sketches: Some(Sketches {
+            sources: encoded(&sources),
+            destinations: encoded(&destinations),
+        }),
+        capture: sum_capture(reports()),
+    })
+}
+
+/// The interval capture statistics of the live inputs, summed; `None` when every input is a
+/// replay. Like the totals, the merged view's cumulative counts are its interval counts.
+fn sum_capture<'a>(reports: impl Iterator<Item = &'a IntervalReport>) -> Option<CaptureStats> {
+    let sum = reports.filter_map(|report| report.capture.as_ref()).fold(
+        None,
+        |sum: Option<CaptureCounts>, capture| {
+            let mut sum = sum.unwrap_or_default();
+            sum.received += capture.interval.received;
+            sum.dropped_kernel += capture.interval.dropped_kernel;
+            sum.dropped_interface += capture.interval.dropped_interface;
+            Some(sum)
+        },
+    )?;
+    Some(CaptureStats {
+        interval: sum,
+        cumulative: sum,
+    })
+}
+
+fn add_totals(into: &mut Totals, other: &Totals) {
+    into.packets = into.packets.saturating_add(other.packets);
+    into.bytes = into.bytes.saturating_add(other.bytes);
+    into.unparsed_packets = into.unparsed_packets.saturating_add(other.unparsed_packets);
+    for (reason, count) in &other.unparsed_by_reason {
+        let total = into.unparsed_by_reason.entry(reason.clone()).or_default();
+        *total = total.saturating_add(*count);
+    }
+    into.transport_truncated = into
+        .transport_truncated
+        .saturating_add(other.transport_truncated);
+}
+
+/// The five-tuple of a flow entry, its identity across snapshots.
+type FlowId = (IpAddr, IpAddr, u16, u16, u8);
+
+/// Every flow listed by any snapshot, with its counts summed over the snapshots listing it
+/// (once per snapshot, whichever of its two lists holds it).
+fn sum_flows<'a>(reports: impl Iterator<Item = &'a IntervalReport>) -> BTreeMap<FlowId, FlowEntry> {
+    let mut merged: BTreeMap<FlowId, FlowEntry> = BTreeMap::new();
+    for report in reports {
+        let listed: BTreeMap<FlowId, &FlowEntry> = report
+            .top_flows
+            .iter()
+            .chain(&report.top_flows_by_bytes)
+            .map(|f| ((f.src, f.dst, f.src_port, f.dst_port, f.protocol), f))
+            .collect();
+        for (id, flow) in listed {
+            merged
+                .entry(id)
+                .and_modify(|sum| {
+                    sum.packets = sum.packets.saturating_add(flow.packets);
+                    sum.bytes = sum.bytes.saturating_add(flow.bytes);
+                })
+                .or_insert_with(|| flow.clone());
+        }
+    }
+    merged
+}
+
+/// Every address of the lists `lists` picks, summed as [`sum_flows`] does; its distinct peers
+/// are the largest any snapshot reports.
+fn sum_addresses<'a>(
+    reports: impl Iterator<Item = &'a IntervalReport>,
+    lists: impl Fn(&IntervalReport) -> [&Vec<AddressEntry>; 2],
+) -> BTreeMap<IpAddr, AddressEntry> {
+    let mut merged: BTreeMap<IpAddr, AddressEntry> = BTreeMap::new();
+    for report in reports {
+        let listed: BTreeMap<IpAddr, &AddressEntry> = lists(report)
+            .into_iter()
+            .flatten()
+            .map(|entry| (entry.address, entry))
+            .collect();
+        for (address, entry) in listed {
+            merged
+                .entry(address)
+                .and_modify(|sum| {
+                    sum.packets = sum.packets.saturating_add(entry.packets);
+                    sum.bytes = sum.bytes.saturating_add(entry.bytes);
+                    sum.distinct_sources = sum.distinct_sources.max(entry.distinct_sources);
+                    sum.distinct_destinations =
+                        sum.distinct_destinations.max(entry.distinct_destinations);
+                })
+                .or_insert_with(|| entry.clone());
+        }
+    }
+    merged
+}
+
+/// The `top` entries with the largest `rank`, ties broken by key as the monitor does.
+fn ranked<K: Ord, T: Clone>(entries: &BTreeMap<K, T>, top: usize, rank: fn(&T) -> u64) -> Vec<T> {
+    let mut sorted: Vec<(&K, &T)> = entries.iter().collect();
+    // Stable sort over key order: equal ranks stay in key order.
+    sorted.sort_by_key(|(_, entry)| std::cmp::Reverse(rank(entry)));
+    sorted
+        .into_iter()
+        .take(top)
+        .map(|(_, entry)| entry.clone())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sketch::hll::coupon_of_bytes;
+
+    fn counter_of(values: std::ops::Range<u32>, lg_k: u8) -> DistinctCounter {
+        let mut counter = DistinctCounter::new(lg_k);
+        for value in values {
+            counter.insert_coupon(coupon_of_bytes(&value.to_be_bytes()));
+        }
+        counter
+    }
+
+    fn address(text: &str, packets: u64, bytes: u64, fan_in: Option<u64>) -> AddressEntry {
+        AddressEntry {
+            address: text.parse().unwrap(),
+            packets,
+            bytes,
+            distinct_sources: fan_in,
+            distinct_destinations: None,
+        }
+    }
+
+    fn flow(src: &str, packets: u64, bytes: u64) -> FlowEntry {
+        FlowEntry {
+            src: src.parse().unwrap(),
+            dst: "192.0.2.99".parse().unwrap(),
+            src_port: 1000,
+            dst_port: 80,
+            protocol: 6,
+            packets,
+            bytes,
+        }
+    }
+
+    fn totals(packets: u64, not_ip: u64) -> Totals {
+        Totals {
+            packets,
+            bytes: packets * 100,
+            unparsed_packets: not_ip,
+            unparsed_by_reason: BTreeMap::from([
+                ("not_ip".into(), not_ip),
+                ("malformed".into(), 0),
+            ]),
+            transport_truncated: 1,
+        }
+    }
+
+    /// A snapshot of the interval at `start` whose sources are `sources` and destinations
+    /// `destinations` (as integers), with the given top lists.
+    fn snapshot(
+        start: u64,
+        sources: std::ops::Range<u32>,
+        destinations: std::ops::Range<u32>,
+        lists: (Vec<FlowEntry>, Vec<AddressEntry>, Vec<AddressEntry>),
+    ) -> IntervalReport {
+        let (flows, by_packets, by_bytes) = lists;
+        IntervalReport {
+            interval: IntervalSpan::new(start, 10),
+            totals: totals(1000, 3),
+            cumulative: totals(5000, 9),
+            distinct_sources: sources.len() as u64,
+            distinct_destinations: destinations.len() as u64,
+            window: None,
+            counting: "chk".into(),
+            top_flows: flows.clone(),
+            top_flows_by_bytes: flows,
+            top_sources: Vec::new(),
+            top_sources_by_bytes: Vec::new(),
+            top_destinations: by_packets,
+            top_destinations_by_bytes: by_bytes,
+            sketches: Some(Sketches {
+                sources: counter_of(sources, 12).to_base64(),
+                destinations: counter_of(destinations, 12).to_base64(),
+            }),
+            capture: None,
+        }
+    }
+
+    fn inputs(reports: Vec<IntervalReport>) -> Vec<(PathBuf, IntervalReport)> {
+        reports
+            .into_iter()
+            .enumerate()
+            .map(|(i, r)| (PathBuf::from(format!("s{i}.json")), r))
+            .collect()
+    }
+
+    #[test]
+    fn distinct_counts_are_the_union_and_lists_are_summed() {
+        let a = snapshot(
+            100,
+            0..3_000,
+            0..10,
+            (
+                vec![flow("10.0.0.1", 50, 5_000), flow("10.0.0.2", 40, 9_000)],
+                vec![address("192.0.2.1", 500, 1_000, Some(300))],
+                vec![address("192.0.2.2", 10, 90_000, Some(7))],
+            ),
+        );
+        let b = snapshot(
+            110,
+            2_000..6_000,
+            5..20,
+            (
+                vec![flow("10.0.0.2", 5, 500)],
+                vec![
+                    address("192.0.2.2", 600, 60_000, Some(9)),
+                    address("192.0.2.1", 100, 200, Some(250)),
+                ],
+                vec![],
+            ),
+        );
+        let merged = merge(&inputs(vec![a, b]), 10).unwrap();
+        // 6 000 distinct sources, 20 destinations: the overlap counts once.
+        let error = (merged.distinct_sources as f64 - 6_000.0).abs() / 6_000.0;
+        assert!(error < 0.05, "{}", merged.distinct_sources);
+        assert_eq!(merged.distinct_destinations, 20);
+        let back = DistinctCounter::from_base64(&merged.sketches.unwrap().sources).unwrap();
+        assert_eq!(
+            back.composite_estimate().round() as u64,
+            merged.distinct_sources
+        );
+
+        assert_eq!(merged.interval.start_unix, 100);
+        assert_eq!(merged.interval.seconds, 20);
+        let summed = Totals {
+            transport_truncated: 2,
+            ..totals(2000, 6)
+        };
+        assert_eq!(merged.totals, summed);
+        assert_eq!(merged.cumulative, merged.totals);
+        assert_eq!(merged.counting, "chk");
+        assert_eq!(merged.window, None);
+
+        // 192.0.2.2: 10 + 600 packets (in a's by-bytes list only), fan-in the larger of 7, 9.
+        let destinations: Vec<(String, u64, u64, Option<u64>)> = merged
+            .top_destinations
+            .iter()
+            .map(|a| {
+                (
+                    a.address.to_string(),
+                    a.packets,
+                    a.bytes,
+                    a.distinct_sources,
+                )
+            })
+            .collect();
+        assert_eq!(
+            destinations,
+            [
+                ("192.0.2.2".into(), 610, 150_000, Some(9)),
+                ("192.0.2.1".into(), 600, 1_200, Some(300)),
+            ]
+        );
+        assert_eq!(merged.top_destinations_by_bytes[0].bytes, 150_000);
+        // A flow listed in both lists of one snapshot counts once per snapshot.
+        let flows: Vec<(u64, u64)> = merged
+            .top_flows
+            .iter()
+            .map(|f| (f.packets, f.bytes))
+            .collect();
+        assert_eq!(flows, [(50, 5_000), (45, 9_500)]);
+        assert_eq!(merged.top_flows_by_bytes[0].bytes, 9_500);
+    }
+
+    #[test]
+    fn top_cuts_the_lists_and_ties_follow_the_key() {
+        let lists = (
+            vec![],
+            vec![
+                address("192.0.2.9", 5, 5, None),
+                address("192.0.2.3", 5, 5, None),
+                address("192.0.2.5", 5, 5, None),
+            ],
+            vec![],
+        );
+        let merged = merge(&inputs(vec![snapshot(0, 0..1, 0..1, lists)]), 2).unwrap();
+        let listed: Vec<String> = merged
+            .top_destinations
+            .iter()
+            .map(|a| a.address.to_string())
+            .collect();
+        assert_eq!(listed, ["192.0.2.3", "192.0.2.5"]);
+    }
+
+    #[test]
+    fn exact_only_when_every_input_is() {
+        let mut a = snapshot(0, 0..1, 0..1, Default::default());
+        a.counting = "exact".into();
+        let b = snapshot(0, 0..1, 0..1, Default::default());
+        assert_eq!(
+            merge(&inputs(vec![a.clone()]), 5).unwrap().counting,
+            "exact"
+        );
+        assert_eq!(merge(&inputs(vec![a, b]), 5).unwrap().counting, "chk");
+    }
+
+    #[test]
+    fn bad_inputs_are_refused_naming_the_file() {
+        assert!(matches!(merge(&[], 5), Err(Error::NoInput)));
+        let good = snapshot(0, 0..10, 0..10, Default::default());
+
+        let mut bare = good.clone();
+        bare.sketches = None;
+        let error = merge(&inputs(vec![good.clone(), bare]), 5).unwrap_err();
+        assert!(matches!(&error, Error::NoSketches { path } if path == Path::new("s1.json")));
+
+        let mut damaged = good.clone();
+        damaged.sketches.as_mut().unwrap().destinations = "AAAA".into();
+        let error = merge(&inputs(vec![good.clone(), damaged]), 5).unwrap_err();
+        assert!(
+            matches!(&error, Error::Sketch { path, which: "destinations", .. } if path == Path::new("s1.json")),
+            "{error}"
+        );
+
+        let mut finer = good.clone();
+        finer.sketches = Some(Sketches {
+            sources: counter_of(0..10, 14).to_base64(),
+            destinations: counter_of(0..10, 14).to_base64(),
+        });
+        let error = merge(&inputs(vec![good, finer]), 5).unwrap_err();
+        let text = error.to_string();
+        assert!(
+            matches!(
+                &error,
+                Error::Precision {
+                    found: 14,
+                    expected: 12,
+                    ..
+                }
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("s1.json") && text.contains("s0.json"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn files_that_are_not_snapshots_are_named_in_the_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("missing.json");
+        let error = read(&missing).unwrap_err();
+        assert!(matches!(error, Error::Read { .. }));
+        assert!(error.to_string().contains("missing.json"), "{error}");
+        let garbage = dir.path().join("garbage.json");
+        std::fs::write(&garbage, b"{\"interval\": 3").unwrap();
+        let error = read(&garbage).unwrap_err();
+        assert!(matches!(error, Error::Parse { .. }));
+        assert!(error.to_string().contains("garbage.json"), "{error}");
+    }
+
+    #[test]
+    fn run_writes_a_snapshot_that_merges_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let paths: Vec<PathBuf> = (0..2u32)
+            .map(|i| {
+                let path = dir.path().join(format!("in{i}.json"));
+                let report = snapshot(
+                    10 * u64::from(i),
+                    i * 100..i * 100 + 150,
+                    0..1,
+                    Default::default(),
+                );
+                std::fs::write(&path, serde_json::to_vec(&report).unwrap()).unwrap();
+                path
+            })
+            .collect();
+        let out = dir.path().join("merged.json");
+        let merged = run(&MergeConfig {
+            snapshots: paths.clone(),
+            out: Some(out.clone()),
+            top: 5,
+        })
+        .unwrap();
+        assert_eq!(merged.distinct_sources, 250);
+        assert_eq!(read(&out).unwrap(), merged);
+        let again = run(&MergeConfig {
+            snapshots: vec![out, paths[0].clone()],
+            out: None,
+            top: 5,
+        })
+        .unwrap();
+        assert_eq!(again.distinct_sources, 250);
+    }
+}
