@@ -1,6 +1,7 @@
 //! The command line: flags defined once with clap (their doc comments are the help text),
 //! validated into the library's configuration types. Does no I/O.
 
+use crate::decode::DecodeOptions;
 use crate::monitor::{MonitorConfig, DEFAULT_SKETCH_BYTES};
 use crate::replay::{ReplayConfig, SinkConfig};
 use crate::sketch::hll::DEFAULT_LG_K;
@@ -77,6 +78,10 @@ pub struct MonitorArgs {
     /// HyperLogLog precision for distinct counts: 2^N registers (4 to 21).
     #[arg(long, default_value_t = DEFAULT_LG_K, value_parser = clap::value_parser!(u8).range(4..=21), value_name = "N")]
     pub hll_lg_k: u8,
+    /// Count tunnelled packets under their innermost IP flow (IP-in-IP, 6in4, GRE, ERSPAN,
+    /// VXLAN, GENEVE, GTP-U, L2TPv2, Teredo) instead of the outer header the wire carries.
+    #[arg(long)]
+    pub decap: bool,
 }
 
 fn parse_interval(text: &str) -> Result<Duration, String> {
@@ -98,6 +103,11 @@ impl MonitorArgs {
         }
     }
 
+    /// How frames are decoded.
+    pub fn decode_options(&self) -> DecodeOptions {
+        DecodeOptions { decap: self.decap }
+    }
+
     fn sink_config(&self) -> SinkConfig {
         SinkConfig {
             snapshot_dir: self.snapshot_dir.clone(),
@@ -115,6 +125,7 @@ impl ReplayArgs {
         ReplayConfig {
             files: self.files.clone(),
             speed: self.speed,
+            decode: self.monitor.decode_options(),
             monitor: self.monitor.monitor_config(),
             sinks: self.monitor.sink_config(),
         }
@@ -140,6 +151,7 @@ mod tests {
         assert_eq!(config.monitor.top, 20);
         assert!(!config.monitor.exact);
         assert_eq!(config.monitor.sketch_bytes, DEFAULT_SKETCH_BYTES);
+        assert_eq!(config.decode, DecodeOptions { decap: false });
         assert_eq!(
             config.sinks,
             SinkConfig {
@@ -172,6 +184,7 @@ mod tests {
             "14",
             "--speed",
             "2.5",
+            "--decap",
             "-",
             "b.pcapng",
         ])
@@ -186,6 +199,7 @@ mod tests {
         assert!(config.monitor.exact);
         assert_eq!(config.monitor.sketch_bytes, 64 * 1024);
         assert_eq!(config.monitor.hll_lg_k, 14);
+        assert_eq!(config.decode, DecodeOptions { decap: true });
         assert_eq!(config.sinks.snapshot_dir, Some(PathBuf::from("/tmp/s")));
         assert_eq!(config.sinks.keep, Some(3));
         assert_eq!(config.sinks.listen, Some("127.0.0.1:9750".parse().unwrap()));

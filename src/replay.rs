@@ -6,7 +6,7 @@
 //! SIGINT/SIGTERM into a stop request. A slow disk or a flood of scrapes never blocks the loop.
 
 use crate::capture::{self, FileSource, Paced, PacketSource};
-use crate::decode::decode;
+use crate::decode::{decode_with, DecodeOptions};
 use crate::export::http::{self, MetricsState};
 use crate::export::snapshot::{self, SnapshotWriter};
 use crate::export::{prometheus, table};
@@ -43,6 +43,8 @@ pub struct ReplayConfig {
     pub files: Vec<PathBuf>,
     /// Replay at this multiple of the original speed; `None` reads as fast as possible.
     pub speed: Option<f64>,
+    /// How frames are decoded (outermost or innermost IP flow).
+    pub decode: DecodeOptions,
     /// What to count.
     pub monitor: MonitorConfig,
     /// Where reports go.
@@ -132,12 +134,20 @@ pub fn run(config: ReplayConfig) -> Result<ReplaySummary, Error> {
         let outcome = match config.speed {
             Some(speed) => pump(
                 Paced::new(source, speed)?,
+                config.decode,
                 &mut aggregator,
                 &reports,
                 &service.stop,
                 &progress,
             ),
-            None => pump(source, &mut aggregator, &reports, &service.stop, &progress),
+            None => pump(
+                source,
+                config.decode,
+                &mut aggregator,
+                &reports,
+                &service.stop,
+                &progress,
+            ),
         };
         summary.packets += outcome.packets;
         summary.bytes += outcome.bytes;
@@ -183,6 +193,7 @@ struct Pumped {
 /// packet; closed intervals (one per interval) go to the sink thread.
 fn pump<S: PacketSource>(
     mut source: S,
+    options: DecodeOptions,
     aggregator: &mut IntervalAggregator,
     reports: &mpsc::Sender<IntervalReport>,
     stop: &AtomicBool,
@@ -200,7 +211,7 @@ fn pump<S: PacketSource>(
             Ok(Some(packet)) => {
                 pumped.packets += 1;
                 pumped.bytes += u64::from(packet.wire_len);
-                let decoded = decode(link_type, packet.data);
+                let decoded = decode_with(options, link_type, packet.data);
                 if let Some(report) =
                     aggregator.observe(packet.timestamp_nanos, packet.wire_len, decoded)
                 {
