@@ -3,6 +3,10 @@
 //! hhmon's flow key is defined, and by the innermost one tshark's own dissectors reach through
 //! tunnels (hhmon's `--decap`). Knows nothing of hhmon's decoder; only its `FlowKey` type is
 //! borrowed to hold the answer.
+//!
+//! Included with `mod support_tshark;` from several tests; each uses a different subset (the
+//! innermost key only where `--decap` is tested), hence the `dead_code` allowance.
+#![allow(dead_code)]
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
