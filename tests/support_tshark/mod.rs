@@ -20,6 +20,8 @@ use hhmon::decode::FlowKey;
 pub struct TsharkPacket {
     /// `frame.len`: the length on the wire.
     pub wire_len: u32,
+    /// `frame.protocols`: the layers tshark dissected, outermost first, `:`-separated.
+    pub protocols: String,
     /// The outermost IP five-tuple; `None` when the frame has no IP layer.
     pub key: Option<FlowKey>,
     /// The innermost IP five-tuple: the last IP layer tshark dissected before any ICMP layer
@@ -124,6 +126,7 @@ fn parse_tshark_row(line: &str) -> TsharkPacket {
     };
     TsharkPacket {
         wire_len: all("frame.len")[0].parse().unwrap(),
+        protocols: protocols.to_owned(),
         key: ip_layers.first().and_then(|&at| fields.key(at)),
         inner_key: ip_layers.iter().map_while(|&at| fields.key(at)).last(),
     }
