@@ -1,10 +1,10 @@
 //! One IP header to a flow key: addresses, the protocol after extension headers, and the ports
 //! of the first fragment; and, for decapsulation, the bytes that header carries.
 //!
-//! Knows nothing of link layers or tunnels; it is handed the bytes from the IP header on. The fixed
-//! headers are read through etherparse's slices. The extension-header walk is our own because
-//! etherparse keeps walking past the fragment header of a later fragment (whose payload is not
-//! a header) and does not read the ports of a first fragment.
+//! Knows nothing of link layers or tunnels; it is handed the bytes from the IP header on. The
+//! fixed headers are read through etherparse's slices. The extension-header walk is our own
+//! because etherparse keeps walking past the fragment header of a later fragment (whose payload
+//! is not a header) and does not read the ports of a first fragment.
 
 use std::net::IpAddr;
 
@@ -29,6 +29,7 @@ const IPV6_HEADER_LEN: usize = 40;
 const MAX_IPV6_EXTENSION_HEADERS: usize = 16;
 
 /// What follows the IP headers, as far as the flow key cares.
+#[derive(Clone, Copy)]
 enum Payload<'a> {
     /// Unfragmented packet or first fragment: the transport header starts here, maybe cut.
     Transport(&'a [u8]),
@@ -65,7 +66,7 @@ pub(super) struct Network<'a> {
 impl<'a> Network<'a> {
     /// The flow of this layer, with the ports read from its transport header.
     pub(super) fn decoded(&self) -> Decoded {
-        let (src_port, dst_port, transport_truncated) = ports(self.protocol, &self.payload);
+        let (src_port, dst_port, transport_truncated) = ports(self.protocol, self.payload);
         Decoded {
             key: FlowKey {
                 src: self.src,
@@ -196,16 +197,16 @@ fn ipv6(packet: &[u8]) -> Result<Network<'_>, UnparsedReason> {
 
 /// Source port, destination port, and whether the capture ended before them. Every protocol
 /// with ports opens its header with the two of them, so four bytes are all that is needed.
-fn ports(protocol: IpNumber, payload: &Payload<'_>) -> (u16, u16, bool) {
+fn ports(protocol: IpNumber, payload: Payload<'_>) -> (u16, u16, bool) {
     let has_ports = matches!(
         protocol,
         IpNumber::TCP | IpNumber::UDP | IpNumber::SCTP | IpNumber::UDP_LITE | IpNumber::DCCP
     );
     match payload {
         Payload::Transport(_) if !has_ports => (0, 0, false),
-        Payload::Transport([s0, s1, d0, d1, ..]) => (
-            u16::from_be_bytes([*s0, *s1]),
-            u16::from_be_bytes([*d0, *d1]),
+        Payload::Transport(&[s0, s1, d0, d1, ..]) => (
+            u16::from_be_bytes([s0, s1]),
+            u16::from_be_bytes([d0, d1]),
             false,
         ),
         Payload::Transport(_) => (0, 0, true),

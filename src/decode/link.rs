@@ -1,4 +1,5 @@
-//! Below IP: from a link type and a frame to the outermost IP packet and the version to expect.
+//! Below IP: from a link type and a frame to the outermost IP packet and the version to expect;
+//! also the Ethernet frames and PPP packets that tunnels carry.
 //!
 //! Strips link headers (Ethernet, Linux cooked v1/v2, BSD null/loop, PPP, PPP-in-HDLC) and the
 //! encapsulations that can sit between them and IP (802.1Q/802.1ad/QinQ tags, MPLS label
