@@ -45,6 +45,7 @@ pub(super) fn decode(version: Version, packet: &[u8]) -> Result<Decoded, Unparse
 }
 
 /// Reads the IP header (and IPv6 extension headers) at the start of `packet`.
+#[inline]
 pub(super) fn network(version: Version, packet: &[u8]) -> Result<Network<'_>, UnparsedReason> {
     let nibble = packet.first().ok_or(UnparsedReason::Truncated)? >> 4;
     match (nibble, version) {
@@ -65,6 +66,7 @@ pub(super) struct Network<'a> {
 
 impl<'a> Network<'a> {
     /// The flow of this layer, with the ports read from its transport header.
+    #[inline]
     pub(super) fn decoded(&self) -> Decoded {
         let (src_port, dst_port, transport_truncated) = ports(self.protocol, self.payload);
         Decoded {

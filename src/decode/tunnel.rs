@@ -34,6 +34,7 @@ const ETHERTYPE_PPP: u16 = 0x880b;
 
 /// The packet inside `network`'s payload when that payload is a tunnel; `None` when it is not
 /// one (or when it is a later fragment, whose bytes continue a packet seen before).
+#[inline]
 pub(super) fn open<'a>(network: &Network<'a>) -> Option<Inner<'a>> {
     let payload = network.transport()?;
     match network.protocol() {
