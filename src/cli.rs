@@ -4,6 +4,7 @@
 
 use crate::capture::{LiveConfig, DEFAULT_BUFFER_BYTES, DEFAULT_SNAPLEN};
 use crate::config::{self, ConfigFile};
+use crate::decode::DecodeOptions;
 use crate::live::CaptureConfig;
 use crate::merge::MergeConfig;
 use crate::monitor::{MonitorConfig, DEFAULT_SKETCH_BYTES};
@@ -169,6 +170,10 @@ pub struct MonitorArgs {
     /// (`snapshot_dir = "/var/lib/hhmon"`); flags on the command line win over the file.
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
+    /// Count tunnelled packets under their innermost IP flow (IP-in-IP, 6in4, GRE, ERSPAN,
+    /// VXLAN, GENEVE, GTP-U, L2TPv2, Teredo) instead of the outer header the wire carries.
+    #[arg(long)]
+    pub decap: bool,
 }
 
 /// Why the command line cannot be used.
@@ -304,6 +309,11 @@ impl MonitorArgs {
         }
     }
 
+    /// How frames are decoded.
+    pub fn decode_options(&self) -> DecodeOptions {
+        DecodeOptions { decap: self.decap }
+    }
+
     fn sink_config(&self) -> SinkConfig {
         SinkConfig {
             snapshot_dir: self.snapshot_dir.clone(),
@@ -335,6 +345,7 @@ impl CaptureArgs {
                 filter,
             },
             user: self.user.clone(),
+            decode: self.monitor.decode_options(),
             monitor: self.monitor.monitor_config(),
             sinks: self.monitor.sink_config(),
         }
@@ -347,6 +358,7 @@ impl ReplayArgs {
         ReplayConfig {
             files: self.files.clone(),
             speed: self.speed,
+            decode: self.monitor.decode_options(),
             monitor: self.monitor.monitor_config(),
             sinks: self.monitor.sink_config(),
         }
@@ -461,6 +473,7 @@ mod tests {
         assert_eq!(config.monitor.sketch_bytes, DEFAULT_SKETCH_BYTES);
         assert_eq!(config.monitor.window_secs, None);
         assert!(config.monitor.distinct);
+        assert_eq!(config.decode, DecodeOptions { decap: false });
         assert_eq!(
             config.sinks,
             SinkConfig {
@@ -500,6 +513,7 @@ mod tests {
             "2h",
             "--speed",
             "2.5",
+            "--decap",
             "-",
             "b.pcapng",
         ])
@@ -516,6 +530,7 @@ mod tests {
         assert_eq!(config.monitor.hll_lg_k, 14);
         assert_eq!(config.monitor.window_secs, Some(7_200));
         assert!(config.monitor.distinct);
+        assert_eq!(config.decode, DecodeOptions { decap: true });
         assert_eq!(config.sinks.snapshot_dir, Some(PathBuf::from("/tmp/s")));
         assert_eq!(config.sinks.keep, Some(3));
         assert_eq!(config.sinks.keep_age, Some(Duration::from_secs(7200)));

@@ -74,6 +74,8 @@ pub struct ConfigFile {
     pub hll_lg_k: Option<u64>,
     /// `--window`, a duration such as `"1h"`.
     pub window: Option<String>,
+    /// `--decap`.
+    pub decap: Option<bool>,
 
     // Options of `hhmon capture` only; `hhmon replay` ignores them, so one file can serve both.
     /// `--interface`: the interface to capture on.
@@ -143,6 +145,7 @@ impl ConfigFile {
         args.value("--sketch-kib", self.sketch_kib);
         args.value("--hll-lg-k", self.hll_lg_k);
         args.value("--window", self.window.as_ref());
+        args.switch("--decap", self.decap);
         if subcommand == "capture" {
             args.value("--interface", self.interface.as_ref());
             args.value("--filter", self.filter.as_ref());
@@ -213,6 +216,7 @@ mod tests {
             sketch_kib = 64
             hll_lg_k = 14
             window = "1h"
+            decap = true
             interface = "eth0"
             filter = "not port 22"
             snaplen = 128
@@ -236,6 +240,7 @@ mod tests {
             "--sketch-kib=64",
             "--hll-lg-k=14",
             "--window=1h",
+            "--decap",
         ];
         assert_eq!(strings(file.args("replay")), shared);
         let capture = [

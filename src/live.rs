@@ -9,14 +9,13 @@
 //! each closed interval carries libpcap's statistics, read once per interval.
 
 use crate::capture::{self, LiveConfig, LiveSource, Next, PacketSource, Stats};
-use crate::decode::decode;
-use crate::export::http::MetricsState;
+use crate::decode::{decode_with, DecodeOptions};
 use crate::monitor::{ConfigError, IntervalAggregator, MonitorConfig};
-use crate::pipeline::{self, Progress, Service, Sink, SinkConfig};
+use crate::pipeline::{self, LoopContext, Progress, Service, Sink, SinkConfig};
 use crate::privilege::{self, Account};
 use crate::report::{CaptureCounts, CaptureStats, IntervalReport};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::mpsc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -27,6 +26,8 @@ pub struct CaptureConfig {
     pub capture: LiveConfig,
     /// Become this user once the capture is open (hhmon must start as root).
     pub user: Option<String>,
+    /// How frames are decoded (outermost or innermost IP flow).
+    pub decode: DecodeOptions,
     /// What to count.
     pub monitor: MonitorConfig,
     /// Where reports go.
@@ -118,13 +119,17 @@ pub fn run(config: CaptureConfig) -> Result<CaptureSummary, Error> {
         reports,
         previous: Stats::default(),
     };
+    let context = LoopContext {
+        decode: config.decode,
+        stop: &service.stop,
+        progress: &progress,
+        health: &metrics,
+    };
     let outcome = pump(
         &mut source,
         &mut aggregator,
         &mut publisher,
-        &service.stop,
-        &progress,
-        &metrics,
+        &context,
         wall_clock_nanos,
     );
     if let Some(report) = aggregator.finish() {
@@ -252,11 +257,15 @@ fn pump<S: PacketSource>(
     source: &mut S,
     aggregator: &mut IntervalAggregator,
     publisher: &mut Publisher,
-    stop: &AtomicBool,
-    progress: &Progress,
-    health: &MetricsState,
+    context: &LoopContext,
     mut clock: impl FnMut() -> u64,
 ) -> Pumped {
+    let LoopContext {
+        decode,
+        stop,
+        progress,
+        health,
+    } = *context;
     let link_type = source.link_type();
     let mut pumped = Pumped {
         packets: 0,
@@ -272,7 +281,7 @@ fn pump<S: PacketSource>(
             Ok(Next::Packet(packet)) => {
                 pumped.packets += 1;
                 pumped.bytes += u64::from(packet.wire_len);
-                let decoded = decode(link_type, packet.data);
+                let decoded = decode_with(decode, link_type, packet.data);
                 let closed = aggregator.observe(packet.timestamp_nanos, packet.wire_len, decoded);
                 if pumped.packets % 8192 == 0 {
                     health.heartbeat();
@@ -307,7 +316,9 @@ mod tests {
     use super::*;
     use crate::capture::{Error as CaptureError, Packet};
     use crate::decode::LinkType;
+    use crate::export::http::MetricsState;
     use std::collections::VecDeque;
+    use std::sync::atomic::AtomicBool;
 
     const SECOND: u64 = 1_000_000_000;
 
@@ -394,9 +405,12 @@ mod tests {
             source,
             &mut aggregator,
             &mut publisher,
-            &AtomicBool::new(false),
-            &Progress::new(None, true),
-            &MetricsState::new(),
+            &LoopContext {
+                decode: DecodeOptions::default(),
+                stop: &AtomicBool::new(false),
+                progress: &Progress::new(None, true),
+                health: &MetricsState::new(),
+            },
             || {
                 times
                     .next()
@@ -485,9 +499,12 @@ mod tests {
             &mut source,
             &mut aggregator,
             &mut publisher,
-            &AtomicBool::new(true),
-            &Progress::new(None, true),
-            &MetricsState::new(),
+            &LoopContext {
+                decode: DecodeOptions::default(),
+                stop: &AtomicBool::new(true),
+                progress: &Progress::new(None, true),
+                health: &MetricsState::new(),
+            },
             || 100 * SECOND,
         );
         assert_eq!(pumped.packets, 0);

@@ -7,6 +7,7 @@
 //! on a third thread serves HTTP and turns SIGINT/SIGTERM into a stop request. A slow disk or a
 //! flood of scrapes never blocks the loop. Knows nothing of packets or sketches.
 
+use crate::decode::DecodeOptions;
 use crate::export::http::{self, MetricsState};
 use crate::export::snapshot::{self, Retention, SnapshotWriter};
 use crate::export::{prometheus, table};
@@ -63,6 +64,19 @@ pub enum Error {
     /// The runtime for HTTP and signals could not start.
     #[error("cannot start the service thread: {0}")]
     Runtime(std::io::Error),
+}
+
+/// What a packet loop consults besides its source and aggregator: how to decode, when to stop,
+/// and where to show that it is alive.
+pub(crate) struct LoopContext<'a> {
+    /// Outermost or innermost IP flow.
+    pub(crate) decode: DecodeOptions,
+    /// Set by the service thread on SIGINT/SIGTERM.
+    pub(crate) stop: &'a AtomicBool,
+    /// The progress display.
+    pub(crate) progress: &'a Progress,
+    /// The health clock behind `/healthz`.
+    pub(crate) health: &'a MetricsState,
 }
 
 /// What the sink thread did.

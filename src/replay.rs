@@ -5,13 +5,12 @@
 //! decoder and the aggregator.
 
 use crate::capture::{self, FileSource, Paced, PacketSource};
-use crate::decode::decode;
-use crate::export::http::MetricsState;
+use crate::decode::{decode_with, DecodeOptions};
 use crate::monitor::{ConfigError, IntervalAggregator, MonitorConfig};
-use crate::pipeline::{self, Progress, Service, Sink, SinkConfig};
+use crate::pipeline::{self, LoopContext, Progress, Service, Sink, SinkConfig};
 use crate::report::IntervalReport;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -22,6 +21,8 @@ pub struct ReplayConfig {
     pub files: Vec<PathBuf>,
     /// Replay at this multiple of the original speed; `None` reads as fast as possible.
     pub speed: Option<f64>,
+    /// How frames are decoded (outermost or innermost IP flow).
+    pub decode: DecodeOptions,
     /// What to count.
     pub monitor: MonitorConfig,
     /// Where reports go.
@@ -109,25 +110,21 @@ pub fn run(config: ReplayConfig) -> Result<ReplaySummary, Error> {
                 continue;
             }
         };
+        let context = LoopContext {
+            decode: config.decode,
+            stop: &service.stop,
+            progress: &progress,
+            health: &metrics,
+        };
         let outcome = match config.speed {
             Some(speed) => pump(
                 Paced::new(source, speed)?,
                 &mut aggregator,
                 &reports,
-                &service.stop,
-                &progress,
-                &metrics,
+                &context,
                 true,
             ),
-            None => pump(
-                source,
-                &mut aggregator,
-                &reports,
-                &service.stop,
-                &progress,
-                &metrics,
-                false,
-            ),
+            None => pump(source, &mut aggregator, &reports, &context, false),
         };
         summary.packets += outcome.packets;
         summary.bytes += outcome.bytes;
@@ -177,11 +174,15 @@ fn pump<S: PacketSource>(
     mut source: S,
     aggregator: &mut IntervalAggregator,
     reports: &mpsc::Sender<IntervalReport>,
-    stop: &AtomicBool,
-    progress: &Progress,
-    health: &MetricsState,
+    context: &LoopContext,
     paced: bool,
 ) -> Pumped {
+    let LoopContext {
+        decode,
+        stop,
+        progress,
+        health,
+    } = *context;
     let link_type = source.link_type();
     let mut pumped = Pumped {
         packets: 0,
@@ -194,7 +195,7 @@ fn pump<S: PacketSource>(
             Ok(Some(packet)) => {
                 pumped.packets += 1;
                 pumped.bytes += u64::from(packet.wire_len);
-                let decoded = decode(link_type, packet.data);
+                let decoded = decode_with(decode, link_type, packet.data);
                 if let Some(report) =
                     aggregator.observe(packet.timestamp_nanos, packet.wire_len, decoded)
                 {

@@ -5,8 +5,6 @@
 //!
 //! tshark must be installed: a missing tool fails the test.
 
-// This test uses part of the shared tshark helpers.
-#[allow(dead_code)]
 mod support_tshark;
 
 use std::collections::{BTreeMap, BTreeSet};

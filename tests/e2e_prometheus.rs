@@ -10,7 +10,6 @@
 mod support_dashboards;
 mod support_http;
 // Shared with other test binaries that use more of it.
-#[allow(dead_code)]
 mod support_tshark;
 
 use serde_json::Value;

@@ -13,7 +13,6 @@
 //! tcpreplay, tshark, setpriv and setcap installed; a missing tool fails the test.
 
 // Shared with the replay tests; this file uses only part of it.
-#[allow(dead_code)]
 mod support_tshark;
 
 use std::fs::File;

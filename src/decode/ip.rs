@@ -1,10 +1,10 @@
-//! The outermost IP header to a flow key: addresses, the protocol after extension headers, and
-//! the ports of the first fragment.
+//! One IP header to a flow key: addresses, the protocol after extension headers, and the ports
+//! of the first fragment; and, for decapsulation, the bytes that header carries.
 //!
-//! Knows nothing of link layers; it is handed the bytes from the IP header on. The fixed
-//! headers are read through etherparse's slices. The extension-header walk is our own because
-//! etherparse keeps walking past the fragment header of a later fragment (whose payload is not
-//! a header) and does not read the ports of a first fragment.
+//! Knows nothing of link layers or tunnels; it is handed the bytes from the IP header on. The
+//! fixed headers are read through etherparse's slices. The extension-header walk is our own
+//! because etherparse keeps walking past the fragment header of a later fragment (whose payload
+//! is not a header) and does not read the ports of a first fragment.
 
 use std::net::IpAddr;
 
@@ -29,6 +29,7 @@ const IPV6_HEADER_LEN: usize = 40;
 const MAX_IPV6_EXTENSION_HEADERS: usize = 16;
 
 /// What follows the IP headers, as far as the flow key cares.
+#[derive(Clone, Copy)]
 enum Payload<'a> {
     /// Unfragmented packet or first fragment: the transport header starts here, maybe cut.
     Transport(&'a [u8]),
@@ -38,35 +39,62 @@ enum Payload<'a> {
     ExtensionCut,
 }
 
-/// Decodes the IP packet at the start of `packet`.
+/// Decodes the IP packet at the start of `packet` into its flow.
 pub(super) fn decode(version: Version, packet: &[u8]) -> Result<Decoded, UnparsedReason> {
-    let nibble = packet.first().ok_or(UnparsedReason::Truncated)? >> 4;
-    let network = match (nibble, version) {
-        (4, Version::V4 | Version::Any) => ipv4(packet)?,
-        (6, Version::V6 | Version::Any) => ipv6(packet)?,
-        _ => return Err(UnparsedReason::Malformed),
-    };
-    let (src_port, dst_port, transport_truncated) = ports(network.protocol, network.payload);
-    Ok(Decoded {
-        key: FlowKey {
-            src: network.src,
-            dst: network.dst,
-            src_port,
-            dst_port,
-            protocol: network.protocol.0,
-        },
-        transport_truncated,
-    })
+    network(version, packet).map(|network| network.decoded())
 }
 
-/// The outermost IP layer read: what the key takes from it, and what it carries. Decapsulation
-/// would start from `protocol` and `payload` here.
-struct Network<'a> {
+/// Reads the IP header (and IPv6 extension headers) at the start of `packet`.
+#[inline]
+pub(super) fn network(version: Version, packet: &[u8]) -> Result<Network<'_>, UnparsedReason> {
+    let nibble = packet.first().ok_or(UnparsedReason::Truncated)? >> 4;
+    match (nibble, version) {
+        (4, Version::V4 | Version::Any) => ipv4(packet),
+        (6, Version::V6 | Version::Any) => ipv6(packet),
+        _ => Err(UnparsedReason::Malformed),
+    }
+}
+
+/// One IP layer read: what the key takes from it, and what it carries.
+pub(super) struct Network<'a> {
     src: IpAddr,
     dst: IpAddr,
     /// The protocol after the extension headers.
     protocol: IpNumber,
     payload: Payload<'a>,
+}
+
+impl<'a> Network<'a> {
+    /// The flow of this layer, with the ports read from its transport header.
+    #[inline]
+    pub(super) fn decoded(&self) -> Decoded {
+        let (src_port, dst_port, transport_truncated) = ports(self.protocol, self.payload);
+        Decoded {
+            key: FlowKey {
+                src: self.src,
+                dst: self.dst,
+                src_port,
+                dst_port,
+                protocol: self.protocol.0,
+            },
+            transport_truncated,
+        }
+    }
+
+    /// The protocol after the extension headers.
+    pub(super) fn protocol(&self) -> IpNumber {
+        self.protocol
+    }
+
+    /// The bytes from the transport header on, bounded by the IP length; `None` for a later
+    /// fragment (its bytes continue another packet) or a capture cut inside the extension
+    /// headers.
+    pub(super) fn transport(&self) -> Option<&'a [u8]> {
+        match self.payload {
+            Payload::Transport(bytes) => Some(bytes),
+            Payload::LaterFragment | Payload::ExtensionCut => None,
+        }
+    }
 }
 
 fn ipv4(packet: &[u8]) -> Result<Network<'_>, UnparsedReason> {

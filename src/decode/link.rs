@@ -1,4 +1,5 @@
-//! Below IP: from a link type and a frame to the outermost IP packet and the version to expect.
+//! Below IP: from a link type and a frame to the outermost IP packet and the version to expect;
+//! also the Ethernet frames and PPP packets that tunnels carry.
 //!
 //! Strips link headers (Ethernet, Linux cooked v1/v2, BSD null/loop, PPP, PPP-in-HDLC) and the
 //! encapsulations that can sit between them and IP (802.1Q/802.1ad/QinQ tags, MPLS label
@@ -78,7 +79,7 @@ pub(super) fn strip(link: LinkType, frame: &[u8]) -> Result<(Version, &[u8]), Un
     }
 }
 
-fn ethernet(frame: &[u8]) -> Result<(Version, &[u8]), UnparsedReason> {
+pub(super) fn ethernet(frame: &[u8]) -> Result<(Version, &[u8]), UnparsedReason> {
     let ethertype = be16(frame, ETHERNET_TYPE).ok_or(UnparsedReason::Truncated)?;
     ethertype_payload(ethertype, after(frame, ETHERNET_LEN))
 }
@@ -117,7 +118,7 @@ fn null(frame: &[u8], any_byte_order: bool) -> Result<(Version, &[u8]), Unparsed
 }
 
 /// DLT_PPP frames may or may not keep the HDLC address and control bytes.
-fn ppp(frame: &[u8]) -> Result<(Version, &[u8]), UnparsedReason> {
+pub(super) fn ppp(frame: &[u8]) -> Result<(Version, &[u8]), UnparsedReason> {
     match frame {
         [PPP_ADDRESS] => Err(UnparsedReason::Truncated),
         [PPP_ADDRESS, PPP_CONTROL, rest @ ..] => ppp_protocol(rest),
@@ -155,7 +156,10 @@ fn ppp_protocol(bytes: &[u8]) -> Result<(Version, &[u8]), UnparsedReason> {
 }
 
 /// Follows an EtherType through VLAN tags, MPLS and PPPoE to IP.
-fn ethertype_payload(ethertype: u16, payload: &[u8]) -> Result<(Version, &[u8]), UnparsedReason> {
+pub(super) fn ethertype_payload(
+    ethertype: u16,
+    payload: &[u8],
+) -> Result<(Version, &[u8]), UnparsedReason> {
     let mut ethertype = ethertype;
     let mut payload = payload;
     for _ in 0..=MAX_VLAN_TAGS {
@@ -198,7 +202,7 @@ fn mpls(stack: &[u8]) -> Result<(Version, &[u8]), UnparsedReason> {
     Err(UnparsedReason::UnsupportedEncapsulation)
 }
 
-fn be16(bytes: &[u8], at: usize) -> Option<u16> {
+pub(super) fn be16(bytes: &[u8], at: usize) -> Option<u16> {
     match bytes.get(at..)? {
         [high, low, ..] => Some(u16::from_be_bytes([*high, *low])),
         _ => None,

@@ -1,7 +1,12 @@
 //! tshark as the independent reference for whole-program and decode tests: runs tshark with
 //! reassembly off on a capture and keys every frame by its outermost IP five-tuple, the way
-//! hhmon's flow key is defined. Knows nothing of hhmon's decoder; only its `FlowKey` type is
+//! hhmon's flow key is defined, and by the innermost one tshark's own dissectors reach through
+//! tunnels (hhmon's `--decap`). Knows nothing of hhmon's decoder; only its `FlowKey` type is
 //! borrowed to hold the answer.
+//!
+//! Included with `mod support_tshark;` from several tests; each uses a different subset (the
+//! innermost key only where `--decap` is tested), hence the `dead_code` allowance.
+#![allow(dead_code)]
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -15,8 +20,14 @@ use hhmon::decode::FlowKey;
 pub struct TsharkPacket {
     /// `frame.len`: the length on the wire.
     pub wire_len: u32,
+    /// `frame.protocols`: the layers tshark dissected, outermost first, `:`-separated.
+    pub protocols: String,
     /// The outermost IP five-tuple; `None` when the frame has no IP layer.
     pub key: Option<FlowKey>,
+    /// The innermost IP five-tuple: the last IP layer tshark dissected before any ICMP layer
+    /// (an ICMP error quotes a packet, it does not carry one), stopping at the first whose
+    /// addresses it could not read; `None` when the outermost IP layer is missing or unread.
+    pub inner_key: Option<FlowKey>,
 }
 
 /// The tshark fields read, in column order.
@@ -100,98 +111,133 @@ fn parse_tshark_row(line: &str) -> TsharkPacket {
         let at = FIELDS.iter().position(|f| *f == field).unwrap();
         columns[at].split(',').filter(|v| !v.is_empty()).collect()
     };
-    let first = |field: &str| all(field).first().copied();
-    let number = |field: &str| first(field).map(|v| v.parse::<u32>().unwrap());
+    let protocols = all("frame.protocols").first().copied().unwrap_or("");
+    let layers: Vec<&str> = protocols.split(':').collect();
+    let ip_layers: Vec<usize> = layers
+        .iter()
+        .take_while(|layer| !layer.starts_with("icmp"))
+        .enumerate()
+        .filter(|(_, layer)| **layer == "ip" || **layer == "ipv6")
+        .map(|(at, _)| at)
+        .collect();
+    let fields = Fields {
+        layers: &layers,
+        all: &all,
+    };
     TsharkPacket {
-        wire_len: number("frame.len").unwrap(),
-        key: tshark_key(first("frame.protocols").unwrap_or(""), &all, &first),
+        wire_len: all("frame.len")[0].parse().unwrap(),
+        protocols: protocols.to_owned(),
+        key: ip_layers.first().and_then(|&at| fields.key(at)),
+        inner_key: ip_layers.iter().map_while(|&at| fields.key(at)).last(),
     }
 }
 
-/// The key of the outermost IP layer named in `frame.protocols`.
-fn tshark_key<'a>(
-    protocols: &str,
-    all: &dyn Fn(&str) -> Vec<&'a str>,
-    first: &dyn Fn(&str) -> Option<&'a str>,
-) -> Option<FlowKey> {
-    let layers: Vec<&str> = protocols.split(':').collect();
-    let ip_at = layers.iter().position(|l| *l == "ip" || *l == "ipv6")?;
-    let byte = |v: &str| v.parse::<u8>().unwrap();
-    let (src, dst, protocol, later_fragment) = if layers[ip_at] == "ip" {
-        let mut protocol = byte(first("ip.proto")?);
-        let later_fragment = first("ip.frag_offset").is_some_and(|v| v != "0");
-        if layers.get(ip_at + 1) == Some(&"ah") {
-            protocol = byte(first("ah.next_header")?);
-        }
-        (first("ip.src")?, first("ip.dst")?, protocol, later_fragment)
-    } else {
-        let (protocol, later_fragment) = ipv6_protocol(all)?;
-        (
-            first("ipv6.src")?,
-            first("ipv6.dst")?,
-            protocol,
-            later_fragment,
-        )
-    };
-    // The transport is the first layer after the IP header and its extension headers; a
-    // tunnel or an ICMP error quoting a packet puts other layers (and other ports) there.
-    let transport = layers[ip_at + 1..]
-        .iter()
-        .find(|l| !l.starts_with("ipv6.") && **l != "ah");
-    let port_fields = match transport {
-        _ if later_fragment => None,
-        Some(&"tcp") => Some(("tcp.srcport", "tcp.dstport")),
-        Some(&"udp") | Some(&"udplite") => Some(("udp.srcport", "udp.dstport")),
-        Some(&"sctp") => Some(("sctp.srcport", "sctp.dstport")),
-        Some(&"dccp") => Some(("dccp.srcport", "dccp.dstport")),
-        _ => None,
-    };
-    let port = |field| first(field).map_or(0, |v: &str| v.parse::<u16>().unwrap());
-    let (src_port, dst_port) = port_fields.map_or((0, 0), |(s, d)| (port(s), port(d)));
-    Some(FlowKey {
-        src: src.parse::<IpAddr>().unwrap(),
-        dst: dst.parse::<IpAddr>().unwrap(),
-        src_port,
-        dst_port,
-        protocol,
-    })
+/// One tshark row: its layers (`frame.protocols`) and every occurrence of every field.
+/// Occurrences come in dissection order, so the n-th occurrence of a field belongs to the
+/// n-th layer that carries it.
+struct Fields<'r, 'a> {
+    layers: &'r [&'a str],
+    all: &'r dyn Fn(&str) -> Vec<&'a str>,
 }
 
-/// Follows the outermost IPv6 extension chain through tshark's per-header next-header fields.
-/// Each field lists its occurrences outermost first, so each header type consumes its own
-/// list from the front. Returns the final protocol and whether this is a later fragment.
-fn ipv6_protocol<'a>(all: &dyn Fn(&str) -> Vec<&'a str>) -> Option<(u8, bool)> {
-    let byte = |v: &str| v.parse::<u8>().unwrap();
-    let mut next = byte(all("ipv6.nxt").first()?);
-    let mut consumed: BTreeMap<&str, usize> = BTreeMap::new();
-    let mut take = |field: &'static str| {
-        let at = consumed.entry(field).or_insert(0);
-        *at += 1;
-        all(field).get(*at - 1).copied()
-    };
-    loop {
-        let field = match next {
-            0 => "ipv6.hopopts.nxt",
-            43 => "ipv6.routing.nxt",
-            60 => "ipv6.dstopts.nxt",
-            51 => "ah.next_header",
-            44 => {
-                let offset = take("ipv6.fraghdr.offset");
-                let Some(after) = take("ipv6.fraghdr.nxt") else {
-                    return Some((next, false));
-                };
-                next = byte(after);
-                if offset.is_some_and(|o| o != "0") {
-                    return Some((next, true));
-                }
-                continue;
+impl<'a> Fields<'_, 'a> {
+    /// Occurrences of `field` from the one the layer at `at` owns on, given the names of the
+    /// layers that carry the field.
+    fn from(&self, field: &str, carriers: &[&str], at: usize) -> Vec<&'a str> {
+        let before = self.layers[..at]
+            .iter()
+            .filter(|l| carriers.contains(l))
+            .count();
+        (self.all)(field).into_iter().skip(before).collect()
+    }
+
+    fn nth(&self, field: &str, carriers: &[&str], at: usize) -> Option<&'a str> {
+        self.from(field, carriers, at).first().copied()
+    }
+
+    /// The five-tuple of the IP layer at index `at` of `frame.protocols`.
+    fn key(&self, at: usize) -> Option<FlowKey> {
+        let byte = |v: &str| v.parse::<u8>().unwrap();
+        let (src, dst, protocol, later_fragment) = if self.layers[at] == "ip" {
+            let ip = |field| self.nth(field, &["ip"], at);
+            let mut protocol = byte(ip("ip.proto")?);
+            let later_fragment = ip("ip.frag_offset").is_some_and(|v| v != "0");
+            if self.layers.get(at + 1) == Some(&"ah") {
+                protocol = byte(self.nth("ah.next_header", &["ah"], at + 1)?);
             }
-            _ => return Some((next, false)),
+            (ip("ip.src")?, ip("ip.dst")?, protocol, later_fragment)
+        } else {
+            let (protocol, later_fragment) = self.ipv6_protocol(at)?;
+            let ip = |field| self.nth(field, &["ipv6"], at);
+            (ip("ipv6.src")?, ip("ipv6.dst")?, protocol, later_fragment)
         };
-        match take(field) {
-            Some(after) => next = byte(after),
-            // tshark stopped inside the chain (cut capture): the last header is the protocol.
-            None => return Some((next, false)),
+        // The transport is the first layer after the IP header and its extension headers; a
+        // tunnel or an ICMP error quoting a packet puts other layers (and other ports) there.
+        let transport = (at + 1..self.layers.len())
+            .find(|&t| !self.layers[t].starts_with("ipv6.") && self.layers[t] != "ah");
+        let port_fields = match transport.map(|t| (t, self.layers[t])) {
+            _ if later_fragment => None,
+            Some((t, "tcp")) => Some((t, "tcp.srcport", "tcp.dstport", &["tcp"][..])),
+            Some((t, "udp" | "udplite")) => {
+                Some((t, "udp.srcport", "udp.dstport", &["udp", "udplite"][..]))
+            }
+            Some((t, "sctp")) => Some((t, "sctp.srcport", "sctp.dstport", &["sctp"][..])),
+            Some((t, "dccp")) => Some((t, "dccp.srcport", "dccp.dstport", &["dccp"][..])),
+            _ => None,
+        };
+        let (src_port, dst_port) = port_fields.map_or((0, 0), |(t, src, dst, carriers)| {
+            let port = |field| {
+                self.nth(field, carriers, t)
+                    .map_or(0, |v: &str| v.parse::<u16>().unwrap())
+            };
+            (port(src), port(dst))
+        });
+        Some(FlowKey {
+            src: src.parse::<IpAddr>().unwrap(),
+            dst: dst.parse::<IpAddr>().unwrap(),
+            src_port,
+            dst_port,
+            protocol,
+        })
+    }
+
+    /// Follows the extension chain of the IPv6 layer at `at` through tshark's per-header
+    /// next-header fields: each header type consumes its own occurrences, starting after
+    /// those of the layers before. Returns the final protocol and whether this is a later
+    /// fragment.
+    fn ipv6_protocol(&self, at: usize) -> Option<(u8, bool)> {
+        let byte = |v: &str| v.parse::<u8>().unwrap();
+        let mut next = byte(self.nth("ipv6.nxt", &["ipv6"], at)?);
+        let mut consumed: BTreeMap<&str, usize> = BTreeMap::new();
+        let mut take = |field: &'static str, carrier: &'static str| {
+            let taken = consumed.entry(field).or_insert(0);
+            *taken += 1;
+            self.from(field, &[carrier], at).get(*taken - 1).copied()
+        };
+        loop {
+            let (field, carrier) = match next {
+                0 => ("ipv6.hopopts.nxt", "ipv6.hopopts"),
+                43 => ("ipv6.routing.nxt", "ipv6.routing"),
+                60 => ("ipv6.dstopts.nxt", "ipv6.dstopts"),
+                51 => ("ah.next_header", "ah"),
+                44 => {
+                    let offset = take("ipv6.fraghdr.offset", "ipv6.fraghdr");
+                    let Some(after) = take("ipv6.fraghdr.nxt", "ipv6.fraghdr") else {
+                        return Some((next, false));
+                    };
+                    next = byte(after);
+                    if offset.is_some_and(|o| o != "0") {
+                        return Some((next, true));
+                    }
+                    continue;
+                }
+                _ => return Some((next, false)),
+            };
+            match take(field, carrier) {
+                Some(after) => next = byte(after),
+                // tshark stopped inside the chain (cut capture): the last header is the protocol.
+                None => return Some((next, false)),
+            }
         }
     }
 }
