@@ -94,6 +94,7 @@ fn stream(flood: f64) -> Vec<Packet> {
             let decoded = Decoded {
                 key,
                 transport_truncated: false,
+                decap_fallback: None,
             };
             (at, length, Ok(decoded))
         })

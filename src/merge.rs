@@ -278,6 +278,13 @@ fn add_totals(into: &mut Totals, other: &Totals) {
     into.transport_truncated = into
         .transport_truncated
         .saturating_add(other.transport_truncated);
+    for (reason, count) in &other.decap_fallback_by_reason {
+        let total = into
+            .decap_fallback_by_reason
+            .entry(reason.clone())
+            .or_default();
+        *total = total.saturating_add(*count);
+    }
 }
 
 /// The five-tuple of a flow entry, its identity across snapshots.
@@ -393,6 +400,10 @@ mod tests {
                 ("malformed".into(), 0),
             ]),
             transport_truncated: 1,
+            decap_fallback_by_reason: BTreeMap::from([
+                ("not_ip".into(), 2),
+                ("truncated".into(), 0),
+            ]),
         }
     }
 
@@ -475,6 +486,10 @@ mod tests {
         assert_eq!(merged.interval.seconds, 20);
         let summed = Totals {
             transport_truncated: 2,
+            decap_fallback_by_reason: BTreeMap::from([
+                ("not_ip".into(), 4),
+                ("truncated".into(), 0),
+            ]),
             ..totals(2000, 6)
         };
         assert_eq!(merged.totals, summed);

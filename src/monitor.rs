@@ -26,7 +26,7 @@ use crate::sketch::chk::CuckooHeavyKeeper;
 use crate::sketch::hll::{coupon_of_bytes, Coupon, DistinctCounter, DEFAULT_LG_K};
 use crate::sketch::keyed::KeyedDistinct;
 use crate::window::SlidingDistinct;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::hash::Hash;
 use std::net::IpAddr;
 
@@ -268,6 +268,7 @@ struct Tally {
     bytes: u64,
     unparsed: [u64; UnparsedReason::COUNT],
     transport_truncated: u64,
+    decap_fallback: [u64; UnparsedReason::COUNT],
 }
 
 impl Tally {
@@ -276,11 +277,9 @@ impl Tally {
             packets: self.packets,
             bytes: self.bytes,
             unparsed_packets: self.unparsed.iter().sum(),
-            unparsed_by_reason: UnparsedReason::ALL
-                .iter()
-                .map(|r| (r.as_str().to_owned(), self.unparsed[r.index()]))
-                .collect(),
+            unparsed_by_reason: by_reason(&self.unparsed),
             transport_truncated: self.transport_truncated,
+            decap_fallback_by_reason: by_reason(&self.decap_fallback),
         }
     }
 
@@ -291,7 +290,18 @@ impl Tally {
             *total += add;
         }
         self.transport_truncated += other.transport_truncated;
+        for (total, add) in self.decap_fallback.iter_mut().zip(other.decap_fallback) {
+            *total += add;
+        }
     }
+}
+
+/// Counters indexed by [`UnparsedReason::index`], labelled.
+fn by_reason(counts: &[u64; UnparsedReason::COUNT]) -> BTreeMap<String, u64> {
+    UnparsedReason::ALL
+        .iter()
+        .map(|r| (r.as_str().to_owned(), counts[r.index()]))
+        .collect()
 }
 
 /// The distinct counts of an interval: addresses overall, and the peers of the heavy ones.
@@ -515,6 +525,9 @@ impl IntervalAggregator {
             Ok(decoded) => {
                 let key = decoded.key;
                 self.interval.transport_truncated += u64::from(decoded.transport_truncated);
+                if let Some(reason) = decoded.decap_fallback {
+                    self.interval.decap_fallback[reason.index()] += 1;
+                }
                 self.flows.add(&key, wire_len);
                 let src_hash = self.sources.add(&key.src, wire_len);
                 let dst_hash = self.destinations.add(&key.dst, wire_len);
@@ -612,6 +625,7 @@ mod tests {
                 protocol: 6,
             },
             transport_truncated: false,
+            decap_fallback: None,
         })
     }
 
@@ -754,6 +768,54 @@ mod tests {
         );
     }
 
+    #[test]
+    fn decap_fallbacks_count_by_reason_and_still_count_as_flows() {
+        let fell_back = |src, reason| {
+            flow(src, 1, 1).map(|decoded| Decoded {
+                decap_fallback: Some(reason),
+                ..decoded
+            })
+        };
+        let mut monitor = IntervalAggregator::new(config(true));
+        monitor.observe(0, 100, fell_back(1, UnparsedReason::NotIp));
+        monitor.observe(SECOND, 100, fell_back(1, UnparsedReason::NotIp));
+        monitor.observe(SECOND, 100, fell_back(2, UnparsedReason::Truncated));
+        monitor.observe(SECOND, 100, flow(3, 1, 1));
+        let first = monitor
+            .observe(10 * SECOND, 100, fell_back(2, UnparsedReason::Malformed))
+            .expect("closes [0, 10)");
+        let expected = |not_ip, truncated, malformed| {
+            UnparsedReason::ALL
+                .iter()
+                .map(|reason| {
+                    let count = match reason {
+                        UnparsedReason::NotIp => not_ip,
+                        UnparsedReason::Truncated => truncated,
+                        UnparsedReason::Malformed => malformed,
+                        _ => 0,
+                    };
+                    (reason.as_str().to_owned(), count)
+                })
+                .collect::<BTreeMap<_, _>>()
+        };
+        assert_eq!(first.totals.decap_fallback_by_reason, expected(2, 1, 0));
+        // They are flows, not unparsed packets: the outer flow holds them.
+        assert_eq!(first.totals.unparsed_packets, 0);
+        assert_eq!(
+            first.top_flows[0].src,
+            IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1))
+        );
+        assert_eq!(first.top_flows[0].packets, 2);
+        assert_eq!(first.top_flows.len(), 3);
+
+        let second = monitor.finish().expect("one packet");
+        assert_eq!(second.totals.decap_fallback_by_reason, expected(0, 0, 1));
+        assert_eq!(
+            second.cumulative.decap_fallback_by_reason,
+            expected(2, 1, 1)
+        );
+    }
+
     /// A TCP packet from `src` to `dst`, addresses given as integers.
     fn between(src: u32, dst: u32) -> Result<Decoded, UnparsedReason> {
         Ok(Decoded {
@@ -765,6 +827,7 @@ mod tests {
                 protocol: 6,
             },
             transport_truncated: false,
+            decap_fallback: None,
         })
     }
 

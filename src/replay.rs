@@ -137,12 +137,14 @@ pub fn run(config: ReplayConfig) -> Result<ReplaySummary, Error> {
         // The sink thread outlives the loop, so the send cannot fail.
         let _ = reports.send(report);
     }
-    metrics.finish();
     summary.elapsed = started.elapsed();
     summary.interrupted = service.stop.load(Ordering::Relaxed);
     progress.finish();
     drop(reports);
     let sunk = sink.join().unwrap_or_default();
+    // After the sink has published the last report: `/healthz` says "finished, serving the
+    // final values", which must not be answered while `/metrics` still shows older ones.
+    metrics.finish();
     summary.intervals = sunk.intervals;
     summary.snapshot_errors = sunk.snapshot_errors;
 

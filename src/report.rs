@@ -148,6 +148,11 @@ pub struct Totals {
     pub unparsed_by_reason: BTreeMap<String, u64>,
     /// Frames counted as flows with ports 0 because the transport header was cut short.
     pub transport_truncated: u64,
+    /// With `--decap`: frames counted under the last IP header read because the tunnel it
+    /// carries could not be opened, by why not (every reason present, zeros included; always
+    /// zero without `--decap`). Empty in snapshots written before it existed.
+    #[serde(default)]
+    pub decap_fallback_by_reason: BTreeMap<String, u64>,
 }
 
 /// One flow of a top list.
@@ -197,6 +202,15 @@ mod tests {
         let span = IntervalSpan::new(1_700_000_000, 10);
         assert_eq!(span.start, "2023-11-14T22:13:20Z");
         assert_eq!(span.end, "2023-11-14T22:13:30Z");
+    }
+
+    #[test]
+    fn totals_written_before_decap_fallback_existed_still_load() {
+        let old = r#"{"packets":3,"bytes":180,"unparsed_packets":0,
+            "unparsed_by_reason":{"not_ip":0},"transport_truncated":1}"#;
+        let totals: Totals = serde_json::from_str(old).unwrap();
+        assert_eq!(totals.transport_truncated, 1);
+        assert!(totals.decap_fallback_by_reason.is_empty());
     }
 
     #[test]

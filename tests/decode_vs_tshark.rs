@@ -110,7 +110,7 @@ fn hhmon(path: &Path) -> Result<HhmonRead, pcap::Error> {
                     outer: decode(link, packet.data).map(|d| d.key),
                     decap: decapsulated.map(|d| d.decoded.key),
                     decap_tunnels: decapsulated.map_or(0, |d| d.tunnels),
-                    decap_fell_back: decapsulated.is_ok_and(|d| d.inner_unparsed.is_some()),
+                    decap_fell_back: decapsulated.is_ok_and(|d| d.decoded.decap_fallback.is_some()),
                 })
             }
             Err(pcap::Error::NoMorePackets) => break None,

@@ -3,7 +3,9 @@
 //! its snapshot holds the complete flow table. That table must equal the one built from
 //! tshark's fields (see `support_tshark`), key for key and count for count, in the default
 //! mode (outermost IP flow) and with `--decap` (innermost IP flow); the unparsed counts must
-//! match, reason class by reason class, the packets tshark could not key.
+//! match, reason class by reason class, the packets tshark could not key; and the packets
+//! `--decap` counted under an outer flow because their tunnel could not be opened must be
+//! those whose tunnel tshark could not see into either.
 //!
 //! Nothing expected here comes from hhmon's own output. tshark must be installed: a missing
 //! tool fails the test. Captures are checked on a few threads at once to keep the file fast.
@@ -100,6 +102,8 @@ struct Table {
     bytes: u64,
     flows: Counts<FlowKey>,
     unkeyed: BTreeMap<Unkeyed, u64>,
+    /// Packets keyed by an IP header whose tunnel could not be opened (0 in the default mode).
+    decap_fallback: u64,
 }
 
 fn reference(packets: &[TsharkPacket], decap: bool) -> Table {
@@ -108,10 +112,12 @@ fn reference(packets: &[TsharkPacket], decap: bool) -> Table {
         bytes: 0,
         flows: Counts::new(),
         unkeyed: BTreeMap::new(),
+        decap_fallback: 0,
     };
     for packet in packets {
         table.packets += 1;
         table.bytes += u64::from(packet.wire_len);
+        table.decap_fallback += u64::from(decap && packet.tunnel_unopened);
         match if decap { packet.inner_key } else { packet.key } {
             Some(key) => add(&mut table.flows, key, packet.wire_len),
             None => *table.unkeyed.entry(Unkeyed::of(packet)).or_default() += 1,
@@ -133,6 +139,7 @@ fn reported(report: &IntervalReport) -> Table {
         bytes: report.totals.bytes,
         flows: flow_table(&report.top_flows),
         unkeyed,
+        decap_fallback: report.totals.decap_fallback_by_reason.values().sum(),
     }
 }
 
@@ -221,9 +228,10 @@ fn check(name: &str) -> Result<String, Vec<String>> {
         };
         let got = reported(&report);
         figures += &format!(
-            " {mode}: {:>6} packets {:>6} flows {:?}",
+            " {mode}: {:>6} packets {:>6} flows {:>3} fallback {:?}",
             got.packets,
             got.flows.len(),
+            got.decap_fallback,
             got.unkeyed
         );
         if report.counting != "exact" {
@@ -238,6 +246,11 @@ fn check(name: &str) -> Result<String, Vec<String>> {
         for (what, a, b) in [
             ("packets", got.packets, expected.packets),
             ("bytes", got.bytes, expected.bytes),
+            (
+                "decap fallback packets",
+                got.decap_fallback,
+                expected.decap_fallback,
+            ),
         ] {
             if a != b {
                 problems.push(format!("{mode}: {what} {a}, tshark {b}"));

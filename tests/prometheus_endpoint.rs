@@ -1,10 +1,11 @@
 //! The metrics endpoint of the real binary under churn and stalls: label cardinality stays
 //! bounded while the top talkers change every interval, departed series vanish at the next
 //! close, and `/healthz` follows the packet loop (503 while it is stuck reading, 200 while it
-//! moves and once a replay has finished).
+//! moves and once a replay has finished, with the final values). With `--decap`, packets of
+//! tunnels that cannot be opened show by reason in the snapshot and on `/metrics`.
 //!
-//! The traffic is synthetic (`support_pcap`) so that who is on top in every interval is known
-//! from the schedule written, not from hhmon.
+//! The traffic is synthetic (`support_pcap`) so that who is on top in every interval, and which
+//! tunnel cannot be opened, is known from what was written, not from hhmon.
 
 mod support_http;
 mod support_pcap;
@@ -341,4 +342,191 @@ fn healthz_follows_the_packet_loop_through_a_stall_on_standard_input() {
     let (_, text) = support_http::get(address, "/metrics").unwrap();
     assert!(text.contains("\nhhmon_packets_total 8300\n"), "{text}");
     assert!(hhmon.terminate_and_wait(Duration::from_secs(5)).success());
+}
+
+/// Outer source and destination of the synthetic VXLAN and GRE tunnels.
+const VXLAN_OUTER: ([u8; 4], [u8; 4]) = ([192, 0, 2, 10], [192, 0, 2, 20]);
+const GRE_OUTER: ([u8; 4], [u8; 4]) = ([198, 51, 100, 1], [198, 51, 100, 2]);
+const VXLAN_SOURCE_PORT: u16 = 40_000;
+const PROTOCOL_GRE: u8 = 47;
+
+/// An Ethernet header (destination, source, EtherType).
+fn ethernet(ethertype: u16) -> Vec<u8> {
+    [
+        &[2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1][..],
+        &ethertype.to_be_bytes(),
+    ]
+    .concat()
+}
+
+fn ethernet_ipv4(
+    src: [u8; 4],
+    dst: [u8; 4],
+) -> etherparse::PacketBuilderStep<etherparse::IpHeaders> {
+    etherparse::PacketBuilder::ethernet2([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2]).ipv4(src, dst, 64)
+}
+
+/// A VXLAN datagram (UDP port 4789) carrying `inner`, an Ethernet frame.
+fn vxlan(inner: &[u8]) -> Vec<u8> {
+    let header = [0x08, 0, 0, 0, 0, 0, 1, 0];
+    let mut frame = Vec::new();
+    ethernet_ipv4(VXLAN_OUTER.0, VXLAN_OUTER.1)
+        .udp(VXLAN_SOURCE_PORT, 4789)
+        .write(&mut frame, &[&header[..], inner].concat())
+        .unwrap();
+    frame
+}
+
+/// An IPv4/UDP packet from 10.1.0.1:5000 to 10.1.0.2:53.
+fn inner_ipv4() -> Vec<u8> {
+    let mut packet = Vec::new();
+    etherparse::PacketBuilder::ipv4([10, 1, 0, 1], [10, 1, 0, 2], 64)
+        .udp(5000, 53)
+        .write(&mut packet, b"query")
+        .unwrap();
+    packet
+}
+
+/// Tunnels `--decap` cannot open: 2 VXLAN frames carrying ARP (`not_ip`), 3 GRE frames whose
+/// inner IPv4 header is cut (`truncated`), 1 IP-in-IP nested one level deeper than
+/// decapsulation follows (`unsupported_encapsulation`); then 4 VXLAN frames carrying
+/// IPv4/UDP, which it opens.
+fn tunnel_traffic() -> Vec<Vec<u8>> {
+    // An ARP request (hardware Ethernet, protocol IPv4, operation request, sender, target).
+    let arp_request: [&[u8]; 5] = [
+        &[0, 1, 0x08, 0, 6, 4, 0, 1],
+        &[2, 0, 0, 0, 0, 3],
+        &[10, 1, 0, 1],
+        &[0; 6],
+        &[10, 1, 0, 2],
+    ];
+    let arp = [ethernet(0x0806), arp_request.concat()].concat();
+    // GRE carrying IPv4 whose header ends after 10 of its 20 bytes.
+    let mut cut_gre = Vec::new();
+    let payload = [&[0, 0, 0x08, 0x00][..], &inner_ipv4()[..10]].concat();
+    ethernet_ipv4(GRE_OUTER.0, GRE_OUTER.1)
+        .write(&mut cut_gre, PROTOCOL_GRE.into(), &payload)
+        .unwrap();
+    // IPv4 in IPv4 one level deeper than decapsulation follows.
+    let mut nested = inner_ipv4();
+    for _ in 0..=hhmon::decode::MAX_TUNNELS {
+        let mut outer = Vec::new();
+        etherparse::PacketBuilder::ipv4([10, 9, 0, 1], [10, 9, 0, 2], 64)
+            .write(&mut outer, etherparse::IpNumber::IPV4, &nested)
+            .unwrap();
+        nested = outer;
+    }
+    let nested = [ethernet(0x0800), nested].concat();
+
+    let carrying_ip = vxlan(&[ethernet(0x0800), inner_ipv4()].concat());
+    let mut frames = vec![vxlan(&arp); 2];
+    frames.extend(vec![cut_gre; 3]);
+    frames.push(nested);
+    frames.extend(vec![carrying_ip; 4]);
+    frames
+}
+
+/// Every unparsed reason label with the fallback counts `tunnel_traffic` was built with.
+fn fallbacks(decap: bool) -> BTreeMap<String, u64> {
+    let counts = [
+        ("not_ip", 2),
+        ("truncated", 3),
+        ("unsupported_encapsulation", 1),
+    ];
+    hhmon::decode::UnparsedReason::ALL
+        .iter()
+        .map(|reason| {
+            let label = reason.as_str();
+            let count = counts.iter().find(|(l, _)| *l == label).map_or(0, |c| c.1);
+            (label.to_owned(), if decap { count } else { 0 })
+        })
+        .collect()
+}
+
+/// `--decap` keeps the packets of tunnels it cannot open under their outer flow, and says so
+/// by reason in the snapshot and on `/metrics`; without `--decap` nothing is a fallback.
+#[test]
+fn decap_fallbacks_show_by_reason_in_snapshots_and_metrics() {
+    let dir = tempfile::tempdir().unwrap();
+    let capture = dir.path().join("tunnels.pcap");
+    let mut file = support_pcap::header();
+    for frame in tunnel_traffic() {
+        file.extend(support_pcap::frame_record(START * 1_000_000, &frame));
+    }
+    std::fs::write(&capture, file).unwrap();
+
+    for decap in [false, true] {
+        let snapshots = dir.path().join(format!("snapshots-{decap}"));
+        let port = support_http::free_port();
+        let address = SocketAddr::from(([127, 0, 0, 1], port));
+        let mut command = Command::new(HHMON);
+        command.args([
+            "replay",
+            "--quiet",
+            "--exact",
+            "--listen",
+            &port.to_string(),
+        ]);
+        command.arg("--snapshot-dir").arg(&snapshots);
+        if decap {
+            command.arg("--decap");
+        }
+        let mut hhmon = Guard(
+            command
+                .arg(&capture)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap(),
+        );
+        let started = Instant::now();
+        while !support_http::get(address, "/healthz").is_some_and(|r| r.1.contains("finished")) {
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "never finished"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let (_, text) = support_http::get(address, "/metrics").unwrap();
+        assert!(hhmon.terminate_and_wait(Duration::from_secs(5)).success());
+
+        let report: hhmon::report::IntervalReport =
+            serde_json::from_slice(&std::fs::read(snapshots.join("latest.json")).unwrap()).unwrap();
+        let expected = fallbacks(decap);
+        assert_eq!(report.totals.packets, 10);
+        assert_eq!(report.totals.unparsed_packets, 0, "decap={decap}");
+        assert_eq!(
+            report.totals.decap_fallback_by_reason, expected,
+            "decap={decap}"
+        );
+        assert_eq!(report.cumulative.decap_fallback_by_reason, expected);
+
+        let metric = Metric::DecapFallbackPacketsTotal.name();
+        let exported: BTreeMap<String, u64> = samples(&text)
+            .into_iter()
+            .filter(|s| s.0 == metric)
+            .map(|s| (s.1["reason"].clone(), s.2 as u64))
+            .collect();
+        assert_eq!(exported, expected, "decap={decap}: {text}");
+
+        // The fallbacks count under their outer flow; the VXLAN packets carrying IP under the
+        // inner one.
+        let flows: BTreeMap<(String, u16, u8), u64> = report
+            .top_flows
+            .iter()
+            .map(|f| ((f.src.to_string(), f.src_port, f.protocol), f.packets))
+            .collect();
+        let vxlan_outer = (String::from("192.0.2.10"), VXLAN_SOURCE_PORT, 17);
+        let gre_outer = (String::from("198.51.100.1"), 0, PROTOCOL_GRE);
+        let inner = (String::from("10.1.0.1"), 5000, 17);
+        if decap {
+            assert_eq!(flows[&vxlan_outer], 2, "{flows:?}");
+            assert_eq!(flows[&gre_outer], 3, "{flows:?}");
+            assert_eq!(flows[&inner], 4, "{flows:?}");
+        } else {
+            assert_eq!(flows[&vxlan_outer], 6, "{flows:?}");
+            assert_eq!(flows[&gre_outer], 3, "{flows:?}");
+            assert!(!flows.contains_key(&inner), "{flows:?}");
+        }
+    }
 }

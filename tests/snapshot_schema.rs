@@ -24,7 +24,7 @@ fn validator() -> jsonschema::Validator {
 }
 
 fn totals(packets: u64) -> Totals {
-    let unparsed_by_reason: BTreeMap<String, u64> = UnparsedReason::ALL
+    let by_reason: BTreeMap<String, u64> = UnparsedReason::ALL
         .iter()
         .map(|reason| (reason.as_str().to_owned(), 0))
         .collect();
@@ -32,8 +32,9 @@ fn totals(packets: u64) -> Totals {
         packets,
         bytes: packets * 100,
         unparsed_packets: 0,
-        unparsed_by_reason,
+        unparsed_by_reason: by_reason.clone(),
         transport_truncated: 1,
+        decap_fallback_by_reason: by_reason,
     }
 }
 
@@ -165,12 +166,14 @@ fn written_snapshots_validate() {
 #[test]
 fn every_unparsed_reason_is_required() {
     let schema = schema();
-    let required = &schema["$defs"]["totals"]["properties"]["unparsed_by_reason"]["required"];
     let reasons: Vec<&str> = UnparsedReason::ALL
         .iter()
         .map(|reason| reason.as_str())
         .collect();
-    assert_eq!(required, &json!(reasons));
+    for field in ["unparsed_by_reason", "decap_fallback_by_reason"] {
+        let required = &schema["$defs"]["totals"]["properties"][field]["required"];
+        assert_eq!(required, &json!(reasons), "{field}");
+    }
 }
 
 /// Applies `change` to a valid written snapshot and expects the schema to reject it.
@@ -191,6 +194,15 @@ fn reports_breaking_the_contract_are_rejected() {
     rejects("a missing unparsed reason", |v| {
         let reasons = v["totals"]["unparsed_by_reason"].as_object_mut().unwrap();
         reasons.remove("malformed");
+    });
+    rejects("no decap fallback counts", |v| {
+        v["cumulative"]
+            .as_object_mut()
+            .unwrap()
+            .remove("decap_fallback_by_reason");
+    });
+    rejects("a fractional decap fallback count", |v| {
+        v["totals"]["decap_fallback_by_reason"]["not_ip"] = json!(0.5)
     });
     rejects("packets as a string", |v| {
         v["totals"]["packets"] = json!("40")

@@ -78,6 +78,7 @@ impl<'a> Network<'a> {
                 protocol: self.protocol.0,
             },
             transport_truncated,
+            decap_fallback: None,
         }
     }
 
@@ -276,6 +277,7 @@ mod tests {
         Ok(Decoded {
             key,
             transport_truncated: false,
+            decap_fallback: None,
         })
     }
 
@@ -283,6 +285,7 @@ mod tests {
         Ok(Decoded {
             key,
             transport_truncated: true,
+            decap_fallback: None,
         })
     }
 

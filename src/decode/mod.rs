@@ -45,6 +45,10 @@ pub struct Decoded {
     /// The IP header was complete but the capture ended before the ports (inside an extension
     /// header or the first four bytes of the transport header); the ports are then 0.
     pub transport_truncated: bool,
+    /// Set by decapsulation only: the IP header keyed carries a tunnel that could not be
+    /// opened (see [`decapsulate`]), and this says why. The packet still counts, under that
+    /// header's flow; `None` from [`decode`] and whenever every tunnel was opened.
+    pub decap_fallback: Option<UnparsedReason>,
 }
 
 /// A libpcap data-link type (DLT / LINKTYPE number), as a capture file or interface reports it.
@@ -173,16 +177,15 @@ pub const MAX_TUNNELS: u8 = 4;
 /// What [`decapsulate`] found.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Decapsulated {
-    /// The flow of the innermost IP header reached.
+    /// The flow of the innermost IP header reached. Its [`Decoded::decap_fallback`] is set
+    /// when that header carries a tunnel that could not be opened: the tunnel header or the
+    /// packet inside is cut short or malformed, it carries no IP (ARP over VXLAN, a GTP-U
+    /// echo, PPP control over L2TP), or it lies beyond [`MAX_TUNNELS`]
+    /// (`UnsupportedEncapsulation`). The packet still counts, under the flow of the last IP
+    /// header that could be read, so nothing is lost.
     pub decoded: Decoded,
     /// Tunnels opened to reach it (0 when the packet was not tunnelled).
     pub tunnels: u8,
-    /// Set when the innermost IP header reached carries a tunnel that could not be opened:
-    /// the tunnel header or the packet inside is cut short or malformed, it carries no IP
-    /// (ARP over VXLAN, a GTP-U echo, PPP control over L2TP), or it lies beyond
-    /// [`MAX_TUNNELS`] (`UnsupportedEncapsulation`). The packet still counts, under
-    /// `decoded`: the flow of the last IP header that could be read, so nothing is lost.
-    pub inner_unparsed: Option<UnparsedReason>,
 }
 
 /// Decodes one frame and opens the tunnels in it: IP-in-IP (IPv4 or IPv6 in IPv4 or IPv6,
@@ -198,12 +201,12 @@ pub struct Decapsulated {
 /// # Errors
 ///
 /// The [`UnparsedReason`] for frames that carry no complete outermost IP header. What goes
-/// wrong further in is reported in [`Decapsulated::inner_unparsed`], not as an error.
+/// wrong further in is reported in [`Decoded::decap_fallback`], not as an error.
 pub fn decapsulate(link_type: LinkType, frame: &[u8]) -> Result<Decapsulated, UnparsedReason> {
     let (version, packet) = link::strip(link_type, frame)?;
     let mut network = ip::network(version, packet)?;
     let mut tunnels = 0;
-    let inner_unparsed = loop {
+    let decap_fallback = loop {
         let Some(inner) = tunnel::open(&network) else {
             break None;
         };
@@ -219,9 +222,11 @@ pub fn decapsulate(link_type: LinkType, frame: &[u8]) -> Result<Decapsulated, Un
         }
     };
     Ok(Decapsulated {
-        decoded: network.decoded(),
+        decoded: Decoded {
+            decap_fallback,
+            ..network.decoded()
+        },
         tunnels,
-        inner_unparsed,
     })
 }
 
@@ -254,6 +259,7 @@ mod tests {
                 protocol: 17,
             },
             transport_truncated: false,
+            decap_fallback: None,
         }
     }
 
@@ -347,6 +353,7 @@ mod tests {
                     let flagged = Decoded {
                         key,
                         transport_truncated: true,
+                        decap_fallback: None,
                     };
                     assert_eq!(got, Ok(flagged), "{name} cut at {len}");
                 } else {
@@ -413,13 +420,22 @@ mod tests {
 
     /// Decodes `frame` both ways (neither may panic) and checks that decapsulation loses no
     /// packet: it rejects exactly what `decode` rejects, and a packet with no tunnel opened
-    /// keeps `decode`'s flow.
+    /// keeps `decode`'s flow (flagged only if a tunnel could not be opened).
     fn agree_but_for_tunnels(link: LinkType, frame: &[u8]) -> Result<(), TestCaseError> {
         let outer = decode(link, frame);
         let inner = decapsulate(link, frame);
+        if let Ok(outer) = outer {
+            prop_assert_eq!(outer.decap_fallback, None);
+        }
         match (outer, inner) {
             (Err(a), Err(b)) => prop_assert_eq!(a, b),
-            (Ok(a), Ok(b)) if b.tunnels == 0 => prop_assert_eq!(a, b.decoded),
+            (Ok(a), Ok(b)) if b.tunnels == 0 => prop_assert_eq!(
+                a,
+                Decoded {
+                    decap_fallback: None,
+                    ..b.decoded
+                }
+            ),
             (Ok(_), Ok(_)) => {}
             (a, b) => prop_assert!(false, "decode {a:?}, decapsulate {b:?}"),
         }

@@ -746,12 +746,14 @@ mod tests {
     fn decapsulated(
         decoded: Decoded,
         tunnels: u8,
-        inner_unparsed: Option<UnparsedReason>,
+        decap_fallback: Option<UnparsedReason>,
     ) -> Decapsulated {
         Decapsulated {
-            decoded,
+            decoded: Decoded {
+                decap_fallback,
+                ..decoded
+            },
             tunnels,
-            inner_unparsed,
         }
     }
 
@@ -759,6 +761,7 @@ mod tests {
         Decoded {
             key,
             transport_truncated: false,
+            decap_fallback: None,
         }
     }
 
@@ -819,6 +822,7 @@ mod tests {
                     let flagged = Decoded {
                         key,
                         transport_truncated: true,
+                        decap_fallback: None,
                     };
                     decapsulated(flagged, 1, None)
                 } else {
@@ -983,6 +987,13 @@ mod tests {
                 Ok(decapsulated(whole(outer), 0, Some(reason))),
                 "{name}"
             );
+            // What the packet loops count: the fallback with decapsulation, nothing without.
+            let with_decap = DecodeOptions { decap: true };
+            let fallback = |options| {
+                decode_with(options, LinkType::ETHERNET, &frame).map(|d| d.decap_fallback)
+            };
+            assert_eq!(fallback(with_decap), Ok(Some(reason)), "{name}");
+            assert_eq!(fallback(DecodeOptions::default()), Ok(None), "{name}");
         }
     }
 
@@ -1080,7 +1091,10 @@ mod tests {
             frame.truncate(cut);
             let outer = decode(LinkType::ETHERNET, &frame);
             match decapsulate(LinkType::ETHERNET, &frame) {
-                Ok(inner) if inner.tunnels == 0 => prop_assert_eq!(outer, Ok(inner.decoded)),
+                Ok(inner) if inner.tunnels == 0 => prop_assert_eq!(
+                    outer,
+                    Ok(Decoded { decap_fallback: None, ..inner.decoded })
+                ),
                 Ok(_) => prop_assert!(outer.is_ok()),
                 Err(reason) => prop_assert_eq!(outer, Err(reason)),
             }

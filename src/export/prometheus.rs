@@ -65,6 +65,9 @@ pub enum Metric {
     WindowDistinctSources,
     /// Length of the rolling window (only with `--window`).
     WindowSeconds,
+    /// Frames `--decap` counted under an outer flow since start, by why their tunnel could not
+    /// be opened.
+    DecapFallbackPacketsTotal,
 }
 
 const FLOW_LABELS: &[&str] = &["src", "dst", "src_port", "dst_port", "protocol"];
@@ -72,7 +75,7 @@ const ADDRESS_LABELS: &[&str] = &["address"];
 
 impl Metric {
     /// Every metric.
-    pub const ALL: [Metric; 25] = [
+    pub const ALL: [Metric; 26] = [
         Metric::PacketsTotal,
         Metric::BytesTotal,
         Metric::UnparsedPacketsTotal,
@@ -98,6 +101,7 @@ impl Metric {
         Metric::TopSourceDistinctDestinations,
         Metric::WindowDistinctSources,
         Metric::WindowSeconds,
+        Metric::DecapFallbackPacketsTotal,
     ];
 
     /// The exported metric name.
@@ -128,6 +132,7 @@ impl Metric {
             Metric::TopSourceDistinctDestinations => "hhmon_top_source_distinct_destinations",
             Metric::WindowDistinctSources => "hhmon_window_distinct_sources",
             Metric::WindowSeconds => "hhmon_window_seconds",
+            Metric::DecapFallbackPacketsTotal => "hhmon_decap_fallback_packets_total",
         }
     }
 
@@ -195,13 +200,16 @@ impl Metric {
                 "Estimated distinct source addresses over the rolling window ending with the last closed interval."
             }
             Metric::WindowSeconds => "Length of the rolling window of the distinct-source count in seconds.",
+            Metric::DecapFallbackPacketsTotal => {
+                "Frames counted under the last IP header read because --decap could not open the tunnel it carries, since hhmon started, by reason (always 0 without --decap)."
+            }
         }
     }
 
     /// The label names; empty for metrics without labels.
     pub const fn labels(self) -> &'static [&'static str] {
         match self {
-            Metric::UnparsedPacketsTotal => &["reason"],
+            Metric::UnparsedPacketsTotal | Metric::DecapFallbackPacketsTotal => &["reason"],
             Metric::TopFlowPackets | Metric::TopFlowBytes => FLOW_LABELS,
             Metric::TopSourcePackets
             | Metric::TopSourceBytes
@@ -275,11 +283,19 @@ fn build(metrics: &Metrics, report: &IntervalReport, top: usize) -> prometheus::
         Metric::TransportTruncatedPacketsTotal,
         cumulative.transport_truncated,
     )?;
-    let unparsed = metrics.counter_vec(Metric::UnparsedPacketsTotal)?;
-    for (reason, &count) in &cumulative.unparsed_by_reason {
-        unparsed
-            .get_metric_with_label_values(&[reason])?
-            .inc_by(count);
+    for (metric, by_reason) in [
+        (Metric::UnparsedPacketsTotal, &cumulative.unparsed_by_reason),
+        (
+            Metric::DecapFallbackPacketsTotal,
+            &cumulative.decap_fallback_by_reason,
+        ),
+    ] {
+        let counters = metrics.counter_vec(metric)?;
+        for (reason, &count) in by_reason {
+            counters
+                .get_metric_with_label_values(&[reason])?
+                .inc_by(count);
+        }
     }
 
     metrics.gauge(Metric::IntervalPackets, report.totals.packets as f64)?;
@@ -615,6 +631,7 @@ mod tests {
                 unparsed_packets: 3,
                 unparsed_by_reason: BTreeMap::from([("non_ip".into(), 3)]),
                 transport_truncated: 1,
+                decap_fallback_by_reason: BTreeMap::from([("not_ip".into(), 2)]),
             },
             cumulative: Totals {
                 packets: 5_000,
@@ -625,6 +642,10 @@ mod tests {
                     ("non_ip".into(), 7),
                 ]),
                 transport_truncated: 4,
+                decap_fallback_by_reason: BTreeMap::from([
+                    ("not_ip".into(), 6),
+                    ("truncated".into(), 0),
+                ]),
             },
             distinct_sources: 9,
             distinct_destinations: 6,
@@ -705,6 +726,10 @@ mod tests {
         let unparsed = Metric::UnparsedPacketsTotal;
         assert_eq!(value(&all, unparsed, &[("reason", "non_ip")]), 7.0);
         assert_eq!(value(&all, unparsed, &[("reason", "ipv4_truncated")]), 0.0);
+        let fallback = Metric::DecapFallbackPacketsTotal;
+        assert_eq!(value(&all, fallback, &[("reason", "not_ip")]), 6.0);
+        assert_eq!(value(&all, fallback, &[("reason", "truncated")]), 0.0);
+        assert_eq!(series(&all, fallback).len(), 2);
         assert_eq!(value(&all, Metric::IntervalPackets, &[]), 120.0);
         assert_eq!(value(&all, Metric::IntervalBytes, &[]), 12_000.0);
         assert_eq!(value(&all, Metric::IntervalDistinctSources, &[]), 9.0);

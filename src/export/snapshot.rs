@@ -227,6 +227,7 @@ mod tests {
             unparsed_packets: 1,
             unparsed_by_reason: BTreeMap::from([("not_ip".to_owned(), 1)]),
             transport_truncated: 0,
+            decap_fallback_by_reason: BTreeMap::from([("truncated".to_owned(), 2)]),
         };
         let flow = FlowEntry {
             src: "192.0.2.1".parse().unwrap(),

@@ -325,6 +325,7 @@ mod tests {
                     ("non_ip".into(), 3),
                 ]),
                 transport_truncated: 0,
+                decap_fallback_by_reason: BTreeMap::new(),
             },
             cumulative: Totals::default(),
             distinct_sources: 42,

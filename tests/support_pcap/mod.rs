@@ -47,20 +47,18 @@ pub fn record(packet: &Udp) -> Vec<u8> {
         .write(&mut frame, &[0u8; PAYLOAD])
         .unwrap();
     assert_eq!(frame.len(), FRAME_LEN as usize);
+    frame_record(packet.micros, &frame)
+}
+
+/// One pcap record holding the whole Ethernet `frame`, captured at `micros` since the epoch.
+pub fn frame_record(micros: u64, frame: &[u8]) -> Vec<u8> {
+    let len = u32::try_from(frame.len()).unwrap();
     let mut bytes = Vec::with_capacity(16 + frame.len());
-    bytes.extend_from_slice(
-        &u32::try_from(packet.micros / 1_000_000)
-            .unwrap()
-            .to_le_bytes(),
-    );
-    bytes.extend_from_slice(
-        &u32::try_from(packet.micros % 1_000_000)
-            .unwrap()
-            .to_le_bytes(),
-    );
-    bytes.extend_from_slice(&FRAME_LEN.to_le_bytes());
-    bytes.extend_from_slice(&FRAME_LEN.to_le_bytes());
-    bytes.extend_from_slice(&frame);
+    bytes.extend_from_slice(&u32::try_from(micros / 1_000_000).unwrap().to_le_bytes());
+    bytes.extend_from_slice(&u32::try_from(micros % 1_000_000).unwrap().to_le_bytes());
+    bytes.extend_from_slice(&len.to_le_bytes());
+    bytes.extend_from_slice(&len.to_le_bytes());
+    bytes.extend_from_slice(frame);
     bytes
 }
 

@@ -28,7 +28,18 @@ pub struct TsharkPacket {
     /// (an ICMP error quotes a packet, it does not carry one), stopping at the first whose
     /// addresses it could not read; `None` when the outermost IP layer is missing or unread.
     pub inner_key: Option<FlowKey>,
+    /// The IP layer of `inner_key` carries a tunnel whose packet tshark could not key: a
+    /// tunnel layer (`TUNNEL_LAYERS`) follows it, before any ICMP layer, with no IP layer
+    /// keyed behind it (ARP over VXLAN, L2TP control, a cut inner header). hhmon's `--decap`
+    /// counts these packets as decapsulation fallbacks.
+    pub tunnel_unopened: bool,
 }
+
+/// The layers tshark names for the tunnels `--decap` opens (IP in IP is an IP layer directly
+/// inside another; ERSPAN, PPTP and MPLS ride on GRE).
+const TUNNEL_LAYERS: &[&str] = &[
+    "ip", "ipv6", "gre", "vxlan", "geneve", "gtp", "l2tp", "teredo",
+];
 
 /// The tshark fields read, in column order.
 const FIELDS: &[&str] = &[
@@ -124,11 +135,22 @@ fn parse_tshark_row(line: &str) -> TsharkPacket {
         layers: &layers,
         all: &all,
     };
+    let innermost = ip_layers
+        .iter()
+        .map_while(|&at| fields.key(at).map(|key| (at, key)))
+        .last();
+    let tunnel_unopened = innermost.is_some_and(|(at, _)| {
+        layers[at + 1..]
+            .iter()
+            .take_while(|layer| !layer.starts_with("icmp"))
+            .any(|layer| TUNNEL_LAYERS.contains(layer))
+    });
     TsharkPacket {
         wire_len: all("frame.len")[0].parse().unwrap(),
         protocols: protocols.to_owned(),
         key: ip_layers.first().and_then(|&at| fields.key(at)),
-        inner_key: ip_layers.iter().map_while(|&at| fields.key(at)).last(),
+        inner_key: innermost.map(|(_, key)| key),
+        tunnel_unopened,
     }
 }
 
