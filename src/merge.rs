@@ -22,6 +22,7 @@
 //! Sketches of different precisions are refused rather than folded down to the lowest one
 //! without a word. Knows nothing of how snapshots were computed or written.
 
+use crate::decode::UnparsedReason;
 use crate::report::{
     AddressEntry, CaptureCounts, CaptureStats, FlowEntry, IntervalReport, IntervalSpan, Sketches,
     Totals,
@@ -167,7 +168,15 @@ pub fn merge(inputs: &[(PathBuf, IntervalReport)], top: usize) -> Result<Interva
     let mut sources: Option<DistinctUnion> = None;
     let mut destinations: Option<DistinctUnion> = None;
     let mut lg_k = None;
-    let mut totals = Totals::default();
+    let mut totals = Totals {
+        // Snapshots older than the fallback counts lack them; the merge still names every
+        // reason, as a snapshot must.
+        decap_fallback_by_reason: UnparsedReason::ALL
+            .iter()
+            .map(|reason| (reason.as_str().to_owned(), 0))
+            .collect(),
+        ..Totals::default()
+    };
     let (mut start, mut end) = (u64::MAX, 0);
     for (path, report) in inputs {
         let sketches = report
@@ -271,18 +280,19 @@ fn add_totals(into: &mut Totals, other: &Totals) {
     into.packets = into.packets.saturating_add(other.packets);
     into.bytes = into.bytes.saturating_add(other.bytes);
     into.unparsed_packets = into.unparsed_packets.saturating_add(other.unparsed_packets);
-    for (reason, count) in &other.unparsed_by_reason {
-        let total = into.unparsed_by_reason.entry(reason.clone()).or_default();
-        *total = total.saturating_add(*count);
-    }
+    add_by_reason(&mut into.unparsed_by_reason, &other.unparsed_by_reason);
     into.transport_truncated = into
         .transport_truncated
         .saturating_add(other.transport_truncated);
-    for (reason, count) in &other.decap_fallback_by_reason {
-        let total = into
-            .decap_fallback_by_reason
-            .entry(reason.clone())
-            .or_default();
+    add_by_reason(
+        &mut into.decap_fallback_by_reason,
+        &other.decap_fallback_by_reason,
+    );
+}
+
+fn add_by_reason(into: &mut BTreeMap<String, u64>, other: &BTreeMap<String, u64>) {
+    for (reason, count) in other {
+        let total = into.entry(reason.clone()).or_default();
         *total = total.saturating_add(*count);
     }
 }
@@ -438,6 +448,30 @@ mod tests {
         }
     }
 
+    /// Decapsulation fallbacks of every reason: `not_ip` of them not IP, none of the others.
+    fn fallbacks(not_ip: u64) -> BTreeMap<String, u64> {
+        UnparsedReason::ALL
+            .iter()
+            .map(|r| {
+                let count = if *r == UnparsedReason::NotIp {
+                    not_ip
+                } else {
+                    0
+                };
+                (r.as_str().to_owned(), count)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn snapshots_without_decap_fallback_counts_merge_to_zeros_of_every_reason() {
+        let mut old = snapshot(100, 0..10, 0..10, (vec![], vec![], vec![]));
+        old.totals.decap_fallback_by_reason.clear();
+        let merged = merge(&inputs(vec![old.clone(), old]), 10).unwrap();
+        assert_eq!(merged.totals.decap_fallback_by_reason, fallbacks(0));
+        assert_eq!(merged.totals.packets, 2000);
+    }
+
     fn inputs(reports: Vec<IntervalReport>) -> Vec<(PathBuf, IntervalReport)> {
         reports
             .into_iter()
@@ -486,10 +520,7 @@ mod tests {
         assert_eq!(merged.interval.seconds, 20);
         let summed = Totals {
             transport_truncated: 2,
-            decap_fallback_by_reason: BTreeMap::from([
-                ("not_ip".into(), 4),
-                ("truncated".into(), 0),
-            ]),
+            decap_fallback_by_reason: fallbacks(4),
             ..totals(2000, 6)
         };
         assert_eq!(merged.totals, summed);
