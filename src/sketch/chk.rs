@@ -56,12 +56,20 @@ const POWERS: [f64; LOBBY_MAX + 1] = {
     table
 };
 
-/// `EXPECTED_DECAYS[c] = sum_{j=1..c} b^j`: unit collisions expected to empty a counter of `c`.
-const EXPECTED_DECAYS: [f64; LOBBY_MAX + 1] = {
-    let mut table = [0.0; LOBBY_MAX + 1];
+/// `SPENT_TO_EMPTY[c] = ceil(sum_{j=1..c} b^j)`: the unit collisions expected to empty a counter
+/// of `c`, rounded up: what a weighted insert spends on decaying it away.
+const SPENT_TO_EMPTY: [u64; LOBBY_MAX + 1] = {
+    let mut table = [0; LOBBY_MAX + 1];
+    let mut expected = 0.0;
     let mut c = 1;
     while c <= LOBBY_MAX {
-        table[c] = table[c - 1] + POWERS[c];
+        expected += POWERS[c];
+        let whole = expected as u64;
+        table[c] = if (whole as f64) < expected {
+            whole + 1
+        } else {
+            whole
+        };
         c += 1;
     }
     table
@@ -195,7 +203,27 @@ impl<K: Hash + Eq + Clone> CuckooHeavyKeeper<K> {
 
     /// [`add`](Self::add) with a hash from [`hash_key`](Self::hash_key) of a sketch with the
     /// same seed. Another hash is not unsafe but makes the sketch lose track of the key.
+    #[inline]
     pub fn add_hashed(&mut self, key: &K, hash: u64, weight: u64) {
+        // Most inserts of a skewed stream hit a heavy entry in the item's table-0 bucket: that
+        // check stays inline and touches one bucket; everything else is out of line.
+        let (fp, first) = (hash as u16, self.first_bucket(hash));
+        if let Some(b) = self.buckets.get_mut(first) {
+            for slot in 0..HEAVY_PER_BUCKET {
+                if b.heavy_fp[slot] == fp && b.heavy_count[slot] > 0 && b.heavy_key[slot] == *key
+                {
+                    b.heavy_count[slot] = b.heavy_count[slot].saturating_add(weight);
+                    self.total = self.total.saturating_add(weight);
+                    return;
+                }
+            }
+        }
+        self.add_elsewhere(key, hash, weight);
+    }
+
+    /// [`add_hashed`](Self::add_hashed) for an item that is not heavy in its table-0 bucket.
+    #[inline(never)]
+    fn add_elsewhere(&mut self, key: &K, hash: u64, weight: u64) {
         if weight == 0 {
             return;
         }
@@ -235,7 +263,7 @@ impl<K: Hash + Eq + Clone> CuckooHeavyKeeper<K> {
         }
         // The old item decayed away: the new one takes the lobby with the weight left over
         // (at least 1, or a unit insert would vanish without a trace).
-        let spent = EXPECTED_DECAYS[usize::from(held)].ceil() as u64;
+        let spent = SPENT_TO_EMPTY[usize::from(held)];
         self.buckets[bucket].lobby_fp = slots.fp;
         self.raise_lobby(bucket, key, weight.saturating_sub(spent).max(1));
     }
@@ -358,11 +386,16 @@ impl<K: Hash + Eq + Clone> CuckooHeavyKeeper<K> {
     #[inline]
     fn slots(&self, hash: u64) -> Slots {
         let fp = hash as u16;
-        let first = (((hash >> 32) * self.buckets_per_table as u64) >> 32) as usize;
+        let first = self.first_bucket(hash);
         Slots {
             fp,
             buckets: [first, self.buckets_per_table + self.alternate(first, fp)],
         }
+    }
+
+    #[inline]
+    fn first_bucket(&self, hash: u64) -> usize {
+        (((hash >> 32) * self.buckets_per_table as u64) >> 32) as usize
     }
 
     /// The bucket index (within a table) of the other table where an entry at `index` with
@@ -441,8 +474,9 @@ impl<K: Hash + Eq + Clone> CuckooHeavyKeeper<K> {
         let slot = usize::from(b.heavy_count[1] < b.heavy_count[0]);
         let target = b.heavy_count[slot];
         if target > count {
-            let chance = (count - LOBBY_THRESHOLD) as f64 / (target - LOBBY_THRESHOLD) as f64;
-            if self.uniform() >= chance {
+            // A win with probability (count - L) / (target - L), without the division.
+            let span = (target - LOBBY_THRESHOLD) as f64;
+            if self.uniform() * span >= (count - LOBBY_THRESHOLD) as f64 {
                 return;
             }
         }
