@@ -88,35 +88,54 @@ impl<K: Hash + Eq + Clone + Ord> HeavyHitters<K> {
     /// The top `n` keys with (packets, bytes), ranked by packets or by bytes; ties broken by
     /// key so that reports are stable.
     fn top(&self, n: usize, by_bytes: bool) -> Vec<(K, u64, u64)> {
-        let mut entries: Vec<(K, u64, u64)> = match self {
+        // Keys are unique, so this is a total order and an unstable selection is deterministic.
+        fn largest<T, K: Ord>(entries: &mut Vec<T>, n: usize, rank: impl Fn(&T) -> (u64, &K)) {
+            let order = |a: &T, b: &T| {
+                let ((a_count, a_key), (b_count, b_key)) = (rank(a), rank(b));
+                b_count.cmp(&a_count).then_with(|| a_key.cmp(b_key))
+            };
+            if n < entries.len() {
+                entries.select_nth_unstable_by(n, order);
+                entries.truncate(n);
+            }
+            entries.sort_unstable_by(order);
+        }
+        match self {
             HeavyHitters::Sketched { packets, bytes } => {
                 let (ranked, other) = if by_bytes {
                     (bytes, packets)
                 } else {
                     (packets, bytes)
                 };
-                ranked
-                    .list()
+                // Only the `n` kept need the other sketch's count.
+                let mut entries: Vec<(&K, u64)> = ranked.entries().collect();
+                largest(&mut entries, n, |&(key, count)| (count, key));
+                entries
                     .into_iter()
                     .map(|(key, count)| {
-                        let other_count = other.count(&key);
+                        let other_count = other.count(key);
                         if by_bytes {
-                            (key, other_count, count)
+                            (key.clone(), other_count, count)
                         } else {
-                            (key, count, other_count)
+                            (key.clone(), count, other_count)
                         }
                     })
                     .collect()
             }
-            HeavyHitters::Exact(map) => map
-                .iter()
-                .map(|(key, &(packets, bytes))| (key.clone(), packets, bytes))
-                .collect(),
-        };
-        let rank = |e: &(K, u64, u64)| if by_bytes { e.2 } else { e.1 };
-        entries.sort_by(|a, b| rank(b).cmp(&rank(a)).then_with(|| a.0.cmp(&b.0)));
-        entries.truncate(n);
-        entries
+            HeavyHitters::Exact(map) => {
+                let mut entries: Vec<(&K, u64, u64)> = map
+                    .iter()
+                    .map(|(key, &(packets, bytes))| (key, packets, bytes))
+                    .collect();
+                largest(&mut entries, n, |&(key, packets, bytes)| {
+                    (if by_bytes { bytes } else { packets }, key)
+                });
+                entries
+                    .into_iter()
+                    .map(|(key, packets, bytes)| (key.clone(), packets, bytes))
+                    .collect()
+            }
+        }
     }
 
     fn clear(&mut self) {

@@ -337,16 +337,21 @@ impl<K: Hash + Eq + Clone> CuckooHeavyKeeper<K> {
     /// Every tracked heavy item with its count, largest first.
     pub fn list(&self) -> Vec<(K, u64)> {
         let mut items: Vec<(K, u64)> = self
-            .buckets
-            .iter()
-            .flat_map(|b| {
-                (0..HEAVY_PER_BUCKET)
-                    .filter(|&s| b.heavy_count[s] > 0)
-                    .map(|s| (b.heavy_key[s].clone(), b.heavy_count[s]))
-            })
+            .entries()
+            .map(|(key, count)| (key.clone(), count))
             .collect();
         items.sort_by_key(|&(_, count)| std::cmp::Reverse(count));
         items
+    }
+
+    /// Every tracked heavy item with its count, in no particular order: what a caller that
+    /// ranks the items its own way needs, without the sort and the clones of [`list`](Self::list).
+    pub fn entries(&self) -> impl Iterator<Item = (&K, u64)> + '_ {
+        self.buckets.iter().flat_map(|b| {
+            (0..HEAVY_PER_BUCKET)
+                .filter(|&s| b.heavy_count[s] > 0)
+                .map(|s| (&b.heavy_key[s], b.heavy_count[s]))
+        })
     }
 
     /// The `n` largest tracked items, largest first.
