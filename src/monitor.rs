@@ -191,6 +191,9 @@ pub struct IntervalAggregator {
     distinct_sources: DistinctCounter,
     /// Start (Unix seconds) of the open interval; `None` before the first packet.
     interval_start: Option<u64>,
+    /// End of the open interval in nanoseconds (0 when none is open): packets before it need
+    /// no interval arithmetic.
+    open_until_nanos: u64,
     interval: Tally,
     /// Every closed interval (the open one is added when it closes).
     closed: Tally,
@@ -207,6 +210,7 @@ impl IntervalAggregator {
             destinations: HeavyHitters::new(&config),
             distinct_sources: DistinctCounter::new(config.hll_lg_k),
             interval_start: None,
+            open_until_nanos: 0,
             interval: Tally::default(),
             closed: Tally::default(),
             config,
@@ -229,6 +233,22 @@ impl IntervalAggregator {
         wire_len: u32,
         decoded: Result<Decoded, UnparsedReason>,
     ) -> Option<IntervalReport> {
+        if timestamp_nanos < self.open_until_nanos {
+            self.count(wire_len, decoded);
+            return None;
+        }
+        self.observe_past_the_open_interval(timestamp_nanos, wire_len, decoded)
+    }
+
+    /// [`observe`](Self::observe) for a packet at or after the end of the open interval, or
+    /// with none open. Out of line: once per interval, and its report is large to move.
+    #[inline(never)]
+    fn observe_past_the_open_interval(
+        &mut self,
+        timestamp_nanos: u64,
+        wire_len: u32,
+        decoded: Result<Decoded, UnparsedReason>,
+    ) -> Option<IntervalReport> {
         let start = self.interval_of(timestamp_nanos);
         let closed = match self.interval_start {
             Some(open) if start > open => {
@@ -242,6 +262,10 @@ impl IntervalAggregator {
                 None
             }
         };
+        let open = self.interval_start.unwrap_or(start);
+        self.open_until_nanos = open
+            .saturating_add(self.config.interval_secs)
+            .saturating_mul(1_000_000_000);
         self.count(wire_len, decoded);
         closed
     }
@@ -251,6 +275,7 @@ impl IntervalAggregator {
     pub fn finish(&mut self) -> Option<IntervalReport> {
         let report = self.close();
         self.interval_start = None;
+        self.open_until_nanos = 0;
         report
     }
 
