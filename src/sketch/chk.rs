@@ -463,6 +463,7 @@ impl<K: Hash + Eq + Clone> CuckooHeavyKeeper<K> {
     /// Moves the lobby item of `bucket` (counted `count >= L`) into the bucket's smaller heavy
     /// slot: at once if that is empty or smaller, else with probability
     /// `(count - L) / (target - L)`, about one win per `target - L` hits.
+    #[inline(always)]
     fn try_promote(&mut self, bucket: usize, key: &K, count: u64) {
         let b = &self.buckets[bucket];
         let slot = usize::from(b.heavy_count[1] < b.heavy_count[0]);
@@ -517,6 +518,7 @@ impl<K: Hash + Eq + Clone> CuckooHeavyKeeper<K> {
 /// The lobby counter `held` (in `1..=L`) after a colliding insert of `weight`, distributed
 /// exactly as after `weight` unit collisions (each decrementing `c` with probability `b^-c`),
 /// drawn with one random number from [`DecayTable`].
+#[inline(always)]
 fn decay(coins: &mut XorShift, held: u8, weight: u64) -> u8 {
     let held = usize::from(held).min(LOBBY_MAX);
     if weight == 1 {
