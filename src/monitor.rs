@@ -91,18 +91,6 @@ impl<K: Hash + Eq + Clone + Ord> HeavyHitters<K> {
     /// The top `n` keys with (packets, bytes), ranked by packets or by bytes; ties broken by
     /// key so that reports are stable.
     fn top(&self, n: usize, by_bytes: bool) -> Vec<(K, u64, u64)> {
-        // Keys are unique, so this is a total order and an unstable selection is deterministic.
-        fn largest<T, K: Ord>(entries: &mut Vec<T>, n: usize, rank: impl Fn(&T) -> (u64, &K)) {
-            let order = |a: &T, b: &T| {
-                let ((a_count, a_key), (b_count, b_key)) = (rank(a), rank(b));
-                b_count.cmp(&a_count).then_with(|| a_key.cmp(b_key))
-            };
-            if n < entries.len() {
-                entries.select_nth_unstable_by(n, order);
-                entries.truncate(n);
-            }
-            entries.sort_unstable_by(order);
-        }
         match self {
             HeavyHitters::Sketched { packets, bytes } => {
                 let (ranked, other) = if by_bytes {
@@ -111,9 +99,7 @@ impl<K: Hash + Eq + Clone + Ord> HeavyHitters<K> {
                     (packets, bytes)
                 };
                 // Only the `n` kept need the other sketch's count.
-                let mut entries: Vec<(&K, u64)> = ranked.entries().collect();
-                largest(&mut entries, n, |&(key, count)| (count, key));
-                entries
+                largest(ranked.entries(), n, |&(key, count)| (count, key))
                     .into_iter()
                     .map(|(key, count)| {
                         let other_count = other.count(key);
@@ -126,17 +112,13 @@ impl<K: Hash + Eq + Clone + Ord> HeavyHitters<K> {
                     .collect()
             }
             HeavyHitters::Exact(map) => {
-                let mut entries: Vec<(&K, u64, u64)> = map
-                    .iter()
-                    .map(|(key, &(packets, bytes))| (key, packets, bytes))
-                    .collect();
-                largest(&mut entries, n, |&(key, packets, bytes)| {
+                let entries = map.iter().map(|(key, &(packets, bytes))| (key, packets, bytes));
+                largest(entries, n, |&(key, packets, bytes)| {
                     (if by_bytes { bytes } else { packets }, key)
-                });
-                entries
-                    .into_iter()
-                    .map(|(key, packets, bytes)| (key.clone(), packets, bytes))
-                    .collect()
+                })
+                .into_iter()
+                .map(|(key, packets, bytes)| (key.clone(), packets, bytes))
+                .collect()
             }
         }
     }
@@ -150,6 +132,34 @@ impl<K: Hash + Eq + Clone + Ord> HeavyHitters<K> {
             HeavyHitters::Exact(map) => map.clear(),
         }
     }
+}
+
+/// The `n` largest `items` by `rank` (count, then key ascending on ties), largest first. Keys
+/// are unique, so the order is total and unstable selection deterministic. Holds at most
+/// `2n + 1` items at a time: ranking a sketch costs no memory in proportion to its size.
+fn largest<T, K: Ord>(
+    items: impl Iterator<Item = T>,
+    n: usize,
+    rank: impl Fn(&T) -> (u64, &K),
+) -> Vec<T> {
+    let order = |a: &T, b: &T| {
+        let ((a_count, a_key), (b_count, b_key)) = (rank(a), rank(b));
+        b_count.cmp(&a_count).then_with(|| a_key.cmp(b_key))
+    };
+    let mut kept = Vec::new();
+    for item in items {
+        if kept.len() > n.saturating_mul(2) {
+            kept.select_nth_unstable_by(n, order);
+            kept.truncate(n);
+        }
+        kept.push(item);
+    }
+    if n < kept.len() {
+        kept.select_nth_unstable_by(n, order);
+        kept.truncate(n);
+    }
+    kept.sort_unstable_by(order);
+    kept
 }
 
 /// Plain counters of an interval or of the whole run.
