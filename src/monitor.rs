@@ -112,7 +112,9 @@ impl<K: Hash + Eq + Clone + Ord> HeavyHitters<K> {
                     .collect()
             }
             HeavyHitters::Exact(map) => {
-                let entries = map.iter().map(|(key, &(packets, bytes))| (key, packets, bytes));
+                let entries = map
+                    .iter()
+                    .map(|(key, &(packets, bytes))| (key, packets, bytes));
                 largest(entries, n, |&(key, packets, bytes)| {
                     (if by_bytes { bytes } else { packets }, key)
                 })

@@ -278,7 +278,11 @@ impl<K: Hash + Eq + Clone> CuckooHeavyKeeper<K> {
             (1, weight)
         } else {
             let table = usize::from(fp & 1);
-            let lobby = if table == 0 { &mut *first } else { &mut *second };
+            let lobby = if table == 0 {
+                &mut *first
+            } else {
+                &mut *second
+            };
             let held = lobby.lobby_count;
             let left = decay(&mut self.rng, held, weight);
             if left > 0 {
@@ -830,7 +834,9 @@ mod tests {
         let mut sketch = CuckooHeavyKeeper::<u64>::with_seed(1, 3);
         for held in [1u8, 8, 16] {
             let trials = 200_000;
-            let decayed = (0..trials).filter(|_| decay(&mut sketch.rng, held, 1) < held).count();
+            let decayed = (0..trials)
+                .filter(|_| decay(&mut sketch.rng, held, 1) < held)
+                .count();
             let expected = DECAY_BASE.powi(-i32::from(held));
             let observed = decayed as f64 / f64::from(trials);
             assert!(
