@@ -285,10 +285,10 @@ mod tests {
     #[test]
     fn bad_generate_values_are_rejected_with_the_flag_named() {
         for (args, flag) in [
-            (&["--zipf", "-1"][..], "--zipf"),
+            (&["--zipf=-1"][..], "--zipf"),
             (&["--zipf", "inf"][..], "--zipf"),
             (&["--ipv6-share", "1.5"][..], "--ipv6-share"),
-            (&["--attack", "-0.1"][..], "--attack"),
+            (&["--attack=-0.1"][..], "--attack"),
             (&["--scan", "x"][..], "--scan"),
             (&["--rate", "0"][..], "--rate"),
             (&["--snaplen", "60"][..], "--snaplen"),
