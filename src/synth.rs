@@ -265,55 +265,34 @@ impl Generator {
     }
 
     /// Flow `rank` (1 = the most popular): a client and a server, half of the flows in each
-    /// direction, one in five UDP.
+    /// direction, one in five UDP. Each property comes from its own mix of the flow's hash, so
+    /// none is correlated with another.
     fn flow(&self, rank: u64) -> FlowSpec {
         let h = mix(rank ^ self.salt);
-        let ipv6 = unit(mix(h)) < self.config.ipv6_share;
-        let client = h % self.clients + 1;
-        let server = (h >> 24) % self.servers + 1;
-        let (client, server) = if ipv6 {
-            (
-                IpAddr::V6(Ipv6Addr::new(
-                    0x2001,
-                    0xdb8,
-                    0xc,
-                    0,
-                    0,
-                    0,
-                    (client >> 16) as u16,
-                    client as u16,
-                )),
-                IpAddr::V6(Ipv6Addr::new(
-                    0x2001,
-                    0xdb8,
-                    0x5,
-                    0,
-                    0,
-                    0,
-                    (server >> 16) as u16,
-                    server as u16,
-                )),
-            )
-        } else {
-            (
-                IpAddr::V4(Ipv4Addr::from(0x0a00_0000 | client as u32)),
-                IpAddr::V4(Ipv4Addr::from(0xac10_0000 | server as u32)),
-            )
+        let pick = |property: u64, choices: u64| mix(h ^ property) % choices;
+        let ipv6 = unit(mix(h ^ 1)) < self.config.ipv6_share;
+        let client = pick(2, self.clients) + 1;
+        let server = pick(3, self.servers) + 1;
+        let address = |v4_base: u32, v6_prefix: u16, host: u64| {
+            if ipv6 {
+                let (high, low) = ((host >> 16) as u16, host as u16);
+                IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, v6_prefix, 0, 0, 0, high, low))
+            } else {
+                IpAddr::V4(Ipv4Addr::from(v4_base | host as u32))
+            }
         };
-        let udp = (h >> 44) % 5 == 0;
-        let (protocol, server_port) = if udp {
-            (
-                UDP,
-                UDP_PORTS[((h >> 48) % UDP_PORTS.len() as u64) as usize],
-            )
+        let (client, server) = (
+            address(0x0a00_0000, 0xc, client),
+            address(0xac10_0000, 0x5, server),
+        );
+        let (protocol, ports): (u8, &[u16]) = if pick(4, 5) == 0 {
+            (UDP, &UDP_PORTS)
         } else {
-            (
-                TCP,
-                TCP_PORTS[((h >> 48) % TCP_PORTS.len() as u64) as usize],
-            )
+            (TCP, &TCP_PORTS)
         };
-        let client_port = 1024 + ((h >> 52) as u16 ^ (h >> 32) as u16) % 64_512;
-        let key = if h >> 63 == 0 {
+        let server_port = ports[pick(5, ports.len() as u64) as usize];
+        let client_port = 1024 + pick(6, 64_512) as u16;
+        let key = if pick(7, 2) == 0 {
             FlowKey {
                 src: client,
                 dst: server,
@@ -331,7 +310,7 @@ impl Generator {
             }
         };
         // 30% interactive, 50% IMIX, 20% bulk.
-        let class = match (h >> 40) % 10 {
+        let class = match pick(8, 10) {
             0..=2 => 0,
             3..=7 => 1,
             _ => 2,
@@ -918,16 +897,39 @@ mod tests {
     }
 
     #[test]
-    fn ipv6_share_is_a_share_of_flows() {
+    fn flow_properties_have_their_shares_independently() {
         let generator = Generator::new(SynthConfig {
             ipv6_share: 0.3,
             ..config(0)
         })
         .unwrap();
-        let ipv6 = (1..=20_000)
-            .filter(|&rank| generator.flow(rank).key.src.is_ipv6())
-            .count();
-        assert!(ipv6.abs_diff(6_000) < 300, "{ipv6}");
+        let flows: Vec<FlowSpec> = (1..=40_000).map(|rank| generator.flow(rank)).collect();
+        let share = |of: &[&FlowSpec], test: &dyn Fn(&FlowSpec) -> bool| {
+            of.iter().filter(|f| test(f)).count() as f64 / of.len() as f64
+        };
+        let all: Vec<&FlowSpec> = flows.iter().collect();
+        let udp: Vec<&FlowSpec> = flows.iter().filter(|f| f.key.protocol == UDP).collect();
+        let ipv6 = |f: &FlowSpec| f.key.src.is_ipv6();
+        let bulk = |f: &FlowSpec| f.class == 2;
+        let client_first = |f: &FlowSpec| match f.key.src {
+            IpAddr::V4(src) => src.octets()[0] == 10,
+            IpAddr::V6(src) => src.segments()[2] == 0xc,
+        };
+        // Shares as configured, and the same within UDP flows: no property leaks into another.
+        for (what, test, expected) in [
+            ("IPv6", &ipv6 as &dyn Fn(&FlowSpec) -> bool, 0.3),
+            ("bulk", &bulk, 0.2),
+            ("client to server", &client_first, 0.5),
+        ] {
+            for (among, of) in [("all", &all), ("UDP", &udp)] {
+                let observed = share(of, test);
+                assert!(
+                    (observed - expected).abs() < 0.02,
+                    "{what} among {among}: {observed}"
+                );
+            }
+        }
+        assert!((share(&all, &|f| f.key.protocol == UDP) - 0.2).abs() < 0.01);
     }
 
     #[test]
