@@ -18,8 +18,8 @@ use std::net::IpAddr;
 /// Default memory of each heavy-hitter sketch (six per monitor: three views, by packets and by
 /// bytes; 1.5 MiB in all). 256 KiB holds about 5,000 five-tuples or 8,000 addresses in heavy
 /// entries, 2.5 and 4 times the 1/phi = 2,000 items that can reach the heavy-hitter threshold;
-/// on 5-million-packet intervals of flat and attack traces its top 100 matched the exact counts
-/// (docs/BENCHMARKS.md), and larger sketches only spill out of the caches.
+/// on flat and flood traces its top 20 were exact and its top 100 nearly so, and larger
+/// sketches spill out of the caches and slow a flood down (docs/BENCHMARKS.md).
 pub const DEFAULT_SKETCH_BYTES: usize = 256 << 10;
 
 /// What the aggregator counts and how.
