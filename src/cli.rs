@@ -11,6 +11,7 @@ use crate::monitor::{MonitorConfig, DEFAULT_SKETCH_BYTES};
 use crate::pipeline::SinkConfig;
 use crate::replay::ReplayConfig;
 use crate::sketch::hll::DEFAULT_LG_K;
+use crate::synth::SynthConfig;
 use clap::error::{ContextKind, ContextValue};
 use clap::{Args, Parser, Subcommand};
 use std::ffi::OsString;
@@ -38,6 +39,9 @@ pub enum Command {
     /// Merge JSON snapshots (intervals of one sensor, or one interval of several sensors) into
     /// one view: distinct counts from the union of their sketches, top lists and totals summed.
     Merge(MergeArgs),
+    /// Write a deterministic synthetic capture (Zipf flows, frame-size mix, IPv6, optional
+    /// fan-in attack and scanner) and, optionally, its exact counts as JSON.
+    Generate(GenerateArgs),
 }
 
 /// `hhmon merge`.
@@ -174,6 +178,85 @@ pub struct MonitorArgs {
     /// VXLAN, GENEVE, GTP-U, L2TPv2, Teredo) instead of the outer header the wire carries.
     #[arg(long)]
     pub decap: bool,
+}
+
+/// `hhmon generate`. Defaults describe the benchmark trace of `docs/BENCHMARKS.md`.
+#[derive(Debug, Args)]
+pub struct GenerateArgs {
+    /// Frames to write.
+    #[arg(long, default_value_t = SynthConfig::default().packets, value_name = "N")]
+    pub packets: u64,
+    /// Distinct flows the normal traffic is drawn from (Zipf-ranked).
+    #[arg(long, default_value_t = SynthConfig::default().flows, value_name = "F")]
+    pub flows: u64,
+    /// Zipf exponent of flow popularity (0 = uniform, 1 = classic, larger = more skewed).
+    #[arg(long, default_value_t = SynthConfig::default().zipf, value_parser = parse_exponent, value_name = "S")]
+    pub zipf: f64,
+    /// Seed of every random choice; the same seed gives the same bytes.
+    #[arg(long, default_value_t = SynthConfig::default().seed, value_name = "X")]
+    pub seed: u64,
+    /// Share of flows that are IPv6.
+    #[arg(long, default_value_t = SynthConfig::default().ipv6_share, value_parser = parse_share, value_name = "P")]
+    pub ipv6_share: f64,
+    /// Share of packets in a fan-in attack: TCP SYNs to 203.0.113.10:80, each from a
+    /// different spoofed source.
+    #[arg(long, default_value_t = 0.0, value_parser = parse_share, value_name = "P")]
+    pub attack: f64,
+    /// Share of packets from a scanner: TCP SYNs from 198.51.100.7, each to the next address
+    /// of 100.64.0.0/10.
+    #[arg(long, default_value_t = 0.0, value_parser = parse_share, value_name = "P")]
+    pub scan: f64,
+    /// Packets per second of trace time (timestamps advance evenly).
+    #[arg(long, default_value_t = SynthConfig::default().rate, value_parser = clap::value_parser!(u64).range(1..), value_name = "PPS")]
+    pub rate: u64,
+    /// Timestamp of the first packet, Unix seconds.
+    #[arg(long, default_value_t = SynthConfig::default().start_unix, value_name = "SECONDS")]
+    pub start: u64,
+    /// Bytes captured of each frame (wire lengths stay whole), at least 74.
+    #[arg(long, default_value_t = SynthConfig::default().snaplen, value_parser = clap::value_parser!(u32).range(i64::from(crate::synth::MIN_SNAPLEN)..=65_535), value_name = "BYTES")]
+    pub snaplen: u32,
+    /// Entries in each top list of the truth file.
+    #[arg(long, default_value_t = SynthConfig::default().top, value_name = "N")]
+    pub top: usize,
+    /// The capture to write (pcap, nanosecond timestamps, Ethernet).
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
+    /// Also write the exact counts (totals, distinct counts, top lists) as JSON here.
+    #[arg(long, value_name = "FILE")]
+    pub truth: Option<PathBuf>,
+}
+
+impl GenerateArgs {
+    /// The trace these flags describe.
+    pub fn config(&self) -> SynthConfig {
+        SynthConfig {
+            packets: self.packets,
+            flows: self.flows,
+            zipf: self.zipf,
+            seed: self.seed,
+            ipv6_share: self.ipv6_share,
+            attack_share: self.attack,
+            scan_share: self.scan,
+            rate: self.rate,
+            start_unix: self.start,
+            snaplen: self.snaplen,
+            top: self.top,
+        }
+    }
+}
+
+fn parse_share(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(share) if (0.0..=1.0).contains(&share) => Ok(share),
+        _ => Err("expected a share between 0 and 1".into()),
+    }
+}
+
+fn parse_exponent(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(exponent) if exponent.is_finite() && exponent >= 0.0 => Ok(exponent),
+        _ => Err("expected a finite number >= 0".into()),
+    }
 }
 
 /// Why the command line cannot be used.
@@ -460,6 +543,91 @@ mod tests {
             let error = capture(args).unwrap_err().to_string();
             assert!(error.contains(flag), "{args:?}: {error}");
         }
+    }
+
+    fn generate(args: &[&str]) -> Result<(SynthConfig, GenerateArgs), clap::Error> {
+        let cli = Cli::try_parse_from(["hhmon", "generate"].iter().chain(args))?;
+        let Command::Generate(args) = cli.command else {
+            panic!("not a generate");
+        };
+        Ok((args.config(), args))
+    }
+
+    #[test]
+    fn generate_defaults_are_the_library_defaults() {
+        let (config, args) = generate(&["--out", "t.pcap"]).unwrap();
+        assert_eq!(config, SynthConfig::default());
+        assert_eq!(args.out, PathBuf::from("t.pcap"));
+        assert_eq!(args.truth, None);
+    }
+
+    #[test]
+    fn every_generate_flag_reaches_the_configuration() {
+        let (config, args) = generate(&[
+            "--packets",
+            "10",
+            "--flows",
+            "20",
+            "--zipf",
+            "1.3",
+            "--seed",
+            "4",
+            "--ipv6-share",
+            "0.5",
+            "--attack",
+            "0.25",
+            "--scan",
+            "0.125",
+            "--rate",
+            "1000",
+            "--start",
+            "86400",
+            "--snaplen",
+            "96",
+            "--top",
+            "7",
+            "--out",
+            "t.pcap",
+            "--truth",
+            "t.json",
+        ])
+        .unwrap();
+        assert_eq!(
+            config,
+            SynthConfig {
+                packets: 10,
+                flows: 20,
+                zipf: 1.3,
+                seed: 4,
+                ipv6_share: 0.5,
+                attack_share: 0.25,
+                scan_share: 0.125,
+                rate: 1000,
+                start_unix: 86_400,
+                snaplen: 96,
+                top: 7,
+            }
+        );
+        assert_eq!(args.truth, Some(PathBuf::from("t.json")));
+    }
+
+    #[test]
+    fn bad_generate_values_are_rejected_with_the_flag_named() {
+        for (args, flag) in [
+            (&["--zipf=-1"][..], "--zipf"),
+            (&["--zipf", "inf"][..], "--zipf"),
+            (&["--ipv6-share", "1.5"][..], "--ipv6-share"),
+            (&["--attack=-0.1"][..], "--attack"),
+            (&["--scan", "x"][..], "--scan"),
+            (&["--rate", "0"][..], "--rate"),
+            (&["--snaplen", "60"][..], "--snaplen"),
+        ] {
+            let with_out: Vec<&str> = args.iter().copied().chain(["--out", "t.pcap"]).collect();
+            let error = generate(&with_out).unwrap_err().to_string();
+            assert!(error.contains(flag), "{args:?}: {error}");
+        }
+        let error = generate(&[]).unwrap_err().to_string();
+        assert!(error.contains("--out"), "{error}");
     }
 
     #[test]

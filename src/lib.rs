@@ -4,7 +4,8 @@
 //! turns each frame into a [`decode::FlowKey`], [`monitor`] feeds the keys into per-interval
 //! sketches ([`sketch::chk`] for heavy hitters, [`sketch::hll`] for distinct counts) and, when
 //! an interval closes, hands an immutable [`report::IntervalReport`] to the sinks in
-//! [`export`]. No module reaches back up the chain.
+//! [`export`]. No module reaches back up the chain. [`synth`] generates synthetic captures
+//! with their exact counts for benchmarks and tests.
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -21,4 +22,5 @@ pub mod privilege;
 pub mod replay;
 pub mod report;
 pub mod sketch;
+pub mod synth;
 pub mod window;

@@ -91,5 +91,18 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let _ = writeln!(std::io::stdout().lock(), "{text}");
             Ok(())
         }
+        Command::Generate(args) => {
+            let started = std::time::Instant::now();
+            let written =
+                hhmon::synth::write_capture(&args.config(), &args.out, args.truth.as_deref())?;
+            eprintln!(
+                "hhmon: {} packets, {} bytes written to {} in {:.3} s",
+                written.packets,
+                written.file_bytes,
+                args.out.display(),
+                started.elapsed().as_secs_f64()
+            );
+            Ok(())
+        }
     }
 }

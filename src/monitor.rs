@@ -31,8 +31,11 @@ use std::hash::Hash;
 use std::net::IpAddr;
 
 /// Default memory of each heavy-hitter sketch (six per monitor: three views, by packets and by
-/// bytes).
-pub const DEFAULT_SKETCH_BYTES: usize = 1 << 20;
+/// bytes; 1.5 MiB in all). 256 KiB holds about 5,000 five-tuples or 8,000 addresses in heavy
+/// entries, 2.5 and 4 times the 1/phi = 2,000 items that can reach the heavy-hitter threshold;
+/// on flat and flood traces its top 20 were exact and its top 100 nearly so, and larger
+/// sketches spill out of the caches and slow a flood down (docs/BENCHMARKS.md).
+pub const DEFAULT_SKETCH_BYTES: usize = 256 << 10;
 
 /// What the aggregator counts and how.
 #[derive(Debug, Clone, PartialEq)]
@@ -219,35 +222,38 @@ impl<K: Hash + Eq + Clone + Ord> HeavyHitters<K> {
     /// The top `n` keys with (packets, bytes), ranked by packets or by bytes; ties broken by
     /// key so that reports are stable.
     fn top(&self, n: usize, by_bytes: bool) -> Vec<(K, u64, u64)> {
-        let mut entries: Vec<(K, u64, u64)> = match self {
+        match self {
             HeavyHitters::Sketched { packets, bytes } => {
                 let (ranked, other) = if by_bytes {
                     (bytes, packets)
                 } else {
                     (packets, bytes)
                 };
-                ranked
-                    .list()
+                // Only the `n` kept need the other sketch's count.
+                largest(ranked.entries(), n, |&(key, count)| (count, key))
                     .into_iter()
                     .map(|(key, count)| {
-                        let other_count = other.count(&key);
+                        let other_count = other.count(key);
                         if by_bytes {
-                            (key, other_count, count)
+                            (key.clone(), other_count, count)
                         } else {
-                            (key, count, other_count)
+                            (key.clone(), count, other_count)
                         }
                     })
                     .collect()
             }
-            HeavyHitters::Exact { counts, .. } => counts
-                .iter()
-                .map(|(key, &(packets, bytes))| (key.clone(), packets, bytes))
-                .collect(),
-        };
-        let rank = |e: &(K, u64, u64)| if by_bytes { e.2 } else { e.1 };
-        entries.sort_by(|a, b| rank(b).cmp(&rank(a)).then_with(|| a.0.cmp(&b.0)));
-        entries.truncate(n);
-        entries
+            HeavyHitters::Exact { counts, .. } => {
+                let entries = counts
+                    .iter()
+                    .map(|(key, &(packets, bytes))| (key, packets, bytes));
+                largest(entries, n, |&(key, packets, bytes)| {
+                    (if by_bytes { bytes } else { packets }, key)
+                })
+                .into_iter()
+                .map(|(key, packets, bytes)| (key.clone(), packets, bytes))
+                .collect()
+            }
+        }
     }
 
     fn clear(&mut self) {
@@ -259,6 +265,34 @@ impl<K: Hash + Eq + Clone + Ord> HeavyHitters<K> {
             HeavyHitters::Exact { counts, .. } => counts.clear(),
         }
     }
+}
+
+/// The `n` largest `items` by `rank` (count, then key ascending on ties), largest first. Keys
+/// are unique, so the order is total and unstable selection deterministic. Holds at most
+/// `2n + 1` items at a time: ranking a sketch costs no memory in proportion to its size.
+fn largest<T, K: Ord>(
+    items: impl Iterator<Item = T>,
+    n: usize,
+    rank: impl Fn(&T) -> (u64, &K),
+) -> Vec<T> {
+    let order = |a: &T, b: &T| {
+        let ((a_count, a_key), (b_count, b_key)) = (rank(a), rank(b));
+        b_count.cmp(&a_count).then_with(|| a_key.cmp(b_key))
+    };
+    let mut kept = Vec::new();
+    for item in items {
+        if kept.len() > n.saturating_mul(2) {
+            kept.select_nth_unstable_by(n, order);
+            kept.truncate(n);
+        }
+        kept.push(item);
+    }
+    if n < kept.len() {
+        kept.select_nth_unstable_by(n, order);
+        kept.truncate(n);
+    }
+    kept.sort_unstable_by(order);
+    kept
 }
 
 /// Plain counters of an interval or of the whole run.
@@ -424,6 +458,9 @@ pub struct IntervalAggregator {
     distinct: Option<DistinctViews>,
     /// Start (Unix seconds) of the open interval; `None` before the first packet.
     interval_start: Option<u64>,
+    /// End of the open interval in nanoseconds (0 when none is open): packets before it need
+    /// no interval arithmetic.
+    open_until_nanos: u64,
     interval: Tally,
     /// Every closed interval (the open one is added when it closes).
     closed: Tally,
@@ -442,6 +479,7 @@ impl IntervalAggregator {
             destinations: HeavyHitters::new(&config),
             distinct: config.distinct.then(|| DistinctViews::new(&config)),
             interval_start: None,
+            open_until_nanos: 0,
             interval: Tally::default(),
             closed: Tally::default(),
             config,
@@ -464,6 +502,22 @@ impl IntervalAggregator {
         wire_len: u32,
         decoded: Result<Decoded, UnparsedReason>,
     ) -> Option<IntervalReport> {
+        if timestamp_nanos < self.open_until_nanos {
+            self.count(wire_len, decoded);
+            return None;
+        }
+        self.observe_past_the_open_interval(timestamp_nanos, wire_len, decoded)
+    }
+
+    /// [`observe`](Self::observe) for a packet at or after the end of the open interval, or
+    /// with none open. Out of line: once per interval, and its report is large to move.
+    #[inline(never)]
+    fn observe_past_the_open_interval(
+        &mut self,
+        timestamp_nanos: u64,
+        wire_len: u32,
+        decoded: Result<Decoded, UnparsedReason>,
+    ) -> Option<IntervalReport> {
         let start = self.interval_of(timestamp_nanos);
         let closed = match self.interval_start {
             Some(open) if start > open => {
@@ -477,6 +531,10 @@ impl IntervalAggregator {
                 None
             }
         };
+        let open = self.interval_start.unwrap_or(start);
+        self.open_until_nanos = open
+            .saturating_add(self.config.interval_secs)
+            .saturating_mul(1_000_000_000);
         self.count(wire_len, decoded);
         closed
     }
@@ -486,6 +544,7 @@ impl IntervalAggregator {
     pub fn finish(&mut self) -> Option<IntervalReport> {
         let report = self.close(false);
         self.interval_start = None;
+        self.open_until_nanos = 0;
         report
     }
 

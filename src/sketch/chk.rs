@@ -56,12 +56,20 @@ const POWERS: [f64; LOBBY_MAX + 1] = {
     table
 };
 
-/// `EXPECTED_DECAYS[c] = sum_{j=1..c} b^j`: unit collisions expected to empty a counter of `c`.
-const EXPECTED_DECAYS: [f64; LOBBY_MAX + 1] = {
-    let mut table = [0.0; LOBBY_MAX + 1];
+/// `SPENT_TO_EMPTY[c] = ceil(sum_{j=1..c} b^j)`: the unit collisions expected to empty a counter
+/// of `c`, rounded up: what a weighted insert spends on decaying it away.
+const SPENT_TO_EMPTY: [u64; LOBBY_MAX + 1] = {
+    let mut table = [0; LOBBY_MAX + 1];
+    let mut expected = 0.0;
     let mut c = 1;
     while c <= LOBBY_MAX {
-        table[c] = table[c - 1] + POWERS[c];
+        expected += POWERS[c];
+        let whole = expected as u64;
+        table[c] = if (whole as f64) < expected {
+            whole + 1
+        } else {
+            whole
+        };
         c += 1;
     }
     table
@@ -87,6 +95,16 @@ struct Bucket<K> {
     lobby_count: u8,
     /// Meaningful only where `heavy_count` is non-zero.
     heavy_key: [K; HEAVY_PER_BUCKET],
+}
+
+impl<K: Eq> Bucket<K> {
+    /// The heavy slot tracking `key` (whose fingerprint is `fp`).
+    #[inline]
+    fn heavy_slot(&self, fp: u16, key: &K) -> Option<usize> {
+        (0..HEAVY_PER_BUCKET).find(|&slot| {
+            self.heavy_fp[slot] == fp && self.heavy_count[slot] > 0 && self.heavy_key[slot] == *key
+        })
+    }
 }
 
 /// A heavy entry in flight during cuckoo relocation.
@@ -119,8 +137,8 @@ pub struct CuckooHeavyKeeper<K> {
     phi: f64,
     hasher: RandomState,
     /// The coin-flip state at construction, restored by `clear`.
-    rng_start: u64,
-    rng: u64,
+    rng_start: XorShift,
+    rng: XorShift,
 }
 
 impl<K: Hash + Eq + Clone> CuckooHeavyKeeper<K> {
@@ -141,7 +159,7 @@ impl<K: Hash + Eq + Clone> CuckooHeavyKeeper<K> {
         let mut seeds = SplitMix64(seed);
         let hasher =
             RandomState::with_seeds(seeds.next(), seeds.next(), seeds.next(), seeds.next());
-        let rng_start = seeds.next() | 1; // xorshift must not start at 0
+        let rng_start = XorShift(seeds.next() | 1); // xorshift must not start at 0
         Self {
             buckets: Vec::new(),
             buckets_per_table: buckets_per_table.clamp(1, u32::MAX as usize),
@@ -195,7 +213,24 @@ impl<K: Hash + Eq + Clone> CuckooHeavyKeeper<K> {
 
     /// [`add`](Self::add) with a hash from [`hash_key`](Self::hash_key) of a sketch with the
     /// same seed. Another hash is not unsafe but makes the sketch lose track of the key.
+    #[inline]
     pub fn add_hashed(&mut self, key: &K, hash: u64, weight: u64) {
+        // Most inserts of a skewed stream hit a heavy entry in the item's table-0 bucket: that
+        // check stays inline and touches one bucket; everything else is out of line.
+        let (fp, first) = (hash as u16, self.first_bucket(hash));
+        if let Some(b) = self.buckets.get_mut(first) {
+            if let Some(slot) = b.heavy_slot(fp, key) {
+                b.heavy_count[slot] = b.heavy_count[slot].saturating_add(weight);
+                self.total = self.total.saturating_add(weight);
+                return;
+            }
+        }
+        self.add_elsewhere(key, hash, weight);
+    }
+
+    /// [`add_hashed`](Self::add_hashed) for an item that is not heavy in its table-0 bucket.
+    #[inline(never)]
+    fn add_elsewhere(&mut self, key: &K, hash: u64, weight: u64) {
         if weight == 0 {
             return;
         }
@@ -204,40 +239,70 @@ impl<K: Hash + Eq + Clone> CuckooHeavyKeeper<K> {
         }
         self.total = self.total.saturating_add(weight);
         let slots = self.slots(hash);
+        let fp = slots.fp;
+        // Both buckets borrowed once, so that nothing below indexes the tables again.
+        let b = self.buckets_per_table;
+        let (table0, table1) = self.buckets.split_at_mut(b);
+        let (Some(first), Some(second)) = (
+            table0.get_mut(slots.buckets[0]),
+            table1.get_mut(slots.buckets[1] - b),
+        ) else {
+            return; // unreachable: `slots` indexes lie within their tables
+        };
 
-        if self.add_to_heavy(&slots, key, weight) {
+        // Heavy in table 1, else an empty heavy slot (table 0 first) taken at once.
+        if let Some(slot) = second.heavy_slot(fp, key) {
+            second.heavy_count[slot] = second.heavy_count[slot].saturating_add(weight);
             return;
         }
-        // A lobby already holding the fingerprint (the item, or a colliding one).
-        for bucket in slots.buckets {
-            let b = &self.buckets[bucket];
-            if b.lobby_count > 0 && b.lobby_fp == slots.fp {
-                let count = u64::from(b.lobby_count).saturating_add(weight);
-                self.raise_lobby(bucket, key, count);
+        for bucket in [&mut *first, &mut *second] {
+            if let Some(slot) = bucket.heavy_count.iter().position(|&count| count == 0) {
+                bucket.heavy_count[slot] = weight;
+                bucket.heavy_fp[slot] = fp;
+                bucket.heavy_key[slot] = key.clone();
                 return;
             }
         }
-        // An empty lobby.
-        for bucket in slots.buckets {
-            if self.buckets[bucket].lobby_count == 0 {
-                self.buckets[bucket].lobby_fp = slots.fp;
-                self.raise_lobby(bucket, key, weight);
+        // The lobby to raise, and to what: one already holding the fingerprint (the item, or a
+        // colliding one), else an empty one, else the one the fingerprint picks once its item
+        // has decayed away.
+        let (table, count) = if first.lobby_count > 0 && first.lobby_fp == fp {
+            (0, u64::from(first.lobby_count).saturating_add(weight))
+        } else if second.lobby_count > 0 && second.lobby_fp == fp {
+            (1, u64::from(second.lobby_count).saturating_add(weight))
+        } else if first.lobby_count == 0 {
+            first.lobby_fp = fp;
+            (0, weight)
+        } else if second.lobby_count == 0 {
+            second.lobby_fp = fp;
+            (1, weight)
+        } else {
+            let table = usize::from(fp & 1);
+            let lobby = if table == 0 {
+                &mut *first
+            } else {
+                &mut *second
+            };
+            let held = lobby.lobby_count;
+            let left = decay(&mut self.rng, held, weight);
+            if left > 0 {
+                lobby.lobby_count = left;
                 return;
             }
-        }
-        // Both lobbies hold other items: decay the one chosen by the fingerprint.
-        let bucket = slots.buckets[usize::from(slots.fp & 1)];
-        let held = self.buckets[bucket].lobby_count;
-        let left = self.decay(held, weight);
-        if left > 0 {
-            self.buckets[bucket].lobby_count = left;
+            // The old item decayed away: the new one takes the lobby with the weight left
+            // over (at least 1, or a unit insert would vanish without a trace).
+            lobby.lobby_fp = fp;
+            let spent = SPENT_TO_EMPTY[usize::from(held)];
+            (table, weight.saturating_sub(spent).max(1))
+        };
+        let lobby = if table == 0 { first } else { second };
+        if count < LOBBY_THRESHOLD {
+            lobby.lobby_count = count as u8;
             return;
         }
-        // The old item decayed away: the new one takes the lobby with the weight left over
-        // (at least 1, or a unit insert would vanish without a trace).
-        let spent = EXPECTED_DECAYS[usize::from(held)].ceil() as u64;
-        self.buckets[bucket].lobby_fp = slots.fp;
-        self.raise_lobby(bucket, key, weight.saturating_sub(spent).max(1));
+        // At the threshold the item tries for a heavy slot; a failed try leaves it there.
+        lobby.lobby_count = LOBBY_THRESHOLD as u8;
+        self.try_promote(slots.buckets[table], key, count);
     }
 
     /// The estimated count of `key`: its heavy counter when it is tracked, else the lobby
@@ -276,16 +341,21 @@ impl<K: Hash + Eq + Clone> CuckooHeavyKeeper<K> {
     /// Every tracked heavy item with its count, largest first.
     pub fn list(&self) -> Vec<(K, u64)> {
         let mut items: Vec<(K, u64)> = self
-            .buckets
-            .iter()
-            .flat_map(|b| {
-                (0..HEAVY_PER_BUCKET)
-                    .filter(|&s| b.heavy_count[s] > 0)
-                    .map(|s| (b.heavy_key[s].clone(), b.heavy_count[s]))
-            })
+            .entries()
+            .map(|(key, count)| (key.clone(), count))
             .collect();
         items.sort_by_key(|&(_, count)| std::cmp::Reverse(count));
         items
+    }
+
+    /// Every tracked heavy item with its count, in no particular order: what a caller that
+    /// ranks the items its own way needs, without the sort and the clones of [`list`](Self::list).
+    pub fn entries(&self) -> impl Iterator<Item = (&K, u64)> + '_ {
+        self.buckets.iter().flat_map(|b| {
+            (0..HEAVY_PER_BUCKET)
+                .filter(|&s| b.heavy_count[s] > 0)
+                .map(|s| (&b.heavy_key[s], b.heavy_count[s]))
+        })
     }
 
     /// The `n` largest tracked items, largest first.
@@ -358,11 +428,16 @@ impl<K: Hash + Eq + Clone> CuckooHeavyKeeper<K> {
     #[inline]
     fn slots(&self, hash: u64) -> Slots {
         let fp = hash as u16;
-        let first = (((hash >> 32) * self.buckets_per_table as u64) >> 32) as usize;
+        let first = self.first_bucket(hash);
         Slots {
             fp,
             buckets: [first, self.buckets_per_table + self.alternate(first, fp)],
         }
+    }
+
+    #[inline]
+    fn first_bucket(&self, hash: u64) -> usize {
+        (((hash >> 32) * self.buckets_per_table as u64) >> 32) as usize
     }
 
     /// The bucket index (within a table) of the other table where an entry at `index` with
@@ -383,66 +458,24 @@ impl<K: Hash + Eq + Clone> CuckooHeavyKeeper<K> {
 
     #[inline]
     fn find_heavy(&self, slots: &Slots, key: &K) -> Option<(usize, usize)> {
-        for bucket in slots.buckets {
-            let b = &self.buckets[bucket];
-            for slot in 0..HEAVY_PER_BUCKET {
-                if b.heavy_count[slot] > 0
-                    && b.heavy_fp[slot] == slots.fp
-                    && b.heavy_key[slot] == *key
-                {
-                    return Some((bucket, slot));
-                }
-            }
-        }
-        None
-    }
-
-    /// Adds to the item's heavy entry, or claims an empty heavy slot of its buckets for it.
-    #[inline]
-    fn add_to_heavy(&mut self, slots: &Slots, key: &K, weight: u64) -> bool {
-        let mut empty = None;
-        for bucket in slots.buckets {
-            let b = &mut self.buckets[bucket];
-            for slot in 0..HEAVY_PER_BUCKET {
-                if b.heavy_count[slot] == 0 {
-                    empty = empty.or(Some((bucket, slot)));
-                } else if b.heavy_fp[slot] == slots.fp && b.heavy_key[slot] == *key {
-                    b.heavy_count[slot] = b.heavy_count[slot].saturating_add(weight);
-                    return true;
-                }
-            }
-        }
-        let Some((bucket, slot)) = empty else {
-            return false;
-        };
-        let b = &mut self.buckets[bucket];
-        b.heavy_count[slot] = weight;
-        b.heavy_fp[slot] = slots.fp;
-        b.heavy_key[slot] = key.clone();
-        true
-    }
-
-    /// Sets the lobby of `bucket` (which holds `key`'s fingerprint) to `count`, promoting the
-    /// item when the count reaches the threshold; a failed promotion leaves it at the threshold.
-    fn raise_lobby(&mut self, bucket: usize, key: &K, count: u64) {
-        if count < LOBBY_THRESHOLD {
-            self.buckets[bucket].lobby_count = count as u8;
-            return;
-        }
-        self.buckets[bucket].lobby_count = LOBBY_THRESHOLD as u8;
-        self.try_promote(bucket, key, count);
+        slots.buckets.into_iter().find_map(|bucket| {
+            let slot = self.buckets[bucket].heavy_slot(slots.fp, key)?;
+            Some((bucket, slot))
+        })
     }
 
     /// Moves the lobby item of `bucket` (counted `count >= L`) into the bucket's smaller heavy
     /// slot: at once if that is empty or smaller, else with probability
     /// `(count - L) / (target - L)`, about one win per `target - L` hits.
+    #[inline(always)]
     fn try_promote(&mut self, bucket: usize, key: &K, count: u64) {
         let b = &self.buckets[bucket];
         let slot = usize::from(b.heavy_count[1] < b.heavy_count[0]);
         let target = b.heavy_count[slot];
         if target > count {
-            let chance = (count - LOBBY_THRESHOLD) as f64 / (target - LOBBY_THRESHOLD) as f64;
-            if self.uniform() >= chance {
+            // A win with probability (count - L) / (target - L), without the division.
+            let span = (target - LOBBY_THRESHOLD) as f64;
+            if self.rng.uniform() * span >= (count - LOBBY_THRESHOLD) as f64 {
                 return;
             }
         }
@@ -484,34 +517,40 @@ impl<K: Hash + Eq + Clone> CuckooHeavyKeeper<K> {
             from = to;
         }
     }
+}
 
-    /// The lobby counter `held` (in `1..=L`) after a colliding insert of `weight`, distributed
-    /// exactly as after `weight` unit collisions (each decrementing `c` with probability
-    /// `b^-c`), drawn with one random number from [`DecayTable`].
-    fn decay(&mut self, held: u8, weight: u64) -> u8 {
-        let held = usize::from(held).min(LOBBY_MAX);
-        if weight == 1 {
-            return (held - usize::from(self.next_u64() < UNIT_DECAY_THRESHOLD[held])) as u8;
-        }
-        match DecayTable::get().cumulative(held, weight) {
-            Some(cdf) => {
-                let draw = (self.next_u64() >> 32) as u32;
-                cdf.iter()
-                    .take(held)
-                    .take_while(|&&edge| draw >= edge)
-                    .count() as u8
-            }
-            None => 0,
-        }
+/// The lobby counter `held` (in `1..=L`) after a colliding insert of `weight`, distributed
+/// exactly as after `weight` unit collisions (each decrementing `c` with probability `b^-c`),
+/// drawn with one random number from [`DecayTable`].
+#[inline(always)]
+fn decay(coins: &mut XorShift, held: u8, weight: u64) -> u8 {
+    let held = usize::from(held).min(LOBBY_MAX);
+    if weight == 1 {
+        return (held - usize::from(coins.next_u64() < UNIT_DECAY_THRESHOLD[held])) as u8;
     }
+    match DecayTable::get().cumulative(held, weight) {
+        Some(cdf) => {
+            let draw = (coins.next_u64() >> 32) as u32;
+            cdf.iter()
+                .take(held)
+                .take_while(|&&edge| draw >= edge)
+                .count() as u8
+        }
+        None => 0,
+    }
+}
 
+/// xorshift64*: a few cycles per coin flip, statistically fine for them, seeded for replays.
+#[derive(Clone, Copy, Debug)]
+struct XorShift(u64);
+
+impl XorShift {
     #[inline]
     fn next_u64(&mut self) -> u64 {
-        // xorshift64*: a few cycles, statistically fine for coin flips, seeded for replays.
-        self.rng ^= self.rng >> 12;
-        self.rng ^= self.rng << 25;
-        self.rng ^= self.rng >> 27;
-        self.rng.wrapping_mul(0x2545_f491_4f6c_dd1d)
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
     }
 
     /// A uniform draw in `[0, 1)`.
@@ -760,10 +799,10 @@ mod tests {
                         if count == 0 {
                             break;
                         }
-                        count = sketch.decay(count, 1);
+                        count = decay(&mut sketch.rng, count, 1);
                     }
                     unit[usize::from(count)] += 1;
-                    weighted[usize::from(sketch.decay(held, weight))] += 1;
+                    weighted[usize::from(decay(&mut sketch.rng, held, weight))] += 1;
                 }
                 let distance: f64 = unit
                     .iter()
@@ -785,7 +824,7 @@ mod tests {
         assert!(table.rows.len() < 2_000, "{} rows", table.rows.len());
         let mut sketch = CuckooHeavyKeeper::<u64>::with_seed(1, 9);
         for held in 1..=LOBBY_THRESHOLD as u8 {
-            assert_eq!(sketch.decay(held, 1500), 0);
+            assert_eq!(decay(&mut sketch.rng, held, 1500), 0);
             assert!(table.empty_from[usize::from(held)] < 200);
         }
     }
@@ -795,7 +834,9 @@ mod tests {
         let mut sketch = CuckooHeavyKeeper::<u64>::with_seed(1, 3);
         for held in [1u8, 8, 16] {
             let trials = 200_000;
-            let decayed = (0..trials).filter(|_| sketch.decay(held, 1) < held).count();
+            let decayed = (0..trials)
+                .filter(|_| decay(&mut sketch.rng, held, 1) < held)
+                .count();
             let expected = DECAY_BASE.powi(-i32::from(held));
             let observed = decayed as f64 / f64::from(trials);
             assert!(

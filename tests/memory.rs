@@ -1,0 +1,135 @@
+//! Resident memory of `hhmon replay` is bounded as documented (docs/BENCHMARKS.md, "Memory"),
+//! however many flows go by: the real binary replays 10 million distinct flows (`hhmon
+//! generate`: a spoofed fan-in attack and a scan, each packet a flow of its own) and its peak
+//! resident set (`VmHWM` in /proc, read while it still serves its final metrics) must stay under
+//! the bound, for the default sketches and for large ones. The large run also checks that the
+//! bound is not vacuous: the sketches it budgets really are resident.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const HHMON: &str = env!("CARGO_BIN_EXE_hhmon");
+const PACKETS: u64 = 10_000_000;
+
+/// The documented bound: six heavy-hitter sketches (three views, by packets and by bytes), two
+/// interval HyperLogLogs (sources, destinations) of `2^lg_k` one-byte registers, the fan-in and
+/// fan-out tables of the tracked addresses at their fullest, and a fixed allowance for code,
+/// libraries, thread stacks, libpcap's buffer, the metrics text and allocator slack.
+fn documented_bound(sketch_bytes: u64, hll_lg_k: u8) -> u64 {
+    const FIXED: u64 = 12 << 20;
+    let tracked = hhmon::sketch::keyed::max_memory_bytes::<std::net::IpAddr>(
+        hhmon::monitor::tracked_keys(20),
+        hhmon::monitor::fan_lg_k(hll_lg_k),
+    ) as u64;
+    6 * sketch_bytes + 2 * (1 << hll_lg_k) + 2 * tracked + FIXED
+}
+
+/// A port nothing listens on right now.
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn metrics(port: u16) -> Option<String> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(stream, "GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n").ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    Some(response)
+}
+
+/// `VmHWM` of process `pid`, in bytes.
+fn peak_resident(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let kib: u64 = status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmHWM:"))
+        .and_then(|value| value.trim().strip_suffix("kB"))
+        .and_then(|value| value.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no VmHWM in {status}"));
+    kib * 1024
+}
+
+/// Replays `capture` with `args` until every packet is counted, and returns hhmon's peak
+/// resident memory.
+fn replay_peak(capture: &Path, args: &[&str]) -> u64 {
+    let port = free_port();
+    let mut child = Command::new(HHMON)
+        .args(["replay", "--quiet", "--listen"])
+        .arg(format!("127.0.0.1:{port}"))
+        .args(args)
+        .arg(capture)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let done = format!("hhmon_packets_total {PACKETS}");
+    let started = Instant::now();
+    while !metrics(port).is_some_and(|text| text.lines().any(|line| line == done)) {
+        if started.elapsed() > Duration::from_secs(300) || child.try_wait().unwrap().is_some() {
+            let _ = child.kill();
+            panic!("{args:?}: hhmon never reported {done}");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let peak = peak_resident(child.id());
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    assert!(
+        child.wait().unwrap().success(),
+        "{args:?}: exit after SIGTERM"
+    );
+    peak
+}
+
+#[test]
+fn ten_million_distinct_flows_stay_within_the_documented_bound() {
+    let dir = tempfile::tempdir().unwrap();
+    let capture = dir.path().join("flood.pcap");
+    // Minimal frames, cut at the smallest snap length: 76 bytes a record, 760 MB in all.
+    let output = Command::new(HHMON)
+        .args(["generate", "--packets", &PACKETS.to_string()])
+        .args([
+            "--attack",
+            "0.5",
+            "--scan",
+            "0.5",
+            "--snaplen",
+            "74",
+            "--out",
+        ])
+        .arg(&capture)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+
+    let default = replay_peak(&capture, &[]);
+    let bound = documented_bound(hhmon::monitor::DEFAULT_SKETCH_BYTES as u64, 12);
+    println!("default sketches: peak {default} B, bound {bound} B");
+    assert!(default <= bound, "peak {default} B > bound {bound} B");
+
+    let large_kib = 4096;
+    let large = replay_peak(&capture, &["--sketch-kib", &large_kib.to_string()]);
+    let sketches = 6 * large_kib * 1024;
+    let bound = documented_bound(sketches / 6, 12);
+    println!("4 MiB sketches: peak {large} B, bound {bound} B");
+    assert!(large <= bound, "peak {large} B > bound {bound} B");
+    assert!(
+        large >= sketches,
+        "peak {large} B holds less than the {sketches} B of sketches"
+    );
+}
