@@ -7,7 +7,7 @@ use crate::config::{self, ConfigFile};
 use crate::decode::DecodeOptions;
 use crate::live::CaptureConfig;
 use crate::merge::MergeConfig;
-use crate::monitor::{MonitorConfig, DEFAULT_SKETCH_BYTES};
+use crate::monitor::{MonitorConfig, DEFAULT_SKETCH_BYTES, MAX_WORKERS};
 use crate::pipeline::SinkConfig;
 use crate::replay::ReplayConfig;
 use crate::sketch::hll::DEFAULT_LG_K;
@@ -166,6 +166,10 @@ pub struct MonitorArgs {
     /// HyperLogLog precision for distinct counts: 2^N registers (4 to 21).
     #[arg(long, default_value_t = DEFAULT_LG_K, value_parser = clap::value_parser!(u8).range(4..=21), value_name = "N")]
     pub hll_lg_k: u8,
+    /// Threads that count the views, each owning the flows and addresses that hash to it
+    /// (1: the packet thread counts everything). The sketch memory is shared among them.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=MAX_WORKERS as i64), value_name = "N")]
+    pub workers: u16,
     /// Also report distinct sources over a rolling window of this length (e.g. `1h`), a whole
     /// multiple of the interval: the exact union of the last window/interval interval sketches.
     #[arg(long, value_parser = parse_whole_seconds, value_name = "DURATION")]
@@ -389,6 +393,7 @@ impl MonitorArgs {
             hll_lg_k: self.hll_lg_k,
             window_secs: self.window.map(|window| window.as_secs()),
             distinct: true,
+            workers: usize::from(self.workers),
         }
     }
 

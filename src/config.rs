@@ -72,6 +72,8 @@ pub struct ConfigFile {
     pub sketch_kib: Option<u64>,
     /// `--hll-lg-k`.
     pub hll_lg_k: Option<u64>,
+    /// `--workers`.
+    pub workers: Option<u64>,
     /// `--window`, a duration such as `"1h"`.
     pub window: Option<String>,
     /// `--decap`.
@@ -144,6 +146,7 @@ impl ConfigFile {
         args.switch("--exact", self.exact);
         args.value("--sketch-kib", self.sketch_kib);
         args.value("--hll-lg-k", self.hll_lg_k);
+        args.value("--workers", self.workers);
         args.value("--window", self.window.as_ref());
         args.switch("--decap", self.decap);
         if subcommand == "capture" {

@@ -17,6 +17,13 @@
 //! every tracked address has over 1 500 distinct peers. `--exact` changes the heavy-hitter
 //! counting only; distinct counts are HyperLogLog in both modes, so every snapshot carries
 //! mergeable sketches.
+//!
+//! With more than one worker ([`MonitorConfig::workers`]) the views are counted by owner
+//! threads ([`parallel`]); the intervals, totals and this type's interface stay the same.
+
+mod parallel;
+
+pub use parallel::MAX_WORKERS;
 
 use crate::decode::{Decoded, FlowKey, UnparsedReason};
 use crate::report::{
@@ -58,6 +65,9 @@ pub struct MonitorConfig {
     /// binary; off, the distinct counts are 0 and reports carry no sketches, which the
     /// benchmarks use to price distinct counting.
     pub distinct: bool,
+    /// Threads that count the views, each owning the keys that hash to it (1: the packet
+    /// thread counts everything itself; at most [`MAX_WORKERS`]).
+    pub workers: usize,
 }
 
 impl Default for MonitorConfig {
@@ -70,6 +80,7 @@ impl Default for MonitorConfig {
             hll_lg_k: DEFAULT_LG_K,
             window_secs: None,
             distinct: true,
+            workers: 1,
         }
     }
 }
@@ -198,6 +209,22 @@ impl<K: Hash + Eq + Clone + Ord> HeavyHitters<K> {
                 entry.0 += 1;
                 entry.1 += wire_len;
                 hasher.hash_one(key)
+            }
+        }
+    }
+
+    /// [`add`](Self::add) with the `hash` it would compute (from a view of the same mode).
+    #[inline]
+    fn add_hashed(&mut self, key: &K, hash: u64, wire_len: u64) {
+        match self {
+            HeavyHitters::Sketched { packets, bytes } => {
+                packets.add_hashed(key, hash, 1);
+                bytes.add_hashed(key, hash, wire_len);
+            }
+            HeavyHitters::Exact { counts, .. } => {
+                let entry = counts.entry(key.clone()).or_default();
+                entry.0 += 1;
+                entry.1 += wire_len;
             }
         }
     }
@@ -454,8 +481,11 @@ pub struct IntervalAggregator {
     flows: HeavyHitters<FlowKey>,
     sources: HeavyHitters<IpAddr>,
     destinations: HeavyHitters<IpAddr>,
-    /// `None` when distinct counting is off.
+    /// `None` when distinct counting is off, or when workers count.
     distinct: Option<DistinctViews>,
+    /// The owner threads, when there is more than one worker; the views above then only
+    /// hash keys (their sketches have one bucket).
+    workers: Option<parallel::Workers>,
     /// Start (Unix seconds) of the open interval; `None` before the first packet.
     interval_start: Option<u64>,
     /// End of the open interval in nanoseconds (0 when none is open): packets before it need
@@ -471,13 +501,35 @@ impl IntervalAggregator {
     /// as 1 second). Check the configuration with [`MonitorConfig::validate`] first: a window
     /// that is not a multiple of the interval is used as given, so its edge falls inside an
     /// interval, which counts whole.
+    ///
+    /// With `config.workers` above 1 it starts that many owner threads (ended when the
+    /// aggregator is dropped); should the system refuse a thread, it logs so and counts on
+    /// the calling thread, with the same results.
     pub fn new(mut config: MonitorConfig) -> Self {
         config.interval_secs = config.interval_secs.max(1);
+        let workers = (config.workers > 1)
+            .then(|| parallel::Workers::start(&config))
+            .and_then(|started| {
+                started
+                    .map_err(|error| {
+                        tracing::error!(error = %error, "Cannot start worker threads; counting on one.");
+                    })
+                    .ok()
+            });
+        let local = MonitorConfig {
+            sketch_bytes: if workers.is_some() {
+                0
+            } else {
+                config.sketch_bytes
+            },
+            ..config.clone()
+        };
         Self {
-            flows: HeavyHitters::new(&config),
-            sources: HeavyHitters::new(&config),
-            destinations: HeavyHitters::new(&config),
-            distinct: config.distinct.then(|| DistinctViews::new(&config)),
+            flows: HeavyHitters::new(&local),
+            sources: HeavyHitters::new(&local),
+            destinations: HeavyHitters::new(&local),
+            distinct: (config.distinct && workers.is_none()).then(|| DistinctViews::new(&config)),
+            workers,
             interval_start: None,
             open_until_nanos: 0,
             interval: Tally::default(),
@@ -587,6 +639,15 @@ impl IntervalAggregator {
                 if let Some(reason) = decoded.decap_fallback {
                     self.interval.decap_fallback[reason.index()] += 1;
                 }
+                if let Some(workers) = &mut self.workers {
+                    let hashes = (
+                        self.flows.hash(&key),
+                        self.sources.hash(&key.src),
+                        self.destinations.hash(&key.dst),
+                    );
+                    workers.dispatch(&key, wire_len, hashes);
+                    return;
+                }
                 self.flows.add(&key, wire_len);
                 let src_hash = self.sources.add(&key.src, wire_len);
                 let dst_hash = self.destinations.add(&key.dst, wire_len);
@@ -656,6 +717,9 @@ impl IntervalAggregator {
             capture: None,
             sketches: None,
         };
+        if let Some(workers) = &mut self.workers {
+            workers.close(&mut report);
+        }
         if let Some(distinct) = &mut self.distinct {
             distinct.close(&mut report, &self.sources, &self.destinations);
         }
