@@ -3,7 +3,8 @@
 //! A plain timing program (no harness): `cargo bench --bench replay` writes the default trace
 //! of `hhmon::synth` (what `hhmon generate` writes without options: 5 million frames of
 //! Zipf-distributed flows, 50 s of timestamps) into a temporary directory, then times the bare
-//! libpcap loop and the release `hhmon` binary in its default and `--exact` modes with the file
+//! libpcap loop and the release `hhmon` binary in its default and `--exact` modes, with one
+//! and with two `--workers` (owner threads), with the file
 //! in the page cache, in interleaved rounds so that load from elsewhere hits every row alike,
 //! and prints the best round of each as packets per second and as a ratio to the bare loop. It
 //! asserts nothing about speed. Of the library it uses only the generator: the monitor is run
@@ -66,19 +67,27 @@ fn main() {
     bare_libpcap(&path);
 
     type Run<'a> = Box<dyn Fn() -> u64 + 'a>;
-    let rows: [(&str, Run); 3] = [
+    let rows: [(&str, Run); 5] = [
         ("bare libpcap loop", Box::new(|| bare_libpcap(&path))),
         ("hhmon replay --quiet", Box::new(|| hhmon(&path, &[]))),
         (
             "hhmon replay --quiet --exact",
             Box::new(|| hhmon(&path, &["--exact"])),
         ),
+        (
+            "hhmon replay --quiet --workers 1",
+            Box::new(|| hhmon(&path, &["--workers", "1"])),
+        ),
+        (
+            "hhmon replay --quiet --workers 2",
+            Box::new(|| hhmon(&path, &["--workers", "2"])),
+        ),
     ];
     let rounds = std::env::var("REPLAY_BENCH_ROUNDS")
         .ok()
         .and_then(|n| n.parse().ok())
         .unwrap_or(ROUNDS);
-    let mut best = [Duration::MAX; 3];
+    let mut best = [Duration::MAX; 5];
     for _ in 0..rounds {
         for ((_, run), best) in rows.iter().zip(&mut best) {
             let started = Instant::now();
@@ -88,14 +97,14 @@ fn main() {
     }
     println!("\nbest of {rounds} interleaved rounds, wall clock");
     println!(
-        "| {:<30} | {:>9} | {:>11} | {:>13} |",
+        "| {:<32} | {:>9} | {:>11} | {:>13} |",
         "run", "seconds", "packets/s", "vs bare loop"
     );
-    println!("|{:-<32}|{:->11}|{:->13}|{:->15}|", "", "", "", "");
+    println!("|{:-<34}|{:->11}|{:->13}|{:->15}|", "", "", "", "");
     for ((name, _), time) in rows.iter().zip(best) {
         let seconds = time.as_secs_f64();
         println!(
-            "| {name:<30} | {seconds:>9.3} | {:>11.0} | {:>13.2} |",
+            "| {name:<32} | {seconds:>9.3} | {:>11.0} | {:>13.2} |",
             packets as f64 / seconds,
             best[0].as_secs_f64() / seconds
         );

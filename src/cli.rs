@@ -682,6 +682,8 @@ mod tests {
             "64",
             "--hll-lg-k",
             "14",
+            "--workers",
+            "3",
             "--window",
             "2h",
             "--speed",
@@ -702,6 +704,7 @@ mod tests {
         assert_eq!(config.monitor.sketch_bytes, 64 * 1024);
         assert_eq!(config.monitor.hll_lg_k, 14);
         assert_eq!(config.monitor.window_secs, Some(7_200));
+        assert_eq!(config.monitor.workers, 3);
         assert!(config.monitor.distinct);
         assert_eq!(config.decode, DecodeOptions { decap: true });
         assert_eq!(config.sinks.snapshot_dir, Some(PathBuf::from("/tmp/s")));
