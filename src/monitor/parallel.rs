@@ -39,7 +39,7 @@ use std::thread::{self, JoinHandle};
 pub const MAX_WORKERS: usize = 64;
 
 /// Updates per batch: large enough that a queue hand-off (an atomic or two) is spread over
-/// hundreds of updates, small enough (about 40 KiB) to stay in a core's L2 cache.
+/// hundreds of updates, small enough (about 32 KiB of updates) to stay in a core's L2 cache.
 const BATCH: usize = 512;
 
 /// Batches in flight per worker before the packet thread waits.
