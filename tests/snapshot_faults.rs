@@ -231,11 +231,18 @@ fn a_kill_at_any_moment_leaves_only_complete_json_files() {
     let seed: u64 = rand::rng().random();
     eprintln!("seed {seed}");
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
-    let run = |dir: &Path| {
-        Command::new(HHMON)
+    // `speed`: the killed runs are paced (26 minutes of packets at 300 times real speed, about
+    // 5 s, a snapshot every 3 ms), so that every kill lands mid-run however fast the machine.
+    let run = |dir: &Path, speed: Option<&str>| {
+        let mut command = Command::new(HHMON);
+        command
             .args(["replay", "--quiet", "--interval", "1s", "--keep", "200"])
             .arg("--snapshot-dir")
-            .arg(dir)
+            .arg(dir);
+        if let Some(speed) = speed {
+            command.args(["--speed", speed]);
+        }
+        command
             .arg(&path)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -245,8 +252,8 @@ fn a_kill_at_any_moment_leaves_only_complete_json_files() {
     let mut killed_while_running = 0;
     let mut saw_temporary = false;
     for _ in 0..8 {
-        let mut child = run(dir.path());
-        // A whole replay with fsyncs takes seconds; kill anywhere in the first 2.5.
+        let mut child = run(dir.path(), Some("300"));
+        // Kill anywhere in the first 2.5 s.
         std::thread::sleep(Duration::from_millis(rng.random_range(30..2_500)));
         child.kill().unwrap();
         let status = child.wait().unwrap();
@@ -269,7 +276,7 @@ fn a_kill_at_any_moment_leaves_only_complete_json_files() {
     );
 
     // A run to the end clears what the killed ones left and keeps its rotation promise.
-    let status = run(dir.path()).wait().unwrap();
+    let status = run(dir.path(), None).wait().unwrap();
     assert!(status.success());
     assert_eq!(check_only_complete_json(dir.path()), 200);
     let leftovers: Vec<_> = std::fs::read_dir(dir.path())
