@@ -18,7 +18,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-use support_tshark::{add, captures_dir, Counts};
+use support_tshark::{add, captures_dir, frame_times, Counts};
 
 const HHMON: &str = env!("CARGO_BIN_EXE_hhmon");
 
@@ -116,23 +116,6 @@ fn points(values: &Value) -> Vec<(f64, f64)> {
 
 fn vector_value(result: &[Value]) -> Option<f64> {
     result.first()?["value"][1].as_str()?.parse().ok()
-}
-
-/// Frame times from tshark, in frame order.
-fn frame_times(path: &Path) -> Vec<f64> {
-    let output = Command::new("tshark")
-        .arg("-n")
-        .arg("-r")
-        .arg(path)
-        .args(["-T", "fields", "-e", "frame.time_epoch"])
-        .output()
-        .unwrap_or_else(|e| panic!("tshark must be installed to run this test: {e}"));
-    assert!(output.status.success());
-    String::from_utf8(output.stdout)
-        .unwrap()
-        .lines()
-        .map(|line| line.parse().unwrap())
-        .collect()
 }
 
 /// What tshark says each interval holds: packets and bytes per source and per destination.

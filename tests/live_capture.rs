@@ -13,11 +13,11 @@
 //! tcpreplay, tshark, setpriv and setcap installed; a missing tool fails the test.
 
 // Shared with the replay tests; this file uses only part of it.
+mod support_http;
 mod support_tshark;
 
 use std::fs::File;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
+use std::io::{BufRead, BufReader};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -352,18 +352,6 @@ fn directory_for_nobody() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     std::os::unix::fs::chown(dir.path(), Some(65534), Some(65534)).unwrap();
     dir
-}
-
-/// A plain HTTP/1.0 GET on loopback: (status, body), or `None` when nothing answers.
-fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
-    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    write!(stream, "GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").ok()?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response).ok()?;
-    let (head, body) = response.split_once("\r\n\r\n")?;
-    let status = head.split(' ').nth(1)?.parse().ok()?;
-    Some((status, body.to_owned()))
 }
 
 /// The `Name:` line of a /proc status file, its fields split.
@@ -824,7 +812,7 @@ fn user_drops_root_after_opening_the_capture_and_binding_a_low_port() {
         scope
             .spawn(|| {
                 netns.enter();
-                http_get(80, "/metrics")
+                support_http::get(([127, 0, 0, 1], 80).into(), "/metrics")
             })
             .join()
             .unwrap()
@@ -881,7 +869,7 @@ fn load_run(scrapers: usize) -> LoadRun {
                     netns.enter();
                     let mut scrapes = 0u64;
                     while !stop.load(Ordering::Relaxed) {
-                        match http_get(9750, "/metrics") {
+                        match support_http::get(([127, 0, 0, 1], 9750).into(), "/metrics") {
                             Some((200, body))
                                 if body.contains("hhmon_capture_dropped_packets_total") =>
                             {

@@ -5,8 +5,8 @@
 //! the bound, for the default sketches and for large ones. The large run also checks that the
 //! bound is not vacuous: the sketches it budgets really are resident.
 
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+mod support_http;
+
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -27,24 +27,6 @@ fn documented_bound(sketch_bytes: u64, hll_lg_k: u8) -> u64 {
     6 * sketch_bytes + 2 * (1 << hll_lg_k) + 2 * tracked + FIXED
 }
 
-/// A port nothing listens on right now.
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn metrics(port: u16) -> Option<String> {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
-    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    write!(stream, "GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n").ok()?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response).ok()?;
-    Some(response)
-}
-
 /// `VmHWM` of process `pid`, in bytes.
 fn peak_resident(pid: u32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
@@ -60,7 +42,7 @@ fn peak_resident(pid: u32) -> u64 {
 /// Replays `capture` with `args` until every packet is counted, and returns hhmon's peak
 /// resident memory.
 fn replay_peak(capture: &Path, args: &[&str]) -> u64 {
-    let port = free_port();
+    let port = support_http::free_port();
     let mut child = Command::new(HHMON)
         .args(["replay", "--quiet", "--listen"])
         .arg(format!("127.0.0.1:{port}"))
@@ -72,7 +54,8 @@ fn replay_peak(capture: &Path, args: &[&str]) -> u64 {
         .unwrap();
     let done = format!("hhmon_packets_total {PACKETS}");
     let started = Instant::now();
-    while !metrics(port).is_some_and(|text| text.lines().any(|line| line == done)) {
+    let metrics = || support_http::get(([127, 0, 0, 1], port).into(), "/metrics");
+    while !metrics().is_some_and(|(_, text)| text.lines().any(|line| line == done)) {
         if started.elapsed() > Duration::from_secs(300) || child.try_wait().unwrap().is_some() {
             let _ = child.kill();
             panic!("{args:?}: hhmon never reported {done}");

@@ -6,19 +6,20 @@
 //! `support_tshark`); everything hhmon reports is recomputed from those keys, never copied from
 //! hhmon's own output. tshark and promtool must be installed: a missing tool fails the test.
 
+mod support_http;
 mod support_tshark;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Debug;
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{IpAddr, TcpListener, TcpStream};
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use hhmon::decode::FlowKey;
 use hhmon::report::IntervalReport;
-use support_tshark::{add, capture_names, captures_dir, tshark, Counts};
+use support_tshark::{add, capture_names, captures_dir, frame_times, tshark, Counts};
 
 const HHMON: &str = env!("CARGO_BIN_EXE_hhmon");
 
@@ -139,23 +140,6 @@ fn reference(path: &Path) -> Reference {
         }
     }
     reference
-}
-
-/// Frame timestamps in seconds since the epoch, from tshark.
-fn timestamps(path: &Path) -> Vec<f64> {
-    let output = Command::new("tshark")
-        .arg("-n")
-        .arg("-r")
-        .arg(path)
-        .args(["-T", "fields", "-e", "frame.time_epoch"])
-        .output()
-        .unwrap_or_else(|e| panic!("tshark must be installed to run this test: {e}"));
-    assert!(output.status.success(), "tshark -r {}", path.display());
-    String::from_utf8(output.stdout)
-        .unwrap()
-        .lines()
-        .map(|line| line.parse().unwrap())
-        .collect()
 }
 
 fn relative_error(reported: u64, truth: u64) -> f64 {
@@ -546,7 +530,7 @@ fn interval_snapshots_validate_partition_the_capture_and_rotate() {
     let path = capture("many-protocols.pcap");
     // The expected intervals: the capture's timestamps are in order, so every packet belongs
     // to the aligned 10-second interval its timestamp falls in.
-    let times = timestamps(&path);
+    let times = frame_times(&path);
     assert!(
         times.windows(2).all(|w| w[0] <= w[1]),
         "timestamps in order"
@@ -596,28 +580,6 @@ fn interval_snapshots_validate_partition_the_capture_and_rotate() {
         newest
     );
 }
-
-/// A port nothing listens on right now.
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// A plain HTTP/1.0 GET: (status code, body), or `None` while nothing answers.
-fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
-    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    write!(stream, "GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").ok()?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response).ok()?;
-    let (head, body) = response.split_once("\r\n\r\n")?;
-    let status = head.split(' ').nth(1)?.parse().ok()?;
-    Some((status, body.to_owned()))
-}
-
 fn terminate(child: &Child) {
     let status = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
@@ -670,7 +632,7 @@ fn metrics_are_served_after_the_replay_until_sigterm() {
         truth.flows.values().filter(|c| c.0 == top_packets).count() == 1,
         "the top flow is unique"
     );
-    let port = free_port();
+    let port = support_http::free_port();
     let mut child = Command::new(HHMON)
         .args(["replay", "--quiet", "--interval", ONE_INTERVAL, "--listen"])
         .arg(format!("127.0.0.1:{port}"))
@@ -683,7 +645,7 @@ fn metrics_are_served_after_the_replay_until_sigterm() {
     let packets_total = format!("hhmon_packets_total {}", truth.packets);
     let started = Instant::now();
     let text = loop {
-        if let Some((200, body)) = http_get(port, "/metrics") {
+        if let Some((200, body)) = support_http::get(loopback(port), "/metrics") {
             if body.lines().any(|line| line == packets_total) {
                 break body;
             }
@@ -697,7 +659,7 @@ fn metrics_are_served_after_the_replay_until_sigterm() {
     // The replay is over; the values must stay.
     std::thread::sleep(Duration::from_millis(300));
     assert!(child.try_wait().unwrap().is_none(), "hhmon exited early");
-    let (status, again) = http_get(port, "/metrics").unwrap();
+    let (status, again) = support_http::get(loopback(port), "/metrics").unwrap();
     assert_eq!(status, 200);
     assert!(again.lines().any(|line| line == packets_total));
 
@@ -734,7 +696,10 @@ fn metrics_are_served_after_the_replay_until_sigterm() {
         String::from_utf8_lossy(&checked.stderr)
     );
 
-    assert_eq!(http_get(port, "/healthz").map(|r| r.0), Some(200));
+    assert_eq!(
+        support_http::get(loopback(port), "/healthz").map(|r| r.0),
+        Some(200)
+    );
 
     terminate(&child);
     let status = wait_within(&mut child, Duration::from_secs(5));
@@ -744,7 +709,7 @@ fn metrics_are_served_after_the_replay_until_sigterm() {
 #[test]
 fn sigterm_during_a_paced_replay_writes_the_open_interval_and_exits() {
     let path = capture("ddos-synflood-spoofed.pcap");
-    let times = timestamps(&path);
+    let times = frame_times(&path);
     let first = times[0];
     let dir = tempfile::tempdir().unwrap();
     let spawned = Instant::now();
@@ -822,4 +787,9 @@ fn a_closed_standard_output_ends_the_table_but_not_the_replay() {
         hhmon_lines(&stderr)[0].starts_with(&format!("hhmon: {packets} packets, ")),
         "{stderr}"
     );
+}
+
+/// `port` on 127.0.0.1, where hhmon listens in these tests.
+fn loopback(port: u16) -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], port))
 }

@@ -273,3 +273,20 @@ pub fn add<K: Ord>(counts: &mut Counts<K>, key: K, wire_len: u32) {
     entry.0 += 1;
     entry.1 += u64::from(wire_len);
 }
+
+/// Frame timestamps in seconds since the epoch, from tshark, in frame order.
+pub fn frame_times(path: &Path) -> Vec<f64> {
+    let output = Command::new("tshark")
+        .arg("-n")
+        .arg("-r")
+        .arg(path)
+        .args(["-T", "fields", "-e", "frame.time_epoch"])
+        .output()
+        .unwrap_or_else(|e| panic!("tshark must be installed to run this test: {e}"));
+    assert!(output.status.success(), "tshark -r {}", path.display());
+    String::from_utf8(output.stdout)
+        .unwrap()
+        .lines()
+        .map(|line| line.parse().unwrap())
+        .collect()
+}
