@@ -677,15 +677,7 @@ impl IntervalAggregator {
             self.flows
                 .top(top, by_bytes)
                 .into_iter()
-                .map(|(key, packets, bytes)| FlowEntry {
-                    src: key.src,
-                    dst: key.dst,
-                    src_port: key.src_port,
-                    dst_port: key.dst_port,
-                    protocol: key.protocol,
-                    packets,
-                    bytes,
-                })
+                .map(|(key, packets, bytes)| FlowEntry::new(key, packets, bytes))
                 .collect()
         };
         let addresses = |view: &HeavyHitters<IpAddr>, by_bytes| {

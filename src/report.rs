@@ -4,6 +4,7 @@
 //! The JSON form is the snapshot contract, described by `docs/snapshot.schema.json`. Fields may
 //! be added; existing ones keep their names and meaning.
 
+use crate::decode::FlowKey;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -172,6 +173,21 @@ pub struct FlowEntry {
     pub packets: u64,
     /// Wire bytes in the interval (estimated unless counting is exact).
     pub bytes: u64,
+}
+
+impl FlowEntry {
+    /// The entry of flow `key` with its counts.
+    pub fn new(key: FlowKey, packets: u64, bytes: u64) -> Self {
+        Self {
+            src: key.src,
+            dst: key.dst,
+            src_port: key.src_port,
+            dst_port: key.dst_port,
+            protocol: key.protocol,
+            packets,
+            bytes,
+        }
+    }
 }
 
 /// One address of a top list.

@@ -590,15 +590,7 @@ impl TruthCounter {
     /// The truth of everything counted, with `config.top` entries per list.
     pub fn finish(self, config: &SynthConfig) -> Truth {
         let top = config.top;
-        let flow = |(key, packets, bytes): (FlowKey, u64, u64)| FlowEntry {
-            src: key.src,
-            dst: key.dst,
-            src_port: key.src_port,
-            dst_port: key.dst_port,
-            protocol: key.protocol,
-            packets,
-            bytes,
-        };
+        let flow = |(key, packets, bytes): (FlowKey, u64, u64)| FlowEntry::new(key, packets, bytes);
         // The truth holds no per-address distinct counts.
         let address = |(address, packets, bytes): (IpAddr, u64, u64)| AddressEntry {
             address,

@@ -388,15 +388,7 @@ impl Workers {
                 (if by == 1 { *bytes } else { *packets }, key)
             })
             .into_iter()
-            .map(|&(key, packets, bytes)| FlowEntry {
-                src: key.src,
-                dst: key.dst,
-                src_port: key.src_port,
-                dst_port: key.dst_port,
-                protocol: key.protocol,
-                packets,
-                bytes,
-            })
+            .map(|&(key, packets, bytes)| FlowEntry::new(key, packets, bytes))
             .collect()
         };
         // `fan_out`: the fan figure is distinct destinations (sources' view), else sources.
