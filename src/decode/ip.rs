@@ -225,6 +225,7 @@ fn after(bytes: &[u8], len: usize) -> &[u8] {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::decode::tests::key;
     use etherparse::PacketBuilder;
 
     const V4_SRC: [u8; 4] = [10, 1, 2, 3];
@@ -253,16 +254,6 @@ mod tests {
             .write(&mut packet, b"dhcpv6")
             .unwrap();
         packet
-    }
-
-    fn key(src: IpAddr, dst: IpAddr, ports: (u16, u16), protocol: u8) -> FlowKey {
-        FlowKey {
-            src,
-            dst,
-            src_port: ports.0,
-            dst_port: ports.1,
-            protocol,
-        }
     }
 
     fn v4_key(ports: (u16, u16), protocol: u8) -> FlowKey {

@@ -249,15 +249,21 @@ mod tests {
         packet
     }
 
+    /// The flow key of `src` to `dst` with `ports` (source, destination); shared by the
+    /// decoder's test modules.
+    pub(super) fn key(src: IpAddr, dst: IpAddr, ports: (u16, u16), protocol: u8) -> FlowKey {
+        FlowKey {
+            src,
+            dst,
+            src_port: ports.0,
+            dst_port: ports.1,
+            protocol,
+        }
+    }
+
     fn expected() -> Decoded {
         Decoded {
-            key: FlowKey {
-                src: IpAddr::from(SRC),
-                dst: IpAddr::from(DST),
-                src_port: 5353,
-                dst_port: 53,
-                protocol: 17,
-            },
+            key: key(SRC.into(), DST.into(), (5353, 53), 17),
             transport_truncated: false,
             decap_fallback: None,
         }

@@ -358,13 +358,13 @@ fn ip(packet: &[u8]) -> Inner<'_> {
 
 #[cfg(test)]
 mod tests {
+    use crate::decode::tests::key;
     use crate::decode::{
         decapsulate, decode, decode_with, Decapsulated, DecodeOptions, Decoded, FlowKey, LinkType,
         UnparsedReason, MAX_TUNNELS,
     };
     use etherparse::{IpNumber, PacketBuilder};
     use proptest::prelude::*;
-    use std::net::IpAddr;
 
     const OUTER_SRC: [u8; 4] = [192, 0, 2, 1];
     const OUTER_DST: [u8; 4] = [192, 0, 2, 2];
@@ -414,16 +414,6 @@ mod tests {
 
     fn inner_v6_key() -> FlowKey {
         key(INNER6_SRC.into(), INNER6_DST.into(), (3333, 443), 6)
-    }
-
-    fn key(src: IpAddr, dst: IpAddr, ports: (u16, u16), protocol: u8) -> FlowKey {
-        FlowKey {
-            src,
-            dst,
-            src_port: ports.0,
-            dst_port: ports.1,
-            protocol,
-        }
     }
 
     fn outer_key(ports: (u16, u16), protocol: u8) -> FlowKey {
