@@ -1,8 +1,10 @@
-//! Capture files read through libpcap: pcap (micro- or nanosecond, either byte order), pcapng,
-//! either of them gzip-compressed, and standard input (`-`). Knows nothing of what the frames
-//! contain.
+//! Capture files: pcap (micro- or nanosecond, either byte order), pcapng, either of them
+//! gzip-compressed, and standard input (`-`). libpcap opens every one of them; the records of an
+//! uncompressed classic pcap file are then read by [`PcapReader`], the rest by libpcap. Knows
+//! nothing of what the frames contain.
 
 use super::gzip::{self, Inflater};
+use super::pcap_file::{self, Format, PcapReader};
 use super::{Error, Packet, PacketSource, Progress};
 use crate::decode::LinkType;
 use pcap::{Capture, Offline, Precision};
@@ -31,15 +33,25 @@ const PCAPNG_LAYOUT: (u64, u64) = (28 + 20, 32);
 pub struct FileSource {
     /// The path as given, for error messages.
     path: PathBuf,
-    capture: Capture<Offline>,
     link_type: LinkType,
-    /// Keeps the decompressor's failure report; `None` for uncompressed input.
-    inflater: Option<Inflater>,
+    records: Records,
     /// Set after the end of the input or a read error: every later read returns `Ok(None)`.
     done: bool,
-    record_header_bytes: u64,
-    bytes_read: u64,
     total_bytes: Option<u64>,
+}
+
+/// Who reads the records.
+enum Records {
+    /// A regular, uncompressed classic pcap file, read from its own buffer.
+    Plain(PcapReader<File>),
+    /// Everything else, through libpcap.
+    Libpcap {
+        capture: Capture<Offline>,
+        /// Keeps the decompressor's failure report; `None` for uncompressed input.
+        inflater: Option<Inflater>,
+        record_header_bytes: u64,
+        bytes_read: u64,
+    },
 }
 
 impl FileSource {
@@ -75,23 +87,35 @@ impl FileSource {
             }
             return Self::open_with_libpcap(path, path, None, PCAP_LAYOUT, None);
         }
-        let mut magic = Vec::with_capacity(PCAPNG_MAGIC.len());
+        let mut header = Vec::with_capacity(pcap_file::FILE_HEADER_BYTES);
         (&mut file)
-            .take(PCAPNG_MAGIC.len() as u64)
-            .read_to_end(&mut magic)
+            .take(pcap_file::FILE_HEADER_BYTES as u64)
+            .read_to_end(&mut header)
             .map_err(|error| open_error(error.to_string()))?;
-        if magic.starts_with(&gzip::MAGIC) {
+        if header.starts_with(&gzip::MAGIC) {
             file.seek(SeekFrom::Start(0))
                 .map_err(|error| open_error(error.to_string()))?;
             return Self::open_gzip(path, file);
         }
-        let layout = if magic == PCAPNG_MAGIC {
+        let layout = if header.starts_with(&PCAPNG_MAGIC) {
             PCAPNG_LAYOUT
         } else {
             PCAP_LAYOUT
         };
-        drop(file);
-        Self::open_with_libpcap(path, path, None, layout, Some(metadata.len()))
+        // libpcap opens the file even when its records are read here: its header checks and
+        // LINKTYPE to DLT mapping stay the only ones.
+        let mut source = Self::open_with_libpcap(path, path, None, layout, Some(metadata.len()))?;
+        if let Some(format) = Format::parse(&header) {
+            if pcap_file::reads_like_libpcap(format, source.link_type) {
+                // `file` is positioned at the first record, just after the header read above.
+                source.records = Records::Plain(PcapReader::new(
+                    file,
+                    format,
+                    pcap_file::BUFFER_BYTES,
+                ));
+            }
+        }
+        Ok(source)
     }
 
     fn open_gzip(path: &Path, file: File) -> Result<Self, Error> {
@@ -125,11 +149,13 @@ impl FileSource {
         Ok(Self {
             path: path.to_path_buf(),
             link_type: LinkType(capture.get_datalink().0),
-            capture,
-            inflater,
+            records: Records::Libpcap {
+                capture,
+                inflater,
+                record_header_bytes,
+                bytes_read: file_header_bytes,
+            },
             done: false,
-            record_header_bytes,
-            bytes_read: file_header_bytes,
             total_bytes,
         })
     }
@@ -144,43 +170,29 @@ impl PacketSource for FileSource {
         if self.done {
             return Ok(None);
         }
-        match self.capture.next_packet() {
-            Ok(packet) => {
-                let header = packet.header;
-                self.bytes_read = self
-                    .bytes_read
-                    .saturating_add(self.record_header_bytes)
-                    .saturating_add(u64::from(header.caplen));
-                Ok(Some(Packet {
-                    timestamp_nanos: nanos_since_epoch(
-                        u64::try_from(header.ts.tv_sec).unwrap_or(0),
-                        u64::try_from(header.ts.tv_usec).unwrap_or(0),
-                    ),
-                    wire_len: header.len,
-                    data: packet.data,
-                }))
-            }
-            Err(pcap::Error::NoMorePackets) => {
+        let result = match &mut self.records {
+            Records::Plain(reader) => reader.next_packet().map_err(|error| error.to_string()),
+            Records::Libpcap {
+                capture,
+                inflater,
+                record_header_bytes,
+                bytes_read,
+            } => next_from_libpcap(
+                capture,
+                inflater.as_ref(),
+                *record_header_bytes,
+                bytes_read,
+                self.total_bytes,
+            ),
+        };
+        match result {
+            Ok(Some(packet)) => Ok(Some(packet)),
+            Ok(None) => {
                 self.done = true;
-                if let Some(total) = self.total_bytes {
-                    self.bytes_read = total;
-                }
-                // The pipe from the decompressor also ends cleanly when it gave up between
-                // two records.
-                match self.inflater.as_ref().and_then(Inflater::failure) {
-                    Some(reason) => Err(Error::Read {
-                        path: self.path.clone(),
-                        reason: reason.to_owned(),
-                    }),
-                    None => Ok(None),
-                }
+                Ok(None)
             }
-            Err(error) => {
+            Err(reason) => {
                 self.done = true;
-                let reason = match self.inflater.as_ref().and_then(Inflater::failure) {
-                    Some(reason) => reason.to_owned(),
-                    None => error.to_string(),
-                };
                 Err(Error::Read {
                     path: self.path.clone(),
                     reason,
@@ -190,18 +202,63 @@ impl PacketSource for FileSource {
     }
 
     fn progress(&self) -> Progress {
+        let bytes_read = match &self.records {
+            Records::Plain(reader) => reader.offset(),
+            Records::Libpcap { bytes_read, .. } => *bytes_read,
+        };
         Progress {
             bytes_read: self
                 .total_bytes
-                .map_or(self.bytes_read, |total| self.bytes_read.min(total)),
+                .map_or(bytes_read, |total| bytes_read.min(total)),
             total_bytes: self.total_bytes,
         }
+    }
+}
+/// The next record from libpcap, or the reason it stopped. `bytes_read` grows by the
+/// estimated size of each record and jumps to `total_bytes` (when known) at the end.
+fn next_from_libpcap<'a>(
+    capture: &'a mut Capture<Offline>,
+    inflater: Option<&Inflater>,
+    record_header_bytes: u64,
+    bytes_read: &mut u64,
+    total_bytes: Option<u64>,
+) -> Result<Option<Packet<'a>>, String> {
+    match capture.next_packet() {
+        Ok(packet) => {
+            let header = packet.header;
+            *bytes_read = bytes_read
+                .saturating_add(record_header_bytes)
+                .saturating_add(u64::from(header.caplen));
+            Ok(Some(Packet {
+                timestamp_nanos: nanos_since_epoch(
+                    u64::try_from(header.ts.tv_sec).unwrap_or(0),
+                    u64::try_from(header.ts.tv_usec).unwrap_or(0),
+                ),
+                wire_len: header.len,
+                data: packet.data,
+            }))
+        }
+        Err(pcap::Error::NoMorePackets) => {
+            if let Some(total) = total_bytes {
+                *bytes_read = total;
+            }
+            // The pipe from the decompressor also ends cleanly when it gave up between two
+            // records.
+            match inflater.and_then(Inflater::failure) {
+                Some(reason) => Err(reason.to_owned()),
+                None => Ok(None),
+            }
+        }
+        Err(error) => Err(match inflater.and_then(Inflater::failure) {
+            Some(reason) => reason.to_owned(),
+            None => error.to_string(),
+        }),
     }
 }
 
 /// With nanosecond precision libpcap puts nanoseconds in the `tv_usec` field. A time past the
 /// year 2554 saturates rather than wraps (negative times were mapped to 0 by the caller).
-fn nanos_since_epoch(seconds: u64, nanos: u64) -> u64 {
+pub(super) fn nanos_since_epoch(seconds: u64, nanos: u64) -> u64 {
     seconds.saturating_mul(1_000_000_000).saturating_add(nanos)
 }
 

@@ -11,6 +11,7 @@ mod file;
 mod gzip;
 mod live;
 mod pace;
+mod pcap_file;
 
 pub use fake::FakeSource;
 pub use file::FileSource;
