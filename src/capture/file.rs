@@ -108,11 +108,8 @@ impl FileSource {
         if let Some(format) = Format::parse(&header) {
             if pcap_file::reads_like_libpcap(format, source.link_type) {
                 // `file` is positioned at the first record, just after the header read above.
-                source.records = Records::Plain(PcapReader::new(
-                    file,
-                    format,
-                    pcap_file::BUFFER_BYTES,
-                ));
+                source.records =
+                    Records::Plain(PcapReader::new(file, format, pcap_file::BUFFER_BYTES));
             }
         }
         Ok(source)
@@ -578,6 +575,95 @@ mod tests {
         assert!(child.status.success(), "{stdout}");
         let expected = format!("stdin records: {:?}", tshark(&path).0);
         assert!(stdout.contains(&expected), "{stdout}");
+    }
+
+    #[test]
+    fn every_shipped_capture_reads_as_libpcap_reads_it() {
+        use crate::capture::pcap_file::tests::{assert_same, libpcap, Outcome};
+        let dir = tempfile::tempdir().unwrap();
+        let mut plain_files = 0;
+        for entry in std::fs::read_dir(capture("")).unwrap() {
+            let path = entry.unwrap().path();
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            if name == "README.md" {
+                continue;
+            }
+            let Ok(mut source) = FileSource::open(&path) else {
+                // pcapng-no-idb.pcapng, which libpcap refuses too.
+                assert!(pcap::Capture::from_file(&path).is_err(), "{name}");
+                continue;
+            };
+            // libpcap reads no gzip: it gets the inflated file.
+            let plain_path = if name.ends_with(".gz") {
+                let mut inflated = Vec::new();
+                flate2::read::GzDecoder::new(File::open(&path).unwrap())
+                    .read_to_end(&mut inflated)
+                    .unwrap();
+                let plain_path = dir.path().join(name.trim_end_matches(".gz"));
+                std::fs::write(&plain_path, inflated).unwrap();
+                plain_path
+            } else {
+                path.clone()
+            };
+            // Every classic pcap file but the modified-magic one is read without libpcap.
+            let plain = matches!(source.records, Records::Plain(_));
+            assert_eq!(
+                plain,
+                name.ends_with(".pcap") && name != "modified-pcap-magic.pcap",
+                "{name}"
+            );
+            plain_files += usize::from(plain);
+            let mut ours: Outcome = (Vec::new(), None);
+            loop {
+                match source.next_packet() {
+                    Ok(Some(p)) => ours
+                        .0
+                        .push((p.timestamp_nanos, p.wire_len, p.data.to_vec())),
+                    Ok(None) => break,
+                    Err(error) => {
+                        ours.1 = Some(error.to_string());
+                        break;
+                    }
+                }
+            }
+            assert_same(&ours, &libpcap(&plain_path), &name);
+        }
+        assert!(plain_files > 30, "{plain_files}");
+    }
+
+    #[test]
+    fn byte_swapped_files_of_link_types_libpcap_byte_swaps_are_left_to_it() {
+        // linux-sll-smb.pcap (little-endian, LINUX_SLL) rewritten big-endian: libpcap then
+        // byte-swaps SocketCAN identifiers in its frames, which the plain reader does not.
+        let little = std::fs::read(capture("linux-sll-smb.pcap")).unwrap();
+        let swap = |bytes: &[u8]| bytes.iter().rev().copied().collect::<Vec<u8>>();
+        let mut big = Vec::new();
+        big.extend(swap(&little[0..4]));
+        big.extend(swap(&little[4..6]));
+        big.extend(swap(&little[6..8]));
+        for field in little[8..24].chunks(4) {
+            big.extend(swap(field));
+        }
+        let mut at = 24;
+        while at < little.len() {
+            for field in little[at..at + 16].chunks(4) {
+                big.extend(swap(field));
+            }
+            let captured = u32::from_le_bytes(little[at + 8..at + 12].try_into().unwrap());
+            big.extend(&little[at + 16..at + 16 + captured as usize]);
+            at += 16 + captured as usize;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sll-big-endian.pcap");
+        std::fs::write(&path, &big).unwrap();
+        let mut source = FileSource::open(&path).unwrap();
+        assert!(matches!(source.records, Records::Libpcap { .. }));
+        assert_eq!(source.link_type(), LinkType(113));
+        let (records, error) = read_all(&mut source);
+        assert!(error.is_none(), "{error:?}");
+        let (little_records, _) =
+            read_all(&mut FileSource::open(&capture("linux-sll-smb.pcap")).unwrap());
+        assert_eq!(records, little_records);
     }
 
     #[test]

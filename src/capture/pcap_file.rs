@@ -54,6 +54,7 @@ impl Format {
     /// formats, versions before 2.4 whose length fields may be swapped, a short header), which
     /// is libpcap's to read.
     pub(super) fn parse(header: &[u8]) -> Option<Self> {
+        let header = header.first_chunk::<FILE_HEADER_BYTES>()?;
         let (magic, rest) = header.split_first_chunk::<4>()?;
         let (big_endian, nanosecond) = match *magic {
             [0xd4, 0xc3, 0xb2, 0xa1] => (false, false),
@@ -69,9 +70,15 @@ impl Format {
         let (snaplen, _) = rest.split_first_chunk::<4>()?;
         let [major_0, major_1, minor_0, minor_1] = *version;
         let version = if big_endian {
-            (u16::from_be_bytes([major_0, major_1]), u16::from_be_bytes([minor_0, minor_1]))
+            (
+                u16::from_be_bytes([major_0, major_1]),
+                u16::from_be_bytes([minor_0, minor_1]),
+            )
         } else {
-            (u16::from_le_bytes([major_0, major_1]), u16::from_le_bytes([minor_0, minor_1]))
+            (
+                u16::from_le_bytes([major_0, major_1]),
+                u16::from_le_bytes([minor_0, minor_1]),
+            )
         };
         (version == (2, 4)).then_some(Self {
             big_endian,
@@ -166,10 +173,10 @@ impl<R: Read> PcapReader<R> {
     /// A reader of `input`, which is positioned at the first record of a file of `format`.
     /// `buffer_bytes` is the size of the read buffer (at least one record header).
     pub(super) fn new(input: R, format: Format, buffer_bytes: usize) -> Self {
-        // libpcap (pcap_adjust_snapshot) takes a zero or negative snapshot length for the
-        // maximum.
+        // libpcap (pcap_adjust_snapshot) takes a zero snapshot length for the maximum. (It
+        // does so for one above i32::MAX too, but any above the maximum cuts nothing.)
         let snapshot = match format.snaplen {
-            0 | 0x8000_0000.. => MAX_CAPTURED_BYTES,
+            0 => MAX_CAPTURED_BYTES,
             snaplen => snaplen,
         };
         Self {
@@ -200,14 +207,12 @@ impl<R: Read> PcapReader<R> {
     pub(super) fn next_packet(&mut self) -> Result<Option<Packet<'_>>, RecordError> {
         let offset = self.offset;
         let header: [u8; RECORD_HEADER_BYTES] = match self.take(RECORD_HEADER_BYTES)? {
-            Take::Bytes(header) => {
-                header
-                    .try_into()
-                    .map_err(|_| RecordError::TruncatedHeader {
-                        offset,
-                        available: header.len(),
-                    })?
-            }
+            Take::Bytes(header) => header
+                .try_into()
+                .map_err(|_| RecordError::TruncatedHeader {
+                    offset,
+                    available: header.len(),
+                })?,
             Take::Short(0) => return Ok(None),
             Take::Short(available) => {
                 return Err(RecordError::TruncatedHeader { offset, available })
@@ -318,5 +323,435 @@ fn word(bytes: [u8; 4], big_endian: bool) -> u32 {
         u32::from_be_bytes(bytes)
     } else {
         u32::from_le_bytes(bytes)
+    }
+}
+
+#[cfg(test)]
+pub(super) mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use std::io::Cursor;
+    use std::path::{Path, PathBuf};
+
+    /// (timestamp ns, wire length, captured bytes) of one record.
+    type Record = (u64, u32, Vec<u8>);
+
+    /// What a reader gave: the records, and the reason it stopped early, if it did.
+    pub(in crate::capture) type Outcome = (Vec<Record>, Option<String>);
+
+    /// What libpcap itself gives for `path`, read with nanosecond precision, converted to a
+    /// timestamp as `file.rs` converts libpcap's.
+    pub(in crate::capture) fn libpcap(path: &Path) -> Outcome {
+        let mut capture =
+            pcap::Capture::from_file_with_precision(path, pcap::Precision::Nano).unwrap();
+        let mut records = Vec::new();
+        loop {
+            match capture.next_packet() {
+                Ok(packet) => records.push((
+                    nanos_since_epoch(
+                        u64::try_from(packet.header.ts.tv_sec).unwrap_or(0),
+                        u64::try_from(packet.header.ts.tv_usec).unwrap_or(0),
+                    ),
+                    packet.header.len,
+                    packet.data.to_vec(),
+                )),
+                Err(pcap::Error::NoMorePackets) => return (records, None),
+                Err(error) => return (records, Some(error.to_string())),
+            }
+        }
+    }
+
+    /// What [`PcapReader`] gives for the file `bytes` with a read buffer of `buffer_bytes`.
+    fn plain(bytes: &[u8], buffer_bytes: usize) -> Outcome {
+        let format = Format::parse(bytes).unwrap();
+        let mut input = Cursor::new(bytes);
+        input.set_position(FILE_HEADER_BYTES as u64);
+        read_all(PcapReader::new(input, format, buffer_bytes))
+    }
+
+    fn read_all(mut reader: PcapReader<impl Read>) -> Outcome {
+        let mut records = Vec::new();
+        loop {
+            match reader.next_packet() {
+                Ok(Some(packet)) => {
+                    records.push((
+                        packet.timestamp_nanos,
+                        packet.wire_len,
+                        packet.data.to_vec(),
+                    ));
+                }
+                Ok(None) => return (records, None),
+                Err(error) => return (records, Some(error.to_string())),
+            }
+        }
+    }
+
+    /// Asserts that both readers gave the same records and that both stopped early or neither.
+    pub(in crate::capture) fn assert_same(plain: &Outcome, libpcap: &Outcome, what: &str) {
+        assert_eq!(plain.0.len(), libpcap.0.len(), "{what}: record count");
+        assert_eq!(plain.0, libpcap.0, "{what}");
+        assert_eq!(
+            plain.1.is_some(),
+            libpcap.1.is_some(),
+            "{what}: ours {:?}, libpcap {:?}",
+            plain.1,
+            libpcap.1
+        );
+    }
+
+    #[test]
+    fn every_shipped_classic_capture_reads_as_libpcap_reads_it_through_a_tiny_buffer() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("captures");
+        let mut names: Vec<PathBuf> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|entry| entry.unwrap().path())
+            .collect();
+        names.sort();
+        // Every classic pcap file in captures/ (captures/README.md) but the one with the
+        // modified (Kuznetzov) magic, which is libpcap's to read.
+        let expected_plain: Vec<String> = names
+            .iter()
+            .map(|path| path.file_name().unwrap().to_string_lossy().into_owned())
+            .filter(|name| name.ends_with(".pcap") && name != "modified-pcap-magic.pcap")
+            .collect();
+        assert!(expected_plain.len() > 30);
+        let mut plain_files = Vec::new();
+        for path in names {
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            let bytes = std::fs::read(&path).unwrap();
+            let Some(format) = Format::parse(&bytes) else {
+                continue;
+            };
+            let expected = libpcap(&path);
+            let link_type = pcap::Capture::from_file(&path).unwrap().get_datalink().0;
+            assert!(reads_like_libpcap(format, LinkType(link_type)), "{name}");
+            // A tiny buffer, which cuts nearly every record (file.rs's tests read them all with
+            // the production buffer).
+            assert_same(&plain(&bytes, 40), &expected, &name);
+            plain_files.push(name);
+        }
+        assert_eq!(plain_files, expected_plain);
+    }
+
+    #[test]
+    fn damaged_captures_stop_where_libpcap_stops_with_the_record_offset() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("captures");
+        // libpcap: "tried to read 16896 captured bytes, only got 8756" for the second record
+        // (24 + 16 + 74 bytes in) and "tried to read 16 header bytes, only got 7" for the
+        // second record (24 + 16 + 200 bytes in).
+        for (name, reason) in [
+            (
+                "damaged-records.pcap",
+                "truncated dump file: the record at byte offset 114 has 8756 of its 16896 \
+                 captured bytes",
+            ),
+            (
+                "truncated-last-record.pcap",
+                "truncated dump file: the record header at byte offset 240 has 7 of 16 bytes",
+            ),
+        ] {
+            let bytes = std::fs::read(dir.join(name)).unwrap();
+            let (records, error) = plain(&bytes, BUFFER_BYTES);
+            assert_eq!(records.len(), 1, "{name}");
+            assert_eq!(error.as_deref(), Some(reason), "{name}");
+        }
+    }
+
+    /// A classic pcap file: the header, then each record with its captured length taken from
+    /// its data. `captured_override` replaces the captured length field of every record.
+    fn pcap_file(
+        big_endian: bool,
+        nanosecond: bool,
+        snaplen: u32,
+        records: &[(u32, u32, u32, Vec<u8>)],
+    ) -> Vec<u8> {
+        let put16 = |out: &mut Vec<u8>, value: u16| {
+            out.extend(if big_endian {
+                value.to_be_bytes()
+            } else {
+                value.to_le_bytes()
+            });
+        };
+        let put32 = |out: &mut Vec<u8>, value: u32| {
+            out.extend(if big_endian {
+                value.to_be_bytes()
+            } else {
+                value.to_le_bytes()
+            });
+        };
+        let mut out = Vec::new();
+        put32(&mut out, if nanosecond { 0xa1b2_3c4d } else { 0xa1b2_c3d4 });
+        put16(&mut out, 2);
+        put16(&mut out, 4);
+        put32(&mut out, 0);
+        put32(&mut out, 0);
+        put32(&mut out, snaplen);
+        put32(&mut out, 1);
+        for (seconds, fraction, wire, data) in records {
+            put32(&mut out, *seconds);
+            put32(&mut out, *fraction);
+            put32(&mut out, data.len() as u32);
+            put32(&mut out, *wire);
+            out.extend(data);
+        }
+        out
+    }
+
+    fn libpcap_of(bytes: &[u8]) -> Outcome {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("test.pcap");
+        std::fs::write(&path, bytes).unwrap();
+        libpcap(&path)
+    }
+
+    /// Three records of 0, 5 and 300 captured bytes.
+    fn small_records() -> Vec<(u32, u32, u32, Vec<u8>)> {
+        vec![
+            (1_600_000_000, 999_999, 60, Vec::new()),
+            (1_600_000_001, 1, 5, vec![1, 2, 3, 4, 5]),
+            (
+                1_600_000_002,
+                123,
+                1500,
+                (0..300).map(|i| i as u8).collect(),
+            ),
+        ]
+    }
+
+    #[test]
+    fn every_cut_gives_the_whole_records_before_it_then_an_error() {
+        for big_endian in [false, true] {
+            for nanosecond in [false, true] {
+                let file = pcap_file(big_endian, nanosecond, 65535, &small_records());
+                // Where each record ends, from the layout: header, then 16 + caplen each.
+                let ends = [24 + 16, 24 + 16 + 16 + 5, 24 + 16 + 16 + 5 + 16 + 300];
+                assert_eq!(*ends.last().unwrap(), file.len());
+                let whole = plain(&file, BUFFER_BYTES);
+                assert_eq!(whole.0.len(), 3);
+                assert_eq!(whole.1, None);
+                for cut in FILE_HEADER_BYTES..=file.len() {
+                    let what = format!("big endian {big_endian}, ns {nanosecond}, cut {cut}");
+                    let complete = ends.iter().filter(|&&end| end <= cut).count();
+                    let at_boundary = cut == FILE_HEADER_BYTES || ends.contains(&cut);
+                    for buffer_bytes in [BUFFER_BYTES, 16, 37] {
+                        let (records, error) = plain(&file[..cut], buffer_bytes);
+                        assert_eq!(records, whole.0[..complete], "{what}");
+                        assert_eq!(error.is_none(), at_boundary, "{what}: {error:?}");
+                        if let Some(error) = error {
+                            let offset = if complete == 0 {
+                                24
+                            } else {
+                                ends[complete - 1]
+                            };
+                            assert!(
+                                error.contains(&format!("at byte offset {offset} ")),
+                                "{what}: {error}"
+                            );
+                        }
+                    }
+                    // libpcap agrees, cut for cut.
+                    assert_same(
+                        &plain(&file[..cut], BUFFER_BYTES),
+                        &libpcap_of(&file[..cut]),
+                        &what,
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn timestamps_lengths_and_data_come_out_as_written() {
+        // Independent of libpcap: the values put in by `pcap_file`.
+        for big_endian in [false, true] {
+            let (records, _) = plain(&pcap_file(big_endian, false, 65535, &small_records()), 64);
+            assert_eq!(
+                records[0],
+                (1_600_000_000 * 1_000_000_000 + 999_999_000, 60, Vec::new())
+            );
+            assert_eq!(
+                records[1],
+                (
+                    1_600_000_001 * 1_000_000_000 + 1_000,
+                    5,
+                    vec![1, 2, 3, 4, 5]
+                )
+            );
+            let (records, _) = plain(&pcap_file(big_endian, true, 65535, &small_records()), 64);
+            assert_eq!(records[2].0, 1_600_000_002 * 1_000_000_000 + 123);
+            assert_eq!(records[2].1, 1500);
+            assert_eq!(records[2].2, (0..300).map(|i| i as u8).collect::<Vec<_>>());
+        }
+    }
+
+    #[test]
+    fn records_longer_than_the_snapshot_length_are_cut_to_it_and_skipped_past() {
+        let file = pcap_file(false, false, 100, &small_records());
+        let (records, error) = plain(&file, 64);
+        assert_eq!(error, None);
+        assert_eq!(records[2].2, (0..100).map(|i| i as u8).collect::<Vec<_>>());
+        assert_same(&(records, error), &libpcap_of(&file), "snaplen 100");
+    }
+
+    #[test]
+    fn captured_lengths_up_to_libpcaps_maximum_read_and_beyond_it_stop() {
+        // 262144 bytes is libpcap's MAXIMUM_SNAPLEN: accepted (and cut to a 65535 snapshot
+        // length), one more is damage whatever the snapshot length says.
+        for (snaplen, captured, readable) in [
+            (0, 262_144, true),
+            (65535, 262_144, true),
+            (0x7fff_ffff, 262_144, true),
+            (0, 262_145, false),
+            (0x7fff_ffff, 262_145, false),
+            (0x7fff_ffff, u32::MAX, false),
+        ] {
+            let mut file = pcap_file(false, true, snaplen, &small_records()[..1]);
+            file.extend(7u32.to_le_bytes());
+            file.extend(0u32.to_le_bytes());
+            file.extend(captured.to_le_bytes());
+            file.extend(captured.to_le_bytes());
+            file.extend(vec![0xab; 262_145]);
+            let what = format!("snaplen {snaplen}, captured {captured}");
+            let ours = plain(&file, BUFFER_BYTES);
+            assert_eq!(ours.0.len(), 1 + usize::from(readable), "{what}");
+            if readable {
+                let kept = if snaplen == 65535 { 65535 } else { 262_144 };
+                assert_eq!(ours.0[1].2.len(), kept, "{what}");
+            } else {
+                let error = ours.1.as_deref().unwrap();
+                assert!(error.contains("invalid packet capture length"), "{error}");
+                assert!(error.contains("byte offset 40,"), "{error}");
+            }
+            assert_same(&ours, &libpcap_of(&file), &what);
+        }
+    }
+
+    #[test]
+    fn a_record_larger_than_the_buffer_grows_it() {
+        let records = vec![(1, 2, 3, vec![9; 5000]), (4, 5, 6, vec![8; 10])];
+        let file = pcap_file(true, false, 0, &records);
+        let (read, error) = plain(&file, 100);
+        assert_eq!(error, None);
+        assert_eq!(read.len(), 2);
+        assert_eq!(read[0].2, vec![9; 5000]);
+        assert_eq!(read[1].2, vec![8; 10]);
+    }
+
+    #[test]
+    fn only_classic_pcap_version_2_4_is_read_here() {
+        let file = pcap_file(false, false, 65535, &[]);
+        assert!(Format::parse(&file).is_some());
+        assert!(Format::parse(&file[..23]).is_none());
+        // Modified (Kuznetzov) magic, pcapng, gzip.
+        for magic in [
+            [0x34, 0xcd, 0xb2, 0xa1],
+            [0x0a, 0x0d, 0x0d, 0x0a],
+            [0x1f, 0x8b, 0x08, 0x00],
+        ] {
+            let mut other = file.clone();
+            other[..4].copy_from_slice(&magic);
+            assert!(Format::parse(&other).is_none(), "{magic:x?}");
+        }
+        // Version 2.3 files may have their length fields swapped: libpcap's to guess.
+        let mut old = file.clone();
+        old[6] = 3;
+        assert!(Format::parse(&old).is_none());
+    }
+
+    #[test]
+    fn link_types_libpcap_rewrites_are_left_to_it() {
+        let native = Format::parse(&pcap_file(cfg!(target_endian = "big"), false, 0, &[]));
+        let swapped = Format::parse(&pcap_file(cfg!(target_endian = "little"), false, 0, &[]));
+        let (native, swapped) = (native.unwrap(), swapped.unwrap());
+        // Ethernet, RAW and LINUX_SLL in this machine's byte order are read here.
+        for link_type in [1, 12, 113] {
+            assert!(reads_like_libpcap(native, LinkType(link_type)));
+        }
+        assert!(reads_like_libpcap(swapped, LinkType(1)));
+        // SLL (CAN identifiers) and NFLOG are byte-swapped by libpcap; USB mmapped always
+        // has its wire length fixed, DBUS allows 128 MiB records.
+        assert!(!reads_like_libpcap(swapped, LinkType(113)));
+        assert!(!reads_like_libpcap(swapped, LinkType(239)));
+        assert!(!reads_like_libpcap(native, LinkType(220)));
+        assert!(!reads_like_libpcap(native, LinkType(231)));
+    }
+
+    /// Gives its bytes a few at a time, interrupted now and then, and fails at the end.
+    struct Flaky {
+        bytes: Vec<u8>,
+        at: usize,
+        calls: usize,
+    }
+
+    impl Read for Flaky {
+        fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+            self.calls += 1;
+            if self.calls % 3 == 0 {
+                return Err(io::ErrorKind::Interrupted.into());
+            }
+            let rest = &self.bytes[self.at..];
+            if rest.is_empty() {
+                return Err(io::Error::other("disk on fire"));
+            }
+            let n = rest.len().min(out.len()).min(7);
+            out[..n].copy_from_slice(&rest[..n]);
+            self.at += n;
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn short_and_interrupted_reads_are_retried_and_read_errors_reported() {
+        let file = pcap_file(false, false, 65535, &small_records());
+        let format = Format::parse(&file).unwrap();
+        let input = Flaky {
+            bytes: file[FILE_HEADER_BYTES..].to_vec(),
+            at: 0,
+            calls: 0,
+        };
+        let (records, error) = read_all(PcapReader::new(input, format, 64));
+        assert_eq!(records, plain(&file, BUFFER_BYTES).0);
+        let error = error.unwrap();
+        assert!(
+            error.starts_with(&format!(
+                "error reading dump file at byte offset {}",
+                file.len()
+            )),
+            "{error}"
+        );
+        assert!(error.ends_with("disk on fire"), "{error}");
+    }
+
+    /// Raw record headers as a file might hold them, damaged or not: any timestamp fields,
+    /// captured lengths around the snapshot length, any wire length.
+    fn records() -> impl Strategy<Value = Vec<(u32, u32, u32, Vec<u8>)>> {
+        prop::collection::vec(
+            (
+                any::<u32>(),
+                prop_oneof![any::<u32>(), 0..1_000_000u32],
+                any::<u32>(),
+                prop::collection::vec(any::<u8>(), 0..200),
+            ),
+            0..12,
+        )
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        #[test]
+        fn random_files_and_cuts_read_as_libpcap_reads_them(
+            big_endian in any::<bool>(),
+            nanosecond in any::<bool>(),
+            snaplen in prop_oneof![Just(0u32), 1..300u32, Just(0x8000_0000u32), any::<u32>()],
+            records in records(),
+            cut in any::<prop::sample::Index>(),
+            buffer_bytes in 1..400usize,
+        ) {
+            let file = pcap_file(big_endian, nanosecond, snaplen, &records);
+            let cut = FILE_HEADER_BYTES + cut.index(file.len() - FILE_HEADER_BYTES + 1);
+            let file = &file[..cut];
+            assert_same(&plain(file, buffer_bytes), &libpcap_of(file), "random file");
+        }
     }
 }
