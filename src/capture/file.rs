@@ -167,34 +167,36 @@ impl PacketSource for FileSource {
         if self.done {
             return Ok(None);
         }
-        let result = match &mut self.records {
-            Records::Plain(reader) => reader.next_packet().map_err(|error| error.to_string()),
+        let reason = match &mut self.records {
+            Records::Plain(reader) => match reader.next_packet() {
+                Ok(Some(packet)) => return Ok(Some(packet)),
+                Ok(None) => None,
+                Err(error) => Some(error.to_string()),
+            },
             Records::Libpcap {
                 capture,
                 inflater,
                 record_header_bytes,
                 bytes_read,
-            } => next_from_libpcap(
+            } => match next_from_libpcap(
                 capture,
                 inflater.as_ref(),
                 *record_header_bytes,
                 bytes_read,
                 self.total_bytes,
-            ),
+            ) {
+                Ok(Some(packet)) => return Ok(Some(packet)),
+                Ok(None) => None,
+                Err(reason) => Some(reason),
+            },
         };
-        match result {
-            Ok(Some(packet)) => Ok(Some(packet)),
-            Ok(None) => {
-                self.done = true;
-                Ok(None)
-            }
-            Err(reason) => {
-                self.done = true;
-                Err(Error::Read {
-                    path: self.path.clone(),
-                    reason,
-                })
-            }
+        self.done = true;
+        match reason {
+            None => Ok(None),
+            Some(reason) => Err(Error::Read {
+                path: self.path.clone(),
+                reason,
+            }),
         }
     }
 
