@@ -213,6 +213,7 @@ impl PacketSource for FileSource {
         }
     }
 }
+
 /// The next record from libpcap, or the reason it stopped. `bytes_read` grows by the
 /// estimated size of each record and jumps to `total_bytes` (when known) at the end.
 fn next_from_libpcap<'a>(
@@ -596,14 +597,14 @@ mod tests {
                 continue;
             };
             // libpcap reads no gzip: it gets the inflated file.
-            let plain_path = if name.ends_with(".gz") {
+            let libpcap_path = if name.ends_with(".gz") {
                 let mut inflated = Vec::new();
                 flate2::read::GzDecoder::new(File::open(&path).unwrap())
                     .read_to_end(&mut inflated)
                     .unwrap();
-                let plain_path = dir.path().join(name.trim_end_matches(".gz"));
-                std::fs::write(&plain_path, inflated).unwrap();
-                plain_path
+                let inflated_path = dir.path().join(name.trim_end_matches(".gz"));
+                std::fs::write(&inflated_path, inflated).unwrap();
+                inflated_path
             } else {
                 path.clone()
             };
@@ -628,7 +629,7 @@ mod tests {
                     }
                 }
             }
-            assert_same(&ours, &libpcap(&plain_path), &name);
+            assert_same(&ours, &libpcap(&libpcap_path), &name);
         }
         assert!(plain_files > 30, "{plain_files}");
     }
