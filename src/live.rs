@@ -67,6 +67,9 @@ pub enum Error {
     /// interval).
     #[error(transparent)]
     Config(#[from] ConfigError),
+    /// The worker threads could not start.
+    #[error("cannot start the worker threads: {0}")]
+    Threads(std::io::Error),
     /// The snapshot directory cannot be created for, or written by, the user hhmon runs as.
     #[error("snapshot directory {path} is not usable by user {user}: {source}")]
     SnapshotDirectory {
@@ -114,7 +117,9 @@ pub fn run(config: CaptureConfig) -> Result<CaptureSummary, Error> {
     );
     let progress = Progress::new(None, config.sinks.quiet);
     let started = Instant::now();
-    let mut aggregator = IntervalAggregator::new(config.monitor.clone());
+    // With workers, `reports` leads to the combiner, which sends on to the sinks.
+    let (mut aggregator, reports) =
+        IntervalAggregator::start(config.monitor.clone(), reports).map_err(Error::Threads)?;
     let mut publisher = Publisher {
         reports,
         previous: Stats::default(),
@@ -137,6 +142,8 @@ pub fn run(config: CaptureConfig) -> Result<CaptureSummary, Error> {
     }
     progress.finish();
     let stats = source.stats().ok().flatten().unwrap_or(publisher.previous);
+    // The combiner, if any, sends the last report and ends once both are gone.
+    drop(aggregator);
     drop(publisher);
     let sunk = sink.join().unwrap_or_default();
     service.shutdown();

@@ -3,9 +3,10 @@
 //! `replay` and `capture` each keep only their loop.
 //!
 //! The packet loop runs on the calling thread and touches only the source, the decoder and
-//! the aggregator. Closed reports go over a channel to the sink thread; a small tokio runtime
-//! on a third thread serves HTTP and turns SIGINT/SIGTERM into a stop request. A slow disk or a
-//! flood of scrapes never blocks the loop. Knows nothing of packets or sketches.
+//! the aggregator. Closed reports go over a channel to the sink thread (with worker threads,
+//! through their combiner, which completes them and holds a sender of its own); a small tokio
+//! runtime on a third thread serves HTTP and turns SIGINT/SIGTERM into a stop request. A slow
+//! disk or a flood of scrapes never blocks the loop. Knows nothing of packets or sketches.
 
 use crate::decode::DecodeOptions;
 use crate::export::http::{self, MetricsState};
