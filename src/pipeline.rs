@@ -309,6 +309,20 @@ impl Progress {
             .set_message(format!("{:.0} packets/s", packets as f64 / seconds));
     }
 
+    /// Adds `packets` to a spinner's count, which several reading threads may share, and
+    /// shows the average packet rate.
+    pub(crate) fn add(&self, packets: u64) {
+        if self.bar.is_hidden() {
+            return;
+        }
+        self.bar.inc(packets);
+        let seconds = self.started.elapsed().as_secs_f64().max(1e-9);
+        self.bar.set_message(format!(
+            "{:.0} packets/s",
+            self.bar.position() as f64 / seconds
+        ));
+    }
+
     /// Removes the display.
     pub(crate) fn finish(&self) {
         self.bar.finish_and_clear();
