@@ -18,9 +18,10 @@
 //! **Intervals.** Each producer keeps its own interval clock ([`super::IntervalAggregator`]) and
 //! tells every owner, in line with its batches, which interval it counts in (`Open(start)`) and
 //! when it has stopped (`Finish`). An owner counts the batches of the producers in its current
-//! interval, holds back (in order, unread) those of producers already in a later one, and closes
-//! its interval once no producer is in it any more; its next interval is the earliest one a
-//! producer is in. So every owner closes the same intervals in the same order (those of all
+//! interval, holds back (in order, uncounted) those of producers already in a later one, and
+//! closes its interval once no producer is in it any more; its next interval is the earliest one
+//! a producer is in. Since a producer's intervals only move forward (after `Finish` only a lone
+//! producer may go back), every owner closes the same intervals in the same order (those of all
 //! producers), and every update counts in the interval its producer counted the packet in, as
 //! with one thread.
 //!
