@@ -178,8 +178,8 @@ impl LiveSource {
     ///
     /// Until the last socket has joined, a frame may reach two of them (a socket outside the
     /// group gets every frame): each capture skips the frames stamped before that moment, so
-    /// the readers start together and no frame is counted twice. Where the kernel refuses the
-    /// first socket the group, returns that capture alone, with the refusal.
+    /// the readers start together and no frame is counted twice. Where the kernel refuses to
+    /// join the first socket to a group, returns that capture alone, with the refusal.
     ///
     /// # Errors
     ///
@@ -243,10 +243,10 @@ impl LiveSource {
         }
     }
 
-    /// [`PacketSource::poll_packet`] while frames from before the fanout group was complete
-    /// may still come: skips them; hands out the first later one from `frame` (a copy, since
-    /// a borrow of libpcap's buffer cannot leave the loop that skips) and stops skipping.
-    fn poll_skipping(&mut self) -> Result<Next<'_>, Error> {
+    /// Copies the next frame into `frame`, skipping those stamped before `skip_before` (then
+    /// stops skipping); `false` when none came within [`WAKE_INTERVAL`]. The copy lets the
+    /// frame outlive the loop that skips, which a borrow of libpcap's buffer cannot.
+    fn copy_next(&mut self) -> Result<bool, Error> {
         loop {
             match self.capture.next_packet() {
                 Ok(packet) => {
@@ -259,11 +259,11 @@ impl LiveSource {
                     self.frame.clear();
                     self.frame.extend_from_slice(packet.data);
                     self.frame_header = (timestamp, packet.header.len);
-                    break;
+                    return Ok(true);
                 }
                 Err(pcap::Error::TimeoutExpired) => {
                     Self::wait(&self.socket, &self.interface)?;
-                    return Ok(Next::Idle);
+                    return Ok(false);
                 }
                 Err(error) => {
                     self.failed = true;
@@ -271,12 +271,16 @@ impl LiveSource {
                 }
             }
         }
+    }
+
+    /// The frame [`copy_next`](Self::copy_next) copied.
+    fn copied(&self) -> Packet<'_> {
         let (timestamp_nanos, wire_len) = self.frame_header;
-        Ok(Next::Packet(Packet {
+        Packet {
             timestamp_nanos,
             wire_len,
             data: &self.frame,
-        }))
+        }
     }
 }
 
@@ -320,46 +324,27 @@ impl PacketSource for LiveSource {
 
     /// Waits as long as it takes for a frame: a live interface has no end. The frame is copied
     /// (at most the snapshot length) because the wait loop cannot keep libpcap's borrow alive;
-    /// [`poll_packet`](PacketSource::poll_packet), the capture loop's call, copies nothing.
+    /// [`poll_packet`](PacketSource::poll_packet), the capture loop's call, copies nothing
+    /// (past a reader's start, see [`open_readers`](LiveSource::open_readers)).
     fn next_packet(&mut self) -> Result<Option<Packet<'_>>, Error> {
         if self.failed {
             return Ok(None);
         }
-        loop {
-            match self.capture.next_packet() {
-                Ok(packet) => {
-                    let timestamp = timestamp_nanos(packet.header);
-                    if timestamp < self.skip_before {
-                        self.skipped += 1;
-                        continue;
-                    }
-                    self.skip_before = 0;
-                    self.frame.clear();
-                    self.frame.extend_from_slice(packet.data);
-                    self.frame_header = (timestamp, packet.header.len);
-                    break;
-                }
-                Err(pcap::Error::TimeoutExpired) => Self::wait(&self.socket, &self.interface)?,
-                Err(error) => {
-                    self.failed = true;
-                    return Err(read_error(&self.interface, error));
-                }
-            }
-        }
-        let (timestamp_nanos, wire_len) = self.frame_header;
-        Ok(Some(Packet {
-            timestamp_nanos,
-            wire_len,
-            data: &self.frame,
-        }))
+        while !self.copy_next()? {}
+        Ok(Some(self.copied()))
     }
 
     fn poll_packet(&mut self) -> Result<Next<'_>, Error> {
         if self.failed {
             return Ok(Next::End);
         }
+        // Only until the first frame after the fanout group was complete: a copy per frame.
         if self.skip_before != 0 {
-            return self.poll_skipping();
+            return Ok(if self.copy_next()? {
+                Next::Packet(self.copied())
+            } else {
+                Next::Idle
+            });
         }
         match self.capture.next_packet() {
             Ok(packet) => Ok(Next::Packet(Packet {
