@@ -520,9 +520,9 @@ impl IntervalAggregator {
     /// The aggregator of one packet thread that sends its reports to `reports`, and the sender
     /// it must send the reports it returns to instead. With `config.workers` at 1 that is
     /// `reports` itself and the aggregator is [`new`](Self::new)'s; above 1 it starts that
-    /// many owner threads and a combiner (`monitor/parallel.rs`): the aggregator's reports then carry
-    /// only its interval and totals, and the combiner completes them and sends them on to
-    /// `reports`, in interval order. The threads end once the aggregator and the returned
+    /// many owner threads and a combiner (`monitor/parallel.rs`): the aggregator's reports
+    /// then carry only its interval and totals, and the combiner completes them and sends them
+    /// on to `reports`, in interval order. The threads end once the aggregator and the returned
     /// sender are dropped, after the last report is sent; until then whoever waits for
     /// `reports` to close waits too.
     ///
