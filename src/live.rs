@@ -77,8 +77,8 @@ pub enum Error {
     /// interval).
     #[error(transparent)]
     Config(#[from] ConfigError),
-    /// The worker threads could not start.
-    #[error("cannot start the worker threads: {0}")]
+    /// The reader or worker threads could not start.
+    #[error("cannot start the reader or worker threads: {0}")]
     Threads(std::io::Error),
     /// The snapshot directory cannot be created for, or written by, the user hhmon runs as.
     #[error("snapshot directory {path} is not usable by user {user}: {source}")]
