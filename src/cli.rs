@@ -2,7 +2,7 @@
 //! validated into the library's configuration types. Its only I/O is reading the `--config`
 //! file, whose keys become flags parsed by the same definitions (see [`crate::config`]).
 
-use crate::capture::{LiveConfig, DEFAULT_BUFFER_BYTES, DEFAULT_SNAPLEN};
+use crate::capture::{LiveConfig, DEFAULT_BUFFER_BYTES, DEFAULT_SNAPLEN, MAX_READERS};
 use crate::config::{self, ConfigFile};
 use crate::decode::DecodeOptions;
 use crate::live::CaptureConfig;
@@ -104,6 +104,12 @@ pub struct CaptureArgs {
     /// wake-ups and less headroom at high rates.
     #[arg(long)]
     pub immediate: bool,
+    /// Read with N threads, each from a capture socket of its own (and its own kernel buffer of
+    /// --buffer-mib), the kernel sharing the frames among them by flow (PACKET_FANOUT); they
+    /// count on shared --workers threads (at least one). Falls back to one reader, with a
+    /// warning, where the kernel cannot share the interface.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=MAX_READERS as i64), value_name = "N")]
+    pub readers: u16,
     /// Once the capture is open and the listener bound, drop root and run as this user (hhmon
     /// must start as root). A snapshot directory that does not exist yet is created for it.
     #[arg(long, value_name = "NAME")]
@@ -432,6 +438,7 @@ impl CaptureArgs {
                 immediate: self.immediate,
                 filter,
             },
+            readers: usize::from(self.readers),
             user: self.user.clone(),
             decode: self.monitor.decode_options(),
             monitor: self.monitor.monitor_config(),
@@ -477,6 +484,7 @@ mod tests {
     fn capture_defaults_suit_a_tap_port() {
         let config = capture(&["-i", "eth0"]).unwrap();
         assert_eq!(config.capture, LiveConfig::new("eth0"));
+        assert_eq!(config.readers, 1);
         assert_eq!(config.user, None);
         assert_eq!(config.monitor, replay(&["a"]).unwrap().monitor);
         assert_eq!(config.sinks, replay(&["a"]).unwrap().sinks);
@@ -493,6 +501,8 @@ mod tests {
             "--buffer-mib",
             "4",
             "--immediate",
+            "--readers",
+            "3",
             "--user",
             "nobody",
             "--filter",
@@ -515,6 +525,7 @@ mod tests {
                 filter: Some("udp port 53".into()),
             }
         );
+        assert_eq!(config.readers, 3);
         assert_eq!(config.user.as_deref(), Some("nobody"));
         assert_eq!(config.monitor.interval_secs, 5);
         assert_eq!(config.sinks.listen, Some("127.0.0.1:9750".parse().unwrap()));
@@ -543,6 +554,8 @@ mod tests {
             (&["-i", "eth0", "--snaplen", "10"][..], "--snaplen"),
             (&["-i", "eth0", "--buffer-mib", "0"][..], "--buffer-mib"),
             (&["-i", "eth0", "--buffer-mib", "4096"][..], "--buffer-mib"),
+            (&["-i", "eth0", "--readers", "0"][..], "--readers"),
+            (&["-i", "eth0", "--readers", "65"][..], "--readers"),
             (&["-i", "eth0", "--interval", "0s"][..], "--interval"),
         ] {
             let error = capture(args).unwrap_err().to_string();

@@ -92,6 +92,8 @@ pub struct ConfigFile {
     pub buffer_mib: Option<u64>,
     /// `--immediate`: hand every frame over at once.
     pub immediate: Option<bool>,
+    /// `--readers`: capture sockets sharing the interface, one thread each.
+    pub readers: Option<u64>,
     /// `--user`: the user to run as once the capture is open.
     pub user: Option<String>,
 }
@@ -156,6 +158,7 @@ impl ConfigFile {
             args.switch("--no-promiscuous", self.no_promiscuous);
             args.value("--buffer-mib", self.buffer_mib);
             args.switch("--immediate", self.immediate);
+            args.value("--readers", self.readers);
             args.value("--user", self.user.as_ref());
         }
         args.0
@@ -226,6 +229,7 @@ mod tests {
             no_promiscuous = true
             buffer_mib = 64
             immediate = true
+            readers = 2
             user = "hhmon"
             "#,
         )
@@ -253,6 +257,7 @@ mod tests {
             "--no-promiscuous",
             "--buffer-mib=64",
             "--immediate",
+            "--readers=2",
             "--user=hhmon",
         ];
         let expected: Vec<&str> = shared.iter().chain(&capture).copied().collect();

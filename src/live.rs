@@ -7,8 +7,14 @@
 //! before reading a packet. The loop closes intervals on packet time and, whenever the
 //! interface is idle for [`WAKE_INTERVAL`](crate::capture::WAKE_INTERVAL), on the wall clock;
 //! each closed interval carries libpcap's statistics, read once per interval.
+//!
+//! With `--readers N` the interface's frames are shared by flow among N captures
+//! ([`LiveSource::open_readers`], PACKET_FANOUT), each read by a thread of its own running the
+//! same loop with an aggregator of its own; they count on shared owner threads
+//! ([`IntervalAggregator::start_producers`]), whose combiner sums the readers' totals and
+//! statistics into one report per interval.
 
-use crate::capture::{self, LiveConfig, LiveSource, Next, PacketSource, Stats};
+use crate::capture::{self, wall_clock_nanos, LiveConfig, LiveSource, Next, PacketSource, Stats};
 use crate::decode::{decode_with, DecodeOptions};
 use crate::monitor::{ConfigError, IntervalAggregator, MonitorConfig};
 use crate::pipeline::{self, LoopContext, Progress, Service, Sink, SinkConfig};
@@ -17,13 +23,17 @@ use crate::report::{CaptureCounts, CaptureStats, IntervalReport};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::sync::mpsc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::thread;
+use std::time::{Duration, Instant};
 
 /// Everything a live capture needs.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CaptureConfig {
     /// The interface and how to open it.
     pub capture: LiveConfig,
+    /// Captures sharing the interface's frames by flow, each read by a thread of its own (at
+    /// most [`capture::MAX_READERS`]); 1 reads with one.
+    pub readers: usize,
     /// Become this user once the capture is open (hhmon must start as root).
     pub user: Option<String>,
     /// How frames are decoded (outermost or innermost IP flow).
@@ -47,7 +57,7 @@ pub struct CaptureSummary {
     pub intervals: u64,
     /// Snapshots that could not be written.
     pub snapshot_errors: u64,
-    /// libpcap's statistics at the end.
+    /// libpcap's statistics at the end, summed over the readers.
     pub stats: Stats,
 }
 
@@ -67,6 +77,9 @@ pub enum Error {
     /// interval).
     #[error(transparent)]
     Config(#[from] ConfigError),
+    /// The reader or worker threads could not start.
+    #[error("cannot start the reader or worker threads: {0}")]
+    Threads(std::io::Error),
     /// The snapshot directory cannot be created for, or written by, the user hhmon runs as.
     #[error("snapshot directory {path} is not usable by user {user}: {source}")]
     SnapshotDirectory {
@@ -90,7 +103,16 @@ pub enum Error {
 pub fn run(config: CaptureConfig) -> Result<CaptureSummary, Error> {
     config.monitor.validate()?;
     let account = config.user.as_deref().map(Account::lookup).transpose()?;
-    let mut source = LiveSource::open(&config.capture)?;
+    let readers = LiveSource::open_readers(&config.capture, config.readers)?;
+    if let Some(error) = &readers.refused {
+        tracing::warn!(
+            interface = config.capture.interface,
+            readers = config.readers,
+            error = %error,
+            "The kernel cannot share the interface among readers (PACKET_FANOUT); reading with one."
+        );
+    }
+    let mut sources = readers.sources;
     let metrics = config.sinks.metrics_state();
     let service = Service::start(config.sinks.listen, metrics.clone())?;
     if let Some(account) = &account {
@@ -106,49 +128,57 @@ pub fn run(config: CaptureConfig) -> Result<CaptureSummary, Error> {
     }
 
     tracing::info!(
-        interface = source.interface(),
+        interface = config.capture.interface,
         filter = config.capture.filter.as_deref().unwrap_or(""),
         snaplen = config.capture.snaplen,
         promiscuous = config.capture.promiscuous,
+        readers = sources.len(),
         "Capturing."
     );
     let progress = Progress::new(None, config.sinks.quiet);
     let started = Instant::now();
-    let mut aggregator = IntervalAggregator::new(config.monitor.clone());
-    let mut publisher = Publisher {
-        reports,
-        previous: Stats::default(),
-    };
+    // With workers or readers, `reports` leads to the combiner, which sends on to the sinks.
+    let (aggregators, reports) =
+        IntervalAggregator::start_producers(config.monitor.clone(), sources.len(), reports)
+            .map_err(Error::Threads)?;
     let context = LoopContext {
         decode: config.decode,
         stop: &service.stop,
         progress: &progress,
         health: &metrics,
     };
-    let outcome = pump(
-        &mut source,
-        &mut aggregator,
-        &mut publisher,
-        &context,
-        wall_clock_nanos,
-    );
-    if let Some(report) = aggregator.finish() {
-        publisher.send(&mut source, report);
-    }
+    let reads = read_all(&mut sources, aggregators, &reports, &context);
     progress.finish();
-    let stats = source.stats().ok().flatten().unwrap_or(publisher.previous);
-    drop(publisher);
+    // The combiner, if any, sends the last report and ends once the readers' ends are gone.
+    drop(reports);
     let sunk = sink.join().unwrap_or_default();
     service.shutdown();
-    let summary = CaptureSummary {
-        packets: outcome.packets,
-        bytes: outcome.bytes,
+    let mut summary = CaptureSummary {
         elapsed: started.elapsed(),
         intervals: sunk.intervals,
         snapshot_errors: sunk.snapshot_errors,
-        stats,
+        ..CaptureSummary::default()
     };
-    match outcome.error {
+    let mut failure = None;
+    for (index, read) in reads?.into_iter().enumerate() {
+        summary.packets += read.pumped.packets;
+        summary.bytes += read.pumped.bytes;
+        summary.stats.received += read.stats.received;
+        summary.stats.dropped_kernel += read.stats.dropped_kernel;
+        summary.stats.dropped_interface += read.stats.dropped_interface;
+        if sources.len() > 1 {
+            tracing::info!(
+                reader = index,
+                packets = read.pumped.packets,
+                received = read.stats.received,
+                dropped_kernel = read.stats.dropped_kernel,
+                skipped_before_start = read.skipped,
+                "Reader stopped."
+            );
+        }
+        failure = failure.or(read.pumped.error);
+    }
+    match failure {
         None => Ok(summary),
         Some(error) => {
             tracing::error!(
@@ -162,12 +192,84 @@ pub fn run(config: CaptureConfig) -> Result<CaptureSummary, Error> {
     }
 }
 
-fn wall_clock_nanos() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |since| {
-            u64::try_from(since.as_nanos()).unwrap_or(u64::MAX)
-        })
+/// What one reader did.
+#[derive(Default)]
+struct Read {
+    pumped: Pumped,
+    /// libpcap's statistics at its end.
+    stats: Stats,
+    /// Frames skipped before every reader had joined the fanout group.
+    skipped: u64,
+}
+
+/// Runs one reader thread per source, each with its aggregator, until a stop request or a
+/// failing capture (which stops the others too).
+///
+/// # Errors
+///
+/// [`Error::Threads`] when a reader thread cannot start (the others are stopped first).
+fn read_all(
+    sources: &mut [LiveSource],
+    aggregators: Vec<IntervalAggregator>,
+    reports: &mpsc::Sender<IntervalReport>,
+    context: &LoopContext,
+) -> Result<Vec<Read>, Error> {
+    thread::scope(|scope| {
+        let mut readers = Vec::with_capacity(sources.len());
+        for (index, (source, aggregator)) in sources.iter_mut().zip(aggregators).enumerate() {
+            let reports = reports.clone();
+            let started = thread::Builder::new()
+                .name(format!("hhmon-reader-{index}"))
+                .spawn_scoped(scope, move || read(source, aggregator, reports, context));
+            match started {
+                Ok(reader) => readers.push(reader),
+                Err(error) => {
+                    context.stop.store(true, Ordering::Relaxed);
+                    return Err(Error::Threads(error));
+                }
+            }
+        }
+        // A reader that panicked lost its counts; the panic message says why.
+        Ok(readers
+            .into_iter()
+            .map(|reader| reader.join().unwrap_or_default())
+            .collect())
+    })
+}
+
+/// One reader: the loop, then the last interval and the statistics at the end. The aggregator
+/// and the sender are dropped on return, so a combiner can end.
+fn read(
+    source: &mut LiveSource,
+    mut aggregator: IntervalAggregator,
+    reports: mpsc::Sender<IntervalReport>,
+    context: &LoopContext,
+) -> Read {
+    let mut publisher = Publisher {
+        reports,
+        previous: Stats::default(),
+    };
+    let pumped = pump(
+        source,
+        &mut aggregator,
+        &mut publisher,
+        context,
+        wall_clock_nanos,
+    );
+    if pumped.error.is_some() {
+        // The other readers stop too: their sockets' share of the frames is still theirs,
+        // but this one's would go uncounted.
+        context.stop.store(true, Ordering::Relaxed);
+    }
+    if let Some(report) = aggregator.finish() {
+        publisher.send(source, report);
+    }
+    let stats = source.stats().ok().flatten().unwrap_or(publisher.previous);
+    Read {
+        pumped,
+        stats,
+        skipped: source.skipped(),
+    }
 }
 
 /// A snapshot directory that does not exist yet is created while still root and given to the
@@ -240,6 +342,7 @@ fn counts(now: Stats, before: Stats) -> CaptureCounts {
 }
 
 /// What the loop read, and the error that ended it, if any.
+#[derive(Default)]
 struct Pumped {
     packets: u64,
     bytes: u64,
@@ -267,11 +370,9 @@ fn pump<S: PacketSource>(
         health,
     } = *context;
     let link_type = source.link_type();
-    let mut pumped = Pumped {
-        packets: 0,
-        bytes: 0,
-        error: None,
-    };
+    let mut pumped = Pumped::default();
+    // Packets added to the progress display, which other readers may share.
+    let mut shown = 0;
     // Open the current interval now, so an interface that stays quiet still reports.
     if let Some(report) = aggregator.tick(clock()) {
         publisher.send(source, report);
@@ -285,7 +386,8 @@ fn pump<S: PacketSource>(
                 let closed = aggregator.observe(packet.timestamp_nanos, packet.wire_len, decoded);
                 if pumped.packets % 8192 == 0 {
                     health.heartbeat();
-                    progress.update(pumped.packets, pumped.packets);
+                    progress.add(pumped.packets - shown);
+                    shown = pumped.packets;
                 }
                 if pumped.packets % STATS_EVERY == 0 {
                     let _ = source.stats();
@@ -295,7 +397,8 @@ fn pump<S: PacketSource>(
             // Caught up with the interface: the clock stands in for packet time.
             Ok(Next::Idle) => {
                 health.heartbeat();
-                progress.update(pumped.packets, pumped.packets);
+                progress.add(pumped.packets - shown);
+                shown = pumped.packets;
                 aggregator.tick(clock())
             }
             Ok(Next::End) => break,

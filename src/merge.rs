@@ -208,7 +208,7 @@ pub fn merge(inputs: &[(PathBuf, IntervalReport)], top: usize) -> Result<Interva
                 .get_or_insert_with(|| DistinctUnion::new(expected))
                 .add(&counter);
         }
-        add_totals(&mut totals, &report.totals);
+        totals.add(&report.totals);
         start = start.min(report.interval.start_unix);
         end = end.max(
             report
@@ -264,9 +264,7 @@ fn sum_capture<'a>(reports: impl Iterator<Item = &'a IntervalReport>) -> Option<
         None,
         |sum: Option<CaptureCounts>, capture| {
             let mut sum = sum.unwrap_or_default();
-            sum.received += capture.interval.received;
-            sum.dropped_kernel += capture.interval.dropped_kernel;
-            sum.dropped_interface += capture.interval.dropped_interface;
+            sum.add(&capture.interval);
             Some(sum)
         },
     )?;
@@ -274,27 +272,6 @@ fn sum_capture<'a>(reports: impl Iterator<Item = &'a IntervalReport>) -> Option<
         interval: sum,
         cumulative: sum,
     })
-}
-
-fn add_totals(into: &mut Totals, other: &Totals) {
-    into.packets = into.packets.saturating_add(other.packets);
-    into.bytes = into.bytes.saturating_add(other.bytes);
-    into.unparsed_packets = into.unparsed_packets.saturating_add(other.unparsed_packets);
-    add_by_reason(&mut into.unparsed_by_reason, &other.unparsed_by_reason);
-    into.transport_truncated = into
-        .transport_truncated
-        .saturating_add(other.transport_truncated);
-    add_by_reason(
-        &mut into.decap_fallback_by_reason,
-        &other.decap_fallback_by_reason,
-    );
-}
-
-fn add_by_reason(into: &mut BTreeMap<String, u64>, other: &BTreeMap<String, u64>) {
-    for (reason, count) in other {
-        let total = into.entry(reason.clone()).or_default();
-        *total = total.saturating_add(*count);
-    }
 }
 
 /// The five-tuple of a flow entry, its identity across snapshots.

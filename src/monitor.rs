@@ -18,8 +18,10 @@
 //! counting only; distinct counts are HyperLogLog in both modes, so every snapshot carries
 //! mergeable sketches.
 //!
-//! With more than one worker ([`MonitorConfig::workers`]) the views are counted by owner
-//! threads ([`parallel`]); the intervals, totals and this type's interface stay the same.
+//! With more than one worker ([`MonitorConfig::workers`]), or more than one packet thread, the
+//! views are counted by owner threads and reports finished by a combiner thread ([`parallel`],
+//! [`IntervalAggregator::start`]); each packet thread keeps its intervals and totals here, and
+//! the reports it gets back are its part of the interval's report, for the combiner.
 
 mod parallel;
 
@@ -36,6 +38,7 @@ use crate::window::SlidingDistinct;
 use std::collections::{BTreeMap, HashMap};
 use std::hash::Hash;
 use std::net::IpAddr;
+use std::sync::mpsc::Sender;
 
 /// Default memory of each heavy-hitter sketch (six per monitor: three views, by packets and by
 /// bytes; 1.5 MiB in all). 256 KiB holds about 5,000 five-tuples or 8,000 addresses in heavy
@@ -66,7 +69,9 @@ pub struct MonitorConfig {
     /// benchmarks use to price distinct counting.
     pub distinct: bool,
     /// Threads that count the views, each owning the keys that hash to it (1: the packet
-    /// thread counts everything itself; at most [`MAX_WORKERS`]).
+    /// thread counts everything itself; at most [`MAX_WORKERS`]). Honoured by
+    /// [`IntervalAggregator::start`]; [`IntervalAggregator::new`] always counts on its caller's
+    /// thread.
     pub workers: usize,
 }
 
@@ -116,6 +121,12 @@ pub enum ConfigError {
 }
 
 impl MonitorConfig {
+    /// The configuration as the aggregator uses it: an interval of 0 seconds is 1.
+    fn normalized(mut self) -> Self {
+        self.interval_secs = self.interval_secs.max(1);
+        self
+    }
+
     /// Checks what the types cannot: that the window is a whole number of intervals, and that
     /// its sketches fit in [`MAX_WINDOW_BYTES`].
     ///
@@ -483,9 +494,9 @@ pub struct IntervalAggregator {
     destinations: HeavyHitters<IpAddr>,
     /// `None` when distinct counting is off, or when workers count.
     distinct: Option<DistinctViews>,
-    /// The owner threads, when there is more than one worker; the views above then only
-    /// hash keys (their sketches have one bucket).
-    workers: Option<parallel::Workers>,
+    /// This packet thread's end of the owner threads and the combiner, when workers count; the
+    /// views above then only hash keys (their sketches have one bucket).
+    workers: Option<parallel::Producer>,
     /// Start (Unix seconds) of the open interval; `None` before the first packet.
     interval_start: Option<u64>,
     /// End of the open interval in nanoseconds (0 when none is open): packets before it need
@@ -497,25 +508,69 @@ pub struct IntervalAggregator {
 }
 
 impl IntervalAggregator {
-    /// An aggregator with every sketch allocated up front (an interval length of 0 is taken
-    /// as 1 second). Check the configuration with [`MonitorConfig::validate`] first: a window
-    /// that is not a multiple of the interval is used as given, so its edge falls inside an
-    /// interval, which counts whole.
+    /// An aggregator that counts on the calling thread (whatever `config.workers` says), with
+    /// every sketch allocated up front (an interval length of 0 is taken as 1 second). Check
+    /// the configuration with [`MonitorConfig::validate`] first: a window that is not a
+    /// multiple of the interval is used as given, so its edge falls inside an interval, which
+    /// counts whole.
+    pub fn new(config: MonitorConfig) -> Self {
+        Self::with_producer(config.normalized(), None)
+    }
+
+    /// The aggregator of one packet thread that sends its reports to `reports`, and the sender
+    /// it must send the reports it returns to instead. With `config.workers` at 1 that is
+    /// `reports` itself and the aggregator is [`new`](Self::new)'s; above 1 it starts that
+    /// many owner threads and a combiner (`monitor/parallel.rs`): the aggregator's reports
+    /// then carry only its interval and totals, and the combiner completes them and sends them
+    /// on to `reports`, in interval order. The threads end once the aggregator and the returned
+    /// sender are dropped, after the last report is sent; until then whoever waits for
+    /// `reports` to close waits too.
     ///
-    /// With `config.workers` above 1 it starts that many owner threads (ended when the
-    /// aggregator is dropped); should the system refuse a thread, it logs so and counts on
-    /// the calling thread, with the same results.
-    pub fn new(mut config: MonitorConfig) -> Self {
-        config.interval_secs = config.interval_secs.max(1);
-        let workers = (config.workers > 1)
-            .then(|| parallel::Workers::start(&config))
-            .and_then(|started| {
-                started
-                    .map_err(|error| {
-                        tracing::error!(error = %error, "Cannot start worker threads; counting on one.");
-                    })
-                    .ok()
-            });
+    /// # Errors
+    ///
+    /// When the system refuses a thread.
+    pub fn start(
+        config: MonitorConfig,
+        reports: Sender<IntervalReport>,
+    ) -> std::io::Result<(Self, Sender<IntervalReport>)> {
+        if config.workers <= 1 {
+            return Ok((Self::new(config), reports));
+        }
+        let config = config.normalized();
+        let (producers, parts) = parallel::start(&config, 1, reports)?;
+        let producer = producers.into_iter().next();
+        Ok((Self::with_producer(config, producer), parts))
+    }
+
+    /// [`start`](Self::start) for `producers` packet threads (live capture's readers) that
+    /// share the owner threads (at least one, even when `config.workers` is 1): one aggregator
+    /// for each, each keeping its own intervals and totals. The combiner sums the parts of the
+    /// readers that report an interval and reports it once every reader has closed it; every
+    /// reader must send the reports its aggregator returns to the returned sender.
+    ///
+    /// # Errors
+    ///
+    /// When the system refuses a thread.
+    pub fn start_producers(
+        config: MonitorConfig,
+        producers: usize,
+        reports: Sender<IntervalReport>,
+    ) -> std::io::Result<(Vec<Self>, Sender<IntervalReport>)> {
+        if producers <= 1 {
+            let (aggregator, parts) = Self::start(config, reports)?;
+            return Ok((vec![aggregator], parts));
+        }
+        let config = config.normalized();
+        let (producers, parts) = parallel::start(&config, producers, reports)?;
+        let aggregators = producers
+            .into_iter()
+            .map(|producer| Self::with_producer(config.clone(), Some(producer)))
+            .collect();
+        Ok((aggregators, parts))
+    }
+
+    /// An aggregator of a [normalized](MonitorConfig::normalized) configuration.
+    fn with_producer(config: MonitorConfig, workers: Option<parallel::Producer>) -> Self {
         let local = MonitorConfig {
             sketch_bytes: if workers.is_some() {
                 0
@@ -574,12 +629,12 @@ impl IntervalAggregator {
         let closed = match self.interval_start {
             Some(open) if start > open => {
                 let report = self.close(false);
-                self.interval_start = Some(start);
+                self.open(start);
                 report
             }
             Some(_) => None,
             None => {
-                self.interval_start = Some(start);
+                self.open(start);
                 None
             }
         };
@@ -597,6 +652,9 @@ impl IntervalAggregator {
         let report = self.close(false);
         self.interval_start = None;
         self.open_until_nanos = 0;
+        if let Some(workers) = &mut self.workers {
+            workers.finish();
+        }
         report
     }
 
@@ -610,14 +668,22 @@ impl IntervalAggregator {
         match self.interval_start {
             Some(open) if now > open => {
                 let report = self.close(true);
-                self.interval_start = Some(now);
+                self.open(now);
                 report
             }
             Some(_) => None,
             None => {
-                self.interval_start = Some(now);
+                self.open(now);
                 None
             }
+        }
+    }
+
+    /// Opens the interval starting at `start` (Unix seconds), telling the owner threads.
+    fn open(&mut self, start: u64) {
+        self.interval_start = Some(start);
+        if let Some(workers) = &mut self.workers {
+            workers.open(start);
         }
     }
 
@@ -668,7 +734,11 @@ impl IntervalAggregator {
     /// no packet unless `keep_empty`.
     fn close(&mut self, keep_empty: bool) -> Option<IntervalReport> {
         let start = self.interval_start?;
-        if self.interval.packets == 0 && !keep_empty {
+        let reported = self.interval.packets > 0 || keep_empty;
+        if let Some(workers) = &mut self.workers {
+            workers.closed(start, reported);
+        }
+        if !reported {
             return None;
         }
         self.closed.merge(&self.interval);
@@ -709,9 +779,6 @@ impl IntervalAggregator {
             capture: None,
             sketches: None,
         };
-        if let Some(workers) = &mut self.workers {
-            workers.close(&mut report);
-        }
         if let Some(distinct) = &mut self.distinct {
             distinct.close(&mut report, &self.sources, &self.destinations);
         }

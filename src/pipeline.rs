@@ -3,9 +3,10 @@
 //! `replay` and `capture` each keep only their loop.
 //!
 //! The packet loop runs on the calling thread and touches only the source, the decoder and
-//! the aggregator. Closed reports go over a channel to the sink thread; a small tokio runtime
-//! on a third thread serves HTTP and turns SIGINT/SIGTERM into a stop request. A slow disk or a
-//! flood of scrapes never blocks the loop. Knows nothing of packets or sketches.
+//! the aggregator. Closed reports go over a channel to the sink thread (with worker threads,
+//! through their combiner, which completes them and holds a sender of its own); a small tokio
+//! runtime on a third thread serves HTTP and turns SIGINT/SIGTERM into a stop request. A slow
+//! disk or a flood of scrapes never blocks the loop. Knows nothing of packets or sketches.
 
 use crate::decode::DecodeOptions;
 use crate::export::http::{self, MetricsState};
@@ -306,6 +307,20 @@ impl Progress {
         let seconds = self.started.elapsed().as_secs_f64().max(1e-9);
         self.bar
             .set_message(format!("{:.0} packets/s", packets as f64 / seconds));
+    }
+
+    /// Adds `packets` to a spinner's count, which several reading threads may share, and
+    /// shows the average packet rate.
+    pub(crate) fn add(&self, packets: u64) {
+        if self.bar.is_hidden() {
+            return;
+        }
+        self.bar.inc(packets);
+        let seconds = self.started.elapsed().as_secs_f64().max(1e-9);
+        self.bar.set_message(format!(
+            "{:.0} packets/s",
+            self.bar.position() as f64 / seconds
+        ));
     }
 
     /// Removes the display.

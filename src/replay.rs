@@ -67,6 +67,9 @@ pub enum Error {
     /// interval).
     #[error(transparent)]
     Config(#[from] ConfigError),
+    /// The worker threads could not start.
+    #[error("cannot start the worker threads: {0}")]
+    Threads(std::io::Error),
 }
 
 /// Replays `config.files` and publishes every interval; returns when the input is exhausted
@@ -87,8 +90,9 @@ pub fn run(config: ReplayConfig) -> Result<ReplaySummary, Error> {
     let metrics = config.sinks.metrics_state();
     let service = Service::start(config.sinks.listen, metrics.clone())?;
     let (reports, sink) = Sink::start(&config.sinks, metrics.clone())?;
-
-    let mut aggregator = IntervalAggregator::new(config.monitor.clone());
+    // With workers, `reports` leads to the combiner, which sends on to the sinks.
+    let (mut aggregator, reports) =
+        IntervalAggregator::start(config.monitor.clone(), reports).map_err(Error::Threads)?;
     let total_bytes = config
         .files
         .iter()
@@ -140,6 +144,8 @@ pub fn run(config: ReplayConfig) -> Result<ReplaySummary, Error> {
     summary.elapsed = started.elapsed();
     summary.interrupted = service.stop.load(Ordering::Relaxed);
     progress.finish();
+    // The combiner, if any, sends the last report and ends once both are gone.
+    drop(aggregator);
     drop(reports);
     let sunk = sink.join().unwrap_or_default();
     // After the sink has published the last report: `/healthz` says "finished, serving the

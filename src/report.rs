@@ -81,6 +81,17 @@ pub struct CaptureCounts {
     pub dropped_interface: u64,
 }
 
+impl CaptureCounts {
+    /// Adds `other`'s counts to these (saturating).
+    pub fn add(&mut self, other: &CaptureCounts) {
+        self.received = self.received.saturating_add(other.received);
+        self.dropped_kernel = self.dropped_kernel.saturating_add(other.dropped_kernel);
+        self.dropped_interface = self
+            .dropped_interface
+            .saturating_add(other.dropped_interface);
+    }
+}
+
 /// Distinct counts over a rolling window of intervals.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WindowCounts {
@@ -154,6 +165,30 @@ pub struct Totals {
     /// zero without `--decap`). Empty in snapshots written before it existed.
     #[serde(default)]
     pub decap_fallback_by_reason: BTreeMap<String, u64>,
+}
+
+impl Totals {
+    /// Adds `other`'s counts to these (saturating), reason by reason.
+    pub fn add(&mut self, other: &Totals) {
+        self.packets = self.packets.saturating_add(other.packets);
+        self.bytes = self.bytes.saturating_add(other.bytes);
+        self.unparsed_packets = self.unparsed_packets.saturating_add(other.unparsed_packets);
+        add_by_reason(&mut self.unparsed_by_reason, &other.unparsed_by_reason);
+        self.transport_truncated = self
+            .transport_truncated
+            .saturating_add(other.transport_truncated);
+        add_by_reason(
+            &mut self.decap_fallback_by_reason,
+            &other.decap_fallback_by_reason,
+        );
+    }
+}
+
+fn add_by_reason(into: &mut BTreeMap<String, u64>, other: &BTreeMap<String, u64>) {
+    for (reason, count) in other {
+        let total = into.entry(reason.clone()).or_default();
+        *total = total.saturating_add(*count);
+    }
 }
 
 /// One flow of a top list.

@@ -411,6 +411,75 @@ fn a_replayed_capture_is_counted_exactly_with_nothing_dropped() {
     assert_eq!(seen.flows, truth.flows);
 }
 
+/// The `packets` of every `Reader stopped.` line hhmon logged, in reader order.
+fn packets_by_reader(stderr: &str) -> Vec<u64> {
+    stderr
+        .lines()
+        .filter(|line| line.contains("Reader stopped."))
+        .map(|line| {
+            let field = line
+                .split_whitespace()
+                .find_map(|word| word.strip_prefix("packets="))
+                .unwrap_or_else(|| panic!("no packets in {line}"));
+            field.parse().unwrap()
+        })
+        .collect()
+}
+
+#[test]
+fn two_readers_share_the_interface_by_flow_and_count_every_frame_once() {
+    let _turn = serial();
+    let truth = expected(MIXED, |_| true);
+    // One owner thread counts for both readers, then two.
+    for workers in ["1", "2"] {
+        let netns = Netns::new();
+        let dir = tempfile::tempdir().unwrap();
+        let snapshots = dir.path().to_str().unwrap();
+        let mut hhmon = Hhmon::start(
+            &netns,
+            &[],
+            &[
+                "--readers",
+                "2",
+                "--workers",
+                workers,
+                "--interval",
+                "1s",
+                "--exact",
+                "--top",
+                ALL_FLOWS,
+                "--snapshot-dir",
+                snapshots,
+            ],
+        );
+        assert!(hhmon.stderr().contains("readers=2"), "{}", hhmon.stderr());
+        let (sent, rate) = tcpreplay(&netns, &captures_dir().join(MIXED), &["--topspeed"]);
+        assert_eq!(sent, truth.packets);
+        wait_for_packets(dir.path(), sent, &hhmon);
+        let (status, _) = hhmon.terminate(Duration::from_secs(5));
+        let stderr = hhmon.stderr();
+        assert!(status.success(), "{status}:\n{stderr}");
+
+        let (seen, capture) = counted(dir.path());
+        let by_reader = packets_by_reader(&stderr);
+        eprintln!("--workers {workers}: sent {sent} ({rate}); readers {by_reader:?}, {capture:?}");
+        // The kernel gave each frame to one socket: the readers' statistics add up to what was
+        // sent, and both had a share.
+        assert_eq!(capture.received, sent);
+        assert_eq!((capture.dropped_kernel, capture.dropped_interface), (0, 0));
+        assert_eq!(by_reader.len(), 2, "{stderr}");
+        assert!(
+            by_reader.iter().all(|&packets| packets > 0),
+            "{by_reader:?}"
+        );
+        assert_eq!(by_reader.iter().sum::<u64>(), sent);
+        // Summed over the readers, every flow has tshark's exact packets and bytes.
+        assert_eq!(seen.packets, truth.packets);
+        assert_eq!(seen.bytes, truth.bytes);
+        assert_eq!(seen.flows, truth.flows);
+    }
+}
+
 #[test]
 fn when_the_reader_falls_behind_the_shortfall_equals_the_drops_reported() {
     let _turn = serial();

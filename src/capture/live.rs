@@ -7,13 +7,19 @@
 //! itself: with TPACKET_V3 (libpcap's default on Linux) the read timeout does not expire while
 //! no packet arrives, so libpcap alone would never hand control back on a quiet link. The same
 //! `poll` reports an interface that goes down or away as an error on the socket.
+//!
+//! Several readers ([`LiveSource::open_readers`]) each open a capture of their own and join
+//! their sockets to one PACKET_FANOUT group, in which the kernel hands every frame to one socket
+//! chosen by a hash of its flow: each reader sees a share of the frames, all the frames of a
+//! flow in the same one. The socket option is set on libpcap's socket through `libc`, the one
+//! place hhmon uses `unsafe` ([`join_fanout`]).
 
 use super::{Error, Next, Packet, PacketSource, Stats};
 use crate::decode::LinkType;
 use nix::poll::{PollFd, PollFlags, PollTimeout};
 use pcap::{Active, Capture, Precision};
-use std::os::fd::{AsFd, OwnedFd};
-use std::time::Duration;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// Default snapshot length: the bytes kept of each frame. Flow keys need only the headers, but
 /// tunnelled traffic stacks many (Ethernet, two VLAN tags, MPLS labels, outer IPv6 with
@@ -33,6 +39,9 @@ pub const DEFAULT_BUFFER_BYTES: usize = 32 << 20;
 /// Short enough that an interval closes and a stop request is seen within a tenth of a second,
 /// long enough that an idle capture wakes only ten times a second.
 pub const WAKE_INTERVAL: Duration = Duration::from_millis(100);
+
+/// Most readers [`LiveSource::open_readers`] opens.
+pub const MAX_READERS: usize = 64;
 
 /// How to open a live capture.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -85,6 +94,21 @@ pub struct LiveSource {
     last_raw: (u32, u32, u32),
     /// Set by a read error: the source has ended, as the trait's contract says.
     failed: bool,
+    /// Frames stamped before this (nanoseconds since the epoch) may have reached another
+    /// reader too and are skipped; 0 once a later frame came, and for a capture of its own.
+    skip_before: u64,
+    /// Frames skipped so.
+    skipped: u64,
+}
+
+/// The captures of several readers sharing an interface ([`LiveSource::open_readers`]).
+pub struct Readers {
+    /// One capture per reader (at least one).
+    pub sources: Vec<LiveSource>,
+    /// Why there is a single capture though several were asked for: the kernel refused to
+    /// join its socket to a fanout group (a kernel without PACKET_FANOUT, a socket that is not
+    /// AF_PACKET).
+    pub refused: Option<std::io::Error>,
 }
 
 impl LiveSource {
@@ -139,7 +163,65 @@ impl LiveSource {
             totals: Stats::default(),
             last_raw: (0, 0, 0),
             failed: false,
+            skip_before: 0,
+            skipped: 0,
         })
+    }
+
+    /// Opens `readers` captures on `config.interface` (at most [`MAX_READERS`]) that share its
+    /// frames: each is [`open`](Self::open)ed and its socket joined to one PACKET_FANOUT group
+    /// (PACKET_FANOUT_HASH, the kernel's symmetric flow hash: both directions of a flow reach
+    /// the same socket), whose id is this process's id (a group is per interface and network
+    /// namespace, so only another process with the same low 16 bits of its id capturing on
+    /// the same interface could share it). Each socket has its own kernel buffer of
+    /// `config.buffer_bytes`.
+    ///
+    /// Until the last socket has joined, a frame may reach two of them (a socket outside the
+    /// group gets every frame): each capture skips the frames stamped before that moment, so
+    /// the readers start together and no frame is counted twice. Where the kernel refuses to
+    /// join the first socket to a group, returns that capture alone, with the refusal.
+    ///
+    /// # Errors
+    ///
+    /// As [`open`](Self::open); [`Error::Interface`] when a later socket cannot join the group
+    /// the first one joined.
+    pub fn open_readers(config: &LiveConfig, readers: usize) -> Result<Readers, Error> {
+        let first = Self::open(config)?;
+        if readers <= 1 {
+            return Ok(Readers {
+                sources: vec![first],
+                refused: None,
+            });
+        }
+        let group = (std::process::id() % 65_536) as u16;
+        if let Err(error) = join_fanout(first.capture.as_fd(), group) {
+            return Ok(Readers {
+                sources: vec![first],
+                refused: Some(error),
+            });
+        }
+        let mut sources = vec![first];
+        for _ in 1..readers.min(MAX_READERS) {
+            let source = Self::open(config)?;
+            join_fanout(source.capture.as_fd(), group).map_err(|error| Error::Interface {
+                interface: config.interface.clone(),
+                reason: format!("cannot join another socket to the fanout group: {error}"),
+            })?;
+            sources.push(source);
+        }
+        let joined = wall_clock_nanos();
+        for source in &mut sources {
+            source.skip_before = joined;
+        }
+        Ok(Readers {
+            sources,
+            refused: None,
+        })
+    }
+
+    /// Frames skipped because they came before every reader's socket had joined the group.
+    pub fn skipped(&self) -> u64 {
+        self.skipped
     }
 
     /// The interface captured on.
@@ -160,6 +242,79 @@ impl LiveSource {
             }),
         }
     }
+
+    /// Copies the next frame into `frame`, skipping those stamped before `skip_before` (then
+    /// stops skipping); `false` when none came within [`WAKE_INTERVAL`]. The copy lets the
+    /// frame outlive the loop that skips, which a borrow of libpcap's buffer cannot.
+    fn copy_next(&mut self) -> Result<bool, Error> {
+        loop {
+            match self.capture.next_packet() {
+                Ok(packet) => {
+                    let timestamp = timestamp_nanos(packet.header);
+                    if timestamp < self.skip_before {
+                        self.skipped += 1;
+                        continue;
+                    }
+                    self.skip_before = 0;
+                    self.frame.clear();
+                    self.frame.extend_from_slice(packet.data);
+                    self.frame_header = (timestamp, packet.header.len);
+                    return Ok(true);
+                }
+                Err(pcap::Error::TimeoutExpired) => {
+                    Self::wait(&self.socket, &self.interface)?;
+                    return Ok(false);
+                }
+                Err(error) => {
+                    self.failed = true;
+                    return Err(read_error(&self.interface, error));
+                }
+            }
+        }
+    }
+
+    /// The frame [`copy_next`](Self::copy_next) copied.
+    fn copied(&self) -> Packet<'_> {
+        let (timestamp_nanos, wire_len) = self.frame_header;
+        Packet {
+            timestamp_nanos,
+            wire_len,
+            data: &self.frame,
+        }
+    }
+}
+
+/// Joins `socket`, a capture's packet socket, to the PACKET_FANOUT group `group` in hash mode.
+/// Neither the pcap crate nor nix offers this socket option, so it is set through `libc`.
+#[allow(unsafe_code)]
+fn join_fanout(socket: BorrowedFd<'_>, group: u16) -> std::io::Result<()> {
+    // The group id in the low 16 bits, the mode in the next ones (packet(7)).
+    let value = libc::c_int::from(group) | (libc::PACKET_FANOUT_HASH as libc::c_int) << 16;
+    // SAFETY: `socket` is borrowed, so open for the whole call; the kernel reads exactly
+    // `size_of::<c_int>()` bytes from `value`, which lives across the call.
+    let result = unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            libc::SOL_PACKET,
+            libc::PACKET_FANOUT,
+            std::ptr::from_ref(&value).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if result == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
+/// The wall clock in nanoseconds since the Unix epoch, the clock of the kernel's frame stamps.
+pub fn wall_clock_nanos() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |since| {
+            u64::try_from(since.as_nanos()).unwrap_or(u64::MAX)
+        })
 }
 
 impl PacketSource for LiveSource {
@@ -169,37 +324,27 @@ impl PacketSource for LiveSource {
 
     /// Waits as long as it takes for a frame: a live interface has no end. The frame is copied
     /// (at most the snapshot length) because the wait loop cannot keep libpcap's borrow alive;
-    /// [`poll_packet`](PacketSource::poll_packet), the capture loop's call, copies nothing.
+    /// [`poll_packet`](PacketSource::poll_packet), the capture loop's call, copies nothing
+    /// (past a reader's start, see [`open_readers`](LiveSource::open_readers)).
     fn next_packet(&mut self) -> Result<Option<Packet<'_>>, Error> {
         if self.failed {
             return Ok(None);
         }
-        loop {
-            match self.capture.next_packet() {
-                Ok(packet) => {
-                    self.frame.clear();
-                    self.frame.extend_from_slice(packet.data);
-                    self.frame_header = (timestamp_nanos(packet.header), packet.header.len);
-                    break;
-                }
-                Err(pcap::Error::TimeoutExpired) => Self::wait(&self.socket, &self.interface)?,
-                Err(error) => {
-                    self.failed = true;
-                    return Err(read_error(&self.interface, error));
-                }
-            }
-        }
-        let (timestamp_nanos, wire_len) = self.frame_header;
-        Ok(Some(Packet {
-            timestamp_nanos,
-            wire_len,
-            data: &self.frame,
-        }))
+        while !self.copy_next()? {}
+        Ok(Some(self.copied()))
     }
 
     fn poll_packet(&mut self) -> Result<Next<'_>, Error> {
         if self.failed {
             return Ok(Next::End);
+        }
+        // Only until the first frame after the fanout group was complete: a copy per frame.
+        if self.skip_before != 0 {
+            return Ok(if self.copy_next()? {
+                Next::Packet(self.copied())
+            } else {
+                Next::Idle
+            });
         }
         match self.capture.next_packet() {
             Ok(packet) => Ok(Next::Packet(Packet {
@@ -403,6 +548,86 @@ mod tests {
             .unwrap();
         // The kernel stamps with its own clock reading; allow for its coarser granularity.
         u64::try_from(since.as_nanos()).unwrap() - 10_000_000
+    }
+
+    /// The next frame `source` hands out within two seconds, copied, or `None`.
+    fn next_frame(source: &mut LiveSource) -> Option<Vec<u8>> {
+        let started = std::time::Instant::now();
+        while started.elapsed() < Duration::from_secs(2) {
+            match source.poll_packet().unwrap() {
+                Next::Packet(packet) => return Some(packet.data.to_vec()),
+                Next::Idle => {}
+                Next::End => panic!("a live capture has no end"),
+            }
+        }
+        None
+    }
+
+    /// A capture of loopback's UDP datagrams to a port of its own, and that port.
+    fn loopback_udp() -> (LiveConfig, std::net::UdpSocket) {
+        let receiver = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let port = receiver.local_addr().unwrap().port();
+        let config = LiveConfig {
+            filter: Some(format!("udp dst port {port}")),
+            ..LiveConfig::new("lo")
+        };
+        (config, receiver)
+    }
+
+    #[test]
+    fn readers_in_a_fanout_group_share_the_flows_and_get_each_frame_once() {
+        let (config, receiver) = loopback_udp();
+        let Readers {
+            mut sources,
+            refused,
+        } = LiveSource::open_readers(&config, 2).unwrap();
+        assert!(refused.is_none(), "{refused:?}");
+        assert_eq!(sources.len(), 2);
+        // 64 flows (a sender socket, so a source port, each): all on one socket has a chance of
+        // 2^-63 under the flow hash.
+        let target = receiver.local_addr().unwrap();
+        for flow in 0..64u8 {
+            let sender = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+            sender.send_to(&[flow; 8], target).unwrap();
+        }
+        let mut seen = [Vec::new(), Vec::new()];
+        for (source, seen) in sources.iter_mut().zip(&mut seen) {
+            while let Some(frame) = next_frame(source) {
+                seen.push(frame[frame.len() - 1]);
+            }
+        }
+        assert!(seen.iter().all(|flows| !flows.is_empty()), "{seen:?}");
+        let mut all: Vec<u8> = seen.concat();
+        all.sort_unstable();
+        assert_eq!(all, (0..64).collect::<Vec<u8>>());
+    }
+
+    #[test]
+    fn frames_from_before_the_group_was_complete_are_skipped() {
+        let (config, receiver) = loopback_udp();
+        let target = receiver.local_addr().unwrap();
+        let mut source = LiveSource::open(&config).unwrap();
+        let sender = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        // Loopback stamps a frame while sending it: the first is older than the cut.
+        sender.send_to(b"before", target).unwrap();
+        source.skip_before = wall_clock_nanos();
+        sender.send_to(b"after", target).unwrap();
+        let frame = next_frame(&mut source).unwrap();
+        assert!(frame.ends_with(b"after"), "{frame:?}");
+        assert_eq!(source.skipped(), 1);
+        assert_eq!(
+            source.skip_before, 0,
+            "skipping ends at the first later frame"
+        );
+        sender.send_to(b"later", target).unwrap();
+        assert!(next_frame(&mut source).unwrap().ends_with(b"later"));
+    }
+
+    #[test]
+    fn a_socket_that_is_not_a_packet_socket_refuses_fanout() {
+        let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let error = join_fanout(socket.as_fd(), 1).unwrap_err();
+        assert_eq!(error.raw_os_error(), Some(libc::ENOPROTOOPT), "{error}");
     }
 
     #[test]

@@ -15,7 +15,10 @@ mod pcap_file;
 
 pub use fake::FakeSource;
 pub use file::FileSource;
-pub use live::{LiveConfig, LiveSource, DEFAULT_BUFFER_BYTES, DEFAULT_SNAPLEN, WAKE_INTERVAL};
+pub use live::{
+    wall_clock_nanos, LiveConfig, LiveSource, Readers, DEFAULT_BUFFER_BYTES, DEFAULT_SNAPLEN,
+    MAX_READERS, WAKE_INTERVAL,
+};
 pub use pace::{Paced, MAX_SLEEP};
 
 use crate::decode::LinkType;
