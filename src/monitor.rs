@@ -505,8 +505,9 @@ impl DistinctViews {
             entry.distinct_destinations = self.fan_out.estimate(&entry.address, hash).map(rounded);
         }
         let lg_k = self.sources.lg_k();
-        let interval_sources = std::mem::replace(&mut self.sources, DistinctCounter::new(lg_k));
+        let mut interval_sources = std::mem::replace(&mut self.sources, DistinctCounter::new(lg_k));
         if let Some(window) = &mut self.window {
+            interval_sources.shrink();
             let count = window.push(report.interval.start_unix, interval_sources);
             report.window = Some(WindowCounts {
                 seconds: window.window_secs(),

@@ -131,7 +131,7 @@ impl<K: Eq + Clone> KeyedDistinct<K> {
             }
             (first + offset, count)
         };
-        let mut counter = DistinctCounter::new(self.lg_k);
+        let mut counter = DistinctCounter::compact(self.lg_k);
         counter.insert_coupon(value);
         self.tags[way] = tag;
         self.counts[way] = count.max(1);
