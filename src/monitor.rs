@@ -256,24 +256,33 @@ impl<K: ViewKey> HeavyHitters<K> {
         }
     }
 
-    /// Counts one packet of `wire_len` bytes for `key`; returns the key's hash, for other
-    /// tables keyed by it, and its packet count with this packet (what
-    /// [`packets`](Self::packets) would answer, estimated when sketched).
+    /// Counts one packet of `wire_len` bytes for `key`, of [`hash`](Self::hash) `hash`;
+    /// returns the key's packet count with this packet (what [`packets`](Self::packets) would
+    /// answer, estimated when sketched).
     #[inline]
-    fn add(&mut self, key: &K, wire_len: u64) -> (u64, u64) {
+    fn add(&mut self, key: &K, hash: u64, wire_len: u64) -> u64 {
         match self {
             HeavyHitters::Sketched { packets, bytes } => {
-                let hash = key.view_hash();
                 let count = packets.add_hashed(key, hash, 1);
                 bytes.add_hashed(key, hash, wire_len);
-                (hash, count)
+                count
             }
-            HeavyHitters::Exact { counts, hasher } => {
+            HeavyHitters::Exact { counts, .. } => {
                 let entry = counts.entry(key.clone()).or_default();
                 entry.0 += 1;
                 entry.1 += wire_len;
-                (hasher.hash_one(key), entry.0)
+                entry.0
             }
+        }
+    }
+
+    /// Starts loading what [`add`](Self::add) of a key of hash `hash` reads first, so that a
+    /// packet's views wait for memory together rather than in turn.
+    #[inline]
+    fn prefetch(&self, hash: u64) {
+        if let HeavyHitters::Sketched { packets, bytes } = self {
+            packets.prefetch(hash);
+            bytes.prefetch(hash);
         }
     }
 
@@ -457,8 +466,8 @@ impl DistinctViews {
     }
 
     /// Counts one decoded packet. The source and the destination come with their heavy-hitter
-    /// hashes and packet counts (this packet included), as [`HeavyHitters::add`] returned
-    /// them: a fan table considering an address for admission needs its count.
+    /// hashes and packet counts (this packet included, as [`HeavyHitters::add`] returned
+    /// them): a fan table considering an address for admission needs its count.
     #[inline]
     fn observe(
         &mut self,
@@ -700,20 +709,23 @@ impl IntervalAggregator {
                 if let Some(reason) = decoded.decap_fallback {
                     self.interval.decap_fallback[reason.index()] += 1;
                 }
+                let (flow_hash, src_hash, dst_hash) = (
+                    self.flows.hash(&key),
+                    self.sources.hash(&key.src),
+                    self.destinations.hash(&key.dst),
+                );
                 if let Some(workers) = &mut self.workers {
-                    let hashes = (
-                        self.flows.hash(&key),
-                        self.sources.hash(&key.src),
-                        self.destinations.hash(&key.dst),
-                    );
-                    workers.dispatch(&key, wire_len, hashes);
+                    workers.dispatch(&key, wire_len, (flow_hash, src_hash, dst_hash));
                     return;
                 }
-                self.flows.add(&key, wire_len);
-                let src = self.sources.add(&key.src, wire_len);
-                let dst = self.destinations.add(&key.dst, wire_len);
+                self.flows.prefetch(flow_hash);
+                self.sources.prefetch(src_hash);
+                self.destinations.prefetch(dst_hash);
+                self.flows.add(&key, flow_hash, wire_len);
+                let src_packets = self.sources.add(&key.src, src_hash, wire_len);
+                let dst_packets = self.destinations.add(&key.dst, dst_hash, wire_len);
                 if let Some(distinct) = &mut self.distinct {
-                    distinct.observe(&key, src, dst);
+                    distinct.observe(&key, (src_hash, src_packets), (dst_hash, dst_packets));
                 }
             }
             Err(reason) => self.interval.unparsed[reason.index()] += 1,

@@ -237,6 +237,17 @@ impl<K: Hash + Eq + Clone> CuckooHeavyKeeper<K> {
         self.add_elsewhere(key, hash, weight)
     }
 
+    /// Starts loading the table-0 bucket of `hash`, which [`add_hashed`](Self::add_hashed)
+    /// reads first: a caller updating several sketches per item touches all their buckets
+    /// first and waits for memory once, not once per sketch.
+    #[inline]
+    pub fn prefetch(&self, hash: u64) {
+        if let Some(bucket) = self.buckets.get(self.first_bucket(hash)) {
+            // Reading the fingerprints loads their cache line; the rest of the work hides the wait.
+            std::hint::black_box(bucket.heavy_fp[0]);
+        }
+    }
+
     /// [`add_hashed`](Self::add_hashed) for an item that is not heavy in its table-0 bucket.
     #[inline(never)]
     fn add_elsewhere(&mut self, key: &K, hash: u64, weight: u64) -> u64 {
