@@ -222,19 +222,32 @@ impl<K: Hash + Eq + Clone> CuckooHeavyKeeper<K> {
     /// it raised, else 0 (the insert only decayed another item's lobby counter). That is what
     /// [`count_hashed`](Self::count_hashed) would answer, but for a lobby counter when the
     /// fingerprint also sits in the other bucket's lobby (there it answers the larger).
-    #[inline]
+    #[inline(always)]
     pub fn add_hashed(&mut self, key: &K, hash: u64, weight: u64) -> u64 {
-        // Most inserts of a skewed stream hit a heavy entry in the item's table-0 bucket: that
-        // check stays inline and touches one bucket; everything else is out of line.
+        // Most inserts of a skewed stream hit a heavy entry in one of the item's two buckets:
+        // those checks stay inline; everything else is out of line.
         let (fp, first) = (hash as u16, self.first_bucket(hash));
-        if let Some(b) = self.buckets.get_mut(first) {
-            if let Some(slot) = b.heavy_slot(fp, key) {
-                b.heavy_count[slot] = b.heavy_count[slot].saturating_add(weight);
-                self.total = self.total.saturating_add(weight);
-                return b.heavy_count[slot];
-            }
+        if let Some(count) = self.add_if_heavy(first, fp, key, weight) {
+            return count;
         }
-        self.add_elsewhere(key, hash, weight)
+        let slots = Slots {
+            fp,
+            buckets: [first, self.buckets_per_table + self.alternate(first, fp)],
+        };
+        if let Some(count) = self.add_if_heavy(slots.buckets[1], fp, key, weight) {
+            return count;
+        }
+        self.add_elsewhere(key, &slots, weight)
+    }
+
+    /// Adds `weight` to `key`'s heavy counter in `bucket` and returns it, if it is there.
+    #[inline(always)]
+    fn add_if_heavy(&mut self, bucket: usize, fp: u16, key: &K, weight: u64) -> Option<u64> {
+        let b = self.buckets.get_mut(bucket)?;
+        let slot = b.heavy_slot(fp, key)?;
+        b.heavy_count[slot] = b.heavy_count[slot].saturating_add(weight);
+        self.total = self.total.saturating_add(weight);
+        Some(b.heavy_count[slot])
     }
 
     /// Starts loading the table-0 bucket of `hash`, which [`add_hashed`](Self::add_hashed)
@@ -248,17 +261,16 @@ impl<K: Hash + Eq + Clone> CuckooHeavyKeeper<K> {
         }
     }
 
-    /// [`add_hashed`](Self::add_hashed) for an item that is not heavy in its table-0 bucket.
+    /// [`add_hashed`](Self::add_hashed) for an item that is not heavy in either bucket.
     #[inline(never)]
-    fn add_elsewhere(&mut self, key: &K, hash: u64, weight: u64) -> u64 {
+    fn add_elsewhere(&mut self, key: &K, slots: &Slots, weight: u64) -> u64 {
         if weight == 0 {
-            return self.count_hashed(key, hash);
+            return self.lobby_count(slots);
         }
         if self.buckets.is_empty() {
             self.allocate(key);
         }
         self.total = self.total.saturating_add(weight);
-        let slots = self.slots(hash);
         let fp = slots.fp;
         // Both buckets borrowed once, so that nothing below indexes the tables again.
         let b = self.buckets_per_table;
@@ -270,11 +282,7 @@ impl<K: Hash + Eq + Clone> CuckooHeavyKeeper<K> {
             return 0; // unreachable: `slots` indexes lie within their tables
         };
 
-        // Heavy in table 1, else an empty heavy slot (table 0 first) taken at once.
-        if let Some(slot) = second.heavy_slot(fp, key) {
-            second.heavy_count[slot] = second.heavy_count[slot].saturating_add(weight);
-            return second.heavy_count[slot];
-        }
+        // An empty heavy slot (table 0 first) is taken at once.
         for bucket in [&mut *first, &mut *second] {
             if let Some(slot) = bucket.heavy_count.iter().position(|&count| count == 0) {
                 bucket.heavy_count[slot] = weight;
@@ -322,7 +330,7 @@ impl<K: Hash + Eq + Clone> CuckooHeavyKeeper<K> {
         }
         // At the threshold the item tries for a heavy slot; a failed try leaves it there.
         lobby.lobby_count = LOBBY_THRESHOLD as u8;
-        self.try_promote(&slots, table, key, count)
+        self.try_promote(slots, table, key, count)
     }
 
     /// The estimated count of `key`: its heavy counter when it is tracked, else the lobby
@@ -340,10 +348,15 @@ impl<K: Hash + Eq + Clone> CuckooHeavyKeeper<K> {
         if let Some((bucket, slot)) = self.find_heavy(&slots, key) {
             return self.buckets[bucket].heavy_count[slot];
         }
+        self.lobby_count(&slots)
+    }
+
+    /// The count of a lobby of `slots` holding their fingerprint (the larger if both do), or 0.
+    fn lobby_count(&self, slots: &Slots) -> u64 {
         slots
             .buckets
             .iter()
-            .map(|&i| &self.buckets[i])
+            .filter_map(|&i| self.buckets.get(i))
             .filter(|b| b.lobby_count > 0 && b.lobby_fp == slots.fp)
             .map(|b| u64::from(b.lobby_count))
             .max()
