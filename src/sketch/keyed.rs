@@ -21,13 +21,13 @@
 //! bounds, up to the HLL error; `tests/distinct.rs` measures the undercount on a flood and a
 //! scan hidden in background traffic.
 //!
-//! Memory: per way, 10 bytes of tag and count and the entry (key and counter, about 100 bytes
+//! Memory: per way, 9 bytes of tag and count and the entry (key and counter, about 100 bytes
 //! for an IP address), plus the counter's own heap: 4 bytes per peer while it keeps coupons, at
 //! most `2^lg_k` bytes of registers once it has more than about `2^lg_k / 10` peers
 //! ([`max_memory_bytes`]; 16.5 KB per tracked address at `lg_k = 14`).
 //!
-//! Hot path: a lookup compares the 16-bit tags of a bucket's ways at once, as the lanes of one
-//! 128-bit word, and reads the entry of a matching tag only; a miss in a full bucket calls the
+//! Hot path: a lookup compares the 8-bit tags of a bucket's ways at once, as the lanes of one
+//! 64-bit word, and reads the entry of a matching tag only; a miss in a full bucket calls the
 //! caller's count once and compares it with a lower bound of the bucket's lightest count, and
 //! only a candidate that passes reads the line of counts. Admission allocates the new key's
 //! small coupon list (bounded per interval as above); nothing else allocates per packet.
@@ -36,14 +36,14 @@
 
 use super::hll::{Coupon, DistinctCounter};
 
-/// Ways of each bucket: one 128-bit word of 16-bit tags.
+/// Ways of each bucket: one 64-bit word of 8-bit tags.
 pub const WAYS: usize = 8;
 /// The lowest bit of every tag lane.
-const LANE_LOW_BITS: u128 = u128::MAX / 0xffff;
+const LANE_LOW_BITS: u64 = u64::MAX / 0xff;
 /// All but the highest bit of every tag lane.
-const LANE_LOW_15_BITS: u128 = LANE_LOW_BITS * 0x7fff;
+const LANE_LOW_7_BITS: u64 = LANE_LOW_BITS * 0x7f;
 /// The highest bit of every tag lane.
-const LANE_HIGH_BITS: u128 = LANE_LOW_BITS << 15;
+const LANE_HIGH_BITS: u64 = LANE_LOW_BITS << 7;
 /// A key replaces the lightest way of its full bucket when its count is at least this many
 /// times that way's count.
 pub const REPLACE_RATIO: u64 = 2;
@@ -60,9 +60,9 @@ struct Entry<K> {
 pub struct KeyedDistinct<K> {
     lg_k: u8,
     buckets: usize,
-    /// Per bucket, way `w` in bits `16 w .. 16 w + 16`: the low 16 bits of the key's hash with
-    /// the lowest set, or 0 when the way is free.
-    tags: Vec<u128>,
+    /// Per bucket, way `w` in bits `8 w .. 8 w + 8`: the key's [`tag`], or 0 when the way is
+    /// free.
+    tags: Vec<u64>,
     /// Per way: packets of the tracked key (count at admission plus hits since).
     counts: Vec<u64>,
     /// Per bucket: at most the smallest count of its ways (refreshed when a candidate passes it).
@@ -121,7 +121,7 @@ impl<K: Eq + Clone> KeyedDistinct<K> {
         // Ways fill from the first and are only freed all at once: the first free one ends
         // the taken ones (`WAYS` when none is free).
         let free = !taken_lanes(self.tags[bucket]) & LANE_HIGH_BITS;
-        let taken = free.trailing_zeros() as usize / 16;
+        let taken = free.trailing_zeros() as usize / 8;
         let last = first + WAYS - 1;
         let (way, count) = if taken < WAYS {
             (first + taken, count())
@@ -141,8 +141,8 @@ impl<K: Eq + Clone> KeyedDistinct<K> {
         };
         let mut counter = DistinctCounter::compact(self.lg_k);
         counter.insert_coupon(value);
-        let lane = 16 * (way - first);
-        self.tags[bucket] = self.tags[bucket] & !(0xffff << lane) | u128::from(tag(hash)) << lane;
+        let lane = 8 * (way - first);
+        self.tags[bucket] = self.tags[bucket] & !(0xff << lane) | u64::from(tag(hash)) << lane;
         self.counts[way] = count.max(1);
         self.entries[way] = Some(Entry {
             key: key.clone(),
@@ -169,7 +169,7 @@ impl<K: Eq + Clone> KeyedDistinct<K> {
     /// Bytes held now: the table and every tracked key's counter.
     pub fn memory_bytes(&self) -> usize {
         let table = size_of::<Self>()
-            + self.buckets * (size_of::<u64>() + size_of::<u128>())
+            + self.buckets * 2 * size_of::<u64>()
             + self.capacity() * (size_of::<u64>() + size_of::<Option<Entry<K>>>());
         let counters: usize = self
             .entries
@@ -194,10 +194,10 @@ impl<K: Eq + Clone> KeyedDistinct<K> {
     fn find(&self, bucket: usize, key: &K, hash: u64) -> Option<usize> {
         let tags = *self.tags.get(bucket)?;
         // The lanes equal to the key's tag are the lanes of zeros in the difference.
-        let mut matches = !taken_lanes(tags ^ LANE_LOW_BITS * u128::from(tag(hash)));
+        let mut matches = !taken_lanes(tags ^ LANE_LOW_BITS * u64::from(tag(hash)));
         matches &= LANE_HIGH_BITS;
         while matches != 0 {
-            let way = bucket * WAYS + matches.trailing_zeros() as usize / 16;
+            let way = bucket * WAYS + matches.trailing_zeros() as usize / 8;
             if self
                 .entries
                 .get(way)
@@ -212,16 +212,17 @@ impl<K: Eq + Clone> KeyedDistinct<K> {
     }
 }
 
-/// The tag of a key of hash `hash` (never 0, which marks a free way).
+/// The tag of a key of hash `hash`: its low byte, 1 for 0, which marks a free way. A key's tag
+/// matches another key's in one way of 255.
 #[inline]
-fn tag(hash: u64) -> u16 {
-    hash as u16 | 1
+fn tag(hash: u64) -> u8 {
+    (hash as u8).max(1)
 }
 
 /// The highest bit of every lane of `tags` that is not 0 (exact: no carry crosses a lane).
 #[inline]
-fn taken_lanes(tags: u128) -> u128 {
-    ((tags & LANE_LOW_15_BITS) + LANE_LOW_15_BITS | tags) & LANE_HIGH_BITS
+fn taken_lanes(tags: u64) -> u64 {
+    ((tags & LANE_LOW_7_BITS) + LANE_LOW_7_BITS | tags) & LANE_HIGH_BITS
 }
 
 /// The most bytes a [`KeyedDistinct`] of `capacity` keys of type `K` can hold: the table, and
@@ -230,9 +231,7 @@ fn taken_lanes(tags: u128) -> u128 {
 pub fn max_memory_bytes<K>(capacity: usize, lg_k: u8) -> usize {
     let ways = capacity.div_ceil(WAYS).max(1) * WAYS;
     let per_way = size_of::<u64>() + size_of::<Option<Entry<K>>>() + (1 << lg_k);
-    size_of::<KeyedDistinct<K>>()
-        + ways / WAYS * (size_of::<u64>() + size_of::<u128>())
-        + ways * per_way
+    size_of::<KeyedDistinct<K>>() + ways / WAYS * 2 * size_of::<u64>() + ways * per_way
 }
 
 /// The way with the smallest count and that count (the first of equals). A plain loop: the
@@ -343,23 +342,25 @@ mod tests {
         assert_eq!(asked, 1);
     }
 
+    use proptest::prelude::{any, Just};
+
     proptest::proptest! {
         /// The lane arithmetic finds exactly the lanes a lane-by-lane comparison finds, whatever
         /// the lanes hold (high bits set, zeros, the halves of the word).
         #[test]
         fn lanes_are_compared_exactly(
             lanes in proptest::array::uniform8(proptest::prop_oneof![
-                proptest::prelude::Just(0u16), proptest::prelude::Just(1), proptest::prelude::Just(0x8001), proptest::prelude::Just(0xffff), proptest::prelude::any::<u16>()
+                Just(0u8), Just(1), Just(0x81), Just(0xff), any::<u8>()
             ]),
-            probe in proptest::prop_oneof![proptest::prelude::Just(1u16), proptest::prelude::Just(0x8001), proptest::prelude::Just(0xffff), proptest::prelude::any::<u16>()],
+            probe in proptest::prop_oneof![Just(1u8), Just(0x81), Just(0xff), 1u8..],
         ) {
             let word = lanes
                 .iter()
                 .enumerate()
-                .fold(0u128, |word, (i, &lane)| word | u128::from(lane) << (16 * i));
-            let taken: Vec<bool> = (0..WAYS).map(|i| taken_lanes(word) >> (16 * i + 15) & 1 == 1).collect();
-            let equal = !taken_lanes(word ^ LANE_LOW_BITS * u128::from(probe)) & LANE_HIGH_BITS;
-            let equal: Vec<bool> = (0..WAYS).map(|i| equal >> (16 * i + 15) & 1 == 1).collect();
+                .fold(0u64, |word, (i, &lane)| word | u64::from(lane) << (8 * i));
+            let taken: Vec<bool> = (0..WAYS).map(|i| taken_lanes(word) >> (8 * i + 7) & 1 == 1).collect();
+            let equal = !taken_lanes(word ^ LANE_LOW_BITS * u64::from(probe)) & LANE_HIGH_BITS;
+            let equal: Vec<bool> = (0..WAYS).map(|i| equal >> (8 * i + 7) & 1 == 1).collect();
             for (i, &lane) in lanes.iter().enumerate() {
                 proptest::prop_assert_eq!(taken[i], lane != 0);
                 proptest::prop_assert_eq!(equal[i], lane == probe);
