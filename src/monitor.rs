@@ -167,7 +167,7 @@ enum HeavyHitters<K> {
     },
     Exact {
         counts: HashMap<K, (u64, u64), ahash::RandomState>,
-        /// The key hash [`HeavyHitters::add`] returns: seeded, unlike the map's, so that
+        /// The key hash of [`HeavyHitters::hash`]: seeded, unlike the map's, so that
         /// tracked-key placement (and with it every report) is the same on every run.
         hasher: ahash::RandomState,
     },
@@ -302,7 +302,7 @@ impl<K: ViewKey> HeavyHitters<K> {
         }
     }
 
-    /// The hash [`add`](Self::add) returns for `key`.
+    /// The hash of `key` that [`add`](Self::add) and the fan tables take.
     fn hash(&self, key: &K) -> u64 {
         match self {
             HeavyHitters::Sketched { .. } => key.view_hash(),
