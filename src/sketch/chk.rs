@@ -250,15 +250,15 @@ impl<K: Hash + Eq + Clone> CuckooHeavyKeeper<K> {
         Some(b.heavy_count[slot])
     }
 
-    /// Starts loading the table-0 bucket of `hash`, which [`add_hashed`](Self::add_hashed)
-    /// reads first: a caller updating several sketches per item touches all their buckets
-    /// first and waits for memory once, not once per sketch.
+    /// Reads the table-0 bucket of `hash`, which [`add_hashed`](Self::add_hashed) reads first,
+    /// and returns a word of it, of no meaning: a caller updating several sketches per item
+    /// passes the words of all their buckets through one [`std::hint::black_box`] before the
+    /// updates, so that it waits for memory once, not once per sketch.
     #[inline]
-    pub fn prefetch(&self, hash: u64) {
-        if let Some(bucket) = self.buckets.get(self.first_bucket(hash)) {
-            // Reading the fingerprints loads their cache line; the rest of the work hides the wait.
-            std::hint::black_box(bucket.heavy_fp[0]);
-        }
+    pub fn prefetch(&self, hash: u64) -> u16 {
+        self.buckets
+            .get(self.first_bucket(hash))
+            .map_or(0, |bucket| bucket.heavy_fp[0])
     }
 
     /// [`add_hashed`](Self::add_hashed) for an item that is not heavy in either bucket.
