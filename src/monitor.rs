@@ -227,16 +227,20 @@ impl ViewKey for IpAddr {
 }
 
 impl ViewKey for FlowKey {
-    /// The hashes of the two addresses with the ports and the protocol folded into them.
     #[inline]
     fn view_hash(&self) -> u64 {
-        let [k0, .., k4] = VIEW_HASH_KEYS;
-        let ports = u64::from(self.src_port) << 24
-            | u64::from(self.dst_port) << 8
-            | u64::from(self.protocol);
-        let mixed = folded_multiply(self.src.view_hash() ^ ports, self.dst.view_hash() ^ k4);
-        folded_multiply(mixed, k0)
+        flow_view_hash(self, self.src.view_hash(), self.dst.view_hash())
     }
+}
+
+/// The view hash of `key`, given those of its addresses: theirs with the ports and the protocol
+/// folded into them.
+#[inline]
+fn flow_view_hash(key: &FlowKey, src_hash: u64, dst_hash: u64) -> u64 {
+    let [k0, .., k4] = VIEW_HASH_KEYS;
+    let ports =
+        u64::from(key.src_port) << 24 | u64::from(key.dst_port) << 8 | u64::from(key.protocol);
+    folded_multiply(folded_multiply(src_hash ^ ports, dst_hash ^ k4), k0)
 }
 
 impl<K: ViewKey> HeavyHitters<K> {
@@ -365,6 +369,18 @@ impl<K: ViewKey> HeavyHitters<K> {
                 bytes.clear();
             }
             HeavyHitters::Exact { counts, .. } => counts.clear(),
+        }
+    }
+}
+
+impl HeavyHitters<FlowKey> {
+    /// [`hash`](Self::hash) of `key`, given the hashes of its addresses by address views of
+    /// the same mode (which sketched views fold into it instead of hashing them again).
+    #[inline]
+    fn flow_hash(&self, key: &FlowKey, src_hash: u64, dst_hash: u64) -> u64 {
+        match self {
+            HeavyHitters::Sketched { .. } => flow_view_hash(key, src_hash, dst_hash),
+            HeavyHitters::Exact { hasher, .. } => hasher.hash_one(key),
         }
     }
 }
@@ -711,11 +727,9 @@ impl IntervalAggregator {
                 if let Some(reason) = decoded.decap_fallback {
                     self.interval.decap_fallback[reason.index()] += 1;
                 }
-                let (flow_hash, src_hash, dst_hash) = (
-                    self.flows.hash(&key),
-                    self.sources.hash(&key.src),
-                    self.destinations.hash(&key.dst),
-                );
+                let src_hash = self.sources.hash(&key.src);
+                let dst_hash = self.destinations.hash(&key.dst);
+                let flow_hash = self.flows.flow_hash(&key, src_hash, dst_hash);
                 if let Some(workers) = &mut self.workers {
                     workers.dispatch(&key, wire_len, (flow_hash, src_hash, dst_hash));
                     return;
@@ -1206,6 +1220,25 @@ mod tests {
         ];
         for other in others {
             assert_ne!(key.view_hash(), other.view_hash(), "{other:?}");
+        }
+    }
+
+    #[test]
+    fn a_flow_hash_from_its_address_hashes_is_the_flow_hash() {
+        for exact in [false, true] {
+            let config = config(exact);
+            let flows = HeavyHitters::<FlowKey>::new(&config);
+            let addresses = HeavyHitters::<IpAddr>::new(&config);
+            for key in [
+                between(1, 2).unwrap().key,
+                FlowKey {
+                    dst: "2001:db8::1".parse().unwrap(),
+                    ..between(3, 4).unwrap().key
+                },
+            ] {
+                let (src, dst) = (addresses.hash(&key.src), addresses.hash(&key.dst));
+                assert_eq!(flows.flow_hash(&key, src, dst), flows.hash(&key), "{exact}");
+            }
         }
     }
 
