@@ -263,7 +263,7 @@ impl<K: ViewKey> HeavyHitters<K> {
     /// Counts one packet of `wire_len` bytes for `key`, of [`hash`](Self::hash) `hash`;
     /// returns the key's packet count with this packet (what [`packets`](Self::packets) would
     /// answer, estimated when sketched).
-    #[inline]
+    #[inline(always)]
     fn add(&mut self, key: &K, hash: u64, wire_len: u64) -> u64 {
         match self {
             HeavyHitters::Sketched { packets, bytes } => {
@@ -484,17 +484,16 @@ impl DistinctViews {
     }
 
     /// Counts one decoded packet. The source and the destination come with their heavy-hitter
-    /// hashes and packet counts (this packet included, as [`HeavyHitters::add`] returned
-    /// them): a fan table considering an address for admission needs its count.
+    /// hashes, their packet counts (this packet included, as [`HeavyHitters::add`] returned
+    /// them: a fan table considering an address for admission needs its count) and their
+    /// coupons ([`address_coupon`]).
     #[inline]
     fn observe(
         &mut self,
         key: &FlowKey,
-        (src_hash, src_packets): (u64, u64),
-        (dst_hash, dst_packets): (u64, u64),
+        (src_hash, src_packets, src): (u64, u64, Coupon),
+        (dst_hash, dst_packets, dst): (u64, u64, Coupon),
     ) {
-        let src = address_coupon(&key.src);
-        let dst = address_coupon(&key.dst);
         self.sources.insert_coupon(src);
         self.destinations.insert_coupon(dst);
         self.fan_in.insert(&key.dst, dst_hash, src, || dst_packets);
@@ -734,17 +733,26 @@ impl IntervalAggregator {
                     workers.dispatch(&key, wire_len, (flow_hash, src_hash, dst_hash));
                     return;
                 }
-                // The six sketches' buckets are loaded together: their cache misses overlap.
+                // The six sketches' buckets are loaded together, so that their cache misses
+                // overlap, and while they load the coupons are computed.
                 std::hint::black_box(
                     self.flows.prefetch(flow_hash)
                         ^ self.sources.prefetch(src_hash)
                         ^ self.destinations.prefetch(dst_hash),
                 );
+                let coupons = self
+                    .distinct
+                    .as_ref()
+                    .map(|_| (address_coupon(&key.src), address_coupon(&key.dst)));
                 self.flows.add(&key, flow_hash, wire_len);
                 let src_packets = self.sources.add(&key.src, src_hash, wire_len);
                 let dst_packets = self.destinations.add(&key.dst, dst_hash, wire_len);
-                if let Some(distinct) = &mut self.distinct {
-                    distinct.observe(&key, (src_hash, src_packets), (dst_hash, dst_packets));
+                if let (Some(distinct), Some((src, dst))) = (&mut self.distinct, coupons) {
+                    distinct.observe(
+                        &key,
+                        (src_hash, src_packets, src),
+                        (dst_hash, dst_packets, dst),
+                    );
                 }
             }
             Err(reason) => self.interval.unparsed[reason.index()] += 1,
