@@ -509,9 +509,8 @@ impl<K: Hash + Eq + Clone> CuckooHeavyKeeper<K> {
         let slot = usize::from(b.heavy_count[1] < b.heavy_count[0]);
         let target = b.heavy_count[slot];
         if target > count {
-            // A win with probability (count - L) / (target - L), without the division.
-            let span = (target - LOBBY_THRESHOLD) as f64;
-            if self.rng.uniform() * span >= (count - LOBBY_THRESHOLD) as f64 {
+            // A win with probability (count - L) / (target - L), without a division or floats.
+            if self.rng.below(target - LOBBY_THRESHOLD) >= count - LOBBY_THRESHOLD {
                 return LOBBY_THRESHOLD;
             }
         }
@@ -592,10 +591,11 @@ impl XorShift {
         self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
     }
 
-    /// A uniform draw in `[0, 1)`.
+    /// A uniform draw in `[0, n)` (Lemire's multiply-shift: the high word of a 64-bit draw
+    /// times `n`; biased by at most `n / 2^64`).
     #[inline]
-    fn uniform(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
+    fn below(&mut self, n: u64) -> u64 {
+        ((u128::from(self.next_u64()) * u128::from(n)) >> 64) as u64
     }
 }
 
