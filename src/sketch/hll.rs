@@ -18,8 +18,9 @@
 //! the counter keeps a lower bound of every register and passes only the coupons above it to
 //! the sketch, which gives the same registers and estimates for a fraction of the cost.
 //! Memory of one counter: 4 bytes per distinct value while it keeps coupons, at most `2^lg_k`
-//! bytes of registers and `2^lg_k` of bounds once it switches (at about `2^lg_k / 10` values),
-//! plus a fixed `size_of::<DistinctCounter>()` ([`DistinctCounter::memory_bytes`]).
+//! bytes of registers and `2^lg_k` of bounds once it switches (at about `2^lg_k / 10` values;
+//! a [`DistinctCounter::compact`] one keeps no bounds), plus a fixed
+//! `size_of::<DistinctCounter>()` ([`DistinctCounter::memory_bytes`]).
 //!
 //! Nothing here knows about packets or I/O.
 

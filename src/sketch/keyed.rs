@@ -21,7 +21,7 @@
 //! bounds, up to the HLL error; `tests/distinct.rs` measures the undercount on a flood and a
 //! scan hidden in background traffic.
 //!
-//! Memory: per way, 9 bytes of tag and count and the entry (key and counter, about 100 bytes
+//! Memory: per way, 9 bytes of tag and count and the entry (key and counter, about 180 bytes
 //! for an IP address), plus the counter's own heap: 4 bytes per peer while it keeps coupons, at
 //! most `2^lg_k` bytes of registers once it has more than about `2^lg_k / 10` peers
 //! ([`max_memory_bytes`]; 16.5 KB per tracked address at `lg_k = 14`).
