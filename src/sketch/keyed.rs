@@ -194,7 +194,7 @@ impl<K: Eq + Clone> KeyedDistinct<K> {
     fn find(&self, bucket: usize, key: &K, hash: u64) -> Option<usize> {
         let tags = *self.tags.get(bucket)?;
         // The lanes equal to the key's tag are the lanes of zeros in the difference.
-        let mut matches = !taken_lanes(tags ^ LANE_LOW_BITS * u64::from(tag(hash)));
+        let mut matches = !taken_lanes(tags ^ (LANE_LOW_BITS * u64::from(tag(hash))));
         matches &= LANE_HIGH_BITS;
         while matches != 0 {
             let way = bucket * WAYS + matches.trailing_zeros() as usize / 8;
@@ -222,7 +222,7 @@ fn tag(hash: u64) -> u8 {
 /// The highest bit of every lane of `tags` that is not 0 (exact: no carry crosses a lane).
 #[inline]
 fn taken_lanes(tags: u64) -> u64 {
-    ((tags & LANE_LOW_7_BITS) + LANE_LOW_7_BITS | tags) & LANE_HIGH_BITS
+    (((tags & LANE_LOW_7_BITS) + LANE_LOW_7_BITS) | tags) & LANE_HIGH_BITS
 }
 
 /// The most bytes a [`KeyedDistinct`] of `capacity` keys of type `K` can hold: the table, and
@@ -359,7 +359,7 @@ mod tests {
                 .enumerate()
                 .fold(0u64, |word, (i, &lane)| word | u64::from(lane) << (8 * i));
             let taken: Vec<bool> = (0..WAYS).map(|i| taken_lanes(word) >> (8 * i + 7) & 1 == 1).collect();
-            let equal = !taken_lanes(word ^ LANE_LOW_BITS * u64::from(probe)) & LANE_HIGH_BITS;
+            let equal = !taken_lanes(word ^ (LANE_LOW_BITS * u64::from(probe))) & LANE_HIGH_BITS;
             let equal: Vec<bool> = (0..WAYS).map(|i| equal >> (8 * i + 7) & 1 == 1).collect();
             for (i, &lane) in lanes.iter().enumerate() {
                 proptest::prop_assert_eq!(taken[i], lane != 0);
