@@ -178,7 +178,7 @@ enum HeavyHitters<K> {
     },
     Exact {
         counts: HashMap<K, (u64, u64), ahash::RandomState>,
-        /// The key hash [`HeavyHitters::add`] returns: seeded, unlike the map's, so that
+        /// The key hash of [`HeavyHitters::hash`]: seeded, unlike the map's, so that
         /// tracked-key placement (and with it every report) is the same on every run.
         hasher: ahash::RandomState,
     },
@@ -187,7 +187,74 @@ enum HeavyHitters<K> {
 /// Seeds of the exact-mode key hash.
 const EXACT_HASH_SEEDS: [u64; 4] = [0x6868, 0x6d6f, 0x6e5f, 0x6578];
 
-impl<K: Hash + Eq + Clone + Ord> HeavyHitters<K> {
+/// A key of a view, with the hash its sketches place it by.
+///
+/// The sketches take the fingerprint from the low 16 bits and the buckets from the high 32
+/// bits, and the worker threads the owner from bits 16 to 32, so every bit must depend on
+/// every bit of the key. `#[derive(Hash)]` through a general hasher gets there in about nine
+/// rounds for a five-tuple (the address enums write their discriminants, the ports and the
+/// protocol one write each); these hashes read each key as one or two whole words instead, and
+/// the five-tuple's folds in the hashes of its two addresses, which the address views compute
+/// for the same packet anyway ([`HeavyHitters::flow_hash`]).
+trait ViewKey: Hash + Eq + Clone + Ord {
+    /// The key's hash: the same on every run, and across the views' sketches.
+    fn view_hash(&self) -> u64;
+}
+
+/// Keys of the view hashes (digits of pi, as any fixed odd constants would do): fixed, so that
+/// a replay gives the same reports every time.
+const VIEW_HASH_KEYS: [u64; 5] = [
+    0x243f_6a88_85a3_08d3,
+    0x1319_8a2e_0370_7345,
+    0xa409_3822_299f_31d1,
+    0x082e_fa98_ec4e_6c89,
+    0x4528_21e6_38d0_1377,
+];
+
+/// The 128-bit product of `a` and `b` folded to 64 bits: every output bit depends on every
+/// input bit of both (the mixing step of ahash's fallback hasher and of folded-multiply
+/// hashes in general).
+#[inline(always)]
+fn folded_multiply(a: u64, b: u64) -> u64 {
+    let product = u128::from(a) * u128::from(b);
+    (product as u64) ^ ((product >> 64) as u64)
+}
+
+impl ViewKey for IpAddr {
+    /// An IPv4 address is one word and an IPv6 address two, each folded with its own keys, so
+    /// an IPv4 address and the IPv6 address with the same low bytes hash apart.
+    #[inline]
+    fn view_hash(&self) -> u64 {
+        let [k0, k1, k2, k3, _] = VIEW_HASH_KEYS;
+        let mixed = match self {
+            IpAddr::V4(v4) => folded_multiply(u64::from(v4.to_bits()) ^ k0, k1),
+            IpAddr::V6(v6) => {
+                let bits = v6.to_bits();
+                folded_multiply((bits as u64) ^ k2, ((bits >> 64) as u64) ^ k3)
+            }
+        };
+        folded_multiply(mixed, k1)
+    }
+}
+
+impl ViewKey for FlowKey {
+    #[inline]
+    fn view_hash(&self) -> u64 {
+        flow_view_hash(self, self.src.view_hash(), self.dst.view_hash())
+    }
+}
+
+/// The view hash of `key`, given those of its addresses: theirs with the ports and the protocol
+/// folded into them.
+#[inline]
+fn flow_view_hash(key: &FlowKey, src_hash: u64, dst_hash: u64) -> u64 {
+    let [k0, .., k4] = VIEW_HASH_KEYS;
+    let ports =
+        u64::from(key.src_port) << 24 | u64::from(key.dst_port) << 8 | u64::from(key.protocol);
+    folded_multiply(folded_multiply(src_hash ^ ports, dst_hash ^ k4), k0)
+}
+
+impl<K: ViewKey> HeavyHitters<K> {
     fn new(config: &MonitorConfig) -> Self {
         if config.exact {
             let [a, b, c, d] = EXACT_HASH_SEEDS;
@@ -196,7 +263,7 @@ impl<K: Hash + Eq + Clone + Ord> HeavyHitters<K> {
                 hasher: ahash::RandomState::with_seeds(a, b, c, d),
             }
         } else {
-            // Same seed for both, so one hash of the key serves both sketches.
+            // Both fed the key's view hash, so one hash serves both sketches.
             HeavyHitters::Sketched {
                 packets: CuckooHeavyKeeper::with_memory(config.sketch_bytes),
                 bytes: CuckooHeavyKeeper::with_memory(config.sketch_bytes),
@@ -204,23 +271,35 @@ impl<K: Hash + Eq + Clone + Ord> HeavyHitters<K> {
         }
     }
 
-    /// Counts one packet of `wire_len` bytes for `key`; returns the key's hash, for
-    /// [`packets`](Self::packets) and for other tables keyed by it.
-    #[inline]
-    fn add(&mut self, key: &K, wire_len: u64) -> u64 {
+    /// Counts one packet of `wire_len` bytes for `key`, of [`hash`](Self::hash) `hash`;
+    /// returns the key's packet count with this packet (what [`packets`](Self::packets) would
+    /// answer, estimated when sketched).
+    #[inline(always)]
+    fn add(&mut self, key: &K, hash: u64, wire_len: u64) -> u64 {
         match self {
             HeavyHitters::Sketched { packets, bytes } => {
-                let hash = packets.hash_key(key);
-                packets.add_hashed(key, hash, 1);
+                let count = packets.add_hashed(key, hash, 1);
                 bytes.add_hashed(key, hash, wire_len);
-                hash
+                count
             }
-            HeavyHitters::Exact { counts, hasher } => {
+            HeavyHitters::Exact { counts, .. } => {
                 let entry = counts.entry(key.clone()).or_default();
                 entry.0 += 1;
                 entry.1 += wire_len;
-                hasher.hash_one(key)
+                entry.0
             }
+        }
+    }
+
+    /// Reads what [`add`](Self::add) of a key of hash `hash` reads first and returns a word of
+    /// it (see [`CuckooHeavyKeeper::prefetch`]).
+    #[inline]
+    fn prefetch(&self, hash: u64) -> u16 {
+        match self {
+            HeavyHitters::Sketched { packets, bytes } => {
+                packets.prefetch(hash) ^ bytes.prefetch(hash)
+            }
+            HeavyHitters::Exact { .. } => 0,
         }
     }
 
@@ -240,10 +319,10 @@ impl<K: Hash + Eq + Clone + Ord> HeavyHitters<K> {
         }
     }
 
-    /// The hash [`add`](Self::add) returns for `key`.
+    /// The hash of `key` that [`add`](Self::add) and the fan tables take.
     fn hash(&self, key: &K) -> u64 {
         match self {
-            HeavyHitters::Sketched { packets, .. } => packets.hash_key(key),
+            HeavyHitters::Sketched { .. } => key.view_hash(),
             HeavyHitters::Exact { hasher, .. } => hasher.hash_one(key),
         }
     }
@@ -271,7 +350,7 @@ impl<K: Hash + Eq + Clone + Ord> HeavyHitters<K> {
                 largest(ranked.entries(), n, |&(key, count)| (count, key))
                     .into_iter()
                     .map(|(key, count)| {
-                        let other_count = other.count(key);
+                        let other_count = other.count_hashed(key, key.view_hash());
                         if by_bytes {
                             (key.clone(), other_count, count)
                         } else {
@@ -301,6 +380,18 @@ impl<K: Hash + Eq + Clone + Ord> HeavyHitters<K> {
                 bytes.clear();
             }
             HeavyHitters::Exact { counts, .. } => counts.clear(),
+        }
+    }
+}
+
+impl HeavyHitters<FlowKey> {
+    /// [`hash`](Self::hash) of `key`, given the hashes of its addresses by address views of
+    /// the same mode (which sketched views fold into it instead of hashing them again).
+    #[inline]
+    fn flow_hash(&self, key: &FlowKey, src_hash: u64, dst_hash: u64) -> u64 {
+        match self {
+            HeavyHitters::Sketched { .. } => flow_view_hash(key, src_hash, dst_hash),
+            HeavyHitters::Exact { hasher, .. } => hasher.hash_one(key),
         }
     }
 }
@@ -403,26 +494,21 @@ impl DistinctViews {
         }
     }
 
-    /// Counts one decoded packet. `src_hash` and `dst_hash` are the heavy-hitter hashes of the
-    /// addresses; the views give their packet counts when a fan table considers admitting them.
+    /// Counts one decoded packet. The source and the destination come with their heavy-hitter
+    /// hashes, their packet counts (this packet included, as [`HeavyHitters::add`] returned
+    /// them: a fan table considering an address for admission needs its count) and their
+    /// coupons ([`address_coupon`]).
     #[inline]
     fn observe(
         &mut self,
         key: &FlowKey,
-        (src_hash, dst_hash): (u64, u64),
-        sources: &HeavyHitters<IpAddr>,
-        destinations: &HeavyHitters<IpAddr>,
+        (src_hash, src_packets, src): (u64, u64, Coupon),
+        (dst_hash, dst_packets, dst): (u64, u64, Coupon),
     ) {
-        let src = address_coupon(&key.src);
-        let dst = address_coupon(&key.dst);
         self.sources.insert_coupon(src);
         self.destinations.insert_coupon(dst);
-        self.fan_in.insert(&key.dst, dst_hash, src, || {
-            destinations.packets(&key.dst, dst_hash)
-        });
-        self.fan_out.insert(&key.src, src_hash, dst, || {
-            sources.packets(&key.src, src_hash)
-        });
+        self.fan_in.insert(&key.dst, dst_hash, src, || dst_packets);
+        self.fan_out.insert(&key.src, src_hash, dst, || src_packets);
     }
 
     /// Fills the distinct fields of `report` (whose top lists are already set) and resets the
@@ -456,8 +542,9 @@ impl DistinctViews {
             entry.distinct_destinations = self.fan_out.estimate(&entry.address, hash).map(rounded);
         }
         let lg_k = self.sources.lg_k();
-        let interval_sources = std::mem::replace(&mut self.sources, DistinctCounter::new(lg_k));
+        let mut interval_sources = std::mem::replace(&mut self.sources, DistinctCounter::new(lg_k));
         if let Some(window) = &mut self.window {
+            interval_sources.shrink();
             let count = window.push(report.interval.start_unix, interval_sources);
             report.window = Some(WindowCounts {
                 seconds: window.window_secs(),
@@ -705,24 +792,32 @@ impl IntervalAggregator {
                 if let Some(reason) = decoded.decap_fallback {
                     self.interval.decap_fallback[reason.index()] += 1;
                 }
+                let src_hash = self.sources.hash(&key.src);
+                let dst_hash = self.destinations.hash(&key.dst);
+                let flow_hash = self.flows.flow_hash(&key, src_hash, dst_hash);
                 if let Some(workers) = &mut self.workers {
-                    let hashes = (
-                        self.flows.hash(&key),
-                        self.sources.hash(&key.src),
-                        self.destinations.hash(&key.dst),
-                    );
-                    workers.dispatch(&key, wire_len, hashes);
+                    workers.dispatch(&key, wire_len, (flow_hash, src_hash, dst_hash));
                     return;
                 }
-                self.flows.add(&key, wire_len);
-                let src_hash = self.sources.add(&key.src, wire_len);
-                let dst_hash = self.destinations.add(&key.dst, wire_len);
-                if let Some(distinct) = &mut self.distinct {
+                // The six sketches' buckets are loaded together, so that their cache misses
+                // overlap, and while they load the coupons are computed.
+                std::hint::black_box(
+                    self.flows.prefetch(flow_hash)
+                        ^ self.sources.prefetch(src_hash)
+                        ^ self.destinations.prefetch(dst_hash),
+                );
+                let coupons = self
+                    .distinct
+                    .as_ref()
+                    .map(|_| (address_coupon(&key.src), address_coupon(&key.dst)));
+                self.flows.add(&key, flow_hash, wire_len);
+                let src_packets = self.sources.add(&key.src, src_hash, wire_len);
+                let dst_packets = self.destinations.add(&key.dst, dst_hash, wire_len);
+                if let (Some(distinct), Some((src, dst))) = (&mut self.distinct, coupons) {
                     distinct.observe(
                         &key,
-                        (src_hash, dst_hash),
-                        &self.sources,
-                        &self.destinations,
+                        (src_hash, src_packets, src),
+                        (dst_hash, dst_packets, dst),
                     );
                 }
             }
@@ -1167,6 +1262,118 @@ mod tests {
             }
         );
         assert!(error.to_string().contains("8640 intervals"), "{error}");
+    }
+
+    #[test]
+    fn view_hashes_agree_with_equality_and_tell_v4_from_v6() {
+        let v4 = IpAddr::V4(Ipv4Addr::new(1, 2, 3, 4));
+        assert_eq!(
+            v4.view_hash(),
+            "1.2.3.4".parse::<IpAddr>().unwrap().view_hash()
+        );
+        for v6 in ["::1.2.3.4", "::ffff:1.2.3.4", "102:304::"] {
+            let v6: IpAddr = v6.parse().unwrap();
+            assert_ne!(v4.view_hash(), v6.view_hash(), "{v6}");
+        }
+        let key = between(1, 2).unwrap().key;
+        assert_eq!(key.view_hash(), between(1, 2).unwrap().key.view_hash());
+        let others = [
+            between(2, 1).unwrap().key,
+            FlowKey {
+                protocol: 17,
+                ..key
+            },
+            FlowKey {
+                src_port: key.dst_port,
+                dst_port: key.src_port,
+                ..key
+            },
+            FlowKey {
+                src: "::10.0.0.1".parse().unwrap(),
+                ..key
+            },
+        ];
+        for other in others {
+            assert_ne!(key.view_hash(), other.view_hash(), "{other:?}");
+        }
+    }
+
+    #[test]
+    fn a_flow_hash_from_its_address_hashes_is_the_flow_hash() {
+        for exact in [false, true] {
+            let config = config(exact);
+            let flows = HeavyHitters::<FlowKey>::new(&config);
+            let addresses = HeavyHitters::<IpAddr>::new(&config);
+            for key in [
+                between(1, 2).unwrap().key,
+                FlowKey {
+                    dst: "2001:db8::1".parse().unwrap(),
+                    ..between(3, 4).unwrap().key
+                },
+            ] {
+                let (src, dst) = (addresses.hash(&key.src), addresses.hash(&key.dst));
+                assert_eq!(flows.flow_hash(&key, src, dst), flows.hash(&key), "{exact}");
+            }
+        }
+    }
+
+    /// Keys that differ in a few low bits (consecutive addresses, the ports of one host pair)
+    /// must spread like random values over every bit range a consumer uses: the fingerprint
+    /// (low 16 bits), the sketch and fan-table buckets (high 32) and the worker (bits 16..32).
+    #[test]
+    fn view_hashes_spread_similar_keys_like_random_values() {
+        const N: u32 = 1 << 16;
+        const BINS: u64 = 1024;
+        let host = |i: u32| IpAddr::V4(Ipv4Addr::from(0x0a00_0000 + i));
+        let sets: [(&str, Vec<u64>); 3] = [
+            ("IPv4", (0..N).map(|i| host(i).view_hash()).collect()),
+            (
+                "IPv6",
+                (0..N)
+                    .map(|i| IpAddr::V6((0x2001_0db8_u128 << 96 | u128::from(i)).into()))
+                    .map(|a| a.view_hash())
+                    .collect(),
+            ),
+            (
+                "ports",
+                (0..N)
+                    .map(|i| FlowKey {
+                        src_port: i as u16,
+                        ..between(1, 2).unwrap().key
+                    })
+                    .map(|k| k.view_hash())
+                    .collect(),
+            ),
+        ];
+        for (name, hashes) in sets {
+            // N random 16-bit fingerprints take N (1 - 1/e) = 41 427 values, sd about 110.
+            let fingerprints: std::collections::HashSet<u16> =
+                hashes.iter().map(|&h| h as u16).collect();
+            assert!(
+                fingerprints.len().abs_diff(41_427) < 1_000,
+                "{name}: {} fingerprints",
+                fingerprints.len()
+            );
+            // Chi-square over 1024 bins: 1023 degrees of freedom, mean 1023, sd 45.
+            for (range, bin) in [
+                (
+                    "high 32 bits",
+                    (|h: u64| ((h >> 32) * BINS) >> 32) as fn(u64) -> u64,
+                ),
+                ("bits 16..32", |h: u64| (((h >> 16) & 0xffff) * BINS) >> 16),
+            ] {
+                let mut counts = vec![0u64; BINS as usize];
+                for &h in &hashes {
+                    counts[bin(h) as usize] += 1;
+                }
+                let expected = f64::from(N) / BINS as f64;
+                let chi2: f64 = counts
+                    .iter()
+                    .map(|&c| (c as f64 - expected).powi(2) / expected)
+                    .sum();
+                assert!(chi2 < 1_300.0, "{name}, {range}: chi-square {chi2:.0}");
+            }
+        }
     }
 
     #[test]

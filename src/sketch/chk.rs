@@ -212,33 +212,65 @@ impl<K: Hash + Eq + Clone> CuckooHeavyKeeper<K> {
     }
 
     /// [`add`](Self::add) with a hash from [`hash_key`](Self::hash_key) of a sketch with the
-    /// same seed. Another hash is not unsafe but makes the sketch lose track of the key.
-    #[inline]
-    pub fn add_hashed(&mut self, key: &K, hash: u64, weight: u64) {
-        // Most inserts of a skewed stream hit a heavy entry in the item's table-0 bucket: that
-        // check stays inline and touches one bucket; everything else is out of line.
+    /// same seed, or from a hash function of the caller's that gives each key one hash and
+    /// spreads its low 16 bits (the fingerprint) and its high 32 bits (the bucket); such a
+    /// sketch is then read with [`count_hashed`](Self::count_hashed) and the same hashes.
+    /// A key given different hashes is not unsafe but the sketch loses track of it.
+    ///
+    /// Returns the key's count after the insert, which a caller deciding something by the
+    /// key's weight would otherwise look up again: its heavy counter, else the lobby counter
+    /// it raised, else 0 (the insert only decayed another item's lobby counter). That is what
+    /// [`count_hashed`](Self::count_hashed) would answer, but for a lobby counter when the
+    /// fingerprint also sits in the other bucket's lobby (there it answers the larger).
+    #[inline(always)]
+    pub fn add_hashed(&mut self, key: &K, hash: u64, weight: u64) -> u64 {
+        // Most inserts of a skewed stream hit a heavy entry in one of the item's two buckets:
+        // those checks stay inline; everything else is out of line.
         let (fp, first) = (hash as u16, self.first_bucket(hash));
-        if let Some(b) = self.buckets.get_mut(first) {
-            if let Some(slot) = b.heavy_slot(fp, key) {
-                b.heavy_count[slot] = b.heavy_count[slot].saturating_add(weight);
-                self.total = self.total.saturating_add(weight);
-                return;
-            }
+        if let Some(count) = self.add_if_heavy(first, fp, key, weight) {
+            return count;
         }
-        self.add_elsewhere(key, hash, weight);
+        let slots = Slots {
+            fp,
+            buckets: [first, self.buckets_per_table + self.alternate(first, fp)],
+        };
+        if let Some(count) = self.add_if_heavy(slots.buckets[1], fp, key, weight) {
+            return count;
+        }
+        self.add_elsewhere(key, &slots, weight)
     }
 
-    /// [`add_hashed`](Self::add_hashed) for an item that is not heavy in its table-0 bucket.
+    /// Adds `weight` to `key`'s heavy counter in `bucket` and returns it, if it is there.
+    #[inline(always)]
+    fn add_if_heavy(&mut self, bucket: usize, fp: u16, key: &K, weight: u64) -> Option<u64> {
+        let b = self.buckets.get_mut(bucket)?;
+        let slot = b.heavy_slot(fp, key)?;
+        b.heavy_count[slot] = b.heavy_count[slot].saturating_add(weight);
+        self.total = self.total.saturating_add(weight);
+        Some(b.heavy_count[slot])
+    }
+
+    /// Reads the table-0 bucket of `hash`, which [`add_hashed`](Self::add_hashed) reads first,
+    /// and returns a word of it, of no meaning: a caller updating several sketches per item
+    /// passes the words of all their buckets through one [`std::hint::black_box`] before the
+    /// updates, so that it waits for memory once, not once per sketch.
+    #[inline]
+    pub fn prefetch(&self, hash: u64) -> u16 {
+        self.buckets
+            .get(self.first_bucket(hash))
+            .map_or(0, |bucket| bucket.heavy_fp[0])
+    }
+
+    /// [`add_hashed`](Self::add_hashed) for an item that is not heavy in either bucket.
     #[inline(never)]
-    fn add_elsewhere(&mut self, key: &K, hash: u64, weight: u64) {
+    fn add_elsewhere(&mut self, key: &K, slots: &Slots, weight: u64) -> u64 {
         if weight == 0 {
-            return;
+            return self.lobby_count(slots);
         }
         if self.buckets.is_empty() {
             self.allocate(key);
         }
         self.total = self.total.saturating_add(weight);
-        let slots = self.slots(hash);
         let fp = slots.fp;
         // Both buckets borrowed once, so that nothing below indexes the tables again.
         let b = self.buckets_per_table;
@@ -247,20 +279,16 @@ impl<K: Hash + Eq + Clone> CuckooHeavyKeeper<K> {
             table0.get_mut(slots.buckets[0]),
             table1.get_mut(slots.buckets[1] - b),
         ) else {
-            return; // unreachable: `slots` indexes lie within their tables
+            return 0; // unreachable: `slots` indexes lie within their tables
         };
 
-        // Heavy in table 1, else an empty heavy slot (table 0 first) taken at once.
-        if let Some(slot) = second.heavy_slot(fp, key) {
-            second.heavy_count[slot] = second.heavy_count[slot].saturating_add(weight);
-            return;
-        }
+        // An empty heavy slot (table 0 first) is taken at once.
         for bucket in [&mut *first, &mut *second] {
             if let Some(slot) = bucket.heavy_count.iter().position(|&count| count == 0) {
                 bucket.heavy_count[slot] = weight;
                 bucket.heavy_fp[slot] = fp;
                 bucket.heavy_key[slot] = key.clone();
-                return;
+                return weight;
             }
         }
         // The lobby to raise, and to what: one already holding the fingerprint (the item, or a
@@ -287,7 +315,7 @@ impl<K: Hash + Eq + Clone> CuckooHeavyKeeper<K> {
             let left = decay(&mut self.rng, held, weight);
             if left > 0 {
                 lobby.lobby_count = left;
-                return;
+                return 0;
             }
             // The old item decayed away: the new one takes the lobby with the weight left
             // over (at least 1, or a unit insert would vanish without a trace).
@@ -298,11 +326,11 @@ impl<K: Hash + Eq + Clone> CuckooHeavyKeeper<K> {
         let lobby = if table == 0 { first } else { second };
         if count < LOBBY_THRESHOLD {
             lobby.lobby_count = count as u8;
-            return;
+            return count;
         }
         // At the threshold the item tries for a heavy slot; a failed try leaves it there.
         lobby.lobby_count = LOBBY_THRESHOLD as u8;
-        self.try_promote(slots.buckets[table], key, count);
+        self.try_promote(slots, table, key, count)
     }
 
     /// The estimated count of `key`: its heavy counter when it is tracked, else the lobby
@@ -311,7 +339,7 @@ impl<K: Hash + Eq + Clone> CuckooHeavyKeeper<K> {
         self.count_hashed(key, self.hash_key(key))
     }
 
-    /// [`count`](Self::count) with a hash from [`hash_key`](Self::hash_key).
+    /// [`count`](Self::count) with the hash [`add_hashed`](Self::add_hashed) was given.
     pub fn count_hashed(&self, key: &K, hash: u64) -> u64 {
         if self.buckets.is_empty() {
             return 0;
@@ -320,10 +348,15 @@ impl<K: Hash + Eq + Clone> CuckooHeavyKeeper<K> {
         if let Some((bucket, slot)) = self.find_heavy(&slots, key) {
             return self.buckets[bucket].heavy_count[slot];
         }
+        self.lobby_count(&slots)
+    }
+
+    /// The count of a lobby of `slots` holding their fingerprint (the larger if both do), or 0.
+    fn lobby_count(&self, slots: &Slots) -> u64 {
         slots
             .buckets
             .iter()
-            .map(|&i| &self.buckets[i])
+            .filter_map(|&i| self.buckets.get(i))
             .filter(|b| b.lobby_count > 0 && b.lobby_fp == slots.fp)
             .map(|b| u64::from(b.lobby_count))
             .max()
@@ -466,17 +499,19 @@ impl<K: Hash + Eq + Clone> CuckooHeavyKeeper<K> {
 
     /// Moves the lobby item of `bucket` (counted `count >= L`) into the bucket's smaller heavy
     /// slot: at once if that is empty or smaller, else with probability
-    /// `(count - L) / (target - L)`, about one win per `target - L` hits.
+    /// `(count - L) / (target - L)`, about one win per `target - L` hits. The lobby is the
+    /// item's bucket of `table`. Returns the item's count afterwards: `L` in the lobby, else
+    /// its heavy count (0 if the relocations its promotion caused pushed it out again).
     #[inline(always)]
-    fn try_promote(&mut self, bucket: usize, key: &K, count: u64) {
+    fn try_promote(&mut self, slots: &Slots, table: usize, key: &K, count: u64) -> u64 {
+        let bucket = slots.buckets[table];
         let b = &self.buckets[bucket];
         let slot = usize::from(b.heavy_count[1] < b.heavy_count[0]);
         let target = b.heavy_count[slot];
         if target > count {
-            // A win with probability (count - L) / (target - L), without the division.
-            let span = (target - LOBBY_THRESHOLD) as f64;
-            if self.rng.uniform() * span >= (count - LOBBY_THRESHOLD) as f64 {
-                return;
+            // A win with probability (count - L) / (target - L), without a division or floats.
+            if self.rng.below(target - LOBBY_THRESHOLD) >= count - LOBBY_THRESHOLD {
+                return LOBBY_THRESHOLD;
             }
         }
         let b = &mut self.buckets[bucket];
@@ -487,9 +522,12 @@ impl<K: Hash + Eq + Clone> CuckooHeavyKeeper<K> {
             count: std::mem::replace(&mut b.heavy_count[slot], target.max(count)),
             key: std::mem::replace(&mut b.heavy_key[slot], key.clone()),
         };
-        if displaced.count > 0 {
-            self.kick_out(bucket, displaced);
+        if displaced.count == 0 {
+            return target.max(count);
         }
+        self.kick_out(bucket, displaced);
+        self.find_heavy(slots, key)
+            .map_or(0, |(bucket, slot)| self.buckets[bucket].heavy_count[slot])
     }
 
     /// Relocates a displaced heavy entry to its alternate bucket, displacing that bucket's
@@ -553,10 +591,11 @@ impl XorShift {
         self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
     }
 
-    /// A uniform draw in `[0, 1)`.
+    /// A uniform draw in `[0, n)` (Lemire's multiply-shift: the high word of a 64-bit draw
+    /// times `n`; biased by at most `n / 2^64`).
     #[inline]
-    fn uniform(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
+    fn below(&mut self, n: u64) -> u64 {
+        ((u128::from(self.next_u64()) * u128::from(n)) >> 64) as u64
     }
 }
 
@@ -847,6 +886,30 @@ mod tests {
     }
 
     proptest! {
+        /// What an insert returns is what a lookup answers right after it, but for a lobby item
+        /// whose fingerprint also sits in its other bucket's lobby.
+        #[test]
+        fn an_insert_returns_the_count_a_lookup_gives(
+            ops in proptest::collection::vec((0u64..48, prop_oneof![1u64..3, 1u64..60]), 1..600),
+            buckets in 1usize..5,
+        ) {
+            let mut sketch = CuckooHeavyKeeper::<u64>::new(buckets);
+            for (key, weight) in &ops {
+                let hash = sketch.hash_key(key);
+                let returned = sketch.add_hashed(key, hash, *weight);
+                let looked_up = sketch.count_hashed(key, hash);
+                if returned != looked_up {
+                    let slots = sketch.slots(hash);
+                    let in_lobby = |i: usize| {
+                        let b = &sketch.buckets[slots.buckets[i]];
+                        b.lobby_count > 0 && b.lobby_fp == slots.fp
+                    };
+                    prop_assert!(in_lobby(0) && in_lobby(1), "{returned} vs {looked_up}");
+                    prop_assert!(returned < looked_up);
+                }
+            }
+        }
+
         #[test]
         fn never_panics_and_totals_add_up(
             ops in proptest::collection::vec((0u64..64, prop_oneof![Just(0u64), 1u64..4, 1u64..100_000, Just(u64::MAX)]), 1..400),

@@ -13,17 +13,21 @@
 //! sketch built elsewhere from the same bytes merges with ours. The serialized form is
 //! DataSketches' own, read by the Java, C++ and Python libraries (and by Druid and Spark).
 //!
-//! Registers are HLL_8 (one byte each): the fastest to update. Memory of one counter: 4 bytes
-//! per distinct value while it keeps coupons, at most `2^lg_k` bytes of registers once it
-//! switches (at about `2^lg_k / 10` values), plus a fixed `size_of::<DistinctCounter>()`
-//! ([`DistinctCounter::memory_bytes`]).
+//! Registers are HLL_8 (one byte each): the fastest to update. Once a counter has switched to
+//! registers, most inserts cannot change it (the coupon's value does not exceed its register):
+//! the counter keeps a lower bound of every register and passes only the coupons above it to
+//! the sketch, which gives the same registers and estimates for a fraction of the cost.
+//! Memory of one counter: 4 bytes per distinct value while it keeps coupons, at most `2^lg_k`
+//! bytes of registers and `2^lg_k` of bounds once it switches (at about `2^lg_k / 10` values;
+//! a [`DistinctCounter::compact`] one keeps no bounds), plus a fixed
+//! `size_of::<DistinctCounter>()` ([`DistinctCounter::memory_bytes`]).
 //!
 //! Nothing here knows about packets or I/O.
 
 use base64::Engine as _;
 use datasketches::hash::value::raw_bytes;
 use datasketches::hll::{HllSketch, HllType, HllUnion};
-use std::hash::Hash;
+use std::hash::{Hash, Hasher};
 
 pub use datasketches::hll::Coupon;
 
@@ -52,31 +56,138 @@ pub enum Error {
     Sketch(#[from] datasketches::error::Error),
 }
 
+/// Bits of a coupon below its register value (the slot; the register is its low `lg_k` bits).
+const COUPON_SLOT_BITS: u32 = 26;
+
+/// A coupon's 32 bits: the register value above [`COUPON_SLOT_BITS`] bits of slot.
+/// DataSketches keeps the field private, but `Coupon` derives `Hash`, which hands it to the
+/// hasher whole.
+#[inline(always)]
+fn coupon_bits(coupon: Coupon) -> u32 {
+    struct Bits(u32);
+    impl Hasher for Bits {
+        fn write_u32(&mut self, bits: u32) {
+            self.0 = bits;
+        }
+        fn write(&mut self, bytes: &[u8]) {
+            // Where a `u32` would arrive should `write_u32` not be called for it.
+            if let Ok(bytes) = bytes.try_into() {
+                self.0 = u32::from_ne_bytes(bytes);
+            }
+        }
+        fn finish(&self) -> u64 {
+            u64::from(self.0)
+        }
+    }
+    let mut bits = Bits(0);
+    coupon.hash(&mut bits);
+    bits.0
+}
+
 /// A distinct counter over one stream (an interval, a key's peers).
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct DistinctCounter {
     sketch: HllSketch,
+    /// Once the sketch has registers: a lower bound of each (0 at first; raised to the value of
+    /// every coupon passed on, which the register then holds at least). Registers only grow
+    /// until [`reset`](Self::reset), which empties this. Empty while the sketch keeps coupons.
+    floors: Vec<u8>,
+    /// Inserts passed on while `floors` is empty.
+    passed: u32,
+    /// The count of `passed` at which to look next whether the sketch has switched to
+    /// registers (doubled at each look, so that a counter that keeps coupons looks a few
+    /// times only); `None` for a counter that keeps no bounds.
+    next_look: Option<u32>,
+    /// While `floors` is empty: coupons passed on lately (0 where none), one per value of
+    /// their low bits. Passing one again would change nothing.
+    recent: [u32; RECENT],
 }
+
+/// Coupons a counter remembers while it keeps coupons.
+const RECENT: usize = 8;
+
+/// Inserts before a counter first looks whether its sketch has switched to registers: fewer
+/// than any sketch takes to switch.
+const FIRST_LOOK: u32 = 8;
 
 impl DistinctCounter {
     /// A counter with `2^lg_k` registers; `lg_k` is clamped to DataSketches' range
     /// [`MIN_LG_K`]`..=`[`MAX_LG_K`].
     pub fn new(lg_k: u8) -> Self {
+        Self::of(empty_sketch(lg_k), Some(FIRST_LOOK))
+    }
+
+    /// [`new`](Self::new) without register bounds: at most `2^lg_k` bytes of registers instead
+    /// of twice that, for the many counters whose memory bound matters more than the speed of
+    /// their inserts once they have registers (a fan table's).
+    pub fn compact(lg_k: u8) -> Self {
+        Self::of(empty_sketch(lg_k), None)
+    }
+
+    /// A counter of `sketch`, which looks for registers after `next_look` inserts, if ever.
+    fn of(sketch: HllSketch, next_look: Option<u32>) -> Self {
         Self {
-            sketch: empty_sketch(lg_k),
+            sketch,
+            floors: Vec::new(),
+            passed: 0,
+            next_look,
+            recent: [0; RECENT],
         }
     }
 
     /// Counts `value` once, however often it is seen (hashes it with Rust's `Hash` of the type;
     /// use [`insert_coupon`](Self::insert_coupon) to share one hash among counters).
     pub fn insert<T: Hash>(&mut self, value: T) {
-        self.sketch.update(value);
+        self.insert_coupon(Coupon::from_value(value));
     }
 
     /// Counts the value behind `coupon` once.
     #[inline]
     pub fn insert_coupon(&mut self, coupon: Coupon) {
+        let bits = coupon_bits(coupon);
+        // An empty `floors` masks with all ones and finds nothing.
+        let register = bits as usize & self.floors.len().wrapping_sub(1);
+        match self.floors.get_mut(register) {
+            Some(floor) => {
+                let value = (bits >> COUPON_SLOT_BITS) as u8;
+                if value > *floor {
+                    *floor = value;
+                    self.sketch.update_with_coupon(coupon);
+                }
+            }
+            None => {
+                let recent = &mut self.recent[bits as usize % RECENT];
+                if *recent != bits {
+                    *recent = bits;
+                    self.insert_before_registers(coupon);
+                }
+            }
+        }
+    }
+
+    /// [`insert_coupon`](Self::insert_coupon) while the register bounds are not set up.
+    #[inline(never)]
+    fn insert_before_registers(&mut self, coupon: Coupon) {
         self.sketch.update_with_coupon(coupon);
+        let Some(next_look) = self.next_look else {
+            return;
+        };
+        self.passed = self.passed.saturating_add(1);
+        if self.passed >= next_look {
+            self.next_look = Some(next_look.saturating_mul(2));
+            if self.has_registers() {
+                self.floors = vec![0; 1 << self.lg_k()];
+            }
+        }
+    }
+
+    /// Whether the sketch keeps HLL_8 registers: `2^lg_k` bytes of them, where its coupon list
+    /// (32 bytes) and set (at most `2^(lg_k - 1)` bytes) take fewer from `lg_k = 6` on.
+    fn has_registers(&self) -> bool {
+        let lg_k = self.lg_k();
+        lg_k >= 6
+            && self.sketch.target_type() == HllType::Hll8
+            && self.sketch.estimated_size() == 1 << lg_k
     }
 
     /// The estimated number of distinct values inserted since the last reset.
@@ -99,13 +210,22 @@ impl DistinctCounter {
 
     /// Forgets every value (the list, set or register memory is released and regrown).
     pub fn reset(&mut self) {
-        self.sketch = empty_sketch(self.lg_k());
+        let next_look = self.next_look.map(|_| FIRST_LOOK);
+        *self = Self::of(empty_sketch(self.lg_k()), next_look);
+    }
+
+    /// Releases the memory that only speeds up inserts (the register bounds), for a counter
+    /// kept for its values rather than counted on (an interval's sketch in a rolling window),
+    /// and makes it [`compact`](Self::compact). Inserts stay correct, only slower.
+    pub fn shrink(&mut self) {
+        self.floors = Vec::new();
+        self.next_look = None;
     }
 
     /// Bytes this counter holds now: the struct and its coupon list or set, or its registers
-    /// (at most `2^lg_k` bytes of them).
+    /// and their bounds (at most `2^lg_k` bytes of each).
     pub fn memory_bytes(&self) -> usize {
-        size_of::<Self>() + self.sketch.estimated_size()
+        size_of::<Self>() + self.sketch.estimated_size() + self.floors.capacity()
     }
 
     /// The DataSketches HLL serialization (readable by every DataSketches library).
@@ -124,9 +244,8 @@ impl DistinctCounter {
     ///
     /// [`Error::Sketch`] when the bytes are not an HLL sketch.
     pub fn deserialize(bytes: &[u8]) -> Result<Self, Error> {
-        Ok(Self {
-            sketch: HllSketch::deserialize(bytes)?,
-        })
+        // Sketches from elsewhere may be laid out otherwise: every insert is passed on.
+        Ok(Self::of(HllSketch::deserialize(bytes)?, None))
     }
 
     /// Reads what [`to_base64`](Self::to_base64) wrote.
@@ -147,6 +266,14 @@ fn empty_sketch(lg_k: u8) -> HllSketch {
     HllSketch::new(lg_k, HllType::Hll8)
         .or_else(|_| HllSketch::new(DEFAULT_LG_K, HllType::Hll8))
         .unwrap_or_else(|_| unreachable!("DEFAULT_LG_K is a supported precision"))
+}
+
+impl std::fmt::Debug for DistinctCounter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DistinctCounter")
+            .field("sketch", &self.sketch)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Default for DistinctCounter {
@@ -191,9 +318,7 @@ impl DistinctUnion {
 
     /// The union as a counter (HLL_8), to serialize or to count on with.
     pub fn to_counter(&self) -> DistinctCounter {
-        DistinctCounter {
-            sketch: self.union.to_sketch(HllType::Hll8),
-        }
+        DistinctCounter::of(self.union.to_sketch(HllType::Hll8), None)
     }
 }
 
@@ -270,10 +395,55 @@ mod tests {
         let full = counter_of(0..100_000).memory_bytes();
         let registers = 1 << DEFAULT_LG_K;
         assert!(small < 200, "{small}");
-        assert_eq!(full, registers + size_of::<DistinctCounter>());
+        // The registers and their bounds; a compact counter's registers only.
+        assert_eq!(full, 2 * registers + size_of::<DistinctCounter>());
+        let mut compact = DistinctCounter::compact(DEFAULT_LG_K);
+        for value in 0..100_000u64 {
+            compact.insert_coupon(coupon_of_bytes(&value.to_be_bytes()));
+        }
+        assert_eq!(
+            compact.memory_bytes(),
+            registers + size_of::<DistinctCounter>()
+        );
+        let mut shrunk = counter_of(0..100_000);
+        shrunk.shrink();
+        assert_eq!(
+            shrunk.memory_bytes(),
+            registers + size_of::<DistinctCounter>()
+        );
     }
 
     proptest! {
+        /// The bounds and the recent coupons only keep back inserts that cannot change the
+        /// sketch: a counter ends with the bytes and estimates of a bare DataSketches sketch
+        /// fed every insert, in every mode (coupon list, set, registers) and across resets.
+        #[test]
+        fn skipped_inserts_leave_the_sketch_as_a_bare_one(
+            values in proptest::collection::vec(
+                prop_oneof![0u64..4, 0u64..64, 0u64..5_000], 0..12_000),
+            lg_k in prop_oneof![Just(4u8), Just(5), 6u8..=12],
+            reset_at in 0usize..12_000,
+        ) {
+            let mut counters = [DistinctCounter::new(lg_k), DistinctCounter::compact(lg_k)];
+            let mut bare = empty_sketch(lg_k);
+            for (i, value) in values.iter().enumerate() {
+                if i == reset_at {
+                    counters.iter_mut().for_each(DistinctCounter::reset);
+                    bare = empty_sketch(lg_k);
+                }
+                let coupon = coupon_of_bytes(&value.to_be_bytes());
+                for counter in &mut counters {
+                    counter.insert_coupon(coupon);
+                }
+                bare.update_with_coupon(coupon);
+            }
+            for counter in &counters {
+                prop_assert_eq!(counter.serialize(), bare.serialize());
+                prop_assert_eq!(counter.estimate(), bare.estimate());
+                prop_assert_eq!(counter.composite_estimate(), bare.composite_estimate());
+            }
+        }
+
         /// The union of counters over two parts of a stream has the registers of one counter
         /// over the whole stream: its composite estimate (which depends on the registers only)
         /// is the same, whatever the split and the order.

@@ -21,12 +21,13 @@
 //! bounds, up to the HLL error; `tests/distinct.rs` measures the undercount on a flood and a
 //! scan hidden in background traffic.
 //!
-//! Memory: per way, 16 bytes of tag and count and the entry (key and counter, about 100 bytes
+//! Memory: per way, 9 bytes of tag and count and the entry (key and counter, about 180 bytes
 //! for an IP address), plus the counter's own heap: 4 bytes per peer while it keeps coupons, at
 //! most `2^lg_k` bytes of registers once it has more than about `2^lg_k / 10` peers
 //! ([`max_memory_bytes`]; 16.5 KB per tracked address at `lg_k = 14`).
 //!
-//! Hot path: a lookup reads one 64-byte line of tags; a miss in a full bucket calls the
+//! Hot path: a lookup compares the 8-bit tags of a bucket's ways at once, as the lanes of one
+//! 64-bit word, and reads the entry of a matching tag only; a miss in a full bucket calls the
 //! caller's count once and compares it with a lower bound of the bucket's lightest count, and
 //! only a candidate that passes reads the line of counts. Admission allocates the new key's
 //! small coupon list (bounded per interval as above); nothing else allocates per packet.
@@ -35,8 +36,14 @@
 
 use super::hll::{Coupon, DistinctCounter};
 
-/// Ways of each bucket: one 64-byte cache line of `u64` tags.
+/// Ways of each bucket: one 64-bit word of 8-bit tags.
 pub const WAYS: usize = 8;
+/// The lowest bit of every tag lane.
+const LANE_LOW_BITS: u64 = u64::MAX / 0xff;
+/// All but the highest bit of every tag lane.
+const LANE_LOW_7_BITS: u64 = LANE_LOW_BITS * 0x7f;
+/// The highest bit of every tag lane.
+const LANE_HIGH_BITS: u64 = LANE_LOW_BITS << 7;
 /// A key replaces the lightest way of its full bucket when its count is at least this many
 /// times that way's count.
 pub const REPLACE_RATIO: u64 = 2;
@@ -53,7 +60,8 @@ struct Entry<K> {
 pub struct KeyedDistinct<K> {
     lg_k: u8,
     buckets: usize,
-    /// Per way: the key's hash with the low bit set, or 0 when the way is free.
+    /// Per bucket, way `w` in bits `8 w .. 8 w + 8`: the key's [`tag`], or 0 when the way is
+    /// free.
     tags: Vec<u64>,
     /// Per way: packets of the tracked key (count at admission plus hits since).
     counts: Vec<u64>,
@@ -71,7 +79,7 @@ impl<K: Eq + Clone> KeyedDistinct<K> {
         Self {
             lg_k,
             buckets,
-            tags: vec![0; ways],
+            tags: vec![0; buckets],
             counts: vec![0; ways],
             floors: vec![0; buckets],
             entries: vec![None; ways],
@@ -85,12 +93,15 @@ impl<K: Eq + Clone> KeyedDistinct<K> {
 
     /// Keys tracked now.
     pub fn len(&self) -> usize {
-        self.tags.iter().filter(|&&tag| tag != 0).count()
+        self.tags
+            .iter()
+            .map(|&tags| taken_lanes(tags).count_ones() as usize)
+            .sum()
     }
 
     /// Whether no key is tracked.
     pub fn is_empty(&self) -> bool {
-        self.tags.iter().all(|&tag| tag == 0)
+        self.tags.iter().all(|&tags| tags == 0)
     }
 
     /// Counts `value` as a peer of `key` (hashed by the caller to `hash`; the same key must
@@ -98,27 +109,24 @@ impl<K: Eq + Clone> KeyedDistinct<K> {
     /// key's count (this packet included) to decide its admission, as the module explains.
     #[inline]
     pub fn insert(&mut self, key: &K, hash: u64, value: Coupon, count: impl FnOnce() -> u64) {
-        let first = self.bucket(hash);
-        let tag = hash | 1;
-        if let Some(way) = self.find(first, key, tag) {
+        let bucket = self.bucket(hash);
+        let first = bucket * WAYS;
+        if let Some(way) = self.find(bucket, key, hash) {
             self.counts[way] += 1;
             if let Some(entry) = self.entries[way].as_mut() {
                 entry.counter.insert_coupon(value);
             }
             return;
         }
-        // Ways fill from the first and are only freed all at once, so a bucket is full when
-        // its last way is taken.
+        // Ways fill from the first and are only freed all at once: the first free one ends
+        // the taken ones (`WAYS` when none is free).
+        let free = !taken_lanes(self.tags[bucket]) & LANE_HIGH_BITS;
+        let taken = free.trailing_zeros() as usize / 8;
         let last = first + WAYS - 1;
-        let (way, count) = if self.tags[last] == 0 {
-            let offset = self.tags[first..last]
-                .iter()
-                .position(|&t| t == 0)
-                .unwrap_or(WAYS - 1);
-            (first + offset, count())
+        let (way, count) = if taken < WAYS {
+            (first + taken, count())
         } else {
             let count = count();
-            let bucket = first / WAYS;
             // The floor is a lower bound of the bucket's lightest count (counts only grow
             // between scans), so most hopeless candidates are turned away without a scan.
             if count < self.floors[bucket].saturating_mul(REPLACE_RATIO) {
@@ -131,9 +139,10 @@ impl<K: Eq + Clone> KeyedDistinct<K> {
             }
             (first + offset, count)
         };
-        let mut counter = DistinctCounter::new(self.lg_k);
+        let mut counter = DistinctCounter::compact(self.lg_k);
         counter.insert_coupon(value);
-        self.tags[way] = tag;
+        let lane = 8 * (way - first);
+        self.tags[bucket] = self.tags[bucket] & !(0xff << lane) | u64::from(tag(hash)) << lane;
         self.counts[way] = count.max(1);
         self.entries[way] = Some(Entry {
             key: key.clone(),
@@ -143,7 +152,7 @@ impl<K: Eq + Clone> KeyedDistinct<K> {
 
     /// The estimated number of distinct peers of `key`, or `None` when it is not tracked.
     pub fn estimate(&self, key: &K, hash: u64) -> Option<f64> {
-        let way = self.find(self.bucket(hash), key, hash | 1)?;
+        let way = self.find(self.bucket(hash), key, hash)?;
         self.entries[way]
             .as_ref()
             .map(|entry| entry.counter.estimate())
@@ -160,8 +169,8 @@ impl<K: Eq + Clone> KeyedDistinct<K> {
     /// Bytes held now: the table and every tracked key's counter.
     pub fn memory_bytes(&self) -> usize {
         let table = size_of::<Self>()
-            + self.buckets * size_of::<u64>()
-            + self.capacity() * (2 * size_of::<u64>() + size_of::<Option<Entry<K>>>());
+            + self.buckets * 2 * size_of::<u64>()
+            + self.capacity() * (size_of::<u64>() + size_of::<Option<Entry<K>>>());
         let counters: usize = self
             .entries
             .iter()
@@ -171,25 +180,49 @@ impl<K: Eq + Clone> KeyedDistinct<K> {
         table + counters
     }
 
-    /// First way of the bucket of `hash`. The high half of the hash picks the bucket, so a
-    /// caller sharing its hash with a sketch that buckets by the low bits does not correlate
-    /// the two.
+    /// The bucket of `hash`. The high half of the hash picks the bucket and the low bits the
+    /// tag, so that keys sharing a bucket rarely share a tag.
     #[inline]
     fn bucket(&self, hash: u64) -> usize {
         let high = hash >> 32;
         // Lemire's multiply-shift maps `high` onto `0..buckets` without a division.
-        ((high * self.buckets as u64) >> 32) as usize * WAYS
+        ((high * self.buckets as u64) >> 32) as usize
     }
 
+    /// The way of `bucket` tracking `key` (of hash `hash`).
     #[inline]
-    fn find(&self, first: usize, key: &K, tag: u64) -> Option<usize> {
-        (first..first + WAYS).find(|&way| {
-            self.tags[way] == tag
-                && self.entries[way]
-                    .as_ref()
-                    .is_some_and(|entry| entry.key == *key)
-        })
+    fn find(&self, bucket: usize, key: &K, hash: u64) -> Option<usize> {
+        let tags = *self.tags.get(bucket)?;
+        // The lanes equal to the key's tag are the lanes of zeros in the difference.
+        let mut matches = !taken_lanes(tags ^ (LANE_LOW_BITS * u64::from(tag(hash))));
+        matches &= LANE_HIGH_BITS;
+        while matches != 0 {
+            let way = bucket * WAYS + matches.trailing_zeros() as usize / 8;
+            if self
+                .entries
+                .get(way)
+                .and_then(Option::as_ref)
+                .is_some_and(|entry| entry.key == *key)
+            {
+                return Some(way);
+            }
+            matches &= matches - 1;
+        }
+        None
     }
+}
+
+/// The tag of a key of hash `hash`: its low byte, 1 for 0, which marks a free way. A key's tag
+/// matches another key's in one way of 255.
+#[inline]
+fn tag(hash: u64) -> u8 {
+    (hash as u8).max(1)
+}
+
+/// The highest bit of every lane of `tags` that is not 0 (exact: no carry crosses a lane).
+#[inline]
+fn taken_lanes(tags: u64) -> u64 {
+    (((tags & LANE_LOW_7_BITS) + LANE_LOW_7_BITS) | tags) & LANE_HIGH_BITS
 }
 
 /// The most bytes a [`KeyedDistinct`] of `capacity` keys of type `K` can hold: the table, and
@@ -197,8 +230,8 @@ impl<K: Eq + Clone> KeyedDistinct<K> {
 /// never exceeds half of that).
 pub fn max_memory_bytes<K>(capacity: usize, lg_k: u8) -> usize {
     let ways = capacity.div_ceil(WAYS).max(1) * WAYS;
-    let per_way = 2 * size_of::<u64>() + size_of::<Option<Entry<K>>>() + (1 << lg_k);
-    size_of::<KeyedDistinct<K>>() + ways / WAYS * size_of::<u64>() + ways * per_way
+    let per_way = size_of::<u64>() + size_of::<Option<Entry<K>>>() + (1 << lg_k);
+    size_of::<KeyedDistinct<K>>() + ways / WAYS * 2 * size_of::<u64>() + ways * per_way
 }
 
 /// The way with the smallest count and that count (the first of equals). A plain loop: the
@@ -307,6 +340,32 @@ mod tests {
             });
         }
         assert_eq!(asked, 1);
+    }
+
+    use proptest::prelude::{any, Just};
+
+    proptest::proptest! {
+        /// The lane arithmetic finds exactly the lanes a lane-by-lane comparison finds, whatever
+        /// the lanes hold (high bits set, zeros, the halves of the word).
+        #[test]
+        fn lanes_are_compared_exactly(
+            lanes in proptest::array::uniform8(proptest::prop_oneof![
+                Just(0u8), Just(1), Just(0x81), Just(0xff), any::<u8>()
+            ]),
+            probe in proptest::prop_oneof![Just(1u8), Just(0x81), Just(0xff), 1u8..],
+        ) {
+            let word = lanes
+                .iter()
+                .enumerate()
+                .fold(0u64, |word, (i, &lane)| word | u64::from(lane) << (8 * i));
+            let taken: Vec<bool> = (0..WAYS).map(|i| taken_lanes(word) >> (8 * i + 7) & 1 == 1).collect();
+            let equal = !taken_lanes(word ^ (LANE_LOW_BITS * u64::from(probe))) & LANE_HIGH_BITS;
+            let equal: Vec<bool> = (0..WAYS).map(|i| equal >> (8 * i + 7) & 1 == 1).collect();
+            for (i, &lane) in lanes.iter().enumerate() {
+                proptest::prop_assert_eq!(taken[i], lane != 0);
+                proptest::prop_assert_eq!(equal[i], lane == probe);
+            }
+        }
     }
 
     #[test]
