@@ -24,7 +24,8 @@ fn documented_bound(sketch_bytes: u64, hll_lg_k: u8) -> u64 {
         hhmon::monitor::tracked_keys(20),
         hhmon::monitor::fan_lg_k(hll_lg_k),
     ) as u64;
-    6 * sketch_bytes + 2 * (1 << hll_lg_k) + 2 * tracked + FIXED
+    // Each interval HyperLogLog: 2^lg_k registers, and as many bytes of register lower bounds.
+    6 * sketch_bytes + 2 * 2 * (1 << hll_lg_k) + 2 * tracked + FIXED
 }
 
 /// `VmHWM` of process `pid`, in bytes.
