@@ -230,6 +230,30 @@ impl Hhmon {
         run(Command::new("kill").args(["-TERM", &self.pid().to_string()]));
         self.wait_exit(limit)
     }
+
+    /// Replays [`MIXED`] into `netns` at top speed, waits until the snapshots in `dir` count
+    /// every frame sent, then stops hhmon with SIGTERM, which must end it with status 0.
+    /// Returns the frames sent and tcpreplay's rate.
+    fn count_mixed_and_stop(&mut self, netns: &Netns, dir: &Path) -> (u64, String) {
+        let (sent, rate) = tcpreplay(netns, &captures_dir().join(MIXED), &["--topspeed"]);
+        wait_for_packets(dir, sent, self);
+        let (status, _) = self.terminate(Duration::from_secs(5));
+        assert!(status.success(), "{status}:\n{}", self.stderr());
+        (sent, rate)
+    }
+}
+
+/// Options that count every flow exactly in one-second intervals, snapshots into `snapshots`.
+fn every_flow_exactly(snapshots: &str) -> [&str; 7] {
+    [
+        "--interval",
+        "1s",
+        "--exact",
+        "--top",
+        ALL_FLOWS,
+        "--snapshot-dir",
+        snapshots,
+    ]
 }
 
 impl Drop for Hhmon {
@@ -373,24 +397,9 @@ fn a_replayed_capture_is_counted_exactly_with_nothing_dropped() {
     let netns = Netns::new();
     let dir = tempfile::tempdir().unwrap();
     let snapshots = dir.path().to_str().unwrap();
-    let mut hhmon = Hhmon::start(
-        &netns,
-        &[],
-        &[
-            "--interval",
-            "1s",
-            "--exact",
-            "--top",
-            ALL_FLOWS,
-            "--snapshot-dir",
-            snapshots,
-        ],
-    );
-    let (sent, rate) = tcpreplay(&netns, &captures_dir().join(MIXED), &["--topspeed"]);
+    let mut hhmon = Hhmon::start(&netns, &[], &every_flow_exactly(snapshots));
+    let (sent, rate) = hhmon.count_mixed_and_stop(&netns, dir.path());
     assert_eq!(sent, truth.packets);
-    wait_for_packets(dir.path(), sent, &hhmon);
-    let (status, _) = hhmon.terminate(Duration::from_secs(5));
-    assert!(status.success(), "{status}:\n{}", hhmon.stderr());
 
     let (seen, capture) = counted(dir.path());
     eprintln!(
@@ -435,30 +444,16 @@ fn two_readers_share_the_interface_by_flow_and_count_every_frame_once() {
         let netns = Netns::new();
         let dir = tempfile::tempdir().unwrap();
         let snapshots = dir.path().to_str().unwrap();
-        let mut hhmon = Hhmon::start(
-            &netns,
-            &[],
-            &[
-                "--readers",
-                "2",
-                "--workers",
-                workers,
-                "--interval",
-                "1s",
-                "--exact",
-                "--top",
-                ALL_FLOWS,
-                "--snapshot-dir",
-                snapshots,
-            ],
-        );
+        let args = [
+            &["--readers", "2", "--workers", workers][..],
+            &every_flow_exactly(snapshots),
+        ]
+        .concat();
+        let mut hhmon = Hhmon::start(&netns, &[], &args);
         assert!(hhmon.stderr().contains("readers=2"), "{}", hhmon.stderr());
-        let (sent, rate) = tcpreplay(&netns, &captures_dir().join(MIXED), &["--topspeed"]);
+        let (sent, rate) = hhmon.count_mixed_and_stop(&netns, dir.path());
         assert_eq!(sent, truth.packets);
-        wait_for_packets(dir.path(), sent, &hhmon);
-        let (status, _) = hhmon.terminate(Duration::from_secs(5));
         let stderr = hhmon.stderr();
-        assert!(status.success(), "{status}:\n{stderr}");
 
         let (seen, capture) = counted(dir.path());
         let by_reader = packets_by_reader(&stderr);
@@ -562,22 +557,8 @@ fn a_bpf_filter_restricts_what_is_counted() {
     let dir = tempfile::tempdir().unwrap();
     let snapshots = dir.path().to_str().unwrap();
     // The filter as trailing words, tcpdump's way.
-    let mut hhmon = Hhmon::start(
-        &netns,
-        &[],
-        &[
-            "--interval",
-            "1s",
-            "--exact",
-            "--top",
-            ALL_FLOWS,
-            "--snapshot-dir",
-            snapshots,
-            "tcp",
-            "port",
-            "443",
-        ],
-    );
+    let args = [&every_flow_exactly(snapshots)[..], &["tcp", "port", "443"]].concat();
+    let mut hhmon = Hhmon::start(&netns, &[], &args);
     assert!(
         hhmon.stderr().contains("filter=\"tcp port 443\""),
         "{}",
@@ -751,24 +732,13 @@ fn an_unprivileged_user_with_only_cap_net_raw_captures() {
             "--inh-caps=+net_raw",
             "--ambient-caps=+net_raw",
         ],
-        &[
-            "--interval",
-            "1s",
-            "--exact",
-            "--top",
-            ALL_FLOWS,
-            "--snapshot-dir",
-            snapshots,
-        ],
+        &every_flow_exactly(snapshots),
     );
     let status = std::fs::read_to_string(format!("/proc/{}/status", hhmon.pid())).unwrap();
     assert_eq!(status_field(&status, "Uid:"), ["65534"; 4]);
     // CAP_NET_RAW is capability 13: bit 0x2000, and nothing else.
     assert_eq!(status_field(&status, "CapEff:"), ["0000000000002000"]);
-    let (sent, _) = tcpreplay(&netns, &captures_dir().join(MIXED), &["--topspeed"]);
-    wait_for_packets(dir.path(), sent, &hhmon);
-    let (exit, _) = hhmon.terminate(Duration::from_secs(5));
-    assert!(exit.success(), "{exit}:\n{}", hhmon.stderr());
+    hhmon.count_mixed_and_stop(&netns, dir.path());
     let (seen, _) = counted(dir.path());
     assert_eq!(seen, truth);
 }
@@ -807,10 +777,7 @@ fn a_binary_given_cap_net_raw_with_setcap_captures_as_nobody() {
     assert_eq!(status_field(&status, "Uid:"), ["65534"; 4]);
     assert_eq!(status_field(&status, "CapEff:"), ["0000000000002000"]);
     assert_eq!(status_field(&status, "CapAmb:"), ["0000000000000000"]);
-    let (sent, _) = tcpreplay(&netns, &captures_dir().join(MIXED), &["--topspeed"]);
-    wait_for_packets(&snapshots, sent, &hhmon);
-    let (exit, _) = hhmon.terminate(Duration::from_secs(5));
-    assert!(exit.success(), "{exit}:\n{}", hhmon.stderr());
+    hhmon.count_mixed_and_stop(&netns, &snapshots);
 }
 
 #[test]
@@ -845,18 +812,10 @@ fn user_drops_root_after_opening_the_capture_and_binding_a_low_port() {
         &netns,
         &[],
         &[
-            "--user",
-            "nobody",
-            "--listen",
-            "127.0.0.1:80",
-            "--interval",
-            "1s",
-            "--exact",
-            "--top",
-            ALL_FLOWS,
-            "--snapshot-dir",
-            snapshots.to_str().unwrap(),
-        ],
+            &["--user", "nobody", "--listen", "127.0.0.1:80"][..],
+            &every_flow_exactly(snapshots.to_str().unwrap()),
+        ]
+        .concat(),
     );
     // Every thread, not just the main one, runs as nobody, with no capability left.
     let tasks = std::fs::read_dir(format!("/proc/{}/task", hhmon.pid())).unwrap();
