@@ -98,10 +98,17 @@ fn seed_records(captures: &Path, corpus: &Path) -> Result<usize, Box<dyn std::er
             }
         };
         let (snaplen, link) = (word(16), word(20));
+        let snaplen = if hhmon_fuzz::SNAPLENS.contains(&snaplen) {
+            snaplen
+        } else {
+            262_144
+        };
+        let link = if hhmon_fuzz::PCAP_LINK_TYPES.contains(&link) {
+            link
+        } else {
+            1
+        };
         let selector = hhmon_fuzz::pcap_selector(big_endian, nanosecond, snaplen, link)
-            .or_else(|| hhmon_fuzz::pcap_selector(big_endian, nanosecond, 262_144, link))
-            .or_else(|| hhmon_fuzz::pcap_selector(big_endian, nanosecond, snaplen, 1))
-            .or_else(|| hhmon_fuzz::pcap_selector(big_endian, nanosecond, 262_144, 1))
             .ok_or("the header table lacks the maximum snapshot length or Ethernet")?;
         let records = &records[..record_prefix(records, big_endian)];
         let stem = path.file_name().unwrap_or_default().to_string_lossy();
@@ -115,7 +122,7 @@ fn seed_records(captures: &Path, corpus: &Path) -> Result<usize, Box<dyn std::er
 }
 
 /// How many bytes of `records` to keep: all of them when they fit [`MAX_RECORD_BYTES`], else
-/// the whole records that do (so a damaged tail past the cut is not kept, nor made up).
+/// the whole records that do, so the cut adds no damage the capture does not have.
 fn record_prefix(records: &[u8], big_endian: bool) -> usize {
     if records.len() <= MAX_RECORD_BYTES {
         return records.len();
