@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Writes the seed corpus of the `decode` fuzz target from the shipped captures:
-# fuzz/corpus/decode/, one file per distinct frame (see src/bin/seed_corpus.rs).
+# Writes the seed corpora of the fuzz targets from the shipped captures (see
+# src/bin/seed_corpus.rs): fuzz/corpus/decode/, one file per distinct frame, and
+# fuzz/corpus/pcap_file/, one file per classic pcap capture (its records behind a header
+# selector byte, damaged captures included).
 set -euo pipefail
 fuzz="$(cd "$(dirname "$0")" && pwd)"
 cargo run --quiet --manifest-path "$fuzz/Cargo.toml" --bin seed_corpus -- \
-    "$fuzz/../captures" "$fuzz/corpus/decode"
+    "$fuzz/../captures" "$fuzz/corpus/decode" "$fuzz/corpus/pcap_file"
