@@ -2,7 +2,7 @@
 //! however many flows go by: the real binary replays 10 million distinct flows (`hhmon
 //! generate`: a spoofed fan-in attack and a scan, each packet a flow of its own) and its peak
 //! resident set (`VmHWM` in /proc, read while it still serves its final metrics) must stay under
-//! the bound, for the default sketches and for large ones. The large run also checks that the
+//! the bound, for the default sketches (with one and with two workers) and for large ones. The large run also checks that the
 //! bound is not vacuous: the sketches it budgets really are resident.
 
 mod support_http;
@@ -14,18 +14,27 @@ use std::time::{Duration, Instant};
 const HHMON: &str = env!("CARGO_BIN_EXE_hhmon");
 const PACKETS: u64 = 10_000_000;
 
-/// The documented bound: six heavy-hitter sketches (three views, by packets and by bytes), two
-/// interval HyperLogLogs (sources, destinations) of `2^lg_k` one-byte registers, the fan-in and
-/// fan-out tables of the tracked addresses at their fullest, and a fixed allowance for code,
-/// libraries, thread stacks, libpcap's buffer, the metrics text and allocator slack.
-fn documented_bound(sketch_bytes: u64, hll_lg_k: u8) -> u64 {
+/// The documented bound with `workers` owner threads (1: the one-thread path). One thread: six
+/// heavy-hitter sketches (three views, by packets and by bytes), two interval HyperLogLogs
+/// (sources, destinations) of `2^lg_k` one-byte registers and as many bytes of register lower
+/// bounds, the fan-in and fan-out tables of the tracked addresses at their fullest, and a fixed
+/// allowance for code, libraries, thread stacks, libpcap's buffer, the metrics text and
+/// allocator slack. With more workers, two sets of views (one filling, one being ranked), the
+/// sketches split among the workers, their HyperLogLogs and fan tables per worker, and 1 MiB of
+/// update batches per worker.
+fn documented_bound(sketch_bytes: u64, hll_lg_k: u8, workers: u64) -> u64 {
     const FIXED: u64 = 12 << 20;
     let tracked = hhmon::sketch::keyed::max_memory_bytes::<std::net::IpAddr>(
         hhmon::monitor::tracked_keys(20),
         hhmon::monitor::fan_lg_k(hll_lg_k),
     ) as u64;
-    // Each interval HyperLogLog: 2^lg_k registers, and as many bytes of register lower bounds.
-    6 * sketch_bytes + 2 * 2 * (1 << hll_lg_k) + 2 * tracked + FIXED
+    let (sets, batches) = if workers > 1 {
+        (2, workers << 20)
+    } else {
+        (1, 0)
+    };
+    let set = 6 * sketch_bytes + workers * (2 * 2 * (1 << hll_lg_k) + 2 * tracked);
+    sets * set + batches + FIXED
 }
 
 /// `VmHWM` of process `pid`, in bytes.
@@ -102,14 +111,19 @@ fn ten_million_distinct_flows_stay_within_the_documented_bound() {
     );
 
     let default = replay_peak(&capture, &[]);
-    let bound = documented_bound(hhmon::monitor::DEFAULT_SKETCH_BYTES as u64, 12);
+    let bound = documented_bound(hhmon::monitor::DEFAULT_SKETCH_BYTES as u64, 12, 1);
     println!("default sketches: peak {default} B, bound {bound} B");
     assert!(default <= bound, "peak {default} B > bound {bound} B");
+
+    let workers = replay_peak(&capture, &["--workers", "2"]);
+    let bound = documented_bound(hhmon::monitor::DEFAULT_SKETCH_BYTES as u64, 12, 2);
+    println!("default sketches, 2 workers: peak {workers} B, bound {bound} B");
+    assert!(workers <= bound, "peak {workers} B > bound {bound} B");
 
     let large_kib = 4096;
     let large = replay_peak(&capture, &["--sketch-kib", &large_kib.to_string()]);
     let sketches = 6 * large_kib * 1024;
-    let bound = documented_bound(sketches / 6, 12);
+    let bound = documented_bound(sketches / 6, 12, 1);
     println!("4 MiB sketches: peak {large} B, bound {bound} B");
     assert!(large <= bound, "peak {large} B > bound {bound} B");
     assert!(
