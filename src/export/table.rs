@@ -9,6 +9,7 @@
 
 use super::protocol_name;
 use crate::report::{AddressEntry, CaptureStats, FlowEntry, IntervalReport, Totals};
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::net::{IpAddr, SocketAddr};
 
@@ -52,17 +53,33 @@ pub fn render(report: &IntervalReport, top: usize) -> String {
     out
 }
 
-fn header(report: &IntervalReport) -> String {
-    let totals = &report.totals;
-    let mut unparsed = totals.unparsed_packets.to_string();
-    let reasons: Vec<String> = totals
-        .unparsed_by_reason
+/// `total`, followed by its non-zero reasons in parentheses.
+fn with_reasons(total: u64, by_reason: &BTreeMap<String, u64>) -> String {
+    let mut text = total.to_string();
+    let reasons: Vec<String> = by_reason
         .iter()
         .filter(|(_, &count)| count > 0)
         .map(|(reason, count)| format!("{reason} {count}"))
         .collect();
     if !reasons.is_empty() {
-        let _ = write!(unparsed, " ({})", reasons.join(", "));
+        let _ = write!(text, " ({})", reasons.join(", "));
+    }
+    text
+}
+
+fn header(report: &IntervalReport) -> String {
+    let totals = &report.totals;
+    let unparsed = with_reasons(totals.unparsed_packets, &totals.unparsed_by_reason);
+    // Both are news only when they happen: a cut transport header says the snapshot length is
+    // too short for the ports, a fallback that a tunnel was counted by its outer flow.
+    let mut degraded = String::new();
+    if totals.transport_truncated > 0 {
+        let _ = write!(degraded, " | ports cut off {}", totals.transport_truncated);
+    }
+    let fallbacks: u64 = totals.decap_fallback_by_reason.values().sum();
+    if fallbacks > 0 {
+        let reasons = with_reasons(fallbacks, &totals.decap_fallback_by_reason);
+        let _ = write!(degraded, " | decap fallback {reasons}");
     }
     let window = report.window.as_ref().map_or_else(String::new, |window| {
         format!(
@@ -72,7 +89,7 @@ fn header(report: &IntervalReport) -> String {
         )
     });
     format!(
-        "Interval {} – {} ({} s) | packets {} | bytes {} ({}) | distinct sources {} destinations {}{} | unparsed {} | counting {}\n",
+        "Interval {} – {} ({} s) | packets {} | bytes {} ({}) | distinct sources {} destinations {}{} | unparsed {}{} | counting {}\n",
         report.interval.start,
         report.interval.end,
         report.interval.seconds,
@@ -83,6 +100,7 @@ fn header(report: &IntervalReport) -> String {
         report.distinct_destinations,
         window,
         unparsed,
+        degraded,
         report.counting,
     )
 }
@@ -378,6 +396,25 @@ mod tests {
         }
         assert!(!header.contains("mpls"));
         assert!(!header.contains("window"));
+        assert!(!header.contains("ports cut off"), "{header}");
+        assert!(!header.contains("decap fallback"), "{header}");
+
+        let mut degraded = fixture();
+        degraded.totals.transport_truncated = 7;
+        degraded.totals.decap_fallback_by_reason = BTreeMap::from([
+            ("gre_truncated".into(), 3),
+            ("too_deep".into(), 0),
+            ("vxlan_non_ip".into(), 1),
+        ]);
+        let text = render(&degraded, 10);
+        let header = text.lines().next().unwrap();
+        assert!(
+            header.contains(
+                "| unparsed 5 (ipv6_truncated 2, non_ip 3) | ports cut off 7 \
+                 | decap fallback 4 (gre_truncated 3, vxlan_non_ip 1) | counting chk"
+            ),
+            "{header}"
+        );
 
         let mut windowed = fixture();
         windowed.window = Some(crate::report::WindowCounts {
