@@ -272,8 +272,8 @@ impl<K: ViewKey> HeavyHitters<K> {
     }
 
     /// Counts one packet of `wire_len` bytes for `key`, of [`hash`](Self::hash) `hash`;
-    /// returns the key's packet count with this packet (what [`packets`](Self::packets) would
-    /// answer, estimated when sketched).
+    /// returns the key's packet count with this packet (estimated when sketched: the packets
+    /// sketch's count after the insert), what a fan table needs to consider admitting the key.
     #[inline(always)]
     fn add(&mut self, key: &K, hash: u64, wire_len: u64) -> u64 {
         match self {
@@ -303,36 +303,11 @@ impl<K: ViewKey> HeavyHitters<K> {
         }
     }
 
-    /// [`add`](Self::add) with the `hash` it would compute (from a view of the same mode).
-    #[inline]
-    fn add_hashed(&mut self, key: &K, hash: u64, wire_len: u64) {
-        match self {
-            HeavyHitters::Sketched { packets, bytes } => {
-                packets.add_hashed(key, hash, 1);
-                bytes.add_hashed(key, hash, wire_len);
-            }
-            HeavyHitters::Exact { counts, .. } => {
-                let entry = counts.entry(key.clone()).or_default();
-                entry.0 += 1;
-                entry.1 += wire_len;
-            }
-        }
-    }
-
     /// The hash of `key` that [`add`](Self::add) and the fan tables take.
     fn hash(&self, key: &K) -> u64 {
         match self {
             HeavyHitters::Sketched { .. } => key.view_hash(),
             HeavyHitters::Exact { hasher, .. } => hasher.hash_one(key),
-        }
-    }
-
-    /// The packet count of `key` (estimated when sketched), given its `hash`.
-    #[inline]
-    fn packets(&self, key: &K, hash: u64) -> u64 {
-        match self {
-            HeavyHitters::Sketched { packets, .. } => packets.count_hashed(key, hash),
-            HeavyHitters::Exact { counts, .. } => counts.get(key).map_or(0, |c| c.0),
         }
     }
 

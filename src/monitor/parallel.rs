@@ -174,7 +174,9 @@ impl Views {
     #[inline]
     fn apply(&mut self, update: Update) {
         match update {
-            Update::Flow { key, hash, bytes } => self.flows.add_hashed(&key, hash, bytes),
+            Update::Flow { key, hash, bytes } => {
+                self.flows.add(&key, hash, bytes);
+            }
             Update::Source {
                 address,
                 hash,
@@ -182,13 +184,10 @@ impl Views {
                 own,
                 peer,
             } => {
-                self.sources.add_hashed(&address, hash, bytes);
+                let packets = self.sources.add(&address, hash, bytes);
                 if let Some(distinct) = &mut self.distinct {
                     distinct.sources.insert_coupon(own);
-                    let sources = &self.sources;
-                    distinct
-                        .fan_out
-                        .insert(&address, hash, peer, || sources.packets(&address, hash));
+                    distinct.fan_out.insert(&address, hash, peer, || packets);
                 }
             }
             Update::Destination {
@@ -198,13 +197,10 @@ impl Views {
                 own,
                 peer,
             } => {
-                self.destinations.add_hashed(&address, hash, bytes);
+                let packets = self.destinations.add(&address, hash, bytes);
                 if let Some(distinct) = &mut self.distinct {
                     distinct.destinations.insert_coupon(own);
-                    let destinations = &self.destinations;
-                    distinct.fan_in.insert(&address, hash, peer, || {
-                        destinations.packets(&address, hash)
-                    });
+                    distinct.fan_in.insert(&address, hash, peer, || packets);
                 }
             }
         }
