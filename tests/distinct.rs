@@ -5,6 +5,7 @@
 //!
 //! tshark must be installed: a missing tool fails the test.
 
+mod support_snapshots;
 mod support_tshark;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -14,6 +15,7 @@ use std::process::{Command, Output};
 
 use hhmon::report::{AddressEntry, IntervalReport};
 use hhmon::sketch::hll::{DistinctCounter, DEFAULT_LG_K};
+use support_snapshots::{interval_files, read};
 use support_tshark::{captures_dir, tshark};
 
 const HHMON: &str = env!("CARGO_BIN_EXE_hhmon");
@@ -50,22 +52,7 @@ fn replay(dir: &Path, args: &[&str], inputs: &[PathBuf]) -> Vec<IntervalReport> 
     all.extend(args.iter().map(std::ffi::OsStr::new));
     all.extend(inputs.iter().map(|p| p.as_os_str()));
     run(&all);
-    snapshot_files(dir).iter().map(|p| read(p)).collect()
-}
-
-/// The interval snapshots of `dir`, oldest first.
-fn snapshot_files(dir: &Path) -> Vec<PathBuf> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|entry| entry.unwrap().path())
-        .filter(|path| path.file_name().unwrap() != "latest.json")
-        .collect();
-    files.sort();
-    files
-}
-
-fn read(path: &Path) -> IntervalReport {
-    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+    interval_files(dir).iter().map(|p| read(p)).collect()
 }
 
 fn sketch(text: &str) -> DistinctCounter {
@@ -271,7 +258,7 @@ fn merged_snapshots_of_two_captures_equal_one_replay_of_both() {
     for (i, capture) in captures.iter().enumerate() {
         let part_dir = dir.path().join(format!("part{i}"));
         replay(&part_dir, &args, std::slice::from_ref(capture));
-        parts.extend(snapshot_files(&part_dir));
+        parts.extend(interval_files(&part_dir));
     }
     assert_eq!(parts.len(), 2);
     let both = replay(&dir.path().join("both"), &args, &captures);
@@ -368,7 +355,7 @@ fn the_window_is_the_merge_of_its_intervals() {
         &["--interval", "1s", "--window", "30s"],
         std::slice::from_ref(&capture),
     );
-    let files = snapshot_files(dir.path());
+    let files = interval_files(dir.path());
     assert!(files.len() > 10, "{} intervals", files.len());
     let last = reports.last().unwrap();
     let window = last.window.as_ref().unwrap();

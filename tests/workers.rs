@@ -5,10 +5,13 @@
 //! within sketch error; and the union of the owners' HyperLogLogs must hold exactly the
 //! registers of the one-thread HyperLogLog (each address feeds exactly one owner's counter).
 
+mod support_snapshots;
+
 use hhmon::report::{AddressEntry, FlowEntry, IntervalReport};
 use hhmon::sketch::hll::DistinctCounter;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use support_snapshots::{interval_files, read};
 
 const HHMON: &str = env!("CARGO_BIN_EXE_hhmon");
 
@@ -30,16 +33,7 @@ fn replay(input: &Path, args: &[&str]) -> Vec<IntervalReport> {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "{args:?}: {stderr}");
     assert!(!stderr.contains("ERROR"), "{stderr}");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir.path())
-        .unwrap()
-        .map(|entry| entry.unwrap().path())
-        .filter(|path| path.file_name().unwrap() != "latest.json")
-        .collect();
-    files.sort();
-    files
-        .iter()
-        .map(|path| serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap())
-        .collect()
+    interval_files(dir.path()).iter().map(|p| read(p)).collect()
 }
 
 /// One run with one worker and one with two.
