@@ -127,15 +127,7 @@ fn exact_counting_gives_identical_top_lists_with_two_workers() {
             assert_eq!(one.top_flows_by_bytes, two.top_flows_by_bytes);
             // Fan-in and fan-out may differ: each owner has a full table of tracked keys for
             // its half of the addresses, so it tracks some a single table had no room for.
-            for (a, b) in [
-                (&one.top_sources, &two.top_sources),
-                (&one.top_sources_by_bytes, &two.top_sources_by_bytes),
-                (&one.top_destinations, &two.top_destinations),
-                (
-                    &one.top_destinations_by_bytes,
-                    &two.top_destinations_by_bytes,
-                ),
-            ] {
+            for (a, b) in address_lists(one, two) {
                 let counts = |list: &[AddressEntry]| {
                     list.iter()
                         .map(|e| (e.address, e.packets, e.bytes))
@@ -145,6 +137,22 @@ fn exact_counting_gives_identical_top_lists_with_two_workers() {
             }
         }
     }
+}
+
+/// The four address top lists of `one`, each beside the same list of `two`.
+fn address_lists<'a>(
+    one: &'a IntervalReport,
+    two: &'a IntervalReport,
+) -> [(&'a [AddressEntry], &'a [AddressEntry]); 4] {
+    [
+        (&one.top_sources, &two.top_sources),
+        (&one.top_sources_by_bytes, &two.top_sources_by_bytes),
+        (&one.top_destinations, &two.top_destinations),
+        (
+            &one.top_destinations_by_bytes,
+            &two.top_destinations_by_bytes,
+        ),
+    ]
 }
 
 /// Counts within 1% of each other.
@@ -171,15 +179,7 @@ fn sketched_counting_gives_the_same_top_ten_within_one_percent_with_two_workers(
             );
         }
     }
-    for (a, b) in [
-        (&one.top_sources, &two.top_sources),
-        (&one.top_sources_by_bytes, &two.top_sources_by_bytes),
-        (&one.top_destinations, &two.top_destinations),
-        (
-            &one.top_destinations_by_bytes,
-            &two.top_destinations_by_bytes,
-        ),
-    ] {
+    for (a, b) in address_lists(one, two) {
         assert_eq!(addresses(a), addresses(b));
         for (a, b) in a.iter().zip(b) {
             assert!(
