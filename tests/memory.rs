@@ -17,7 +17,8 @@ const PACKETS: u64 = 10_000_000;
 /// The documented bound with `workers` owner threads (1: the one-thread path). One thread: six
 /// heavy-hitter sketches (three views, by packets and by bytes), two interval HyperLogLogs
 /// (sources, destinations) of `2^lg_k` one-byte registers and as many bytes of register lower
-/// bounds, the fan-in and fan-out tables of the tracked addresses at their fullest, and a fixed
+/// bounds, the fan-in and fan-out tables of the tracked addresses at their fullest, the packet
+/// thread's flow cache (1 MiB), and a fixed
 /// allowance for code, libraries, thread stacks, libpcap's buffer, the metrics text and
 /// allocator slack. With more workers, two sets of views (one filling, one being ranked), the
 /// sketches split among the workers, their HyperLogLogs and fan tables per worker, and 1 MiB of
@@ -34,7 +35,8 @@ fn documented_bound(sketch_bytes: u64, hll_lg_k: u8, workers: u64) -> u64 {
         (1, 0)
     };
     let set = 6 * sketch_bytes + workers * (2 * 2 * (1 << hll_lg_k) + 2 * tracked);
-    sets * set + batches + FIXED
+    // One flow cache: replay has one packet thread.
+    sets * set + batches + hhmon::monitor::FLOW_CACHE_BYTES as u64 + FIXED
 }
 
 /// `VmHWM` of process `pid`, in bytes.

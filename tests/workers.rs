@@ -8,7 +8,7 @@
 mod support_snapshots;
 
 use hhmon::report::{AddressEntry, FlowEntry, IntervalReport};
-use hhmon::sketch::hll::DistinctCounter;
+use hhmon::sketch::hll::{DistinctCounter, DEFAULT_LG_K};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use support_snapshots::{interval_files, read};
@@ -70,13 +70,16 @@ fn assert_same_totals_and_registers(one: &IntervalReport, two: &IntervalReport) 
         );
     }
     // The report's figure is the HIP estimate with one worker, the union's composite one with
-    // two: both estimates of the same registers, within the documented error of each other.
+    // two: both estimates of the same registers, within three relative standard errors
+    // (1.04 / sqrt(2^lg_k)) of each other. (On the spoofed flood's busiest interval the first
+    // is 403, the exact count, and the second 413: 2.5% apart.)
+    let bound = 3.0 * 1.04 / f64::from(1u32 << DEFAULT_LG_K).sqrt();
     for (a, b) in [
         (one.distinct_sources, two.distinct_sources),
         (one.distinct_destinations, two.distinct_destinations),
     ] {
         assert!(
-            a.abs_diff(b) as f64 <= 0.02 * a as f64 + 1.0,
+            a.abs_diff(b) as f64 <= bound * a as f64 + 1.0,
             "{a} vs {b} at {}",
             one.interval.start
         );

@@ -80,17 +80,19 @@ const BATCH: usize = 512;
 /// percent faster than 32 for twice the memory.
 const BATCHES_PER_LANE: usize = 32;
 
-/// One packet's contribution to one view, for the key's owner.
+/// One flow's packets' contribution to one view, for the key's owner.
 enum Update {
     Flow {
         key: FlowKey,
         hash: u64,
+        packets: u64,
         bytes: u64,
     },
     /// `own` is the address's coupon (interval distinct count), `peer` the other end's.
     Source {
         address: IpAddr,
         hash: u64,
+        packets: u64,
         bytes: u64,
         own: Coupon,
         peer: Coupon,
@@ -98,6 +100,7 @@ enum Update {
     Destination {
         address: IpAddr,
         hash: u64,
+        packets: u64,
         bytes: u64,
         own: Coupon,
         peer: Coupon,
@@ -174,33 +177,44 @@ impl Views {
     #[inline]
     fn apply(&mut self, update: Update) {
         match update {
-            Update::Flow { key, hash, bytes } => {
-                self.flows.add(&key, hash, bytes);
+            Update::Flow {
+                key,
+                hash,
+                packets,
+                bytes,
+            } => {
+                self.flows.add(&key, hash, packets, bytes);
             }
             Update::Source {
                 address,
                 hash,
+                packets,
                 bytes,
                 own,
                 peer,
             } => {
-                let packets = self.sources.add(&address, hash, bytes);
+                let count = self.sources.add(&address, hash, packets, bytes);
                 if let Some(distinct) = &mut self.distinct {
                     distinct.sources.insert_coupon(own);
-                    distinct.fan_out.insert(&address, hash, peer, || packets);
+                    distinct
+                        .fan_out
+                        .insert(&address, hash, peer, packets, || count);
                 }
             }
             Update::Destination {
                 address,
                 hash,
+                packets,
                 bytes,
                 own,
                 peer,
             } => {
-                let packets = self.destinations.add(&address, hash, bytes);
+                let count = self.destinations.add(&address, hash, packets, bytes);
                 if let Some(distinct) = &mut self.distinct {
                     distinct.destinations.insert_coupon(own);
-                    distinct.fan_in.insert(&address, hash, peer, || packets);
+                    distinct
+                        .fan_in
+                        .insert(&address, hash, peer, packets, || count);
                 }
             }
         }
@@ -633,11 +647,13 @@ impl Producer {
         }
     }
 
-    /// Queues one decoded packet's updates, given the views' hashes of its keys.
+    /// Queues the updates of `packets` packets of flow `key` of `bytes` bytes in all, given the
+    /// views' hashes of its keys.
     #[inline]
     pub(super) fn dispatch(
         &mut self,
         key: &FlowKey,
+        packets: u64,
         bytes: u64,
         (flow_hash, src_hash, dst_hash): (u64, u64, u64),
     ) {
@@ -651,6 +667,7 @@ impl Producer {
             Update::Flow {
                 key: *key,
                 hash: flow_hash,
+                packets,
                 bytes,
             },
         );
@@ -659,6 +676,7 @@ impl Producer {
             Update::Source {
                 address: key.src,
                 hash: src_hash,
+                packets,
                 bytes,
                 own: src,
                 peer: dst,
@@ -669,6 +687,7 @@ impl Producer {
             Update::Destination {
                 address: key.dst,
                 hash: dst_hash,
+                packets,
                 bytes,
                 own: dst,
                 peer: src,
@@ -1005,6 +1024,7 @@ mod tests {
         Message::Batch(vec![Update::Flow {
             key,
             hash: u64::from(port),
+            packets: 1,
             bytes: 100,
         }])
     }

@@ -105,14 +105,22 @@ impl<K: Eq + Clone> KeyedDistinct<K> {
     }
 
     /// Counts `value` as a peer of `key` (hashed by the caller to `hash`; the same key must
-    /// always come with the same hash). When `key` is not tracked, `count` is asked for the
-    /// key's count (this packet included) to decide its admission, as the module explains.
+    /// always come with the same hash) in `packets` packets. When `key` is not tracked, `count`
+    /// is asked for the key's count (these packets included) to decide its admission, as the
+    /// module explains.
     #[inline]
-    pub fn insert(&mut self, key: &K, hash: u64, value: Coupon, count: impl FnOnce() -> u64) {
+    pub fn insert(
+        &mut self,
+        key: &K,
+        hash: u64,
+        value: Coupon,
+        packets: u64,
+        count: impl FnOnce() -> u64,
+    ) {
         let bucket = self.bucket(hash);
         let first = bucket * WAYS;
         if let Some(way) = self.find(bucket, key, hash) {
-            self.counts[way] += 1;
+            self.counts[way] = self.counts[way].saturating_add(packets);
             if let Some(entry) = self.entries[way].as_mut() {
                 entry.counter.insert_coupon(value);
             }
@@ -274,9 +282,9 @@ mod tests {
         let mut table = KeyedDistinct::<u32>::new(16, 12);
         for peer in 0..5_000u64 {
             for _ in 0..2 {
-                table.insert(&7, 0xdead_beef_0000_0007, coupon(peer), || 1);
+                table.insert(&7, 0xdead_beef_0000_0007, coupon(peer), 1, || 1);
             }
-            table.insert(&9, 0x1234_0000_0000_0009, coupon(peer % 10), || 1);
+            table.insert(&9, 0x1234_0000_0000_0009, coupon(peer % 10), 1, || 1);
         }
         let seven = table.estimate(&7, 0xdead_beef_0000_0007).unwrap();
         assert!((seven - 5_000.0).abs() < 5_000.0 * 0.05, "{seven}");
@@ -291,9 +299,9 @@ mod tests {
     #[test]
     fn keys_sharing_a_hash_are_told_apart() {
         let mut table = KeyedDistinct::<u32>::new(8, 12);
-        table.insert(&1, 42, coupon(1), || 1);
-        table.insert(&2, 42, coupon(2), || 1);
-        table.insert(&2, 42, coupon(3), || 1);
+        table.insert(&1, 42, coupon(1), 1, || 1);
+        table.insert(&2, 42, coupon(2), 1, || 1);
+        table.insert(&2, 42, coupon(3), 1, || 1);
         assert_eq!(peers(&table, 1, 42), Some(1));
         assert_eq!(peers(&table, 2, 42), Some(2));
     }
@@ -307,26 +315,56 @@ mod tests {
         for &key in &residents {
             let packets = if key == 0 { 3 } else { 10 };
             for p in 0..packets {
-                table.insert(&key, hash_in_bucket(key, buckets), coupon(p), || 1);
+                table.insert(&key, hash_in_bucket(key, buckets), coupon(p), 1, || 1);
             }
         }
         let newcomer = WAYS as u64 * buckets;
         let hash = hash_in_bucket(newcomer, buckets);
         // Count 5 < 2 * 3: refused, and nothing is evicted.
-        table.insert(&newcomer, hash, coupon(100), || 5);
+        table.insert(&newcomer, hash, coupon(100), 1, || 5);
         assert_eq!(table.estimate(&newcomer, hash), None);
         assert_eq!(table.len(), WAYS);
         // Count 6 = 2 * 3: replaces key 0, the lightest, and counts from here on.
-        table.insert(&newcomer, hash, coupon(101), || 6);
-        table.insert(&newcomer, hash, coupon(102), || unreachable!("tracked"));
+        table.insert(&newcomer, hash, coupon(101), 1, || 6);
+        table.insert(&newcomer, hash, coupon(102), 1, || unreachable!("tracked"));
         assert_eq!(peers(&table, newcomer, hash), Some(2));
         assert_eq!(table.estimate(&0, hash_in_bucket(0, buckets)), None);
         for &key in &residents[1..] {
             assert_eq!(peers(&table, key, hash_in_bucket(key, buckets)), Some(10));
         }
         // Another bucket is unaffected and still has room.
-        table.insert(&1, hash_in_bucket(1, buckets), coupon(0), || 1);
+        table.insert(&1, hash_in_bucket(1, buckets), coupon(0), 1, || 1);
         assert_eq!(peers(&table, 1, hash_in_bucket(1, buckets)), Some(1));
+    }
+
+    #[test]
+    fn a_tracked_key_counts_the_packets_of_each_insert() {
+        let buckets = 4;
+        let mut table = KeyedDistinct::<u64>::new(WAYS * buckets as usize, 12);
+        // Bucket 0 fills with key 0 admitted at 3 packets, the others at 10.
+        for i in 0..WAYS as u64 {
+            let key = i * buckets;
+            let packets = if key == 0 { 3 } else { 10 };
+            table.insert(
+                &key,
+                hash_in_bucket(key, buckets),
+                coupon(key),
+                packets,
+                || packets,
+            );
+        }
+        // Ten more packets of key 0 in one insert make it 13, no longer the lightest.
+        let hash = hash_in_bucket(0, buckets);
+        table.insert(&0, hash, coupon(1), 10, || unreachable!("tracked"));
+        let newcomer = WAYS as u64 * buckets;
+        let newcomer_hash = hash_in_bucket(newcomer, buckets);
+        table.insert(&newcomer, newcomer_hash, coupon(2), 20, || 20);
+        assert_eq!(peers(&table, newcomer, newcomer_hash), Some(1));
+        assert_eq!(
+            peers(&table, 0, hash),
+            Some(2),
+            "a key of 10 made way, not key 0"
+        );
     }
 
     #[test]
@@ -334,7 +372,7 @@ mod tests {
         let mut table = KeyedDistinct::<u32>::new(8, 12);
         let mut asked = 0;
         for peer in 0..100 {
-            table.insert(&5, 99, coupon(peer), || {
+            table.insert(&5, 99, coupon(peer), 1, || {
                 asked += 1;
                 1
             });
@@ -380,7 +418,7 @@ mod tests {
         for key in 0..1_000u64 {
             let hash = key.wrapping_mul(0x9e37_79b9_7f4a_7c15);
             for peer in 0..5_000 {
-                table.insert(&key, hash, coupon(key << 32 | peer), || 5_000);
+                table.insert(&key, hash, coupon(key << 32 | peer), 1, || 5_000);
             }
         }
         let full = table.memory_bytes();
