@@ -7,7 +7,7 @@
 //! the flow has [`MAX_PACKETS`] waiting, or when the interval closes ([`FlowCache::drain`]). On
 //! a skewed link most packets belong to a few thousand flows, so the six sketch updates, two
 //! coupon hashes and two fan-table lookups of a packet are paid about once per sixteen packets
-//! of a busy flow instead of once per packet (docs/BENCHMARKS.md, "Flow cache").
+//! of a busy flow instead of once per packet (docs/BENCHMARKS.md, "Replay throughput").
 //!
 //! Nothing is lost or estimated here: every packet reaches the views, later and summed with the
 //! packets of its flow that arrived meanwhile. The sketches take weighted updates anyway (bytes
@@ -15,7 +15,8 @@
 //! see. Sums are capped at [`MAX_PACKETS`] = the CHK lobby threshold, so that one handed-on sum
 //! can fill a lobby but never wins a promotion over a heavy entry on its own, as a flow's
 //! interleaved packets could not: without the cap a flow of a few dozen packets skipped the
-//! lobby's contest, and the tail of the top 100 lost up to 12% of its count on a flat trace.
+//! lobby's contest, and counts at the tail of the top 100 were off by up to 5.5% on the
+//! benchmark trace and 12% with a spoofed flood mixed in (docs/BENCHMARKS.md).
 //!
 //! Layout: 2-way sets of one cache line per slot; a new flow takes the way whose flow has seen
 //! fewer packets since it arrived, so busy flows keep their slots. The slot of a packet is
