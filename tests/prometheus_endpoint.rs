@@ -9,6 +9,7 @@
 
 mod support_http;
 mod support_pcap;
+mod support_prometheus;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
@@ -18,6 +19,7 @@ use std::time::{Duration, Instant};
 
 use hhmon::export::prometheus::Metric;
 use support_pcap::Udp;
+use support_prometheus::{samples, Sample};
 
 const HHMON: &str = env!("CARGO_BIN_EXE_hhmon");
 
@@ -47,35 +49,6 @@ impl Guard {
             std::thread::sleep(Duration::from_millis(20));
         }
     }
-}
-
-/// One sample: metric name, labels, value.
-type Sample = (String, BTreeMap<String, String>, f64);
-
-/// The sample lines of a text exposition (hhmon's label values hold no quotes or commas).
-fn samples(text: &str) -> Vec<Sample> {
-    text.lines()
-        .filter(|line| !line.starts_with('#') && !line.is_empty())
-        .map(|line| {
-            let (series, value) = line.rsplit_once(' ').unwrap();
-            let (name, labels) = match series.split_once('{') {
-                None => (series, BTreeMap::new()),
-                Some((name, rest)) => {
-                    let labels = rest
-                        .strip_suffix('}')
-                        .unwrap()
-                        .split(',')
-                        .map(|pair| {
-                            let (key, value) = pair.split_once('=').unwrap();
-                            (key.to_owned(), value.trim_matches('"').to_owned())
-                        })
-                        .collect();
-                    (name, labels)
-                }
-            };
-            (name.to_owned(), labels, value.parse().unwrap())
-        })
-        .collect()
 }
 
 /// Whether a series names a talker (carries an address), so is bounded by `--prom-top`.

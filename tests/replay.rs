@@ -7,6 +7,7 @@
 //! hhmon's own output. tshark and promtool must be installed: a missing tool fails the test.
 
 mod support_http;
+mod support_prometheus;
 mod support_tshark;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -19,6 +20,7 @@ use std::time::{Duration, Instant};
 
 use hhmon::decode::FlowKey;
 use hhmon::report::IntervalReport;
+use support_prometheus::samples;
 use support_tshark::{add, capture_names, captures_dir, frame_times, tshark, Counts};
 
 const HHMON: &str = env!("CARGO_BIN_EXE_hhmon");
@@ -604,21 +606,6 @@ fn wait_within(child: &mut Child, limit: Duration) -> ExitStatus {
     }
 }
 
-/// The value of the sample of metric `name` whose labels are exactly `labels`, in any order.
-fn sample(text: &str, name: &str, labels: &[(&str, String)]) -> Option<f64> {
-    let wanted: BTreeMap<&str, &str> = labels.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    text.lines().find_map(|line| {
-        let (series, value) = line.rsplit_once(' ')?;
-        let (metric, rest) = series.split_once('{')?;
-        let found: BTreeMap<&str, &str> = rest
-            .strip_suffix('}')?
-            .split(',')
-            .map(|pair| pair.split_once('=').map(|(k, v)| (k, v.trim_matches('"'))))
-            .collect::<Option<_>>()?;
-        (metric == name && found == wanted).then(|| value.parse().ok())?
-    })
-}
-
 #[test]
 fn metrics_are_served_after_the_replay_until_sigterm() {
     let path = capture("many-protocols.pcap");
@@ -671,7 +658,7 @@ fn metrics_are_served_after_the_replay_until_sigterm() {
         ("dst_port", top_flow.dst_port.to_string()),
         ("protocol", "tcp".to_owned()),
     ];
-    let value = sample(&text, "hhmon_top_flow_packets", &labels)
+    let value = support_prometheus::value(&samples(&text), "hhmon_top_flow_packets", &labels)
         .unwrap_or_else(|| panic!("no top flow {labels:?} in\n{text}"));
     assert!(relative_error(value as u64, top_packets) <= 0.01, "{value}");
 
