@@ -4,9 +4,10 @@
 //! read packets nor the owners wait for a report.
 //!
 //! **Producers** (the threads that read packets: one for a replay, one per reader of a live
-//! capture) keep reading, decoding and the plain totals; per packet a producer hashes the flow,
-//! the source and the destination once and appends one update per view to its batch for that
-//! key's owner. Full batches go to the owner through a bounded queue
+//! capture) keep reading, decoding, the plain totals and their flow cache; per flow chunk the
+//! cache hands on (up to 16 packets of one flow, or a single packet under a flood) a producer
+//! hashes the flow, the source and the destination once and appends one weighted update per
+//! view to its batch for that key's owner. Full batches go to the owner through a bounded queue
 //! (`std::sync::mpsc::sync_channel`, crossbeam's lock-free array channel inside) and come back
 //! empty through another. A producer has at most [`BATCHES_PER_LANE`] batches per owner and
 //! waits for one to come back when all are out, so a slow owner slows its producers down
