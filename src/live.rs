@@ -19,7 +19,7 @@ use crate::decode::{decode_with, DecodeOptions};
 use crate::monitor::{ConfigError, IntervalAggregator, MonitorConfig};
 use crate::pipeline::{self, LoopContext, Progress, Service, Sink, SinkConfig};
 use crate::privilege::{self, Account};
-use crate::report::{CaptureCounts, CaptureStats, IntervalReport};
+use crate::report::{CaptureCounts, CaptureStats, IntervalReport, ReaderCapture};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::sync::mpsc;
@@ -216,11 +216,15 @@ fn read_all(
 ) -> Result<Vec<Read>, Error> {
     thread::scope(|scope| {
         let mut readers = Vec::with_capacity(sources.len());
+        let shared = sources.len() > 1;
         for (index, (source, aggregator)) in sources.iter_mut().zip(aggregators).enumerate() {
             let reports = reports.clone();
+            let reader = shared.then(|| u32::try_from(index).unwrap_or(u32::MAX));
             let started = thread::Builder::new()
                 .name(format!("hhmon-reader-{index}"))
-                .spawn_scoped(scope, move || read(source, aggregator, reports, context));
+                .spawn_scoped(scope, move || {
+                    read(source, aggregator, reports, reader, context)
+                });
             match started {
                 Ok(reader) => readers.push(reader),
                 Err(error) => {
@@ -237,16 +241,19 @@ fn read_all(
     })
 }
 
-/// One reader: the loop, then the last interval and the statistics at the end. The aggregator
-/// and the sender are dropped on return, so a combiner can end.
+/// One reader (numbered `reader` when it shares the interface): the loop, then the last
+/// interval and the statistics at the end. The aggregator and the sender are dropped on return,
+/// so a combiner can end.
 fn read(
     source: &mut LiveSource,
     mut aggregator: IntervalAggregator,
     reports: mpsc::Sender<IntervalReport>,
+    reader: Option<u32>,
     context: &LoopContext,
 ) -> Read {
     let mut publisher = Publisher {
         reports,
+        reader,
         previous: Stats::default(),
     };
     let pumped = pump(
@@ -306,6 +313,9 @@ fn check_writable(dir: &Path, user: &str) -> Result<(), Error> {
 /// Sends closed reports to the sink thread with the capture statistics of their interval.
 struct Publisher {
     reports: mpsc::Sender<IntervalReport>,
+    /// This reader's number when the interface is shared among several, for the per-reader
+    /// statistics.
+    reader: Option<u32>,
     /// The statistics attached to the previous report.
     previous: Stats,
 }
@@ -315,9 +325,17 @@ impl Publisher {
     fn send(&mut self, source: &mut impl PacketSource, mut report: IntervalReport) {
         match source.stats() {
             Ok(Some(now)) => {
+                let (interval, cumulative) =
+                    (counts(now, self.previous), counts(now, Stats::default()));
+                let readers = self.reader.map(|reader| ReaderCapture {
+                    reader,
+                    interval,
+                    cumulative,
+                });
                 report.capture = Some(CaptureStats {
-                    interval: counts(now, self.previous),
-                    cumulative: counts(now, Stats::default()),
+                    interval,
+                    cumulative,
+                    readers: readers.into_iter().collect(),
                 });
                 self.previous = now;
             }
@@ -495,6 +513,7 @@ mod tests {
     fn run(source: &mut impl PacketSource, clock: &[u64]) -> (Pumped, Vec<IntervalReport>) {
         let (reports, received) = mpsc::channel();
         let mut publisher = Publisher {
+            reader: None,
             reports,
             previous: Stats::default(),
         };
@@ -594,6 +613,7 @@ mod tests {
         let mut source = Scripted::new(vec![Step::Frame(101 * SECOND)], (0, 0));
         let (reports, _received) = mpsc::channel();
         let mut publisher = Publisher {
+            reader: None,
             reports,
             previous: Stats::default(),
         };

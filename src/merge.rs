@@ -271,6 +271,7 @@ fn sum_capture<'a>(reports: impl Iterator<Item = &'a IntervalReport>) -> Option<
     Some(CaptureStats {
         interval: sum,
         cumulative: sum,
+        readers: Vec::new(),
     })
 }
 

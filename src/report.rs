@@ -57,6 +57,23 @@ pub struct CaptureStats {
     pub interval: CaptureCounts,
     /// Since the capture opened.
     pub cumulative: CaptureCounts,
+    /// The same per reader, by reader number, when `--readers` shares the interface among
+    /// several captures (PACKET_FANOUT); empty (and absent from snapshots) with one. Every
+    /// reader that reported since the capture opened is listed in every interval, so its
+    /// counters never vanish from the metrics.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub readers: Vec<ReaderCapture>,
+}
+
+/// One reader's share of a capture shared among several (`--readers`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReaderCapture {
+    /// The reader's number, from 0.
+    pub reader: u32,
+    /// Since the previous interval closed.
+    pub interval: CaptureCounts,
+    /// Since the capture opened.
+    pub cumulative: CaptureCounts,
 }
 
 impl CaptureStats {

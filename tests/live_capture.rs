@@ -16,6 +16,7 @@
 mod support_http;
 mod support_tshark;
 
+use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{BufRead, BufReader};
 use std::os::unix::fs::PermissionsExt;
@@ -420,19 +421,32 @@ fn a_replayed_capture_is_counted_exactly_with_nothing_dropped() {
     assert_eq!(seen.flows, truth.flows);
 }
 
-/// The `packets` of every `Reader stopped.` line hhmon logged, in reader order.
-fn packets_by_reader(stderr: &str) -> Vec<u64> {
+/// The value of field `name` of every `Reader stopped.` line hhmon logged, in reader order.
+fn by_reader(stderr: &str, name: &str) -> Vec<u64> {
+    let prefix = format!("{name}=");
     stderr
         .lines()
         .filter(|line| line.contains("Reader stopped."))
         .map(|line| {
             let field = line
                 .split_whitespace()
-                .find_map(|word| word.strip_prefix("packets="))
-                .unwrap_or_else(|| panic!("no packets in {line}"));
+                .find_map(|word| word.strip_prefix(prefix.as_str()))
+                .unwrap_or_else(|| panic!("no {name} in {line}"));
             field.parse().unwrap()
         })
         .collect()
+}
+
+/// Per reader, the capture statistics of the last snapshot listing it: its counts since the
+/// capture opened.
+fn capture_by_reader(dir: &Path) -> BTreeMap<u32, CaptureCounts> {
+    let mut last = BTreeMap::new();
+    for report in reports(dir) {
+        for reader in report.capture.map(|c| c.readers).unwrap_or_default() {
+            last.insert(reader.reader, reader.cumulative);
+        }
+    }
+    last
 }
 
 #[test]
@@ -456,18 +470,22 @@ fn two_readers_share_the_interface_by_flow_and_count_every_frame_once() {
         let stderr = hhmon.stderr();
 
         let (seen, capture) = counted(dir.path());
-        let by_reader = packets_by_reader(&stderr);
-        eprintln!("--workers {workers}: sent {sent} ({rate}); readers {by_reader:?}, {capture:?}");
+        let packets = by_reader(&stderr, "packets");
+        eprintln!("--workers {workers}: sent {sent} ({rate}); readers {packets:?}, {capture:?}");
         // The kernel gave each frame to one socket: the readers' statistics add up to what was
         // sent, and both had a share.
         assert_eq!(capture.received, sent);
         assert_eq!((capture.dropped_kernel, capture.dropped_interface), (0, 0));
-        assert_eq!(by_reader.len(), 2, "{stderr}");
-        assert!(
-            by_reader.iter().all(|&packets| packets > 0),
-            "{by_reader:?}"
-        );
-        assert_eq!(by_reader.iter().sum::<u64>(), sent);
+        assert_eq!(packets.len(), 2, "{stderr}");
+        assert!(packets.iter().all(|&packets| packets > 0), "{packets:?}");
+        assert_eq!(packets.iter().sum::<u64>(), sent);
+        // The snapshots carry each reader's libpcap statistics: what it logged at its end,
+        // adding up to the whole capture's.
+        let readers = capture_by_reader(dir.path());
+        assert_eq!(readers.keys().copied().collect::<Vec<_>>(), [0, 1]);
+        let received: Vec<u64> = readers.values().map(|c| c.received).collect();
+        assert_eq!(received, by_reader(&stderr, "received"));
+        assert_eq!(received.iter().sum::<u64>(), capture.received);
         // Summed over the readers, every flow has tshark's exact packets and bytes.
         assert_eq!(seen.packets, truth.packets);
         assert_eq!(seen.bytes, truth.bytes);

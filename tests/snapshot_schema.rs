@@ -4,8 +4,8 @@
 use hhmon::decode::UnparsedReason;
 use hhmon::export::snapshot::{Retention, SnapshotWriter};
 use hhmon::report::{
-    AddressEntry, CaptureCounts, CaptureStats, FlowEntry, IntervalReport, IntervalSpan, Sketches,
-    Totals, WindowCounts,
+    AddressEntry, CaptureCounts, CaptureStats, FlowEntry, IntervalReport, IntervalSpan,
+    ReaderCapture, Sketches, Totals, WindowCounts,
 };
 use hhmon::sketch::hll::DistinctCounter;
 use serde_json::{json, Value};
@@ -119,6 +119,19 @@ fn report() -> IntervalReport {
                 dropped_kernel: 5,
                 dropped_interface: 1,
             },
+            readers: vec![ReaderCapture {
+                reader: 1,
+                interval: CaptureCounts {
+                    received: 45,
+                    dropped_kernel: 5,
+                    dropped_interface: 0,
+                },
+                cumulative: CaptureCounts {
+                    received: 900,
+                    dropped_kernel: 5,
+                    dropped_interface: 1,
+                },
+            }],
         }),
         sketches: Some(Sketches {
             sources: sketch_of(0..7),

@@ -6,7 +6,7 @@
 //! [`super::http`]), sketches, or how the report was computed.
 
 use super::protocol_name;
-use crate::report::{AddressEntry, CaptureCounts, FlowEntry, IntervalReport};
+use crate::report::{AddressEntry, CaptureCounts, FlowEntry, IntervalReport, ReaderCapture};
 use prometheus::{Gauge, GaugeVec, IntCounter, IntCounterVec, Opts, Registry, TextEncoder};
 
 /// The `Content-Type` of the text [`render`] returns (text exposition format 0.0.4).
@@ -68,6 +68,10 @@ pub enum Metric {
     /// Frames `--decap` counted under an outer flow since start, by why their tunnel could not
     /// be opened.
     DecapFallbackPacketsTotal,
+    /// Frames libpcap received since start, per reader of a shared interface (`--readers`).
+    CaptureReaderReceivedPacketsTotal,
+    /// Frames dropped since start, per reader of a shared interface and by reason.
+    CaptureReaderDroppedPacketsTotal,
 }
 
 const FLOW_LABELS: &[&str] = &["src", "dst", "src_port", "dst_port", "protocol"];
@@ -75,7 +79,7 @@ const ADDRESS_LABELS: &[&str] = &["address"];
 
 impl Metric {
     /// Every metric.
-    pub const ALL: [Metric; 26] = [
+    pub const ALL: [Metric; 28] = [
         Metric::PacketsTotal,
         Metric::BytesTotal,
         Metric::UnparsedPacketsTotal,
@@ -102,6 +106,8 @@ impl Metric {
         Metric::WindowDistinctSources,
         Metric::WindowSeconds,
         Metric::DecapFallbackPacketsTotal,
+        Metric::CaptureReaderReceivedPacketsTotal,
+        Metric::CaptureReaderDroppedPacketsTotal,
     ];
 
     /// The exported metric name.
@@ -133,6 +139,12 @@ impl Metric {
             Metric::WindowDistinctSources => "hhmon_window_distinct_sources",
             Metric::WindowSeconds => "hhmon_window_seconds",
             Metric::DecapFallbackPacketsTotal => "hhmon_decap_fallback_packets_total",
+            Metric::CaptureReaderReceivedPacketsTotal => {
+                "hhmon_capture_reader_received_packets_total"
+            }
+            Metric::CaptureReaderDroppedPacketsTotal => {
+                "hhmon_capture_reader_dropped_packets_total"
+            }
         }
     }
 
@@ -203,6 +215,12 @@ impl Metric {
             Metric::DecapFallbackPacketsTotal => {
                 "Frames counted under the last IP header read because --decap could not open the tunnel it carries, since hhmon started, by reason (always 0 without --decap)."
             }
+            Metric::CaptureReaderReceivedPacketsTotal => {
+                "Frames libpcap received since hhmon started, per reader when --readers shares the interface among several captures (absent with one reader)."
+            }
+            Metric::CaptureReaderDroppedPacketsTotal => {
+                "Frames lost before hhmon read them since it started, per reader when --readers shares the interface, by reason kernel or interface (absent with one reader)."
+            }
         }
     }
 
@@ -219,6 +237,8 @@ impl Metric {
             | Metric::TopSourceDistinctDestinations => ADDRESS_LABELS,
             Metric::BuildInfo => &["version"],
             Metric::CaptureDroppedPacketsTotal => &["reason"],
+            Metric::CaptureReaderReceivedPacketsTotal => &["reader"],
+            Metric::CaptureReaderDroppedPacketsTotal => &["reader", "reason"],
             _ => &[],
         }
     }
@@ -376,6 +396,9 @@ fn build(metrics: &Metrics, report: &IntervalReport, top: usize) -> prometheus::
         .as_ref()
         .map_or_else(CaptureCounts::default, |stats| stats.cumulative);
     metrics.capture(&capture)?;
+    if let Some(stats) = &report.capture {
+        metrics.readers(&stats.readers)?;
+    }
 
     metrics.build_info()?;
     metrics.gauge(
@@ -462,6 +485,31 @@ impl Metrics {
             Metric::SnapshotWriteErrorsTotal,
             process.snapshot_write_errors,
         )
+    }
+
+    /// The per-reader capture counters; nothing when the interface is not shared.
+    fn readers(&self, readers: &[ReaderCapture]) -> prometheus::Result<()> {
+        if readers.is_empty() {
+            return Ok(());
+        }
+        let received = self.counter_vec(Metric::CaptureReaderReceivedPacketsTotal)?;
+        let dropped = self.counter_vec(Metric::CaptureReaderDroppedPacketsTotal)?;
+        for reader in readers {
+            let number = reader.reader.to_string();
+            let counts = &reader.cumulative;
+            received
+                .get_metric_with_label_values(&[&number])?
+                .inc_by(counts.received);
+            for (reason, count) in [
+                ("kernel", counts.dropped_kernel),
+                ("interface", counts.dropped_interface),
+            ] {
+                dropped
+                    .get_metric_with_label_values(&[&number, reason])?
+                    .inc_by(count);
+            }
+        }
+        Ok(())
     }
 
     fn capture(&self, counts: &CaptureCounts) -> prometheus::Result<()> {
@@ -874,10 +922,35 @@ mod tests {
         assert!(second.contains("src=\"192.0.2.7\""));
     }
 
+    /// The fixture as a live capture shared by two readers.
+    fn shared_capture() -> IntervalReport {
+        let counts = |received, dropped_kernel, dropped_interface| CaptureCounts {
+            received,
+            dropped_kernel,
+            dropped_interface,
+        };
+        let reader = |reader, cumulative| ReaderCapture {
+            reader,
+            interval: counts(5, 1, 0),
+            cumulative,
+        };
+        IntervalReport {
+            capture: Some(CaptureStats {
+                interval: counts(10, 2, 0),
+                cumulative: counts(5_100, 90, 7),
+                readers: vec![
+                    reader(0, counts(3_000, 90, 0)),
+                    reader(1, counts(2_100, 0, 7)),
+                ],
+            }),
+            ..fixture()
+        }
+    }
+
     #[test]
     fn every_metric_has_help_and_a_series_when_the_report_is_full() {
         // gather() drops families without samples, so a HELP line also proves a series.
-        let text = render(&fixture(), &ProcessCounters::default(), 10);
+        let text = render(&shared_capture(), &ProcessCounters::default(), 10);
         for metric in Metric::ALL {
             assert!(
                 text.contains(&format!("# HELP {} {}\n", metric.name(), metric.help())),
@@ -912,6 +985,7 @@ mod tests {
                 dropped_kernel: 90,
                 dropped_interface: 7,
             },
+            readers: Vec::new(),
         });
         let text = render(&live, &ProcessCounters::default(), 10);
         promtool_check(&text);
@@ -920,6 +994,36 @@ mod tests {
         assert_eq!(value(&all, dropped, &[("reason", "kernel")]), 90.0);
         assert_eq!(value(&all, dropped, &[("reason", "interface")]), 7.0);
         assert_eq!(series(&all, dropped).len(), 2);
+        // With one reader there is no per-reader series.
+        for metric in [
+            Metric::CaptureReaderReceivedPacketsTotal,
+            Metric::CaptureReaderDroppedPacketsTotal,
+        ] {
+            assert!(series(&all, metric).is_empty());
+        }
+    }
+
+    #[test]
+    fn a_shared_capture_has_counters_per_reader_and_reason() {
+        let text = render(&shared_capture(), &ProcessCounters::default(), 10);
+        promtool_check(&text);
+        let all = samples(&text);
+        let received = Metric::CaptureReaderReceivedPacketsTotal;
+        let dropped = Metric::CaptureReaderDroppedPacketsTotal;
+        assert_eq!(value(&all, received, &[("reader", "0")]), 3_000.0);
+        assert_eq!(value(&all, received, &[("reader", "1")]), 2_100.0);
+        assert_eq!(series(&all, received).len(), 2);
+        for (reader, kernel, interface) in [("0", 90.0, 0.0), ("1", 0.0, 7.0)] {
+            let labels = |reason| [("reader", reader), ("reason", reason)];
+            assert_eq!(value(&all, dropped, &labels("kernel")), kernel);
+            assert_eq!(value(&all, dropped, &labels("interface")), interface);
+        }
+        assert_eq!(series(&all, dropped).len(), 4);
+        // The whole capture's counters stay as they were.
+        assert_eq!(
+            value(&all, Metric::CaptureReceivedPacketsTotal, &[]),
+            5_100.0
+        );
     }
 
     #[test]

@@ -57,7 +57,8 @@ use super::{
 };
 use crate::decode::FlowKey;
 use crate::report::{
-    AddressEntry, CaptureCounts, FlowEntry, IntervalReport, Sketches, Totals, WindowCounts,
+    AddressEntry, CaptureCounts, CaptureStats, FlowEntry, IntervalReport, ReaderCapture, Sketches,
+    Totals, WindowCounts,
 };
 use crate::sketch::hll::{coupon_of_bytes, Coupon, DistinctCounter, DistinctUnion};
 use crate::sketch::keyed::KeyedDistinct;
@@ -419,6 +420,8 @@ struct Combiner {
     early: Vec<IntervalReport>,
     cumulative: Totals,
     capture_cumulative: Option<CaptureCounts>,
+    /// Per reader of a shared interface, its capture statistics since the capture opened.
+    reader_cumulative: BTreeMap<u32, CaptureCounts>,
     window: Option<SlidingDistinct>,
 }
 
@@ -497,7 +500,10 @@ impl Combiner {
         for part in parts {
             report.totals.add(&part.totals);
             match (&mut report.capture, part.capture) {
-                (Some(sum), Some(capture)) => sum.interval.add(&capture.interval),
+                (Some(sum), Some(capture)) => {
+                    sum.interval.add(&capture.interval);
+                    sum.readers.extend(capture.readers);
+                }
                 (sum @ None, capture) => *sum = capture,
                 (Some(_), None) => {}
             }
@@ -508,9 +514,38 @@ impl Combiner {
             let cumulative = self.capture_cumulative.get_or_insert_default();
             cumulative.add(&capture.interval);
             capture.cumulative = *cumulative;
+            self.per_reader(capture);
         }
         self.rank(&mut report, sets);
         Some(report)
+    }
+
+    /// Lists every reader that has reported since the capture opened in `capture`, by number:
+    /// its interval counts from this interval's parts (none if it sent none), its cumulative
+    /// counts summed here like the capture's.
+    fn per_reader(&mut self, capture: &mut CaptureStats) {
+        let mut interval = BTreeMap::new();
+        for reader in capture.readers.drain(..) {
+            interval
+                .entry(reader.reader)
+                .or_insert_with(CaptureCounts::default)
+                .add(&reader.interval);
+        }
+        for (&reader, counts) in &interval {
+            self.reader_cumulative
+                .entry(reader)
+                .or_default()
+                .add(counts);
+        }
+        capture.readers = self
+            .reader_cumulative
+            .iter()
+            .map(|(&reader, &cumulative)| ReaderCapture {
+                reader,
+                interval: interval.get(&reader).copied().unwrap_or_default(),
+                cumulative,
+            })
+            .collect();
     }
 
     /// Fills `report`'s top lists and distinct counts from the owners' sets.
@@ -790,6 +825,7 @@ pub(super) fn start(
         early: Vec::new(),
         cumulative: Totals::default(),
         capture_cumulative: None,
+        reader_cumulative: BTreeMap::new(),
         window: config
             .window_secs
             .filter(|_| config.distinct)
