@@ -256,6 +256,14 @@ pub struct ProcessCounters {
     pub snapshot_write_errors: u64,
 }
 
+/// The `reason` label values of the drop counters, with their counts.
+fn drops_by_reason(counts: &CaptureCounts) -> [(&'static str, u64); 2] {
+    [
+        ("kernel", counts.dropped_kernel),
+        ("interface", counts.dropped_interface),
+    ]
+}
+
 /// The exposition of one closed interval: cumulative counters, the interval's gauges, the
 /// process counters, and the first `top` entries of each top list (bounding label cardinality).
 ///
@@ -500,10 +508,7 @@ impl Metrics {
             received
                 .get_metric_with_label_values(&[&number])?
                 .inc_by(counts.received);
-            for (reason, count) in [
-                ("kernel", counts.dropped_kernel),
-                ("interface", counts.dropped_interface),
-            ] {
+            for (reason, count) in drops_by_reason(counts) {
                 dropped
                     .get_metric_with_label_values(&[&number, reason])?
                     .inc_by(count);
@@ -515,10 +520,7 @@ impl Metrics {
     fn capture(&self, counts: &CaptureCounts) -> prometheus::Result<()> {
         self.counter(Metric::CaptureReceivedPacketsTotal, counts.received)?;
         let dropped = self.counter_vec(Metric::CaptureDroppedPacketsTotal)?;
-        for (reason, count) in [
-            ("kernel", counts.dropped_kernel),
-            ("interface", counts.dropped_interface),
-        ] {
+        for (reason, count) in drops_by_reason(counts) {
             dropped
                 .get_metric_with_label_values(&[reason])?
                 .inc_by(count);
