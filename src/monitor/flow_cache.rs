@@ -188,13 +188,13 @@ impl FlowCache {
         wire_len: u64,
         mut count: impl FnMut(FlowCount),
     ) {
-        let packet = FlowCount {
-            key: *key,
-            packets: 1,
-            bytes: wire_len,
-        };
         let Some([first, second]) = self.slots.get_mut(set..set + 2) else {
-            return count(packet); // unreachable: the set lies within the slots
+            // Unreachable: the set lies within the slots.
+            return count(FlowCount {
+                key: *key,
+                packets: 1,
+                bytes: wire_len,
+            });
         };
         for slot in [&mut *first, &mut *second] {
             if slot.heat != 0 && slot.key == *key {
