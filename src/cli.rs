@@ -2,14 +2,14 @@
 //! validated into the library's configuration types. Its only I/O is reading the `--config`
 //! file, whose keys become flags parsed by the same definitions (see [`crate::config`]).
 
+use crate::app::capture::CaptureConfig;
+use crate::app::replay::ReplayConfig;
 use crate::capture::{LiveConfig, DEFAULT_BUFFER_BYTES, DEFAULT_SNAPLEN, MAX_READERS};
 use crate::config::{self, ConfigFile};
 use crate::decode::DecodeOptions;
-use crate::live::CaptureConfig;
+use crate::engine::SinkConfig;
 use crate::merge::MergeConfig;
 use crate::monitor::{MonitorConfig, DEFAULT_SKETCH_BYTES, MAX_WORKERS};
-use crate::pipeline::SinkConfig;
-use crate::replay::ReplayConfig;
 use crate::sketch::hll::DEFAULT_LG_K;
 use crate::synth::SynthConfig;
 use clap::error::{ContextKind, ContextValue};
@@ -417,6 +417,7 @@ impl MonitorArgs {
             quiet: self.quiet,
             prom_top: self.prom_top,
             stall_timeout: Some(self.stall_timeout),
+            durability: Default::default(),
         }
     }
 }

@@ -1,8 +1,9 @@
-//! The hhmon binary: parses the command line, sets up logging, and calls into the library.
-//! Failure is one `hhmon: …` line on stderr and a non-zero exit.
+//! The hhmon binary: parses the command line, sets up logging, and hands the subcommand to its
+//! driver in [`hhmon::app`]. Failure is one `hhmon: …` line on stderr and a non-zero exit.
 
+use hhmon::app;
 use hhmon::cli::{self, Cli, Command};
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 use std::process::ExitCode;
 use tracing_subscriber::EnvFilter;
 
@@ -24,85 +25,13 @@ fn main() -> ExitCode {
         .with_target(false)
         .with_ansi(std::io::stderr().is_terminal())
         .init();
-    match run(cli) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("hhmon: {error:#}");
-            ExitCode::FAILURE
-        }
-    }
-}
-
-fn run(cli: Cli) -> anyhow::Result<()> {
-    match cli.command {
-        Command::Replay(args) => {
-            let summary = hhmon::replay::run(args.config())?;
-            let seconds = summary.elapsed.as_secs_f64();
-            eprintln!(
-                "hhmon: {} packets, {} bytes in {:.3} s ({:.0} packets/s); {} intervals{}{}{}",
-                summary.packets,
-                summary.bytes,
-                seconds,
-                summary.packets as f64 / seconds.max(1e-9),
-                summary.intervals,
-                if summary.failed_files > 0 {
-                    format!("; {} file(s) failed", summary.failed_files)
-                } else {
-                    String::new()
-                },
-                if summary.snapshot_errors > 0 {
-                    format!("; {} snapshot write error(s)", summary.snapshot_errors)
-                } else {
-                    String::new()
-                },
-                if summary.interrupted {
-                    "; interrupted"
-                } else {
-                    ""
-                },
-            );
-            Ok(())
-        }
-        Command::Capture(args) => {
-            let summary = hhmon::live::run(args.config())?;
-            let seconds = summary.elapsed.as_secs_f64();
-            let stats = summary.stats;
-            eprintln!(
-                "hhmon: {} packets, {} bytes in {:.3} s; {} intervals; libpcap received {}, dropped {} (kernel) + {} (interface){}",
-                summary.packets,
-                summary.bytes,
-                seconds,
-                summary.intervals,
-                stats.received,
-                stats.dropped_kernel,
-                stats.dropped_interface,
-                if summary.snapshot_errors > 0 {
-                    format!("; {} snapshot write error(s)", summary.snapshot_errors)
-                } else {
-                    String::new()
-                },
-            );
-            Ok(())
-        }
-        Command::Merge(args) => {
-            let merged = hhmon::merge::run(&args.config())?;
-            let text = hhmon::export::table::render(&merged, args.top);
-            // A closed pipe (`hhmon merge ... | head`) just ends the output.
-            let _ = writeln!(std::io::stdout().lock(), "{text}");
-            Ok(())
-        }
+    let status = match cli.command {
+        Command::Replay(args) => app::replay::main(args.config()),
+        Command::Capture(args) => app::capture::main(args.config()),
+        Command::Merge(args) => app::merge::main(&args.config(), args.top),
         Command::Generate(args) => {
-            let started = std::time::Instant::now();
-            let written =
-                hhmon::synth::write_capture(&args.config(), &args.out, args.truth.as_deref())?;
-            eprintln!(
-                "hhmon: {} packets, {} bytes written to {} in {:.3} s",
-                written.packets,
-                written.file_bytes,
-                args.out.display(),
-                started.elapsed().as_secs_f64()
-            );
-            Ok(())
+            app::generate::main(&args.config(), &args.out, args.truth.as_deref())
         }
-    }
+    };
+    ExitCode::from(status as u8)
 }

@@ -39,7 +39,8 @@ use flow_cache::{FlowCache, FlowCount};
 
 use crate::decode::{Decoded, FlowKey, UnparsedReason};
 use crate::report::{
-    AddressEntry, FlowEntry, IntervalReport, IntervalSpan, Sketches, Totals, WindowCounts,
+    AddressEntry, CaptureStats, FlowEntry, IntervalReport, IntervalSpan, Sketches, Totals,
+    WindowCounts,
 };
 use crate::sketch::chk::CuckooHeavyKeeper;
 use crate::sketch::hll::{coupon_of_bytes, Coupon, DistinctCounter, DEFAULT_LG_K};
@@ -633,72 +634,55 @@ pub struct IntervalAggregator {
     interval: Tally,
     /// Every closed interval (the open one is added when it closes).
     closed: Tally,
+    /// Where closed intervals go: the sinks, or with workers the combiner, which completes
+    /// them first.
+    outlet: Sender<IntervalReport>,
 }
 
 impl IntervalAggregator {
-    /// An aggregator that counts on the calling thread (whatever `config.workers` says), with
-    /// every sketch allocated up front (an interval length of 0 is taken as 1 second). Check
-    /// the configuration with [`MonitorConfig::validate`] first: a window that is not a
-    /// multiple of the interval is used as given, so its edge falls inside an interval, which
-    /// counts whole.
-    pub fn new(config: MonitorConfig) -> Self {
-        Self::with_producer(config.normalized(), None)
+    /// An aggregator that counts on the calling thread (whatever `config.workers` says) and
+    /// sends every closed interval's report to `reports`, with every sketch allocated up front
+    /// (an interval length of 0 is taken as 1 second). Check the configuration with
+    /// [`MonitorConfig::validate`] first: a window that is not a multiple of the interval is
+    /// used as given, so its edge falls inside an interval, which counts whole.
+    pub fn new(config: MonitorConfig, reports: Sender<IntervalReport>) -> Self {
+        Self::with_producer(config.normalized(), None, reports)
     }
 
-    /// The aggregator of one packet thread that sends its reports to `reports`, and the sender
-    /// it must send the reports it returns to instead. With `config.workers` at 1 that is
-    /// `reports` itself and the aggregator is [`new`](Self::new)'s; above 1 it starts that
-    /// many owner threads and a combiner (`monitor/parallel.rs`): the aggregator's reports
-    /// then carry only its interval and totals, and the combiner completes them and sends them
-    /// on to `reports`, in interval order. The threads end once the aggregator and the returned
-    /// sender are dropped, after the last report is sent; until then whoever waits for
-    /// `reports` to close waits too.
+    /// The aggregators of `producers` packet threads (a replay's one, or a live capture's
+    /// readers), whose reports reach `reports` in interval order. With one producer and
+    /// `config.workers` at 1 that is [`new`](Self::new)'s aggregator. Otherwise it starts
+    /// `config.workers` owner threads (at least one) and a combiner (`monitor/parallel.rs`):
+    /// each aggregator keeps its own intervals and totals and hands its part of every interval
+    /// to the combiner, which completes the report once every producer has closed the interval.
+    /// The threads end once every aggregator is dropped, after the last report is sent; until
+    /// then whoever waits for `reports` to close waits too.
     ///
     /// # Errors
     ///
     /// When the system refuses a thread.
     pub fn start(
         config: MonitorConfig,
-        reports: Sender<IntervalReport>,
-    ) -> std::io::Result<(Self, Sender<IntervalReport>)> {
-        if config.workers <= 1 {
-            return Ok((Self::new(config), reports));
-        }
-        let config = config.normalized();
-        let (producers, parts) = parallel::start(&config, 1, reports)?;
-        let producer = producers.into_iter().next();
-        Ok((Self::with_producer(config, producer), parts))
-    }
-
-    /// [`start`](Self::start) for `producers` packet threads (live capture's readers) that
-    /// share the owner threads (at least one, even when `config.workers` is 1): one aggregator
-    /// for each, each keeping its own intervals and totals. The combiner sums the parts of the
-    /// readers that report an interval and reports it once every reader has closed it; every
-    /// reader must send the reports its aggregator returns to the returned sender.
-    ///
-    /// # Errors
-    ///
-    /// When the system refuses a thread.
-    pub fn start_producers(
-        config: MonitorConfig,
         producers: usize,
         reports: Sender<IntervalReport>,
-    ) -> std::io::Result<(Vec<Self>, Sender<IntervalReport>)> {
-        if producers <= 1 {
-            let (aggregator, parts) = Self::start(config, reports)?;
-            return Ok((vec![aggregator], parts));
+    ) -> std::io::Result<Vec<Self>> {
+        if producers <= 1 && config.workers <= 1 {
+            return Ok(vec![Self::new(config, reports)]);
         }
         let config = config.normalized();
         let (producers, parts) = parallel::start(&config, producers, reports)?;
-        let aggregators = producers
+        Ok(producers
             .into_iter()
-            .map(|producer| Self::with_producer(config.clone(), Some(producer)))
-            .collect();
-        Ok((aggregators, parts))
+            .map(|producer| Self::with_producer(config.clone(), Some(producer), parts.clone()))
+            .collect())
     }
 
     /// An aggregator of a [normalized](MonitorConfig::normalized) configuration.
-    fn with_producer(config: MonitorConfig, workers: Option<parallel::Producer>) -> Self {
+    fn with_producer(
+        config: MonitorConfig,
+        workers: Option<parallel::Producer>,
+        outlet: Sender<IntervalReport>,
+    ) -> Self {
         let local = MonitorConfig {
             sketch_bytes: if workers.is_some() {
                 0
@@ -721,6 +705,7 @@ impl IntervalAggregator {
             open_until_nanos: 0,
             interval: Tally::default(),
             closed: Tally::default(),
+            outlet,
             config,
         }
     }
@@ -731,21 +716,24 @@ impl IntervalAggregator {
     }
 
     /// Accounts one packet seen at `timestamp_nanos` with `wire_len` bytes on the wire and its
-    /// decoding. Returns the report of the interval this packet closed, if it closed one.
+    /// decoding. When the packet closes the open interval, its report goes out with the capture
+    /// statistics `capture` gives (called only then: reading them may be a system call).
     ///
     /// A packet older than the open interval (out of order, or a clock step back) is counted
     /// in the open interval rather than reopening a closed one.
+    #[inline]
     pub fn observe(
         &mut self,
         timestamp_nanos: u64,
         wire_len: u32,
         decoded: Result<Decoded, UnparsedReason>,
-    ) -> Option<IntervalReport> {
+        capture: impl FnOnce() -> Option<CaptureStats>,
+    ) {
         if timestamp_nanos < self.open_until_nanos {
             self.count(wire_len, decoded);
-            return None;
+            return;
         }
-        self.observe_past_the_open_interval(timestamp_nanos, wire_len, decoded)
+        self.observe_past_the_open_interval(timestamp_nanos, wire_len, decoded, capture);
     }
 
     /// [`observe`](Self::observe) for a packet at or after the end of the open interval, or
@@ -756,58 +744,50 @@ impl IntervalAggregator {
         timestamp_nanos: u64,
         wire_len: u32,
         decoded: Result<Decoded, UnparsedReason>,
-    ) -> Option<IntervalReport> {
+        capture: impl FnOnce() -> Option<CaptureStats>,
+    ) {
         let start = self.interval_of(timestamp_nanos);
-        let closed = match self.interval_start {
+        match self.interval_start {
             Some(open) if start > open => {
-                let report = self.close(false);
+                self.close(false, capture);
                 self.open(start);
-                report
             }
-            Some(_) => None,
-            None => {
-                self.open(start);
-                None
-            }
-        };
+            Some(_) => {}
+            None => self.open(start),
+        }
         let open = self.interval_start.unwrap_or(start);
         self.open_until_nanos = open
             .saturating_add(self.config.interval_secs)
             .saturating_mul(1_000_000_000);
         self.count(wire_len, decoded);
-        closed
     }
 
-    /// Closes the open interval (end of input, shutdown) and returns its report, or `None`
-    /// when no packet arrived since the last close.
-    pub fn finish(&mut self) -> Option<IntervalReport> {
-        let report = self.close(false);
+    /// Closes the open interval (end of input, shutdown) and sends its report with the capture
+    /// statistics `capture` gives, unless no packet arrived since the last close.
+    pub fn finish(&mut self, capture: impl FnOnce() -> Option<CaptureStats>) {
+        self.close(false, capture);
         self.interval_start = None;
         self.open_until_nanos = 0;
         if let Some(workers) = &mut self.views.workers {
             workers.finish();
         }
-        report
     }
 
     /// Live capture's clock: at wall-clock time `now_nanos`, closes the open interval if `now`
     /// lies past its end, even when it saw no packet (a quiet link is news on a live monitor,
     /// and its capture statistics still need a report), and opens the interval of `now`, so
     /// packets read late still count in an open interval. Before anything is open it just
-    /// opens the interval of `now`. Returns the closed interval's report.
-    pub fn tick(&mut self, now_nanos: u64) -> Option<IntervalReport> {
+    /// opens the interval of `now`. The closed interval's report goes out with the capture
+    /// statistics `capture` gives.
+    pub fn tick(&mut self, now_nanos: u64, capture: impl FnOnce() -> Option<CaptureStats>) {
         let now = self.interval_of(now_nanos);
         match self.interval_start {
             Some(open) if now > open => {
-                let report = self.close(true);
+                self.close(true, capture);
                 self.open(now);
-                report
             }
-            Some(_) => None,
-            None => {
-                self.open(now);
-                None
-            }
+            Some(_) => {}
+            None => self.open(now),
         }
     }
 
@@ -844,9 +824,19 @@ impl IntervalAggregator {
         }
     }
 
+    /// Sends the open interval's report, with the capture statistics `capture` gives, and
+    /// resets; sends nothing when nothing is open, or when it saw no packet unless `keep_empty`.
+    fn close(&mut self, keep_empty: bool, capture: impl FnOnce() -> Option<CaptureStats>) {
+        if let Some(mut report) = self.report(keep_empty) {
+            report.capture = capture();
+            // The receiving end (sinks or combiner) outlives every aggregator.
+            let _ = self.outlet.send(report);
+        }
+    }
+
     /// The open interval's report, then a reset; `None` when nothing is open, or when it saw
     /// no packet unless `keep_empty`.
-    fn close(&mut self, keep_empty: bool) -> Option<IntervalReport> {
+    fn report(&mut self, keep_empty: bool) -> Option<IntervalReport> {
         let start = self.interval_start?;
         let views = &mut self.views;
         self.cache.drain(|flow| views.count(flow));
@@ -907,6 +897,46 @@ impl IntervalAggregator {
     }
 }
 
+/// The aggregator with its reports at hand, for unit tests: each call returns the report it
+/// closed, as a one-thread aggregator sends it before returning.
+#[cfg(test)]
+pub(crate) struct Collecting {
+    pub(crate) aggregator: IntervalAggregator,
+    reports: std::sync::mpsc::Receiver<IntervalReport>,
+}
+
+#[cfg(test)]
+impl Collecting {
+    pub(crate) fn new(config: MonitorConfig) -> Self {
+        let (reports, received) = std::sync::mpsc::channel();
+        Self {
+            aggregator: IntervalAggregator::new(config, reports),
+            reports: received,
+        }
+    }
+
+    pub(crate) fn observe(
+        &mut self,
+        timestamp_nanos: u64,
+        wire_len: u32,
+        decoded: Result<Decoded, UnparsedReason>,
+    ) -> Option<IntervalReport> {
+        self.aggregator
+            .observe(timestamp_nanos, wire_len, decoded, || None);
+        self.reports.try_recv().ok()
+    }
+
+    pub(crate) fn tick(&mut self, now_nanos: u64) -> Option<IntervalReport> {
+        self.aggregator.tick(now_nanos, || None);
+        self.reports.try_recv().ok()
+    }
+
+    pub(crate) fn finish(&mut self) -> Option<IntervalReport> {
+        self.aggregator.finish(|| None);
+        self.reports.try_recv().ok()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -941,7 +971,7 @@ mod tests {
     #[test]
     fn intervals_align_to_the_epoch_and_close_on_packet_time() {
         for exact in [false, true] {
-            let mut monitor = IntervalAggregator::new(config(exact));
+            let mut monitor = Collecting::new(config(exact));
             // 1_000_000_003 s lies in [1_000_000_000, 1_000_000_010).
             assert!(monitor
                 .observe(1_000_000_003 * SECOND, 100, flow(1, 1, 1))
@@ -981,7 +1011,7 @@ mod tests {
     #[test]
     fn top_lists_rank_by_packets_and_by_bytes_and_respect_top() {
         for exact in [false, true] {
-            let mut monitor = IntervalAggregator::new(config(exact));
+            let mut monitor = Collecting::new(config(exact));
             let at = 50 * SECOND;
             // Flow a: 5 small packets; flow b: 2 big ones; flows c, d: 1 packet each.
             for _ in 0..5 {
@@ -1014,7 +1044,7 @@ mod tests {
 
     #[test]
     fn the_clock_closes_intervals_without_waiting_for_a_packet() {
-        let mut monitor = IntervalAggregator::new(config(false));
+        let mut monitor = Collecting::new(config(false));
         // Opens [100, 110) without a packet; nothing to close within it.
         assert!(monitor.tick(105 * SECOND).is_none());
         monitor.observe(106 * SECOND, 60, flow(1, 1, 1));
@@ -1051,7 +1081,7 @@ mod tests {
 
     #[test]
     fn empty_intervals_produce_no_report_and_sketches_reset() {
-        let mut monitor = IntervalAggregator::new(config(false));
+        let mut monitor = Collecting::new(config(false));
         monitor.observe(0, 60, flow(1, 1, 1));
         // Skips many empty intervals: one report, for the interval that had packets.
         let report = monitor
@@ -1075,7 +1105,7 @@ mod tests {
                 ..decoded
             })
         };
-        let mut monitor = IntervalAggregator::new(config(true));
+        let mut monitor = Collecting::new(config(true));
         monitor.observe(0, 100, fell_back(1, UnparsedReason::NotIp));
         monitor.observe(SECOND, 100, fell_back(1, UnparsedReason::NotIp));
         monitor.observe(SECOND, 100, fell_back(2, UnparsedReason::Truncated));
@@ -1136,7 +1166,7 @@ mod tests {
     #[test]
     fn fan_in_and_fan_out_count_the_peers_of_top_addresses() {
         for exact in [false, true] {
-            let mut monitor = IntervalAggregator::new(config(exact));
+            let mut monitor = Collecting::new(config(exact));
             // The scanner probes 200 addresses once; 150 sources hit the victim twice each;
             // 50 quiet pairs exchange one packet each. Below a few hundred values the sketches
             // keep exact coupons, so every count below is exact. The 201 sources fit the 256
@@ -1175,7 +1205,7 @@ mod tests {
 
     #[test]
     fn reports_carry_the_sketches_of_their_interval_only() {
-        let mut monitor = IntervalAggregator::new(config(false));
+        let mut monitor = Collecting::new(config(false));
         for source in 0..5_000 {
             monitor.observe(0, 60, between(source, VICTIM - source % 3));
         }
@@ -1197,7 +1227,7 @@ mod tests {
 
     #[test]
     fn the_window_counts_the_union_of_its_intervals() {
-        let mut monitor = IntervalAggregator::new(MonitorConfig {
+        let mut monitor = Collecting::new(MonitorConfig {
             window_secs: Some(30),
             ..config(false)
         });
@@ -1235,7 +1265,7 @@ mod tests {
 
     #[test]
     fn distinct_counting_off_leaves_zeros_and_no_sketches() {
-        let mut monitor = IntervalAggregator::new(MonitorConfig {
+        let mut monitor = Collecting::new(MonitorConfig {
             distinct: false,
             window_secs: Some(60),
             ..config(false)

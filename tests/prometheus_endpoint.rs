@@ -17,7 +17,7 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use hhmon::export::prometheus::Metric;
+use hhmon::sinks::prometheus::Metric;
 use support_pcap::Udp;
 use support_prometheus::{samples, Sample};
 

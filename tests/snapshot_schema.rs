@@ -2,11 +2,11 @@
 //! `docs/snapshot.schema.json`, and the schema rejects reports that break the contract.
 
 use hhmon::decode::UnparsedReason;
-use hhmon::export::snapshot::{Retention, SnapshotWriter};
 use hhmon::report::{
     AddressEntry, CaptureCounts, CaptureStats, FlowEntry, IntervalReport, IntervalSpan,
     ReaderCapture, Sketches, Totals, WindowCounts,
 };
+use hhmon::sinks::snapshot::{Durability, Retention, SnapshotWriter};
 use hhmon::sketch::hll::DistinctCounter;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -143,7 +143,8 @@ fn report() -> IntervalReport {
 /// The report as the snapshot sink writes it to disk.
 fn written(report: &IntervalReport) -> Value {
     let dir = tempfile::tempdir().unwrap();
-    let mut writer = SnapshotWriter::new(dir.path(), Retention::default()).unwrap();
+    let mut writer =
+        SnapshotWriter::new(dir.path(), Retention::default(), Durability::EachSnapshot).unwrap();
     let path = writer.write(report).unwrap();
     serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
 }

@@ -11,8 +11,8 @@
 //! Several readers ([`LiveSource::open_readers`]) each open a capture of their own and join
 //! their sockets to one PACKET_FANOUT group, in which the kernel hands every frame to one socket
 //! chosen by a hash of its flow: each reader sees a share of the frames, all the frames of a
-//! flow in the same one. The socket option is set on libpcap's socket through `libc`, the one
-//! place hhmon uses `unsafe` ([`join_fanout`]).
+//! flow in the same one. The socket option is set on libpcap's socket through `libc`, one of
+//! the two places hhmon uses `unsafe` ([`join_fanout`]; the other is the flow cache's prefetch).
 
 use super::{Error, Next, Packet, PacketSource, Stats};
 use crate::decode::LinkType;

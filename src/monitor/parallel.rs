@@ -29,9 +29,8 @@
 //! **Closing** is a swap: the owner hands its filled set of views to the combiner and goes on
 //! with its spare set (a pointer swap, nothing copied). It waits only if the combiner still
 //! holds both its sets, a whole interval behind. A producer closing an interval tells the
-//! combiner whether it would report it, then reads on; the report it returns carries only its
-//! own part (interval, totals, and the capture statistics the live loop adds), which its loop
-//! sends to the combiner as it would to the sinks.
+//! combiner whether it would report it, then reads on; its aggregator sends the combiner its own
+//! part of the report (interval, totals, and the capture statistics its packet loop gave).
 //!
 //! **The combiner** takes every owner's set of the next interval, in order, and the parts of
 //! the producers that report it. Keys are disjoint across owners, so the global top `n` is among
@@ -123,7 +122,7 @@ enum Message {
 struct Closed {
     start: u64,
     /// Whether it reports the interval (it had packets, or the clock closed it): its part of
-    /// the report follows through its loop.
+    /// its aggregator sends its part of the report next.
     reported: bool,
 }
 
@@ -732,7 +731,7 @@ impl Producer {
     }
 
     /// Tells the combiner that this producer closed the interval starting at `start`, and
-    /// whether it reports it (then its loop sends the report it got to the combiner). Call
+    /// whether it reports it (then its aggregator sends its part to the combiner). Call
     /// before [`open`](Self::open) or [`finish`](Self::finish) tells the owners.
     pub(super) fn closed(&mut self, start: u64, reported: bool) {
         // Fails only if the combiner is gone, and with it every report.
@@ -772,8 +771,9 @@ impl Drop for Producer {
 
 /// Starts `config.workers` owner threads (at most [`MAX_WORKERS`]) and the combiner for
 /// `producers` packet threads. The combiner sends finished reports to `reports`; the returned
-/// sender is where every producer's loop sends the reports its aggregator returns. The threads
-/// end once every producer and that sender are dropped, after the last report is sent.
+/// sender is where each producer's aggregator sends its part of every interval it reports. The
+/// threads end once every producer and every clone of that sender are dropped, after the last
+/// report is sent.
 pub(super) fn start(
     config: &MonitorConfig,
     producers: usize,
@@ -885,34 +885,23 @@ mod tests {
         })
     }
 
-    /// What a loop does with what its aggregator returns.
-    type Publish<'a> = dyn FnMut(Option<IntervalReport>) + 'a;
-
-    /// The aggregators of `producers` packet threads with workers, each fed by `feed` (given
-    /// its index) on a thread of its own that sends the reports it gets on as a loop does;
+    /// The aggregators of `producers` packet threads (with workers unless `config.workers`
+    /// and `producers` are 1), each fed by `feed` (given its index) on a thread of its own;
     /// returns the reports the sinks get.
-    fn with_workers(
+    fn reports_of(
         config: MonitorConfig,
         producers: usize,
-        feed: impl Fn(usize, &mut IntervalAggregator, &mut Publish) + Sync,
+        feed: impl Fn(usize, &mut IntervalAggregator) + Sync,
     ) -> Vec<IntervalReport> {
         let (sink, reports) = mpsc::channel();
-        let (aggregators, parts) =
-            IntervalAggregator::start_producers(config, producers, sink).unwrap();
+        let aggregators = IntervalAggregator::start(config, producers, sink).unwrap();
         assert_eq!(aggregators.len(), producers);
         thread::scope(|scope| {
             for (index, mut aggregator) in aggregators.into_iter().enumerate() {
-                let (parts, feed) = (parts.clone(), &feed);
-                scope.spawn(move || {
-                    feed(index, &mut aggregator, &mut |report| {
-                        if let Some(report) = report {
-                            parts.send(report).unwrap();
-                        }
-                    });
-                });
+                let feed = &feed;
+                scope.spawn(move || feed(index, &mut aggregator));
             }
         });
-        drop(parts);
         reports.iter().collect()
     }
 
@@ -955,16 +944,16 @@ mod tests {
     /// Three intervals of more updates than a lane has batches, a late packet, the clock
     /// closing the last interval with packets and then an empty one: with workers, the reports
     /// of one thread.
-    fn feed_one_stream(aggregator: &mut IntervalAggregator, out: &mut Publish) {
+    fn feed_one_stream(aggregator: &mut IntervalAggregator) {
         for i in 0..30_000u32 {
             let at = u64::from(i / 12_000) * 10 * SECOND + u64::from(i);
             let decoded = packet(i % 97, 0xc633_6407 - i % 5, (i % 13) as u16);
-            out(aggregator.observe(at, 60 + i % 1400, decoded));
+            aggregator.observe(at, 60 + i % 1400, decoded, || None);
         }
-        out(aggregator.observe(SECOND, 60, packet(1, 2, 3)));
-        out(aggregator.tick(40 * SECOND));
-        out(aggregator.tick(50 * SECOND));
-        out(aggregator.finish());
+        aggregator.observe(SECOND, 60, packet(1, 2, 3), || None);
+        aggregator.tick(40 * SECOND, || None);
+        aggregator.tick(50 * SECOND, || None);
+        aggregator.finish(|| None);
     }
 
     fn assert_same(one: &[IntervalReport], parallel: &[IntervalReport]) {
@@ -986,18 +975,14 @@ mod tests {
 
     #[test]
     fn exact_reports_with_workers_equal_one_threads_across_intervals_and_the_window() {
-        let mut one = Vec::new();
-        let mut alone = IntervalAggregator::new(exact(1));
-        feed_one_stream(&mut alone, &mut |report| one.extend(report));
+        let one = reports_of(exact(1), 1, |_, aggregator| feed_one_stream(aggregator));
         // [0, 10), [10, 20), [20, 30) by packets, the same closed by the clock, the empty
         // [40, 50) by the clock.
         let starts: Vec<u64> = one.iter().map(|r| r.interval.start_unix).collect();
         assert_eq!(starts, [0, 10, 20, 40]);
         assert_eq!(one[3].totals.packets, 0);
         assert_eq!(one[3].cumulative.packets, 30_001);
-        let four = with_workers(exact(4), 1, |_, aggregator, out| {
-            feed_one_stream(aggregator, out)
-        });
+        let four = reports_of(exact(4), 1, |_, aggregator| feed_one_stream(aggregator));
         assert_same(&one, &four);
     }
 
@@ -1015,16 +1000,17 @@ mod tests {
 
     #[test]
     fn two_producers_give_the_reports_of_one_thread_reading_both() {
-        let mut one = Vec::new();
-        let mut alone = IntervalAggregator::new(exact(1));
-        for i in 0..36_000u32 {
-            let (at, _, length) = split(i);
-            one.extend(alone.observe(at, length, packet(i % 97, 0xc633_6407 - i % 5, i as u16)));
-        }
-        one.extend(alone.finish());
+        let one = reports_of(exact(1), 1, |_, alone| {
+            for i in 0..36_000u32 {
+                let (at, _, length) = split(i);
+                let decoded = packet(i % 97, 0xc633_6407 - i % 5, i as u16);
+                alone.observe(at, length, decoded, || None);
+            }
+            alone.finish(|| None);
+        });
         assert_eq!(one.len(), 3);
         for workers in [1, 2] {
-            let two = with_workers(exact(workers), 2, |producer, aggregator, out| {
+            let two = reports_of(exact(workers), 2, |producer, aggregator| {
                 // The second producer starts late: the first runs ahead, out of batches, and
                 // waits for it.
                 if producer == 1 {
@@ -1033,9 +1019,9 @@ mod tests {
                 for i in (0..36_000u32).filter(|&i| split(i).1 == producer) {
                     let (at, _, length) = split(i);
                     let decoded = packet(i % 97, 0xc633_6407 - i % 5, i as u16);
-                    out(aggregator.observe(at, length, decoded));
+                    aggregator.observe(at, length, decoded, || None);
                 }
-                out(aggregator.finish());
+                aggregator.finish(|| None);
             });
             assert_same(&one, &two);
         }

@@ -1,5 +1,5 @@
 //! The HTTP endpoint: serves the last published Prometheus text on `/metrics` and the
-//! pipeline's health on `/healthz`, on a listener the caller binds.
+//! packet loops' health on `/healthz`, on a listener the service thread binds.
 //!
 //! Health is a heartbeat: the packet loop calls [`MetricsState::heartbeat`] every so many
 //! packets and whenever it wakes without one; `/healthz` answers 503 once no beat has come for
@@ -7,11 +7,11 @@
 //! A loop that ended on purpose ([`MetricsState::finish`], a replay serving its final values)
 //! stays healthy.
 //!
-//! It only hands out text someone else rendered ([`super::prometheus`]); it must not know about
+//! It only hands out text someone else rendered ([`crate::sinks::prometheus`]); it must not know about
 //! reports, sketches or capture, and nothing here runs on the packet path. A scrape reads the
 //! current text under a short borrow, so any number of scrapes cannot slow the publisher.
 
-use super::prometheus;
+use crate::sinks::prometheus;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{header, StatusCode};

@@ -7,7 +7,13 @@
 //!   newline; its shape is `docs/snapshot.schema.json`.
 //! - `latest.json`: a copy of the snapshot written last.
 //! - `.<name>.tmp`: a file being written. Readers never see one under a final name: it is
-//!   fsynced, then renamed over the final name, then the directory is fsynced.
+//!   written whole, then renamed over the final name.
+//!
+//! When the files reach the disk for good is the [`Durability`]: a live capture fsyncs every
+//! file before its rename and the directory after it, so a power cut loses at most the
+//! interval being written; a replay, which can be run again, settles the whole directory once
+//! at its end ([`SnapshotWriter::settle`], one `syncfs`), which makes a replay of many short
+//! intervals several times faster.
 //!
 //! One writer per directory: a new writer removes the temporary files a crashed one left.
 //!
@@ -67,22 +73,34 @@ pub struct Retention {
     pub age: Option<Duration>,
 }
 
+/// When written snapshots are made durable.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Durability {
+    /// Every snapshot before the next is written (fsync of the file, then of the directory).
+    #[default]
+    EachSnapshot,
+    /// Once, when [`SnapshotWriter::settle`] is called.
+    AtEnd,
+}
+
 /// Writes interval reports as JSON files into one directory.
 #[derive(Debug)]
 pub struct SnapshotWriter {
     dir: PathBuf,
     retention: Retention,
+    durability: Durability,
 }
 
 impl SnapshotWriter {
     /// A writer into `dir`, created if missing; stale temporary files from a crash are removed.
-    /// After each write, interval files beyond `retention` are removed.
+    /// After each write, interval files beyond `retention` are removed; files are made durable
+    /// as `durability` says.
     ///
     /// # Errors
     ///
     /// [`Error::Directory`] when `dir` cannot be created or listed, [`Error::Remove`] when a
     /// stale temporary file cannot be removed.
-    pub fn new(dir: &Path, retention: Retention) -> Result<Self, Error> {
+    pub fn new(dir: &Path, retention: Retention, durability: Durability) -> Result<Self, Error> {
         let directory_error = |source| Error::Directory {
             path: dir.to_path_buf(),
             source,
@@ -101,6 +119,7 @@ impl SnapshotWriter {
         Ok(Self {
             dir: dir.to_path_buf(),
             retention,
+            durability,
         })
     }
 
@@ -123,19 +142,41 @@ impl SnapshotWriter {
             source: error.into(),
         })?;
         json.push(b'\n');
-        replace_atomically(&path, &json)?;
-        replace_atomically(&self.dir.join(LATEST), &json)?;
-        // Makes both renames durable.
-        File::open(&self.dir)
-            .and_then(|dir| dir.sync_all())
-            .map_err(|source| Error::Write {
-                path: self.dir.clone(),
-                source,
-            })?;
+        let each = self.durability == Durability::EachSnapshot;
+        replace_atomically(&path, &json, each)?;
+        replace_atomically(&self.dir.join(LATEST), &json, each)?;
+        if each {
+            // Makes both renames durable.
+            File::open(&self.dir)
+                .and_then(|dir| dir.sync_all())
+                .map_err(|source| Error::Write {
+                    path: self.dir.clone(),
+                    source,
+                })?;
+        }
         if self.retention != Retention::default() {
             self.rotate()?;
         }
         Ok(path)
+    }
+
+    /// Makes every snapshot written so far durable, with their renames: one `syncfs` of the
+    /// directory's file system. Nothing to do when each write was made durable already.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Write`] naming the directory when the file system cannot be synced (its
+    /// files may then not survive a power cut).
+    pub fn settle(&self) -> Result<(), Error> {
+        if self.durability == Durability::EachSnapshot {
+            return Ok(());
+        }
+        File::open(&self.dir)
+            .and_then(|dir| nix::unistd::syncfs(&dir).map_err(io::Error::from))
+            .map_err(|source| Error::Write {
+                path: self.dir.clone(),
+                source,
+            })
     }
 
     /// Removes the interval files the retention does not keep. Sorts by number, not name, so
@@ -191,8 +232,9 @@ fn is_temporary(name: &str) -> bool {
         .is_some_and(|final_name| snapshot_start(final_name).is_some() || final_name == LATEST)
 }
 
-/// Writes `bytes` to a temporary file beside `path`, fsyncs it and renames it over `path`.
-fn replace_atomically(path: &Path, bytes: &[u8]) -> Result<(), Error> {
+/// Writes `bytes` to a temporary file beside `path`, fsyncs it if `sync`, and renames it over
+/// `path`.
+fn replace_atomically(path: &Path, bytes: &[u8], sync: bool) -> Result<(), Error> {
     let file_name = path
         .file_name()
         .map(|name| name.to_string_lossy())
@@ -201,7 +243,10 @@ fn replace_atomically(path: &Path, bytes: &[u8]) -> Result<(), Error> {
     let written = File::create(&temporary)
         .and_then(|mut file| {
             file.write_all(bytes)?;
-            file.sync_all()
+            if sync {
+                file.sync_all()?;
+            }
+            Ok(())
         })
         .and_then(|()| fs::rename(&temporary, path));
     written.map_err(|source| {
@@ -287,7 +332,9 @@ mod tests {
     #[test]
     fn a_written_snapshot_parses_back_to_the_report() {
         let dir = tempfile::tempdir().unwrap();
-        let mut writer = SnapshotWriter::new(dir.path(), Retention::default()).unwrap();
+        let mut writer =
+            SnapshotWriter::new(dir.path(), Retention::default(), Durability::EachSnapshot)
+                .unwrap();
         let report = report(1_700_000_000);
         let path = writer.write(&report).unwrap();
         assert_eq!(path, dir.path().join("hhmon-001700000000.json"));
@@ -304,7 +351,8 @@ mod tests {
     #[test]
     fn keeps_only_the_newest_files_and_latest_is_the_newest() {
         let dir = tempfile::tempdir().unwrap();
-        let mut writer = SnapshotWriter::new(dir.path(), keep(3)).unwrap();
+        let mut writer =
+            SnapshotWriter::new(dir.path(), keep(3), Durability::EachSnapshot).unwrap();
         for i in 0..5 {
             writer.write(&report(1_700_000_000 + 10 * i)).unwrap();
         }
@@ -326,7 +374,9 @@ mod tests {
     #[test]
     fn without_a_limit_every_interval_stays() {
         let dir = tempfile::tempdir().unwrap();
-        let mut writer = SnapshotWriter::new(dir.path(), Retention::default()).unwrap();
+        let mut writer =
+            SnapshotWriter::new(dir.path(), Retention::default(), Durability::EachSnapshot)
+                .unwrap();
         for i in 0..5 {
             writer.write(&report(10 * i)).unwrap();
         }
@@ -336,7 +386,8 @@ mod tests {
     #[test]
     fn rotation_orders_by_time_even_past_twelve_digits() {
         let dir = tempfile::tempdir().unwrap();
-        let mut writer = SnapshotWriter::new(dir.path(), keep(1)).unwrap();
+        let mut writer =
+            SnapshotWriter::new(dir.path(), keep(1), Durability::EachSnapshot).unwrap();
         writer.write(&report(999_999_999_990)).unwrap();
         writer.write(&report(1_000_000_000_000)).unwrap();
         assert_eq!(
@@ -359,13 +410,13 @@ mod tests {
         ] {
             fs::write(dir.join(name), b"{").unwrap();
         }
-        SnapshotWriter::new(&dir, Retention::default()).unwrap();
+        SnapshotWriter::new(&dir, Retention::default(), Durability::EachSnapshot).unwrap();
         assert_eq!(
             names(&dir),
             [".other.tmp", "hhmon-001699999990.json", "notes.txt"]
         );
         let fresh = parent.path().join("new/dir");
-        SnapshotWriter::new(&fresh, Retention::default()).unwrap();
+        SnapshotWriter::new(&fresh, Retention::default(), Durability::EachSnapshot).unwrap();
         assert!(fresh.is_dir());
     }
 
@@ -373,7 +424,8 @@ mod tests {
     fn rotation_leaves_foreign_files_alone() {
         let dir = tempfile::tempdir().unwrap();
         fs::write(dir.path().join("hhmon-notes.json"), b"{}").unwrap();
-        let mut writer = SnapshotWriter::new(dir.path(), keep(0)).unwrap();
+        let mut writer =
+            SnapshotWriter::new(dir.path(), keep(0), Durability::EachSnapshot).unwrap();
         writer.write(&report(100)).unwrap();
         assert_eq!(names(dir.path()), ["hhmon-notes.json", "latest.json"]);
     }
@@ -383,7 +435,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("file");
         fs::write(&file, b"").unwrap();
-        match SnapshotWriter::new(&file.join("snapshots"), Retention::default()) {
+        match SnapshotWriter::new(
+            &file.join("snapshots"),
+            Retention::default(),
+            Durability::EachSnapshot,
+        ) {
             Err(Error::Directory { path, .. }) => assert_eq!(path, file.join("snapshots")),
             other => panic!("expected a directory error, got {other:?}"),
         }
@@ -393,7 +449,8 @@ mod tests {
     fn a_vanished_directory_is_a_write_error_and_leaves_nothing_behind() {
         let parent = tempfile::tempdir().unwrap();
         let dir = parent.path().join("snapshots");
-        let mut writer = SnapshotWriter::new(&dir, Retention::default()).unwrap();
+        let mut writer =
+            SnapshotWriter::new(&dir, Retention::default(), Durability::EachSnapshot).unwrap();
         fs::remove_dir(&dir).unwrap();
         // A regular file where the directory was: every write below it fails.
         fs::write(&dir, b"").unwrap();
@@ -411,7 +468,7 @@ mod tests {
             count: None,
             age: Some(Duration::from_secs(25)),
         };
-        let mut writer = SnapshotWriter::new(dir.path(), age).unwrap();
+        let mut writer = SnapshotWriter::new(dir.path(), age, Durability::EachSnapshot).unwrap();
         for start in [100, 110, 120, 130] {
             writer.write(&report(start)).unwrap();
         }
@@ -442,7 +499,7 @@ mod tests {
             count: Some(2),
             age: Some(Duration::from_secs(100)),
         };
-        let mut writer = SnapshotWriter::new(dir.path(), both).unwrap();
+        let mut writer = SnapshotWriter::new(dir.path(), both, Durability::EachSnapshot).unwrap();
         for start in [0, 10, 20, 200] {
             writer.write(&report(start)).unwrap();
         }

@@ -1,0 +1,117 @@
+//! The sink thread: every closed interval's report goes to the snapshot directory, the stdout
+//! table and the metrics text, in that order, on a thread of its own, so that a slow disk or a
+//! closed pipe never blocks a packet loop. Knows nothing of packets or sketches.
+
+use super::http::{self, MetricsState};
+use super::{Delivered, Error};
+use crate::report::{CaptureStats, IntervalReport};
+use crate::sinks::snapshot::{Durability, Retention, SnapshotWriter};
+use crate::sinks::{prometheus, table};
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::mpsc;
+use std::thread;
+use std::time::Duration;
+
+/// Where reports go.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SinkConfig {
+    /// Write one JSON snapshot per closed interval here.
+    pub snapshot_dir: Option<PathBuf>,
+    /// Keep only this many snapshots.
+    pub keep: Option<usize>,
+    /// Remove snapshots of intervals older than this (packet time) behind the newest.
+    pub keep_age: Option<Duration>,
+    /// Serve `/metrics` and `/healthz` on this address.
+    pub listen: Option<SocketAddr>,
+    /// Do not print the per-interval table.
+    pub quiet: bool,
+    /// Top entries that carry address labels in the metrics.
+    pub prom_top: usize,
+    /// `/healthz` fails after this long without progress; `None`: [`http::DEFAULT_STALL_TIMEOUT`].
+    pub stall_timeout: Option<Duration>,
+    /// When snapshots reach the disk for good.
+    pub durability: Durability,
+}
+
+impl SinkConfig {
+    /// The state the endpoint serves, with this configuration's stall timeout.
+    pub(crate) fn metrics_state(&self) -> MetricsState {
+        MetricsState::with_stall_timeout(self.stall_timeout.unwrap_or(http::DEFAULT_STALL_TIMEOUT))
+    }
+}
+
+/// The sink thread: snapshots, the table, the metrics text, in that order for every report.
+pub(super) struct Sink;
+
+impl Sink {
+    /// Opens the snapshot directory and starts the thread; it ends once every sender is dropped
+    /// and the reports sent before have reached every sink.
+    pub(super) fn start(
+        config: &SinkConfig,
+        metrics: MetricsState,
+    ) -> Result<(mpsc::Sender<IntervalReport>, thread::JoinHandle<Delivered>), Error> {
+        let mut writer = match &config.snapshot_dir {
+            Some(dir) => Some(SnapshotWriter::new(
+                dir,
+                Retention {
+                    count: config.keep,
+                    age: config.keep_age,
+                },
+                config.durability,
+            )?),
+            None => None,
+        };
+        let (sender, receiver) = mpsc::channel::<IntervalReport>();
+        let quiet = config.quiet;
+        let prom_top = config.prom_top;
+        let handle = thread::Builder::new()
+            .name("hhmon-sinks".into())
+            .spawn(move || {
+                let mut delivered = Delivered::default();
+                let mut stdout_open = !quiet;
+                for report in receiver {
+                    delivered.intervals += 1;
+                    // Once per interval, here rather than in the capture thread, which must
+                    // never wait on a log pipe.
+                    if let Some(capture) = report.capture.as_ref().filter(|c| c.dropped_in_interval()) {
+                        warn_of_drops(&report, capture);
+                    }
+                    if let Some(writer) = writer.as_mut() {
+                        if let Err(error) = writer.write(&report) {
+                            delivered.snapshot_errors += 1;
+                            tracing::error!(error = %error, "Cannot write snapshot; capture goes on.");
+                        }
+                    }
+                    if stdout_open {
+                        let text = table::render(&report, report.top_flows.len().max(report.top_sources.len()));
+                        let mut out = std::io::stdout().lock();
+                        // A closed pipe (`hhmon replay x | head`) just ends the table output.
+                        stdout_open = writeln!(out, "{text}").and_then(|_| out.flush()).is_ok();
+                    }
+                    let process = prometheus::ProcessCounters { snapshot_write_errors: delivered.snapshot_errors };
+                    metrics.publish(prometheus::render(&report, &process, prom_top));
+                }
+                if let Some(writer) = writer.as_mut() {
+                    if let Err(error) = writer.settle() {
+                        delivered.snapshot_errors += 1;
+                        tracing::error!(error = %error, "Cannot make the snapshots durable.");
+                    }
+                }
+                delivered
+            })
+            .map_err(Error::Thread)?;
+        Ok((sender, handle))
+    }
+}
+
+fn warn_of_drops(report: &IntervalReport, capture: &CaptureStats) {
+    tracing::warn!(
+        interval_start = %report.interval.start,
+        dropped_kernel = capture.interval.dropped_kernel,
+        dropped_interface = capture.interval.dropped_interface,
+        received = capture.interval.received,
+        "Packets were dropped before hhmon could count them; this interval's counts are short."
+    );
+}
