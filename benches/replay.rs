@@ -9,6 +9,11 @@
 //! and prints the best round of each as packets per second and as a ratio to the bare loop. It
 //! asserts nothing about speed. Of the library it uses only the generator: the monitor is run
 //! as a user would run it.
+//!
+//! `REPLAY_BENCH_BASELINE=<hhmon binary>` adds that binary's default and `--workers 2` runs to
+//! the same interleaved rounds, to compare a change with the build before it:
+//! `git worktree add ../base <commit> && cargo build --release --manifest-path ../base/Cargo.toml`,
+//! then `REPLAY_BENCH_BASELINE=../base/target/release/hhmon cargo bench --bench replay`.
 
 use std::path::Path;
 use std::process::Command;
@@ -33,7 +38,12 @@ fn bare_libpcap(path: &Path) -> u64 {
 
 /// Runs the hhmon binary and returns the packet count from its closing summary line.
 fn hhmon(path: &Path, extra: &[&str]) -> u64 {
-    let output = Command::new(env!("CARGO_BIN_EXE_hhmon"))
+    run_binary(Path::new(env!("CARGO_BIN_EXE_hhmon")), path, extra)
+}
+
+/// Runs the hhmon `binary` on `path` and returns the packet count of its summary line.
+fn run_binary(binary: &Path, path: &Path, extra: &[&str]) -> u64 {
+    let output = Command::new(binary)
         .args(["replay", "--quiet"])
         .args(extra)
         .arg(path)
@@ -66,8 +76,9 @@ fn main() {
     // Reads the file once so that every timed run finds it in the page cache.
     bare_libpcap(&path);
 
+    let baseline = std::env::var_os("REPLAY_BENCH_BASELINE").map(std::path::PathBuf::from);
     type Run<'a> = Box<dyn Fn() -> u64 + 'a>;
-    let rows: [(&str, Run); 5] = [
+    let mut rows: Vec<(&str, Run)> = vec![
         ("bare libpcap loop", Box::new(|| bare_libpcap(&path))),
         ("hhmon replay --quiet", Box::new(|| hhmon(&path, &[]))),
         (
@@ -83,11 +94,21 @@ fn main() {
             Box::new(|| hhmon(&path, &["--workers", "2"])),
         ),
     ];
+    if let Some(baseline) = &baseline {
+        rows.push((
+            "baseline replay --quiet",
+            Box::new(|| run_binary(baseline, &path, &[])),
+        ));
+        rows.push((
+            "baseline --workers 2",
+            Box::new(|| run_binary(baseline, &path, &["--workers", "2"])),
+        ));
+    }
     let rounds = std::env::var("REPLAY_BENCH_ROUNDS")
         .ok()
         .and_then(|n| n.parse().ok())
         .unwrap_or(ROUNDS);
-    let mut best = [Duration::MAX; 5];
+    let mut best = vec![Duration::MAX; rows.len()];
     for _ in 0..rounds {
         for ((_, run), best) in rows.iter().zip(&mut best) {
             let started = Instant::now();
@@ -101,7 +122,7 @@ fn main() {
         "run", "seconds", "packets/s", "vs bare loop"
     );
     println!("|{:-<34}|{:->11}|{:->13}|{:->15}|", "", "", "", "");
-    for ((name, _), time) in rows.iter().zip(best) {
+    for ((name, _), time) in rows.iter().zip(&best) {
         let seconds = time.as_secs_f64();
         println!(
             "| {name:<32} | {seconds:>9.3} | {:>11.0} | {:>13.2} |",

@@ -31,7 +31,7 @@
 //!
 //! Memory: [`SLOTS`] slots of 64 bytes (1 MiB) per packet thread, allocated once.
 
-use super::ViewKey;
+use super::hash::ViewKey;
 use crate::decode::FlowKey;
 
 /// Slots of the cache: a power of two, so that a hash picks a set with a mask. 16,384 slots

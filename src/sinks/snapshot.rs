@@ -330,6 +330,41 @@ mod tests {
     }
 
     #[test]
+    fn settled_at_the_end_the_files_are_the_same_and_never_half_written() {
+        let (each, at_end) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        for (dir, durability) in [
+            (&each, Durability::EachSnapshot),
+            (&at_end, Durability::AtEnd),
+        ] {
+            let mut writer = SnapshotWriter::new(dir.path(), keep(2), durability).unwrap();
+            for start in [100, 110, 120] {
+                writer.write(&report(start)).unwrap();
+                // Whatever the durability, a reader sees only whole files under final names.
+                assert!(names(dir.path()).iter().all(|name| !name.ends_with(".tmp")));
+            }
+            writer.settle().unwrap();
+        }
+        assert_eq!(names(each.path()), names(at_end.path()));
+        for name in names(each.path()) {
+            assert_eq!(
+                fs::read(each.path().join(&name)).unwrap(),
+                fs::read(at_end.path().join(&name)).unwrap(),
+                "{name}"
+            );
+        }
+    }
+
+    #[test]
+    fn settling_a_directory_that_is_gone_is_an_error_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let gone = dir.path().join("snapshots");
+        let writer = SnapshotWriter::new(&gone, Retention::default(), Durability::AtEnd).unwrap();
+        fs::remove_dir(&gone).unwrap();
+        let error = writer.settle().unwrap_err();
+        assert!(error.to_string().contains("snapshots"), "{error}");
+    }
+
+    #[test]
     fn a_written_snapshot_parses_back_to_the_report() {
         let dir = tempfile::tempdir().unwrap();
         let mut writer =

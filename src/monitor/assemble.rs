@@ -1,0 +1,191 @@
+//! The one report assembly: an interval's report from its producers' parts (totals, capture
+//! statistics), the top lists of its view sets (one set on the one-thread path, one per owner
+//! thread with workers) and its distinct counts; across intervals, the cumulative counts and
+//! the rolling window. Knows nothing of threads, packets or where reports go.
+//!
+//! Keys are disjoint across view sets, so the global top `n` is among the sets' top `n`s: the
+//! one ranking rule ([`largest`]: count descending, then key ascending) over their
+//! concatenation. On one set that is its own top list.
+
+use super::config::MonitorConfig;
+use super::heavy::largest;
+use super::views::{rounded, IntervalDistinct, RankedAddress, TopLists};
+use crate::report::{
+    AddressEntry, CaptureCounts, CaptureStats, FlowEntry, IntervalReport, IntervalSpan,
+    ReaderCapture, Totals, WindowCounts,
+};
+use crate::window::SlidingDistinct;
+use std::collections::BTreeMap;
+
+/// What one packet thread counted of an interval itself.
+pub(super) struct IntervalPart {
+    pub(super) totals: Totals,
+    /// Its capture's statistics for the interval, if it reads a live interface (cumulative
+    /// counts are the assembly's).
+    pub(super) capture: Option<CaptureStats>,
+}
+
+/// Assembles the reports of one run, interval after interval.
+pub(super) struct Assembler {
+    top: usize,
+    interval_secs: u64,
+    exact: bool,
+    cumulative: Totals,
+    capture_cumulative: Option<CaptureCounts>,
+    /// Per reader of a shared interface, its capture statistics since the capture opened.
+    reader_cumulative: BTreeMap<u32, CaptureCounts>,
+    window: Option<SlidingDistinct>,
+}
+
+impl Assembler {
+    /// The assembly of a run with `config`.
+    pub(super) fn new(config: &MonitorConfig) -> Self {
+        Self {
+            top: config.top,
+            interval_secs: config.interval_secs,
+            exact: config.exact,
+            cumulative: Totals::default(),
+            capture_cumulative: None,
+            reader_cumulative: BTreeMap::new(),
+            window: config
+                .window_secs
+                .filter(|_| config.distinct)
+                .map(|window| SlidingDistinct::new(window, config.interval_secs, config.hll_lg_k)),
+        }
+    }
+
+    /// Whether the distinct sources' counter of every interval is wanted, for the window.
+    pub(super) fn keeps_window(&self) -> bool {
+        self.window.is_some()
+    }
+
+    /// The report of the interval starting at `start` from its producers' `parts` (`None`
+    /// without any: no producer reports it), the top lists of its view sets and its distinct
+    /// counts.
+    pub(super) fn report(
+        &mut self,
+        start: u64,
+        parts: impl IntoIterator<Item = IntervalPart>,
+        lists: &[TopLists],
+        distinct: Option<IntervalDistinct>,
+    ) -> Option<IntervalReport> {
+        let mut parts = parts.into_iter();
+        let IntervalPart {
+            mut totals,
+            mut capture,
+            ..
+        } = parts.next()?;
+        for part in parts {
+            totals.add(&part.totals);
+            match (&mut capture, part.capture) {
+                (Some(sum), Some(more)) => {
+                    sum.interval.add(&more.interval);
+                    sum.readers.extend(more.readers);
+                }
+                (sum @ None, more) => *sum = more,
+                (Some(_), None) => {}
+            }
+        }
+        self.cumulative.add(&totals);
+        if let Some(capture) = &mut capture {
+            let cumulative = self.capture_cumulative.get_or_insert_default();
+            cumulative.add(&capture.interval);
+            capture.cumulative = *cumulative;
+            self.per_reader(capture);
+        }
+        let mut report = IntervalReport {
+            interval: IntervalSpan::new(start, self.interval_secs),
+            totals,
+            cumulative: self.cumulative.clone(),
+            distinct_sources: 0,
+            distinct_destinations: 0,
+            window: None,
+            counting: if self.exact { "exact" } else { "chk" }.to_owned(),
+            top_flows: self.flows(lists, 0),
+            top_flows_by_bytes: self.flows(lists, 1),
+            top_sources: self.addresses(lists, |l| &l.sources, 0, true),
+            top_sources_by_bytes: self.addresses(lists, |l| &l.sources, 1, true),
+            top_destinations: self.addresses(lists, |l| &l.destinations, 0, false),
+            top_destinations_by_bytes: self.addresses(lists, |l| &l.destinations, 1, false),
+            capture,
+            sketches: None,
+        };
+        if let Some(distinct) = distinct {
+            report.distinct_sources = distinct.sources;
+            report.distinct_destinations = distinct.destinations;
+            report.sketches = Some(distinct.sketches);
+            if let (Some(window), Some(sources)) = (&mut self.window, distinct.window_sources) {
+                let count = window.push(start, sources);
+                report.window = Some(WindowCounts {
+                    seconds: window.window_secs(),
+                    intervals: count.intervals as u64,
+                    distinct_sources: rounded(count.estimate),
+                });
+            }
+        }
+        Some(report)
+    }
+
+    /// The top flows over every set, ranked by packets (`by` 0) or bytes (1).
+    fn flows(&self, lists: &[TopLists], by: usize) -> Vec<FlowEntry> {
+        let all = lists.iter().flat_map(|l| l.flows[by].iter());
+        largest(all, self.top, |&(key, packets, bytes)| {
+            (if by == 1 { *bytes } else { *packets }, key)
+        })
+        .into_iter()
+        .map(|&(key, packets, bytes)| FlowEntry::new(key, packets, bytes))
+        .collect()
+    }
+
+    /// The top addresses of one view over every set; `fan_out`: the fan figure is distinct
+    /// destinations (the sources' view), else distinct sources.
+    fn addresses(
+        &self,
+        lists: &[TopLists],
+        view: fn(&TopLists) -> &[Vec<RankedAddress>; 2],
+        by: usize,
+        fan_out: bool,
+    ) -> Vec<AddressEntry> {
+        let all = lists.iter().flat_map(|l| view(l)[by].iter());
+        largest(all, self.top, |&(address, packets, bytes, _)| {
+            (if by == 1 { *bytes } else { *packets }, address)
+        })
+        .into_iter()
+        .map(|&(address, packets, bytes, fan)| AddressEntry {
+            address,
+            packets,
+            bytes,
+            distinct_sources: if fan_out { None } else { fan },
+            distinct_destinations: if fan_out { fan } else { None },
+        })
+        .collect()
+    }
+
+    /// Lists every reader that has reported since the capture opened in `capture`, by number:
+    /// its interval counts from this interval's parts (none if it sent none), its cumulative
+    /// counts summed here like the capture's.
+    fn per_reader(&mut self, capture: &mut CaptureStats) {
+        let mut interval = BTreeMap::new();
+        for reader in capture.readers.drain(..) {
+            interval
+                .entry(reader.reader)
+                .or_insert_with(CaptureCounts::default)
+                .add(&reader.interval);
+        }
+        for (&reader, counts) in &interval {
+            self.reader_cumulative
+                .entry(reader)
+                .or_default()
+                .add(counts);
+        }
+        capture.readers = self
+            .reader_cumulative
+            .iter()
+            .map(|(&reader, &cumulative)| ReaderCapture {
+                reader,
+                interval: interval.get(&reader).copied().unwrap_or_default(),
+                cumulative,
+            })
+            .collect();
+    }
+}

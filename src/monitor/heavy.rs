@@ -1,0 +1,215 @@
+//! Heavy hitters of one view (flows, sources or destinations), by packets and by bytes: two
+//! Cuckoo Heavy Keeper sketches fed one hash, or exact counts in a hash map (`--exact`), and
+//! their top lists. Knows nothing of intervals, threads or reports.
+
+use super::config::MonitorConfig;
+use super::hash::{flow_view_hash, ViewKey, EXACT_HASH_SEEDS};
+use crate::decode::FlowKey;
+use crate::sketch::chk::CuckooHeavyKeeper;
+use std::collections::HashMap;
+
+/// Heavy hitters of one view (flows, sources or destinations), by packets and by bytes.
+pub(super) enum HeavyHitters<K> {
+    Sketched {
+        packets: CuckooHeavyKeeper<K>,
+        bytes: CuckooHeavyKeeper<K>,
+    },
+    Exact {
+        counts: HashMap<K, (u64, u64), ahash::RandomState>,
+        /// The key hash of [`HeavyHitters::hash`]: seeded, unlike the map's, so that
+        /// tracked-key placement (and with it every report) is the same on every run.
+        hasher: ahash::RandomState,
+    },
+}
+
+impl<K: ViewKey> HeavyHitters<K> {
+    pub(super) fn new(config: &MonitorConfig) -> Self {
+        if config.exact {
+            let [a, b, c, d] = EXACT_HASH_SEEDS;
+            HeavyHitters::Exact {
+                counts: HashMap::default(),
+                hasher: ahash::RandomState::with_seeds(a, b, c, d),
+            }
+        } else {
+            // Both fed the key's view hash, so one hash serves both sketches.
+            HeavyHitters::Sketched {
+                packets: CuckooHeavyKeeper::with_memory(config.sketch_bytes),
+                bytes: CuckooHeavyKeeper::with_memory(config.sketch_bytes),
+            }
+        }
+    }
+
+    /// Counts `packets` packets of `bytes` bytes in all for `key`, of [`hash`](Self::hash)
+    /// `hash`; returns the key's packet count with them (estimated when sketched: the packets
+    /// sketch's count after the insert), what a fan table needs to consider admitting the key.
+    #[inline(always)]
+    pub(super) fn add(&mut self, key: &K, hash: u64, packets: u64, bytes: u64) -> u64 {
+        match self {
+            HeavyHitters::Sketched {
+                packets: packet_sketch,
+                bytes: byte_sketch,
+            } => {
+                let count = packet_sketch.add_hashed(key, hash, packets);
+                byte_sketch.add_hashed(key, hash, bytes);
+                count
+            }
+            HeavyHitters::Exact { counts, .. } => {
+                let entry = counts.entry(key.clone()).or_default();
+                entry.0 += packets;
+                entry.1 += bytes;
+                entry.0
+            }
+        }
+    }
+
+    /// Reads what [`add`](Self::add) of a key of hash `hash` reads first and returns a word of
+    /// it (see [`CuckooHeavyKeeper::prefetch`]).
+    #[inline]
+    pub(super) fn prefetch(&self, hash: u64) -> u16 {
+        match self {
+            HeavyHitters::Sketched { packets, bytes } => {
+                packets.prefetch(hash) ^ bytes.prefetch(hash)
+            }
+            HeavyHitters::Exact { .. } => 0,
+        }
+    }
+
+    /// The hash of `key` that [`add`](Self::add) and the fan tables take.
+    pub(super) fn hash(&self, key: &K) -> u64 {
+        match self {
+            HeavyHitters::Sketched { .. } => key.view_hash(),
+            HeavyHitters::Exact { hasher, .. } => hasher.hash_one(key),
+        }
+    }
+
+    /// The top `n` keys with (packets, bytes), ranked by packets or by bytes; ties broken by
+    /// key so that reports are stable.
+    pub(super) fn top(&self, n: usize, by_bytes: bool) -> Vec<(K, u64, u64)> {
+        match self {
+            HeavyHitters::Sketched { packets, bytes } => {
+                let (ranked, other) = if by_bytes {
+                    (bytes, packets)
+                } else {
+                    (packets, bytes)
+                };
+                // Only the `n` kept need the other sketch's count.
+                largest(ranked.entries(), n, |&(key, count)| (count, key))
+                    .into_iter()
+                    .map(|(key, count)| {
+                        let other_count = other.count_hashed(key, key.view_hash());
+                        if by_bytes {
+                            (key.clone(), other_count, count)
+                        } else {
+                            (key.clone(), count, other_count)
+                        }
+                    })
+                    .collect()
+            }
+            HeavyHitters::Exact { counts, .. } => {
+                let entries = counts
+                    .iter()
+                    .map(|(key, &(packets, bytes))| (key, packets, bytes));
+                largest(entries, n, |&(key, packets, bytes)| {
+                    (if by_bytes { bytes } else { packets }, key)
+                })
+                .into_iter()
+                .map(|(key, packets, bytes)| (key.clone(), packets, bytes))
+                .collect()
+            }
+        }
+    }
+
+    pub(super) fn clear(&mut self) {
+        match self {
+            HeavyHitters::Sketched { packets, bytes } => {
+                packets.clear();
+                bytes.clear();
+            }
+            HeavyHitters::Exact { counts, .. } => counts.clear(),
+        }
+    }
+}
+
+impl HeavyHitters<FlowKey> {
+    /// [`hash`](Self::hash) of `key`, given the hashes of its addresses by address views of
+    /// the same mode (which sketched views fold into it instead of hashing them again).
+    #[inline]
+    pub(super) fn flow_hash(&self, key: &FlowKey, src_hash: u64, dst_hash: u64) -> u64 {
+        match self {
+            HeavyHitters::Sketched { .. } => flow_view_hash(key, src_hash, dst_hash),
+            HeavyHitters::Exact { hasher, .. } => hasher.hash_one(key),
+        }
+    }
+}
+
+/// The `n` largest `items` by `rank` (count, then key ascending on ties), largest first. Keys
+/// are unique, so the order is total and unstable selection deterministic. Holds at most
+/// `2n + 1` items at a time: ranking a sketch costs no memory in proportion to its size.
+pub(super) fn largest<T, K: Ord>(
+    items: impl Iterator<Item = T>,
+    n: usize,
+    rank: impl Fn(&T) -> (u64, &K),
+) -> Vec<T> {
+    let order = |a: &T, b: &T| {
+        let ((a_count, a_key), (b_count, b_key)) = (rank(a), rank(b));
+        b_count.cmp(&a_count).then_with(|| a_key.cmp(b_key))
+    };
+    let mut kept = Vec::new();
+    for item in items {
+        if kept.len() > n.saturating_mul(2) {
+            kept.select_nth_unstable_by(n, order);
+            kept.truncate(n);
+        }
+        kept.push(item);
+    }
+    if n < kept.len() {
+        kept.select_nth_unstable_by(n, order);
+        kept.truncate(n);
+    }
+    kept.sort_unstable_by(order);
+    kept
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::{IpAddr, Ipv4Addr};
+
+    fn config(exact: bool) -> MonitorConfig {
+        MonitorConfig {
+            exact,
+            sketch_bytes: 64 << 10,
+            ..MonitorConfig::default()
+        }
+    }
+
+    /// A TCP flow between two IPv4 addresses given as integers.
+    fn between(src: u32, dst: u32) -> FlowKey {
+        FlowKey {
+            src: IpAddr::V4(Ipv4Addr::from(src)),
+            dst: IpAddr::V4(Ipv4Addr::from(dst)),
+            src_port: 1234,
+            dst_port: 80,
+            protocol: 6,
+        }
+    }
+
+    #[test]
+    fn a_flow_hash_from_its_address_hashes_is_the_flow_hash() {
+        for exact in [false, true] {
+            let config = config(exact);
+            let flows = HeavyHitters::<FlowKey>::new(&config);
+            let addresses = HeavyHitters::<IpAddr>::new(&config);
+            for key in [
+                between(1, 2),
+                FlowKey {
+                    dst: "2001:db8::1".parse().unwrap(),
+                    ..between(3, 4)
+                },
+            ] {
+                let (src, dst) = (addresses.hash(&key.src), addresses.hash(&key.dst));
+                assert_eq!(flows.flow_hash(&key, src, dst), flows.hash(&key), "{exact}");
+            }
+        }
+    }
+}
