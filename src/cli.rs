@@ -1,6 +1,9 @@
 //! The command line: flags defined once with clap (their doc comments are the help text),
 //! validated into the library's configuration types. Its only I/O is reading the `--config`
 //! file, whose keys become flags parsed by the same definitions (see [`crate::config`]).
+//! The flags are checked here, alone and against each other, before any file is opened or
+//! thread started; the rules of a combination stay with the configuration type they concern,
+//! and this module must not know how the configuration is carried out.
 
 use crate::app::capture::CaptureConfig;
 use crate::app::replay::ReplayConfig;
@@ -9,11 +12,11 @@ use crate::config::{self, ConfigFile};
 use crate::decode::DecodeOptions;
 use crate::engine::SinkConfig;
 use crate::merge::MergeConfig;
-use crate::monitor::{MonitorConfig, DEFAULT_SKETCH_BYTES, MAX_WORKERS};
+use crate::monitor::{ConfigError, MonitorConfig, DEFAULT_SKETCH_BYTES, MAX_WORKERS};
 use crate::sketch::hll::DEFAULT_LG_K;
 use crate::synth::SynthConfig;
 use clap::error::{ContextKind, ContextValue};
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, Parser, Subcommand};
 use std::ffi::OsString;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
@@ -77,7 +80,7 @@ pub struct ReplayArgs {
     pub files: Vec<PathBuf>,
     /// Replay paced by packet timestamps at this multiple of the original speed (1 = real
     /// time); by default files are read as fast as possible.
-    #[arg(long, value_name = "X")]
+    #[arg(long, value_name = "X", value_parser = parse_speed)]
     pub speed: Option<f64>,
     /// Options shared by every mode.
     #[command(flatten)]
@@ -180,8 +183,9 @@ pub struct MonitorArgs {
     /// multiple of the interval: the exact union of the last window/interval interval sketches.
     #[arg(long, value_parser = parse_whole_seconds, value_name = "DURATION")]
     pub window: Option<Duration>,
-    /// Read options from this TOML file: its keys are these long flags in snake_case
-    /// (`snapshot_dir = "/var/lib/hhmon"`); flags on the command line win over the file.
+    /// Read options from this TOML file: its keys are this command's long flags in snake_case
+    /// (`snapshot_dir = "/var/lib/hhmon"`, `quiet = true`); flags on the command line win over
+    /// the file, and keys that only another command has are ignored.
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// Count tunnelled packets under their innermost IP flow (IP-in-IP, 6in4, GRE, ERSPAN,
@@ -262,6 +266,13 @@ fn parse_share(text: &str) -> Result<f64, String> {
     }
 }
 
+fn parse_speed(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(speed) if speed.is_finite() && speed > 0.0 => Ok(speed),
+        _ => Err("expected a finite number above 0".into()),
+    }
+}
+
 fn parse_exponent(text: &str) -> Result<f64, String> {
     match text.parse::<f64>() {
         Ok(exponent) if exponent.is_finite() && exponent >= 0.0 => Ok(exponent),
@@ -269,7 +280,7 @@ fn parse_exponent(text: &str) -> Result<f64, String> {
     }
 }
 
-/// Why the command line cannot be used.
+/// Why the command line cannot be used. Each is a usage error (exit code 2).
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The command line itself; clap's error prints usage and knows its exit code.
@@ -278,18 +289,52 @@ pub enum Error {
     /// The `--config` file.
     #[error(transparent)]
     Config(#[from] config::Error),
+    /// Flags that are each valid but not together.
+    #[error(transparent)]
+    Conflict(#[from] Conflict),
+}
+
+/// Flags that are each valid but cannot be used together.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}: {reason}", join(flags))]
+pub struct Conflict {
+    /// The flags involved (`--window`), each followed by the config file key that set it, if
+    /// the file alone did.
+    pub flags: Vec<String>,
+    /// What is wrong, in the words of the rule that refused it.
+    pub reason: String,
+}
+
+/// `a`, `a and b`, `a, b and c`.
+fn join(items: &[String]) -> String {
+    match items {
+        [] => String::new(),
+        [one] => one.clone(),
+        [rest @ .., last] => format!("{} and {last}", rest.join(", ")),
+    }
+}
+
+impl Conflict {
+    fn new(flags: &[&str], reason: impl std::fmt::Display) -> Self {
+        Self {
+            flags: flags.iter().map(|flag| (*flag).to_owned()).collect(),
+            reason: reason.to_string(),
+        }
+    }
 }
 
 impl Cli {
-    /// Parses `args` (the program name first). When they name a `--config` file, its flags are
-    /// placed ahead of the typed ones (right after the subcommand), so that typed flags win and
-    /// the file may supply what the command line requires.
+    /// Parses `args` (the program name first) and [validates](Cli::validate) them. When they
+    /// name a `--config` file, its flags are placed ahead of the typed ones (right after the
+    /// subcommand), so that typed flags win and the file may supply what the command line
+    /// requires.
     ///
     /// # Errors
     ///
     /// [`Error::Command`] for a bad command line (including `--help` and `--version`, which
     /// clap reports as errors to print), [`Error::Config`] for a config file that cannot be
-    /// read, is not valid, or holds a value its flag rejects.
+    /// read, is not valid, or holds a value its flag rejects, [`Error::Conflict`] for flags
+    /// that cannot be used together.
     pub fn parse_with_config<I, T>(args: I) -> Result<Self, Error>
     where
         I: IntoIterator<Item = T>,
@@ -298,40 +343,135 @@ impl Cli {
         let args: Vec<OsString> = args.into_iter().map(Into::into).collect();
         // hhmon has no options before the subcommand, so it is always the first argument.
         let split = args.len().min(2);
-        let (Some(path), Some(subcommand)) = (config_path(&args[split..]), args.get(1)) else {
-            return Ok(Self::try_parse_from(&args)?);
+        let subcommand = args
+            .get(1)
+            .map(|name| name.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let typed = &args[split..];
+        let file = match config_path(typed) {
+            Some(path) if split == 2 => Some(ConfigFile::load(&path)?),
+            _ => None,
         };
-        let file = ConfigFile::load(&path)?;
-        let from_file = file.args(&subcommand.to_string_lossy());
-        let merged = args[..split]
-            .iter()
-            .chain(&from_file)
-            .chain(&args[split..])
-            .cloned();
-        Self::try_parse_from(merged).map_err(|error| {
-            // Blame the file for a flag only the file set; anything else is the command line's.
-            let culprit = error
-                .get(ContextKind::InvalidArg)
-                .and_then(|arg| match arg {
-                    ContextValue::String(arg) => arg.split_whitespace().next(),
-                    _ => None,
-                });
-            let set_by_file = |flag: &str| {
-                let set = |arg: &OsString| {
-                    let arg = arg.to_string_lossy();
-                    arg == flag || arg.starts_with(&format!("{flag}="))
+        let from_file = file
+            .as_ref()
+            .map(|file| file.args(&subcommand))
+            .unwrap_or_default();
+        let origin = Origin {
+            file: file.as_ref(),
+            from_file: &from_file,
+            typed,
+            subcommand: &subcommand,
+        };
+        let merged = args[..split].iter().chain(&from_file).chain(typed).cloned();
+        let cli = Self::try_parse_from(merged).map_err(|error| origin.blame(error))?;
+        cli.validate()
+            .map_err(|conflict| origin.annotate(conflict))?;
+        Ok(cli)
+    }
+
+    /// Checks the flags against each other, by the rules of the configuration they describe
+    /// (one flag alone is checked by its parser).
+    ///
+    /// # Errors
+    ///
+    /// The first [`Conflict`] found.
+    pub fn validate(&self) -> Result<(), Conflict> {
+        match &self.command {
+            Command::Replay(args) => args.monitor.validate(),
+            Command::Capture(args) => args.monitor.validate(),
+            Command::Generate(args) => args.config().validate().map_err(|error| {
+                let reason = match error {
+                    crate::synth::Error::Config(reason) => reason.to_owned(),
+                    other => other.to_string(),
                 };
-                from_file.iter().any(set) && !args[split..].iter().any(set)
-            };
-            match culprit {
-                Some(flag) if set_by_file(flag) => config::Error::Invalid {
-                    path,
-                    message: clap_message(&error),
-                }
-                .into(),
-                _ => error.into(),
+                // Each of these is range-checked by its parser: what is left is how they add up.
+                Conflict::new(&["--flows", "--attack", "--scan"], reason)
+            }),
+            Command::Merge(_) => Ok(()),
+        }
+    }
+}
+
+/// Where each flag of a parsed command line came from: the config file or the typed arguments.
+struct Origin<'a> {
+    file: Option<&'a ConfigFile>,
+    from_file: &'a [OsString],
+    typed: &'a [OsString],
+    subcommand: &'a str,
+}
+
+impl Origin<'_> {
+    /// The file and key that set the flag `--long`, when the file did and no typed flag
+    /// replaced it.
+    fn file_only(&self, long: &str) -> Option<(&std::path::Path, &str)> {
+        let file = self.file?;
+        let flag = format!("--{long}");
+        let with_value = format!("{flag}=");
+        let spells = |arg: &OsString| {
+            let arg = arg.to_string_lossy();
+            arg == flag || arg.starts_with(&with_value)
+        };
+        let short = Cli::command()
+            .find_subcommand(self.subcommand)
+            .and_then(|sub| sub.get_arguments().find(|arg| arg.get_long() == Some(long)))
+            .and_then(|arg| arg.get_short())
+            .map(|short| format!("-{short}"));
+        let typed = self.typed.iter().take_while(|arg| *arg != "--").any(|arg| {
+            spells(arg)
+                || short.as_ref().is_some_and(|short| {
+                    let arg = arg.to_string_lossy();
+                    !arg.starts_with("--") && arg.starts_with(short.as_str())
+                })
+        });
+        if typed || !self.from_file.iter().any(spells) {
+            return None;
+        }
+        Some((file.path(), file.key_of(long)?))
+    }
+
+    /// clap's `error`, blamed on the file when the flag it names was set by the file alone.
+    fn blame(&self, error: clap::Error) -> Error {
+        let culprit = error
+            .get(ContextKind::InvalidArg)
+            .and_then(|arg| match arg {
+                ContextValue::String(arg) => arg.split_whitespace().next(),
+                _ => None,
+            })
+            .and_then(|flag| flag.strip_prefix("--"))
+            .and_then(|long| self.file_only(long));
+        match culprit {
+            Some((path, key)) => config::Error::Invalid {
+                path: path.to_path_buf(),
+                key: key.to_owned(),
+                message: clap_message(&error),
             }
-        })
+            .into(),
+            None => error.into(),
+        }
+    }
+
+    /// `conflict` with the config file key of each flag the file alone set.
+    fn annotate(&self, conflict: Conflict) -> Error {
+        let flags = conflict
+            .flags
+            .into_iter()
+            .map(|flag| {
+                match flag
+                    .strip_prefix("--")
+                    .and_then(|long| self.file_only(long))
+                {
+                    Some((path, key)) => {
+                        format!("{flag} (key `{key}` of config file {})", path.display())
+                    }
+                    None => flag,
+                }
+            })
+            .collect();
+        Conflict {
+            flags,
+            reason: conflict.reason,
+        }
+        .into()
     }
 }
 
@@ -390,6 +530,17 @@ fn parse_whole_seconds(text: &str) -> Result<Duration, String> {
 }
 
 impl MonitorArgs {
+    /// The flags against each other, by [`MonitorConfig::validate`].
+    fn validate(&self) -> Result<(), Conflict> {
+        self.monitor_config().validate().map_err(|error| {
+            let flags: &[&str] = match error {
+                ConfigError::WindowNotMultiple { .. } => &["--window", "--interval"],
+                ConfigError::WindowTooLarge { .. } => &["--window", "--interval", "--hll-lg-k"],
+            };
+            Conflict::new(flags, error)
+        })
+    }
+
     fn monitor_config(&self) -> MonitorConfig {
         MonitorConfig {
             interval_secs: self.interval.as_secs(),
@@ -743,6 +894,10 @@ mod tests {
             (&["--hll-lg-k", "30", "a"][..], "--hll-lg-k"),
             (&["--window", "90ms", "a"][..], "--window"),
             (&["--window", "0s", "a"][..], "--window"),
+            (&["--speed", "0", "a"][..], "--speed"),
+            (&["--speed=-1", "a"][..], "--speed"),
+            (&["--speed", "inf", "a"][..], "--speed"),
+            (&["--speed", "NaN", "a"][..], "--speed"),
             (&[][..], "FILE"),
         ] {
             let error = replay(args).unwrap_err().to_string();
@@ -809,17 +964,23 @@ mod tests {
 
     #[test]
     fn config_file_errors_name_the_file_and_the_key_or_flag() {
-        for (toml, named) in [
-            ("interval = \"10s\"\nsnaplenn = 5", "snaplenn"),
-            ("interval = \"500ms\"", "--interval"),
-            ("hll_lg_k = 30", "--hll-lg-k"),
-            ("listen = \"nowhere\"", "--listen"),
-            ("top = \"many\"", "top"),
+        for (toml, key, named) in [
+            ("interval = \"10s\"\nsnaplenn = 5", "snaplenn", "not a flag"),
+            ("snapshot-dir = \"/tmp\"", "snapshot-dir", "snapshot_dir"),
+            ("quiet = 1", "quiet", "--quiet"),
+            ("interval = \"500ms\"", "interval", "--interval"),
+            ("hll_lg_k = 30", "hll_lg_k", "--hll-lg-k"),
+            ("listen = \"nowhere\"", "listen", "--listen"),
+            ("top = \"many\"", "top", "--top"),
+            ("top = -1", "top", "--top"),
+            ("speed = 0", "speed", "--speed"),
+            ("speed = nan", "speed", "--speed"),
         ] {
             let error = with_config(toml, &["a.pcap"]).unwrap_err();
             assert!(matches!(error, Error::Config(_)), "{toml}: {error:?}");
             let message = error.to_string();
             assert!(message.contains("hhmon.toml"), "{toml}: {message}");
+            assert!(message.contains(&format!("`{key}`")), "{toml}: {message}");
             assert!(message.contains(named), "{toml}: {message}");
         }
         // A requirement neither source meets is a plain usage error.
@@ -840,38 +1001,191 @@ mod tests {
     }
 
     #[test]
-    fn every_shared_flag_has_a_config_key() {
-        use clap::CommandFactory as _;
-        let command = Cli::command();
-        let replay = command.find_subcommand("replay").unwrap();
-        let replay_only = ["help", "speed", "config", "files"];
-        let mut checked = 0;
-        for arg in replay.get_arguments() {
-            let key = arg.get_id().as_str();
-            if replay_only.contains(&key) {
+    fn a_key_of_the_other_command_only_is_ignored_and_false_leaves_a_switch_off() {
+        // `interface` is capture's, `speed` replay's: one file serves both.
+        let toml = "interface = \"eth0\"\nspeed = 2.0\nquiet = false\nexact = true";
+        let replay = with_config(toml, &["a.pcap"]).unwrap();
+        assert_eq!(replay.speed, Some(2.0));
+        assert!(!replay.sinks.quiet);
+        assert!(replay.monitor.exact);
+        let capture = parse_with_file("capture", toml, &[]).unwrap();
+        let Parsed::Capture(capture) = capture else {
+            panic!("parsed as capture");
+        };
+        assert_eq!(capture.capture.interface, "eth0");
+        assert!(!capture.sinks.quiet);
+        assert!(capture.monitor.exact);
+    }
+
+    /// A subcommand's configuration, whichever it is.
+    #[derive(Debug, PartialEq)]
+    enum Parsed {
+        Replay(ReplayConfig),
+        Capture(CaptureConfig),
+    }
+
+    /// Parses `hhmon <subcommand> --config FILE <typed>` with FILE holding `toml`.
+    fn parse_with_file(subcommand: &str, toml: &str, typed: &[&str]) -> Result<Parsed, Error> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("hhmon.toml");
+        std::fs::write(&path, toml).unwrap();
+        let argv = ["hhmon", subcommand, "--config", path.to_str().unwrap()]
+            .into_iter()
+            .chain(typed.iter().copied());
+        Ok(match Cli::parse_with_config(argv)?.command {
+            Command::Replay(args) => Parsed::Replay(args.config()),
+            Command::Capture(args) => Parsed::Capture(args.config()),
+            other => panic!("{other:?} reads no config file"),
+        })
+    }
+
+    /// For each key, a value in TOML and the same value typed; none is the default.
+    const SAMPLES: &[(&str, &str, Option<&str>)] = &[
+        ("speed", "2.5", Some("2.5")),
+        ("interval", "\"1m\"", Some("1m")),
+        ("top", "5", Some("5")),
+        ("snapshot_dir", "\"/s\"", Some("/s")),
+        ("keep", "3", Some("3")),
+        ("keep_age", "\"2h\"", Some("2h")),
+        ("listen", "9751", Some("9751")),
+        ("stall_timeout", "\"5s\"", Some("5s")),
+        ("prom_top", "4", Some("4")),
+        ("quiet", "true", None),
+        ("exact", "true", None),
+        ("sketch_kib", "64", Some("64")),
+        ("hll_lg_k", "14", Some("14")),
+        ("workers", "3", Some("3")),
+        ("window", "\"2h\"", Some("2h")),
+        ("decap", "true", None),
+        ("interface", "\"veth9\"", Some("veth9")),
+        ("snaplen", "512", Some("512")),
+        ("no_promiscuous", "true", None),
+        ("buffer_mib", "4", Some("4")),
+        ("immediate", "true", None),
+        ("readers", "3", Some("3")),
+        ("user", "\"nobody\"", Some("nobody")),
+        ("filter", "\"udp port 53\"", Some("udp port 53")),
+    ];
+
+    #[test]
+    fn every_flag_of_every_command_that_reads_a_config_file_has_a_key() {
+        // What `--keep` needs and `capture` requires, from the file so that a typed flag wins.
+        let context = [("snapshot_dir", "\"/ctx\""), ("interface", "\"eth0\"")];
+        let mut checked = Vec::new();
+        for sub in Cli::command().get_subcommands() {
+            if !sub.get_arguments().any(|arg| arg.get_id() == config::FLAG) {
                 continue;
             }
-            let long = arg.get_long().unwrap();
-            assert_eq!(
-                long.replace('-', "_"),
-                key,
-                "the key is the flag in snake_case"
-            );
-            // Whatever the key's type, one of these values fits it; an unknown key fits none.
-            let file = ["1", "\"1\"", "true"]
-                .iter()
-                .find_map(|value| toml::from_str::<ConfigFile>(&format!("{key} = {value}")).ok())
-                .unwrap_or_else(|| panic!("no config key for --{long}"));
-            let args = file.args("replay");
-            assert_eq!(args.len(), 1, "--{long}");
-            let arg = args[0].to_str().unwrap();
-            assert!(
-                arg == format!("--{long}") || arg.starts_with(&format!("--{long}=")),
-                "{key} gave {arg}"
-            );
-            checked += 1;
+            let name = sub.get_name();
+            let positional: &[&str] = if name == "replay" { &["a.pcap"] } else { &[] };
+            for arg in sub.get_arguments() {
+                // Files and the BPF words are typed; the help is no option.
+                let Some(long) = arg.get_long() else { continue };
+                if arg.get_id() == config::FLAG || long == "help" {
+                    continue;
+                }
+                let key = long.replace('-', "_");
+                let &(_, value, typed) = SAMPLES
+                    .iter()
+                    .find(|sample| sample.0 == key)
+                    .unwrap_or_else(|| panic!("no sample value for --{long}"));
+                let file = |key_value: Option<(&str, &str)>| {
+                    let lines = context
+                        .iter()
+                        .filter(|line| Some(line.0) != key_value.map(|kv| kv.0))
+                        .chain(key_value.as_ref())
+                        .map(|(key, value)| format!("{key} = {value}\n"));
+                    lines.collect::<String>()
+                };
+                let flag = format!("--{long}");
+                let mut typed_flag: Vec<&str> = vec![&flag];
+                typed_flag.extend(typed);
+                typed_flag.extend(positional);
+                let by_file = parse_with_file(name, &file(Some((&key, value))), positional);
+                let by_file = by_file.unwrap_or_else(|e| panic!("{name} {key}: {e}"));
+                let by_flag = parse_with_file(name, &file(None), &typed_flag).unwrap();
+                let neither = parse_with_file(name, &file(None), positional).unwrap();
+                assert_eq!(by_file, by_flag, "{name} {key}");
+                assert_ne!(by_file, neither, "{name} {key} changes nothing");
+                checked.push(format!("{name} {key}"));
+            }
         }
-        assert!(checked >= 12, "{checked}");
+        for expected in [
+            "replay speed",
+            "replay window",
+            "capture interface",
+            "capture filter",
+        ] {
+            assert!(checked.iter().any(|c| c == expected), "{checked:?}");
+        }
+        assert_eq!(checked.len(), 16 + 23, "{checked:?}");
+    }
+
+    #[test]
+    fn flags_that_cannot_go_together_are_refused_naming_them() {
+        let parse = |args: &[&str]| Cli::parse_with_config(["hhmon"].iter().chain(args));
+        let error = parse(&["replay", "--interval", "10s", "--window", "25s", "a"]).unwrap_err();
+        let Error::Conflict(conflict) = &error else {
+            panic!("{error:?}");
+        };
+        assert_eq!(conflict.flags, ["--window", "--interval"]);
+        assert_eq!(
+            error.to_string(),
+            "--window and --interval: the window (25 s) must be a whole multiple of the \
+             interval (10 s)"
+        );
+        let error = parse(&[
+            "capture",
+            "-i",
+            "lo",
+            "--interval=1s",
+            "--window=1h",
+            "--hll-lg-k=21",
+        ]);
+        let message = error.unwrap_err().to_string();
+        assert!(
+            message.starts_with("--window, --interval and --hll-lg-k: the window spans 3600"),
+            "{message}"
+        );
+        assert!(parse(&["replay", "--interval=1s", "--window=1h", "a"]).is_ok());
+
+        let error = parse(&["generate", "--out", "t", "--attack", "0.7", "--scan", "0.5"]);
+        let message = error.unwrap_err().to_string();
+        assert_eq!(
+            message,
+            "--flows, --attack and --scan: the attack and scan shares must add up to at most 1"
+        );
+        let error = parse(&["generate", "--out", "t", "--flows", "0", "--attack", "0.5"]);
+        assert!(matches!(error, Err(Error::Conflict(_))), "{error:?}");
+        assert!(parse(&[
+            "generate",
+            "--out",
+            "t",
+            "--flows=0",
+            "--attack=0.5",
+            "--scan=0.5"
+        ])
+        .is_ok());
+    }
+
+    #[test]
+    fn a_conflict_names_the_config_key_that_set_a_flag() {
+        let error = with_config("window = \"25s\"", &["a.pcap"]).unwrap_err();
+        let Error::Conflict(conflict) = error else {
+            panic!("{error:?}");
+        };
+        assert!(
+            conflict.flags[0].starts_with("--window (key `window` of config file /"),
+            "{conflict:?}"
+        );
+        assert!(conflict.flags[0].ends_with("hhmon.toml)"), "{conflict:?}");
+        assert_eq!(conflict.flags[1], "--interval");
+        // Typed, the flag is the command line's even if the file sets it too.
+        let error = with_config("window = \"1m\"", &["--window", "25s", "a.pcap"]).unwrap_err();
+        let Error::Conflict(conflict) = error else {
+            panic!("{error:?}");
+        };
+        assert_eq!(conflict.flags, ["--window", "--interval"]);
     }
 
     #[test]

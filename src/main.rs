@@ -13,7 +13,8 @@ fn main() -> ExitCode {
         Err(cli::Error::Command(error)) => error.exit(),
         Err(error) => {
             eprintln!("hhmon: {error}");
-            // clap's exit code for a bad command line: the config file is part of it.
+            // clap's exit code for a bad command line: the config file and flags that cannot
+            // go together are part of it.
             return ExitCode::from(2);
         }
     };

@@ -411,7 +411,7 @@ fn a_window_that_is_not_whole_intervals_is_refused() {
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
     assert!(
         stderr.contains("window (25 s) must be a whole multiple of the interval (10 s)"),
         "{stderr}"

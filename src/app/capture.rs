@@ -15,7 +15,7 @@ use super::{fail, Status};
 use crate::capture::{self, wall_clock_nanos, LiveConfig, LiveSource, Stats};
 use crate::decode::DecodeOptions;
 use crate::engine::{self, read_in_parallel, Engine, Progress, SinkConfig};
-use crate::monitor::{ConfigError, MonitorConfig};
+use crate::monitor::MonitorConfig;
 use crate::privilege::{self, Account};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -64,10 +64,6 @@ pub enum Error {
     /// The engine's threads or sinks could not start.
     #[error(transparent)]
     Engine(#[from] engine::Error),
-    /// The monitor configuration is inconsistent (e.g. a window that is not a multiple of the
-    /// interval).
-    #[error(transparent)]
-    Config(#[from] ConfigError),
     /// `--user` could not be honoured.
     #[error(transparent)]
     Privilege(#[from] privilege::Error),
@@ -95,7 +91,6 @@ pub enum Error {
 /// When the capture, the sinks or the privilege drop cannot be set up, or when the capture
 /// fails while running ([`capture::Error::InterfaceGone`] when the interface goes away).
 pub fn run(config: CaptureConfig) -> Result<CaptureSummary, Error> {
-    config.monitor.validate()?;
     let account = config.user.as_deref().map(Account::lookup).transpose()?;
     let readers = LiveSource::open_readers(&config.capture, config.readers)?;
     if let Some(error) = &readers.refused {

@@ -9,7 +9,7 @@ use super::{fail, Status};
 use crate::capture::{self, FileSource, Paced};
 use crate::decode::DecodeOptions;
 use crate::engine::{self, read_in_turn, Engine, Progress, SinkConfig, Turns};
-use crate::monitor::{ConfigError, MonitorConfig};
+use crate::monitor::MonitorConfig;
 use crate::sinks::snapshot::Durability;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -60,10 +60,6 @@ pub enum Error {
     /// The engine's threads or sinks could not start.
     #[error(transparent)]
     Engine(#[from] engine::Error),
-    /// The monitor configuration is inconsistent (e.g. a window that is not a multiple of the
-    /// interval).
-    #[error(transparent)]
-    Config(#[from] ConfigError),
     /// A replay speed that is not a positive number.
     #[error(transparent)]
     Capture(#[from] capture::Error),
@@ -73,17 +69,13 @@ pub enum Error {
 /// (or a signal arrives), after the last interval has reached every sink. With a listen
 /// address it then keeps serving the final metrics until SIGINT or SIGTERM.
 ///
+/// The configuration is taken as checked ([`crate::cli::Cli::validate`] runs before any
+/// driver).
+///
 /// # Errors
 ///
 /// When the sinks cannot be set up, or when no packet at all could be read.
 pub fn run(config: ReplayConfig) -> Result<ReplaySummary, Error> {
-    config.monitor.validate()?;
-    if let Some(speed) = config.speed {
-        // Refused before any thread starts; `Paced::new` refuses the same values.
-        if !(speed.is_finite() && speed > 0.0) {
-            return Err(capture::Error::InvalidSpeed { speed }.into());
-        }
-    }
     let sinks = SinkConfig {
         durability: Durability::AtEnd,
         ..config.sinks.clone()
