@@ -39,13 +39,14 @@ use flow_cache::{FlowCache, FlowCount};
 
 use crate::decode::{Decoded, FlowKey, UnparsedReason};
 use crate::report::{
-    AddressEntry, FlowEntry, IntervalReport, IntervalSpan, Sketches, Totals, WindowCounts,
+    AddressEntry, Counting, FlowEntry, IntervalReport, IntervalSpan, ReasonCounts, Sketches,
+    Totals, WindowCounts,
 };
 use crate::sketch::chk::CuckooHeavyKeeper;
 use crate::sketch::hll::{coupon_of_bytes, Coupon, DistinctCounter, DEFAULT_LG_K};
 use crate::sketch::keyed::KeyedDistinct;
 use crate::window::SlidingDistinct;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::hash::Hash;
 use std::net::IpAddr;
 use std::sync::mpsc::Sender;
@@ -428,9 +429,9 @@ impl Tally {
             packets: self.packets,
             bytes: self.bytes,
             unparsed_packets: self.unparsed.iter().sum(),
-            unparsed_by_reason: by_reason(&self.unparsed),
+            unparsed_by_reason: ReasonCounts::new(self.unparsed),
             transport_truncated: self.transport_truncated,
-            decap_fallback_by_reason: by_reason(&self.decap_fallback),
+            decap_fallback_by_reason: ReasonCounts::new(self.decap_fallback),
         }
     }
 
@@ -445,14 +446,6 @@ impl Tally {
             *total += add;
         }
     }
-}
-
-/// Counters indexed by [`UnparsedReason::index`], labelled.
-fn by_reason(counts: &[u64; UnparsedReason::COUNT]) -> BTreeMap<String, u64> {
-    UnparsedReason::ALL
-        .iter()
-        .map(|r| (r.as_str().to_owned(), counts[r.index()]))
-        .collect()
 }
 
 /// The distinct counts of an interval: addresses overall, and the peers of the heavy ones.
@@ -886,7 +879,11 @@ impl IntervalAggregator {
             distinct_sources: 0,
             distinct_destinations: 0,
             window: None,
-            counting: if self.config.exact { "exact" } else { "chk" }.to_owned(),
+            counting: if self.config.exact {
+                Counting::Exact
+            } else {
+                Counting::Chk
+            },
             top_flows: flows(false),
             top_flows_by_bytes: flows(true),
             top_sources: addresses(&self.views.sources, false),
@@ -967,7 +964,7 @@ mod tests {
             assert_eq!(second.interval.start_unix, 1_000_000_010);
             assert_eq!(second.totals.packets, 2);
             assert_eq!(second.totals.unparsed_packets, 1);
-            assert_eq!(second.totals.unparsed_by_reason["not_ip"], 1);
+            assert_eq!(second.totals.unparsed_by_reason[UnparsedReason::NotIp], 1);
             assert_eq!(second.cumulative.packets, 4);
             assert_eq!(second.cumulative.bytes, 300);
             assert_eq!(
@@ -1008,7 +1005,12 @@ mod tests {
                 "10.0.0.2"
             );
             assert_eq!(report.distinct_sources, 4);
-            assert_eq!(report.counting, if exact { "exact" } else { "chk" });
+            let counting = if exact {
+                Counting::Exact
+            } else {
+                Counting::Chk
+            };
+            assert_eq!(report.counting, counting);
         }
     }
 
@@ -1084,18 +1086,11 @@ mod tests {
             .observe(10 * SECOND, 100, fell_back(2, UnparsedReason::Malformed))
             .expect("closes [0, 10)");
         let expected = |not_ip, truncated, malformed| {
-            UnparsedReason::ALL
-                .iter()
-                .map(|reason| {
-                    let count = match reason {
-                        UnparsedReason::NotIp => not_ip,
-                        UnparsedReason::Truncated => truncated,
-                        UnparsedReason::Malformed => malformed,
-                        _ => 0,
-                    };
-                    (reason.as_str().to_owned(), count)
-                })
-                .collect::<BTreeMap<_, _>>()
+            let mut counts = ReasonCounts::default();
+            counts[UnparsedReason::NotIp] = not_ip;
+            counts[UnparsedReason::Truncated] = truncated;
+            counts[UnparsedReason::Malformed] = malformed;
+            counts
         };
         assert_eq!(first.totals.decap_fallback_by_reason, expected(2, 1, 0));
         // They are flows, not unparsed packets: the outer flow holds them.

@@ -4,12 +4,11 @@
 use hhmon::decode::UnparsedReason;
 use hhmon::export::snapshot::{Retention, SnapshotWriter};
 use hhmon::report::{
-    AddressEntry, CaptureCounts, CaptureStats, FlowEntry, IntervalReport, IntervalSpan,
-    ReaderCapture, Sketches, Totals, WindowCounts,
+    AddressEntry, CaptureCounts, CaptureStats, Counting, FlowEntry, IntervalReport, IntervalSpan,
+    ReaderCapture, ReasonCounts, Sketches, Totals, WindowCounts,
 };
 use hhmon::sketch::hll::DistinctCounter;
 use serde_json::{json, Value};
-use std::collections::BTreeMap;
 
 fn schema() -> Value {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/snapshot.schema.json");
@@ -24,17 +23,15 @@ fn validator() -> jsonschema::Validator {
 }
 
 fn totals(packets: u64) -> Totals {
-    let by_reason: BTreeMap<String, u64> = UnparsedReason::ALL
-        .iter()
-        .map(|reason| (reason.as_str().to_owned(), 0))
-        .collect();
+    let mut decap_fallback_by_reason = ReasonCounts::default();
+    decap_fallback_by_reason[UnparsedReason::Truncated] = packets / 10;
     Totals {
         packets,
         bytes: packets * 100,
         unparsed_packets: 0,
-        unparsed_by_reason: by_reason.clone(),
+        unparsed_by_reason: ReasonCounts::default(),
         transport_truncated: 1,
-        decap_fallback_by_reason: by_reason,
+        decap_fallback_by_reason,
     }
 }
 
@@ -95,7 +92,7 @@ fn report() -> IntervalReport {
             intervals: 1,
             distinct_sources: 7,
         }),
-        counting: "chk".to_owned(),
+        counting: Counting::Chk,
         top_flows: vec![
             flow("192.0.2.1", "198.51.100.7", 6),
             flow("2001:db8::1", "fe80::1", 58),
@@ -164,7 +161,7 @@ fn the_schema_is_valid_draft_2020_12() {
 fn written_snapshots_validate() {
     assert_eq!(errors(&written(&report())), Vec::<String>::new());
     let mut exact = report();
-    exact.counting = "exact".to_owned();
+    exact.counting = Counting::Exact;
     exact.top_flows.clear();
     // A replay has no capture statistics.
     exact.capture = None;

@@ -217,17 +217,23 @@ fn replace_atomically(path: &Path, bytes: &[u8]) -> Result<(), Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::{AddressEntry, FlowEntry, IntervalSpan, Totals};
-    use std::collections::BTreeMap;
+    use crate::decode::UnparsedReason;
+    use crate::report::{AddressEntry, Counting, FlowEntry, IntervalSpan, ReasonCounts, Totals};
+
+    fn reasons(reason: UnparsedReason, count: u64) -> ReasonCounts {
+        let mut counts = ReasonCounts::default();
+        counts[reason] = count;
+        counts
+    }
 
     fn report(start_unix: u64) -> IntervalReport {
         let totals = Totals {
             packets: 12,
             bytes: 3456,
             unparsed_packets: 1,
-            unparsed_by_reason: BTreeMap::from([("not_ip".to_owned(), 1)]),
+            unparsed_by_reason: reasons(UnparsedReason::NotIp, 1),
             transport_truncated: 0,
-            decap_fallback_by_reason: BTreeMap::from([("truncated".to_owned(), 2)]),
+            decap_fallback_by_reason: reasons(UnparsedReason::Truncated, 2),
         };
         let flow = FlowEntry {
             src: "192.0.2.1".parse().unwrap(),
@@ -252,7 +258,7 @@ mod tests {
             distinct_sources: 1,
             distinct_destinations: 1,
             window: None,
-            counting: "exact".to_owned(),
+            counting: Counting::Exact,
             top_flows: vec![flow.clone()],
             top_flows_by_bytes: vec![flow],
             top_sources: vec![address.clone()],
