@@ -23,8 +23,8 @@
 //! without a word. Knows nothing of how snapshots were computed or written.
 
 use crate::report::{
-    AddressEntry, CaptureCounts, CaptureStats, Counting, FlowEntry, IntervalReport, IntervalSpan,
-    Sketches, Totals,
+    largest, AddressEntry, CaptureCounts, CaptureStats, Counting, FlowEntry, IntervalReport,
+    IntervalSpan, Sketches, Totals,
 };
 use crate::sketch::hll::{self, DistinctCounter, DistinctUnion};
 use std::collections::BTreeMap;
@@ -327,14 +327,10 @@ fn sum_addresses<'a>(
     merged
 }
 
-/// The `top` entries with the largest `rank`, ties broken by key as the monitor does.
+/// The `top` entries with the largest `rank`, ranked by [`largest`] as the monitor ranks them.
 fn ranked<K: Ord, T: Clone>(entries: &BTreeMap<K, T>, top: usize, rank: fn(&T) -> u64) -> Vec<T> {
-    let mut sorted: Vec<(&K, &T)> = entries.iter().collect();
-    // Stable sort over key order: equal ranks stay in key order.
-    sorted.sort_by_key(|(_, entry)| std::cmp::Reverse(rank(entry)));
-    sorted
+    largest(entries, top, |&(key, entry)| (rank(entry), key))
         .into_iter()
-        .take(top)
         .map(|(_, entry)| entry.clone())
         .collect()
 }

@@ -3,6 +3,9 @@
 //!
 //! The JSON form is the snapshot contract, described by `docs/snapshot.schema.json`. Fields may
 //! be added; existing ones keep their names and meaning.
+//!
+//! It also holds [`largest`], the one ranking rule of every top list, so that the monitor and
+//! `merge` cannot order ties differently.
 
 use crate::decode::{FlowKey, UnparsedReason};
 use serde::de::{self, Deserializer, MapAccess, Visitor};
@@ -337,6 +340,35 @@ impl<'de> Visitor<'de> for ReasonCountsVisitor {
     }
 }
 
+/// The `n` largest `items` by `rank` (count, then key ascending on ties), largest first: the
+/// order of every top list, whether the monitor ranks its counters or `merge` its sums. Keys
+/// are unique, so the order is total and unstable selection deterministic. Holds at most
+/// `2n + 1` items at a time: ranking a sketch costs no memory in proportion to its size.
+pub fn largest<T, K: Ord>(
+    items: impl IntoIterator<Item = T>,
+    n: usize,
+    rank: impl Fn(&T) -> (u64, &K),
+) -> Vec<T> {
+    let order = |a: &T, b: &T| {
+        let ((a_count, a_key), (b_count, b_key)) = (rank(a), rank(b));
+        b_count.cmp(&a_count).then_with(|| a_key.cmp(b_key))
+    };
+    let mut kept = Vec::new();
+    for item in items {
+        if kept.len() > n.saturating_mul(2) {
+            kept.select_nth_unstable_by(n, order);
+            kept.truncate(n);
+        }
+        kept.push(item);
+    }
+    if n < kept.len() {
+        kept.select_nth_unstable_by(n, order);
+        kept.truncate(n);
+    }
+    kept.sort_unstable_by(order);
+    kept
+}
+
 /// One flow of a top list.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FlowEntry {
@@ -502,6 +534,25 @@ mod tests {
             assert_eq!(counting.to_string(), text);
         }
         assert!(serde_json::from_str::<Counting>(r#""guess""#).is_err());
+    }
+
+    #[test]
+    fn largest_ranks_by_count_then_key_whatever_the_input_order() {
+        // Enough items to go through the bounded selection several times.
+        let items: Vec<(u32, u64)> = (0..1_000u32)
+            .map(|i| (i.wrapping_mul(2_654_435_761), u64::from(i % 7)))
+            .collect();
+        let mut sorted = items.clone();
+        sorted.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        for n in [0, 1, 3, 10, 999, 1_000, 5_000] {
+            let top = largest(items.iter().copied(), n, |(key, count)| (*count, key));
+            assert_eq!(top, sorted[..n.min(sorted.len())], "n = {n}");
+        }
+        let reversed = largest(items.iter().rev(), 10, |item| (item.1, &item.0));
+        assert_eq!(
+            reversed.into_iter().copied().collect::<Vec<_>>(),
+            sorted[..10]
+        );
     }
 
     #[test]

@@ -52,13 +52,11 @@
 //!
 //! Knows nothing of where packets come from or where reports go.
 
-use super::{
-    address_coupon, fan_lg_k, largest, rounded, tracked_keys, HeavyHitters, MonitorConfig,
-};
+use super::{address_coupon, fan_lg_k, rounded, tracked_keys, HeavyHitters, MonitorConfig};
 use crate::decode::FlowKey;
 use crate::report::{
-    AddressEntry, CaptureCounts, CaptureStats, FlowEntry, IntervalReport, ReaderCapture, Sketches,
-    Totals, WindowCounts,
+    largest, AddressEntry, CaptureCounts, CaptureStats, FlowEntry, IntervalReport, ReaderCapture,
+    Sketches, Totals, WindowCounts,
 };
 use crate::sketch::hll::{coupon_of_bytes, Coupon, DistinctCounter, DistinctUnion};
 use crate::sketch::keyed::KeyedDistinct;
