@@ -66,10 +66,12 @@ pub enum Error {
         /// What serde found wrong.
         source: serde_json::Error,
     },
-    /// A snapshot has no sketches, so its distinct counts cannot be merged.
+    /// A report has no sketches (counted with distinct counting off), so its distinct counts
+    /// cannot be merged. Only reports handed to [`merge`] can lack them: a snapshot file
+    /// without them does not [`read`].
     #[error(
-        "{path} carries no sketches (written with distinct counting off, or by an hhmon without \
-         them), so its distinct counts cannot be merged"
+        "{path} carries no sketches (counted with distinct counting off), so its distinct counts \
+         cannot be merged"
     )]
     NoSketches {
         /// The file.
@@ -597,6 +599,49 @@ mod tests {
         let error = read(&garbage).unwrap_err();
         assert!(matches!(error, Error::Parse { .. }));
         assert!(error.to_string().contains("garbage.json"), "{error}");
+    }
+
+    /// Writes `snapshot` as JSON after `change`, and reads it back.
+    fn read_changed(
+        snapshot: &IntervalReport,
+        change: impl FnOnce(&mut serde_json::Value),
+    ) -> Result<IntervalReport, Error> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("changed.json");
+        let mut json = serde_json::to_value(snapshot).unwrap();
+        change(&mut json);
+        std::fs::write(&path, serde_json::to_vec(&json).unwrap()).unwrap();
+        read(&path)
+    }
+
+    #[test]
+    fn snapshots_lacking_what_the_schema_requires_are_refused_naming_the_file() {
+        let good = snapshot(0, 0..10, 0..10, Default::default());
+        assert_eq!(read_changed(&good, |_| ()).unwrap(), good);
+        type Change = fn(&mut serde_json::Value);
+        let refusals: [(&str, Change); 3] = [
+            ("missing field `sketches`", |json| {
+                json.as_object_mut().unwrap().remove("sketches");
+            }),
+            ("missing field `decap_fallback_by_reason`", |json| {
+                json["totals"]
+                    .as_object_mut()
+                    .unwrap()
+                    .remove("decap_fallback_by_reason");
+            }),
+            ("unknown reason `gre_truncated`", |json| {
+                json["cumulative"]["unparsed_by_reason"]["gre_truncated"] = 1.into();
+            }),
+        ];
+        for (expected, change) in refusals {
+            let error = read_changed(&good, change).unwrap_err();
+            let text = error.to_string();
+            assert!(matches!(error, Error::Parse { .. }), "{text}");
+            assert!(
+                text.contains("changed.json") && text.contains(expected),
+                "{text}"
+            );
+        }
     }
 
     #[test]

@@ -2,7 +2,9 @@
 //! text, the terminal table). Plain data with serde; it knows nothing of how it was computed.
 //!
 //! The JSON form is the snapshot contract, described by `docs/snapshot.schema.json`. Fields may
-//! be added; existing ones keep their names and meaning.
+//! be added; existing ones keep their names and meaning. A snapshot loads when it has every field
+//! the schema requires (all but `window` and `capture`) and names only reasons this build knows:
+//! hhmon has always written those, so a file without them is damaged or not a snapshot.
 //!
 //! It also holds [`largest`], the one ranking rule of every top list, so that the monitor and
 //! `merge` cannot order ties differently.
@@ -47,13 +49,23 @@ pub struct IntervalReport {
     pub top_destinations: Vec<AddressEntry>,
     /// Top destination addresses ranked by bytes.
     pub top_destinations_by_bytes: Vec<AddressEntry>,
-    /// The interval's distinct-count sketches, to merge intervals and sensors later; absent
-    /// when distinct counting is off, and in snapshots written before sketches were added.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// The interval's distinct-count sketches, to merge intervals and sensors later. `None`
+    /// only when the library runs with distinct counting off (benchmarks price it that way);
+    /// hhmon always counts distinct, so every snapshot it writes has them, and one without them
+    /// does not load.
+    #[serde(skip_serializing_if = "Option::is_none", deserialize_with = "present")]
     pub sketches: Option<Sketches>,
     /// libpcap's statistics of a live capture; absent (`null`) for file replays.
     #[serde(default)]
     pub capture: Option<CaptureStats>,
+}
+
+/// Deserializes a field that is `Option` in memory but required in snapshots: serde would
+/// otherwise read a missing `Option` field as `None`.
+fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+    deserializer: D,
+) -> Result<Option<T>, D::Error> {
+    T::deserialize(deserializer).map(Some)
 }
 
 /// How heavy hitters were counted; `"chk"` or `"exact"` in JSON.
@@ -534,6 +546,79 @@ mod tests {
             assert_eq!(counting.to_string(), text);
         }
         assert!(serde_json::from_str::<Counting>(r#""guess""#).is_err());
+    }
+
+    fn report() -> IntervalReport {
+        let totals = Totals {
+            packets: 3,
+            bytes: 180,
+            unparsed_packets: 1,
+            unparsed_by_reason: counts(&[(UnparsedReason::NotIp, 1)]),
+            transport_truncated: 0,
+            decap_fallback_by_reason: ReasonCounts::default(),
+        };
+        IntervalReport {
+            interval: IntervalSpan::new(1_700_000_000, 10),
+            totals: totals.clone(),
+            cumulative: totals,
+            distinct_sources: 1,
+            distinct_destinations: 1,
+            window: None,
+            counting: Counting::Chk,
+            top_flows: Vec::new(),
+            top_flows_by_bytes: Vec::new(),
+            top_sources: Vec::new(),
+            top_sources_by_bytes: Vec::new(),
+            top_destinations: Vec::new(),
+            top_destinations_by_bytes: Vec::new(),
+            sketches: Some(Sketches {
+                sources: "AgEHDAMIAQAAAAAA".into(),
+                destinations: "AgEHDAMIAQAAAAAA".into(),
+            }),
+            capture: None,
+        }
+    }
+
+    #[test]
+    fn snapshots_load_only_with_sketches_and_every_totals_field() {
+        let report = report();
+        let json = serde_json::to_value(&report).unwrap();
+        assert_eq!(
+            serde_json::from_value::<IntervalReport>(json.clone()).unwrap(),
+            report
+        );
+
+        let mut without = json.clone();
+        without.as_object_mut().unwrap().remove("sketches");
+        let error = serde_json::from_value::<IntervalReport>(without).unwrap_err();
+        assert!(
+            error.to_string().contains("missing field `sketches`"),
+            "{error}"
+        );
+
+        let mut null = json.clone();
+        null["sketches"] = serde_json::Value::Null;
+        assert!(serde_json::from_value::<IntervalReport>(null).is_err());
+
+        for field in ["unparsed_by_reason", "decap_fallback_by_reason"] {
+            let mut without = json.clone();
+            without["totals"].as_object_mut().unwrap().remove(field);
+            let error = serde_json::from_value::<IntervalReport>(without).unwrap_err();
+            assert!(
+                error
+                    .to_string()
+                    .contains(&format!("missing field `{field}`")),
+                "{error}"
+            );
+        }
+    }
+
+    #[test]
+    fn reports_without_sketches_are_written_without_the_field() {
+        let mut report = report();
+        report.sketches = None;
+        let json = serde_json::to_value(&report).unwrap();
+        assert!(json.get("sketches").is_none(), "{json}");
     }
 
     #[test]

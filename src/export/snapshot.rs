@@ -218,7 +218,10 @@ fn replace_atomically(path: &Path, bytes: &[u8]) -> Result<(), Error> {
 mod tests {
     use super::*;
     use crate::decode::UnparsedReason;
-    use crate::report::{AddressEntry, Counting, FlowEntry, IntervalSpan, ReasonCounts, Totals};
+    use crate::report::{
+        AddressEntry, Counting, FlowEntry, IntervalSpan, ReasonCounts, Sketches, Totals,
+    };
+    use crate::sketch::hll::DistinctCounter;
 
     fn reasons(reason: UnparsedReason, count: u64) -> ReasonCounts {
         let mut counts = ReasonCounts::default();
@@ -266,7 +269,11 @@ mod tests {
             top_destinations: vec![address.clone()],
             top_destinations_by_bytes: vec![address],
             capture: None,
-            sketches: None,
+            // hhmon always writes them, and a snapshot without them does not load.
+            sketches: Some(Sketches {
+                sources: DistinctCounter::default().to_base64(),
+                destinations: DistinctCounter::default().to_base64(),
+            }),
         }
     }
 
