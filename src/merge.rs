@@ -22,10 +22,9 @@
 //! Sketches of different precisions are refused rather than folded down to the lowest one
 //! without a word. Knows nothing of how snapshots were computed or written.
 
-use crate::decode::UnparsedReason;
 use crate::report::{
-    AddressEntry, CaptureCounts, CaptureStats, FlowEntry, IntervalReport, IntervalSpan, Sketches,
-    Totals,
+    largest, AddressEntry, CaptureCounts, CaptureStats, Counting, FlowEntry, IntervalReport,
+    IntervalSpan, Sketches, Totals,
 };
 use crate::sketch::hll::{self, DistinctCounter, DistinctUnion};
 use std::collections::BTreeMap;
@@ -58,7 +57,8 @@ pub enum Error {
         /// The cause.
         source: io::Error,
     },
-    /// A file is not a snapshot (not JSON, or missing a field).
+    /// A file is not a snapshot (not JSON, missing a field, or naming a reason this build does
+    /// not know).
     #[error("{path} is not an hhmon snapshot: {source}")]
     Parse {
         /// The file.
@@ -66,10 +66,12 @@ pub enum Error {
         /// What serde found wrong.
         source: serde_json::Error,
     },
-    /// A snapshot has no sketches, so its distinct counts cannot be merged.
+    /// A report has no sketches (counted with distinct counting off), so its distinct counts
+    /// cannot be merged. Only reports handed to [`merge`] can lack them: a snapshot file
+    /// without them does not [`read`].
     #[error(
-        "{path} carries no sketches (written with distinct counting off, or by an hhmon without \
-         them), so its distinct counts cannot be merged"
+        "{path} carries no sketches (counted with distinct counting off), so its distinct counts \
+         cannot be merged"
     )]
     NoSketches {
         /// The file.
@@ -168,15 +170,7 @@ pub fn merge(inputs: &[(PathBuf, IntervalReport)], top: usize) -> Result<Interva
     let mut sources: Option<DistinctUnion> = None;
     let mut destinations: Option<DistinctUnion> = None;
     let mut lg_k = None;
-    let mut totals = Totals {
-        // Snapshots older than the fallback counts lack them; the merge still names every
-        // reason, as a snapshot must.
-        decap_fallback_by_reason: UnparsedReason::ALL
-            .iter()
-            .map(|reason| (reason.as_str().to_owned(), 0))
-            .collect(),
-        ..Totals::default()
-    };
+    let mut totals = Totals::default();
     let (mut start, mut end) = (u64::MAX, 0);
     for (path, report) in inputs {
         let sketches = report
@@ -234,7 +228,11 @@ pub fn merge(inputs: &[(PathBuf, IntervalReport)], top: usize) -> Result<Interva
     let destination_entries = sum_addresses(reports(), |r| {
         [&r.top_destinations, &r.top_destinations_by_bytes]
     });
-    let exact = reports().all(|report| report.counting == "exact");
+    let counting = if reports().all(|report| report.counting == Counting::Exact) {
+        Counting::Exact
+    } else {
+        Counting::Chk
+    };
     Ok(IntervalReport {
         interval: IntervalSpan::new(start, end.saturating_sub(start).max(1)),
         cumulative: totals.clone(),
@@ -242,7 +240,7 @@ pub fn merge(inputs: &[(PathBuf, IntervalReport)], top: usize) -> Result<Interva
         distinct_sources: estimate(&sources),
         distinct_destinations: estimate(&destinations),
         window: None,
-        counting: if exact { "exact" } else { "chk" }.to_owned(),
+        counting,
         top_flows: ranked(&flows, top, |f| f.packets),
         top_flows_by_bytes: ranked(&flows, top, |f| f.bytes),
         top_sources: ranked(&source_entries, top, |a| a.packets),
@@ -331,14 +329,10 @@ fn sum_addresses<'a>(
     merged
 }
 
-/// The `top` entries with the largest `rank`, ties broken by key as the monitor does.
+/// The `top` entries with the largest `rank`, ranked by [`largest`] as the monitor ranks them.
 fn ranked<K: Ord, T: Clone>(entries: &BTreeMap<K, T>, top: usize, rank: fn(&T) -> u64) -> Vec<T> {
-    let mut sorted: Vec<(&K, &T)> = entries.iter().collect();
-    // Stable sort over key order: equal ranks stay in key order.
-    sorted.sort_by_key(|(_, entry)| std::cmp::Reverse(rank(entry)));
-    sorted
+    largest(entries, top, |&(key, entry)| (rank(entry), key))
         .into_iter()
-        .take(top)
         .map(|(_, entry)| entry.clone())
         .collect()
 }
@@ -346,6 +340,8 @@ fn ranked<K: Ord, T: Clone>(entries: &BTreeMap<K, T>, top: usize, rank: fn(&T) -
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::decode::UnparsedReason;
+    use crate::report::ReasonCounts;
     use crate::sketch::hll::coupon_of_bytes;
 
     fn counter_of(values: std::ops::Range<u32>, lg_k: u8) -> DistinctCounter {
@@ -383,15 +379,9 @@ mod tests {
             packets,
             bytes: packets * 100,
             unparsed_packets: not_ip,
-            unparsed_by_reason: BTreeMap::from([
-                ("not_ip".into(), not_ip),
-                ("malformed".into(), 0),
-            ]),
+            unparsed_by_reason: reasons(UnparsedReason::NotIp, not_ip),
             transport_truncated: 1,
-            decap_fallback_by_reason: BTreeMap::from([
-                ("not_ip".into(), 2),
-                ("truncated".into(), 0),
-            ]),
+            decap_fallback_by_reason: reasons(UnparsedReason::Truncated, 2),
         }
     }
 
@@ -411,7 +401,7 @@ mod tests {
             distinct_sources: sources.len() as u64,
             distinct_destinations: destinations.len() as u64,
             window: None,
-            counting: "chk".into(),
+            counting: Counting::Chk,
             top_flows: flows.clone(),
             top_flows_by_bytes: flows,
             top_sources: Vec::new(),
@@ -426,28 +416,11 @@ mod tests {
         }
     }
 
-    /// Decapsulation fallbacks of every reason: `not_ip` of them not IP, none of the others.
-    fn fallbacks(not_ip: u64) -> BTreeMap<String, u64> {
-        UnparsedReason::ALL
-            .iter()
-            .map(|r| {
-                let count = if *r == UnparsedReason::NotIp {
-                    not_ip
-                } else {
-                    0
-                };
-                (r.as_str().to_owned(), count)
-            })
-            .collect()
-    }
-
-    #[test]
-    fn snapshots_without_decap_fallback_counts_merge_to_zeros_of_every_reason() {
-        let mut old = snapshot(100, 0..10, 0..10, (vec![], vec![], vec![]));
-        old.totals.decap_fallback_by_reason.clear();
-        let merged = merge(&inputs(vec![old.clone(), old]), 10).unwrap();
-        assert_eq!(merged.totals.decap_fallback_by_reason, fallbacks(0));
-        assert_eq!(merged.totals.packets, 2000);
+    /// `count` of `reason`, none of the others.
+    fn reasons(reason: UnparsedReason, count: u64) -> ReasonCounts {
+        let mut counts = ReasonCounts::default();
+        counts[reason] = count;
+        counts
     }
 
     fn inputs(reports: Vec<IntervalReport>) -> Vec<(PathBuf, IntervalReport)> {
@@ -498,12 +471,12 @@ mod tests {
         assert_eq!(merged.interval.seconds, 20);
         let summed = Totals {
             transport_truncated: 2,
-            decap_fallback_by_reason: fallbacks(4),
+            decap_fallback_by_reason: reasons(UnparsedReason::Truncated, 4),
             ..totals(2000, 6)
         };
         assert_eq!(merged.totals, summed);
         assert_eq!(merged.cumulative, merged.totals);
-        assert_eq!(merged.counting, "chk");
+        assert_eq!(merged.counting, Counting::Chk);
         assert_eq!(merged.window, None);
 
         // 192.0.2.2: 10 + 600 packets (in a's by-bytes list only), fan-in the larger of 7, 9.
@@ -560,13 +533,16 @@ mod tests {
     #[test]
     fn exact_only_when_every_input_is() {
         let mut a = snapshot(0, 0..1, 0..1, Default::default());
-        a.counting = "exact".into();
+        a.counting = Counting::Exact;
         let b = snapshot(0, 0..1, 0..1, Default::default());
         assert_eq!(
             merge(&inputs(vec![a.clone()]), 5).unwrap().counting,
-            "exact"
+            Counting::Exact
         );
-        assert_eq!(merge(&inputs(vec![a, b]), 5).unwrap().counting, "chk");
+        assert_eq!(
+            merge(&inputs(vec![a, b]), 5).unwrap().counting,
+            Counting::Chk
+        );
     }
 
     #[test]
@@ -623,6 +599,49 @@ mod tests {
         let error = read(&garbage).unwrap_err();
         assert!(matches!(error, Error::Parse { .. }));
         assert!(error.to_string().contains("garbage.json"), "{error}");
+    }
+
+    /// Writes `snapshot` as JSON after `change`, and reads it back.
+    fn read_changed(
+        snapshot: &IntervalReport,
+        change: impl FnOnce(&mut serde_json::Value),
+    ) -> Result<IntervalReport, Error> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("changed.json");
+        let mut json = serde_json::to_value(snapshot).unwrap();
+        change(&mut json);
+        std::fs::write(&path, serde_json::to_vec(&json).unwrap()).unwrap();
+        read(&path)
+    }
+
+    #[test]
+    fn snapshots_lacking_what_the_schema_requires_are_refused_naming_the_file() {
+        let good = snapshot(0, 0..10, 0..10, Default::default());
+        assert_eq!(read_changed(&good, |_| ()).unwrap(), good);
+        type Change = fn(&mut serde_json::Value);
+        let refusals: [(&str, Change); 3] = [
+            ("missing field `sketches`", |json| {
+                json.as_object_mut().unwrap().remove("sketches");
+            }),
+            ("missing field `decap_fallback_by_reason`", |json| {
+                json["totals"]
+                    .as_object_mut()
+                    .unwrap()
+                    .remove("decap_fallback_by_reason");
+            }),
+            ("unknown reason `gre_truncated`", |json| {
+                json["cumulative"]["unparsed_by_reason"]["gre_truncated"] = 1.into();
+            }),
+        ];
+        for (expected, change) in refusals {
+            let error = read_changed(&good, change).unwrap_err();
+            let text = error.to_string();
+            assert!(matches!(error, Error::Parse { .. }), "{text}");
+            assert!(
+                text.contains("changed.json") && text.contains(expected),
+                "{text}"
+            );
+        }
     }
 
     #[test]

@@ -2,12 +2,20 @@
 //! text, the terminal table). Plain data with serde; it knows nothing of how it was computed.
 //!
 //! The JSON form is the snapshot contract, described by `docs/snapshot.schema.json`. Fields may
-//! be added; existing ones keep their names and meaning.
+//! be added; existing ones keep their names and meaning. A snapshot loads when it has every field
+//! the schema requires (all but `window` and `capture`) and names only reasons this build knows:
+//! hhmon has always written those, so a file without them is damaged or not a snapshot.
+//!
+//! It also holds [`largest`], the one ranking rule of every top list, so that the monitor and
+//! `merge` cannot order ties differently.
 
-use crate::decode::FlowKey;
+use crate::decode::{FlowKey, UnparsedReason};
+use serde::de::{self, Deserializer, MapAccess, Visitor};
+use serde::ser::{SerializeMap, Serializer};
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::fmt;
 use std::net::IpAddr;
+use std::ops::{Index, IndexMut};
 use std::time::{Duration, UNIX_EPOCH};
 
 /// Everything known about one closed interval.
@@ -27,8 +35,8 @@ pub struct IntervalReport {
     /// configured (`--window`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub window: Option<WindowCounts>,
-    /// How heavy hitters were counted: `"chk"` (Cuckoo Heavy Keeper) or `"exact"`.
-    pub counting: String,
+    /// How heavy hitters were counted.
+    pub counting: Counting,
     /// Top flows ranked by packets.
     pub top_flows: Vec<FlowEntry>,
     /// Top flows ranked by bytes.
@@ -41,13 +49,49 @@ pub struct IntervalReport {
     pub top_destinations: Vec<AddressEntry>,
     /// Top destination addresses ranked by bytes.
     pub top_destinations_by_bytes: Vec<AddressEntry>,
-    /// The interval's distinct-count sketches, to merge intervals and sensors later; absent
-    /// when distinct counting is off, and in snapshots written before sketches were added.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// The interval's distinct-count sketches, to merge intervals and sensors later. `None`
+    /// only when the library runs with distinct counting off (benchmarks price it that way);
+    /// hhmon always counts distinct, so every snapshot it writes has them, and one without them
+    /// does not load.
+    #[serde(skip_serializing_if = "Option::is_none", deserialize_with = "present")]
     pub sketches: Option<Sketches>,
     /// libpcap's statistics of a live capture; absent (`null`) for file replays.
     #[serde(default)]
     pub capture: Option<CaptureStats>,
+}
+
+/// Deserializes a field that is `Option` in memory but required in snapshots: serde would
+/// otherwise read a missing `Option` field as `None`.
+fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+    deserializer: D,
+) -> Result<Option<T>, D::Error> {
+    T::deserialize(deserializer).map(Some)
+}
+
+/// How heavy hitters were counted; `"chk"` or `"exact"` in JSON.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Counting {
+    /// Estimated by Cuckoo Heavy Keeper sketches.
+    Chk,
+    /// Counted exactly in hash maps (`--exact`).
+    Exact,
+}
+
+impl Counting {
+    /// The JSON and table form.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Counting::Chk => "chk",
+            Counting::Exact => "exact",
+        }
+    }
+}
+
+impl fmt::Display for Counting {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// What libpcap saw and dropped on a live interface, read when the interval closed.
@@ -173,15 +217,13 @@ pub struct Totals {
     pub bytes: u64,
     /// Frames that produced no flow key.
     pub unparsed_packets: u64,
-    /// `unparsed_packets` split by reason (every reason present, zeros included).
-    pub unparsed_by_reason: BTreeMap<String, u64>,
+    /// `unparsed_packets` split by reason.
+    pub unparsed_by_reason: ReasonCounts,
     /// Frames counted as flows with ports 0 because the transport header was cut short.
     pub transport_truncated: u64,
     /// With `--decap`: frames counted under the last IP header read because the tunnel it
-    /// carries could not be opened, by why not (every reason present, zeros included; always
-    /// zero without `--decap`). Empty in snapshots written before it existed.
-    #[serde(default)]
-    pub decap_fallback_by_reason: BTreeMap<String, u64>,
+    /// carries could not be opened, by why not (always zero without `--decap`).
+    pub decap_fallback_by_reason: ReasonCounts,
 }
 
 impl Totals {
@@ -190,22 +232,153 @@ impl Totals {
         self.packets = self.packets.saturating_add(other.packets);
         self.bytes = self.bytes.saturating_add(other.bytes);
         self.unparsed_packets = self.unparsed_packets.saturating_add(other.unparsed_packets);
-        add_by_reason(&mut self.unparsed_by_reason, &other.unparsed_by_reason);
+        self.unparsed_by_reason.add(&other.unparsed_by_reason);
         self.transport_truncated = self
             .transport_truncated
             .saturating_add(other.transport_truncated);
-        add_by_reason(
-            &mut self.decap_fallback_by_reason,
-            &other.decap_fallback_by_reason,
-        );
+        self.decap_fallback_by_reason
+            .add(&other.decap_fallback_by_reason);
     }
 }
 
-fn add_by_reason(into: &mut BTreeMap<String, u64>, other: &BTreeMap<String, u64>) {
-    for (reason, count) in other {
-        let total = into.entry(reason.clone()).or_default();
-        *total = total.saturating_add(*count);
+/// A count per [`UnparsedReason`]. In JSON an object with every reason's name as a key, in name
+/// order; loading refuses an object that lacks a reason, repeats one or names one this build
+/// does not know (a fixed array cannot carry it, and dropping it would leave a split that no
+/// longer adds up).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ReasonCounts([u64; UnparsedReason::COUNT]);
+
+/// Every reason in the order of its name, the key order snapshots have always had.
+const BY_NAME: [UnparsedReason; UnparsedReason::COUNT] = [
+    UnparsedReason::Malformed,
+    UnparsedReason::NotIp,
+    UnparsedReason::Truncated,
+    UnparsedReason::UnsupportedEncapsulation,
+    UnparsedReason::UnsupportedLinkType,
+];
+
+impl ReasonCounts {
+    /// Counts indexed by [`UnparsedReason::index`].
+    pub const fn new(counts: [u64; UnparsedReason::COUNT]) -> Self {
+        Self(counts)
     }
+
+    /// Every reason with its count, in name order (as in JSON and the table).
+    pub fn iter(&self) -> impl Iterator<Item = (UnparsedReason, u64)> + '_ {
+        BY_NAME.iter().map(|&reason| (reason, self[reason]))
+    }
+
+    /// The sum over every reason (saturating).
+    pub fn total(&self) -> u64 {
+        self.0
+            .iter()
+            .fold(0, |sum, &count| sum.saturating_add(count))
+    }
+
+    /// Adds `other`'s counts to these, reason by reason (saturating).
+    pub fn add(&mut self, other: &ReasonCounts) {
+        for (total, count) in self.0.iter_mut().zip(other.0) {
+            *total = total.saturating_add(count);
+        }
+    }
+}
+
+impl Index<UnparsedReason> for ReasonCounts {
+    type Output = u64;
+
+    fn index(&self, reason: UnparsedReason) -> &u64 {
+        &self.0[reason.index()]
+    }
+}
+
+impl IndexMut<UnparsedReason> for ReasonCounts {
+    fn index_mut(&mut self, reason: UnparsedReason) -> &mut u64 {
+        &mut self.0[reason.index()]
+    }
+}
+
+impl Serialize for ReasonCounts {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(UnparsedReason::COUNT))?;
+        for (reason, count) in self.iter() {
+            map.serialize_entry(reason.as_str(), &count)?;
+        }
+        map.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for ReasonCounts {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_map(ReasonCountsVisitor)
+    }
+}
+
+struct ReasonCountsVisitor;
+
+impl<'de> Visitor<'de> for ReasonCountsVisitor {
+    type Value = ReasonCounts;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an object with a count for every reason")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<ReasonCounts, A::Error> {
+        let mut counts = [None; UnparsedReason::COUNT];
+        while let Some(name) = map.next_key::<String>()? {
+            let reason = UnparsedReason::ALL
+                .into_iter()
+                .find(|reason| reason.as_str() == name.as_str())
+                .ok_or_else(|| {
+                    let known: Vec<&str> = BY_NAME.iter().map(|r| r.as_str()).collect();
+                    de::Error::custom(format_args!(
+                        "unknown reason `{name}`, expected one of {}",
+                        known.join(", ")
+                    ))
+                })?;
+            let slot = &mut counts[reason.index()];
+            if slot.is_some() {
+                return Err(de::Error::custom(format_args!(
+                    "reason `{name}` given twice"
+                )));
+            }
+            *slot = Some(map.next_value()?);
+        }
+        let mut loaded = ReasonCounts::default();
+        for reason in UnparsedReason::ALL {
+            loaded[reason] =
+                counts[reason.index()].ok_or_else(|| de::Error::missing_field(reason.as_str()))?;
+        }
+        Ok(loaded)
+    }
+}
+
+/// The `n` largest `items` by `rank` (count, then key ascending on ties), largest first: the
+/// order of every top list, whether the monitor ranks its counters or `merge` its sums. Keys
+/// are unique, so the order is total and unstable selection deterministic. Holds at most
+/// `2n + 1` items at a time: ranking a sketch costs no memory in proportion to its size.
+pub fn largest<T, K: Ord>(
+    items: impl IntoIterator<Item = T>,
+    n: usize,
+    rank: impl Fn(&T) -> (u64, &K),
+) -> Vec<T> {
+    let order = |a: &T, b: &T| {
+        let ((a_count, a_key), (b_count, b_key)) = (rank(a), rank(b));
+        b_count.cmp(&a_count).then_with(|| a_key.cmp(b_key))
+    };
+    let mut kept = Vec::new();
+    for item in items {
+        if kept.len() > n.saturating_mul(2) {
+            kept.select_nth_unstable_by(n, order);
+            kept.truncate(n);
+        }
+        kept.push(item);
+    }
+    if n < kept.len() {
+        kept.select_nth_unstable_by(n, order);
+        kept.truncate(n);
+    }
+    kept.sort_unstable_by(order);
+    kept
 }
 
 /// One flow of a top list.
@@ -272,13 +445,199 @@ mod tests {
         assert_eq!(span.end, "2023-11-14T22:13:30Z");
     }
 
+    fn counts(pairs: &[(UnparsedReason, u64)]) -> ReasonCounts {
+        let mut counts = ReasonCounts::default();
+        for &(reason, count) in pairs {
+            counts[reason] = count;
+        }
+        counts
+    }
+
     #[test]
-    fn totals_written_before_decap_fallback_existed_still_load() {
-        let old = r#"{"packets":3,"bytes":180,"unparsed_packets":0,
-            "unparsed_by_reason":{"not_ip":0},"transport_truncated":1}"#;
-        let totals: Totals = serde_json::from_str(old).unwrap();
-        assert_eq!(totals.transport_truncated, 1);
-        assert!(totals.decap_fallback_by_reason.is_empty());
+    fn reason_counts_serialize_as_the_map_of_every_reason_by_name() {
+        let counts = counts(&[
+            (UnparsedReason::NotIp, 7),
+            (UnparsedReason::UnsupportedEncapsulation, 2),
+        ]);
+        let as_map: std::collections::BTreeMap<&str, u64> = UnparsedReason::ALL
+            .iter()
+            .map(|&reason| (reason.as_str(), counts[reason]))
+            .collect();
+        let json = serde_json::to_string(&counts).unwrap();
+        assert_eq!(json, serde_json::to_string(&as_map).unwrap());
+        assert_eq!(
+            json,
+            r#"{"malformed":0,"not_ip":7,"truncated":0,"unsupported_encapsulation":2,"unsupported_link_type":0}"#
+        );
+        assert_eq!(serde_json::from_str::<ReasonCounts>(&json).unwrap(), counts);
+        assert_eq!(counts.total(), 9);
+    }
+
+    #[test]
+    fn by_name_is_every_reason_sorted_by_name() {
+        let mut sorted = UnparsedReason::ALL;
+        sorted.sort_by_key(|reason| reason.as_str());
+        assert_eq!(BY_NAME, sorted);
+    }
+
+    #[test]
+    fn reason_counts_add_reason_by_reason_saturating() {
+        let mut sum = counts(&[(UnparsedReason::Truncated, u64::MAX - 1)]);
+        sum.add(&counts(&[
+            (UnparsedReason::Truncated, 5),
+            (UnparsedReason::Malformed, 3),
+        ]));
+        assert_eq!(
+            sum,
+            counts(&[
+                (UnparsedReason::Truncated, u64::MAX),
+                (UnparsedReason::Malformed, 3),
+            ])
+        );
+        assert_eq!(sum.total(), u64::MAX);
+    }
+
+    #[test]
+    fn reason_counts_refuse_unknown_missing_and_repeated_reasons() {
+        let every = r#""malformed":0,"not_ip":1,"truncated":0,"unsupported_encapsulation":0,"unsupported_link_type":0"#;
+        let load = |json: String| serde_json::from_str::<ReasonCounts>(&json);
+        assert!(load(format!("{{{every}}}")).is_ok());
+
+        let unknown = load(format!(r#"{{{every},"gre_truncated":4}}"#)).unwrap_err();
+        assert!(
+            unknown
+                .to_string()
+                .contains("unknown reason `gre_truncated`"),
+            "{unknown}"
+        );
+
+        let missing = load(format!(
+            "{{{}}}",
+            every.replace(r#","unsupported_link_type":0"#, "")
+        ))
+        .unwrap_err();
+        assert!(
+            missing
+                .to_string()
+                .contains("missing field `unsupported_link_type`"),
+            "{missing}"
+        );
+
+        let twice = load(format!(r#"{{{every},"not_ip":2}}"#)).unwrap_err();
+        assert!(
+            twice.to_string().contains("`not_ip` given twice"),
+            "{twice}"
+        );
+
+        assert!(load(r#"{"not_ip":-1}"#.to_owned()).is_err());
+    }
+
+    #[test]
+    fn counting_is_chk_or_exact_in_json_and_text() {
+        for (counting, text) in [(Counting::Chk, "chk"), (Counting::Exact, "exact")] {
+            assert_eq!(
+                serde_json::to_string(&counting).unwrap(),
+                format!("\"{text}\"")
+            );
+            assert_eq!(
+                serde_json::from_str::<Counting>(&format!("\"{text}\"")).unwrap(),
+                counting
+            );
+            assert_eq!(counting.to_string(), text);
+        }
+        assert!(serde_json::from_str::<Counting>(r#""guess""#).is_err());
+    }
+
+    fn report() -> IntervalReport {
+        let totals = Totals {
+            packets: 3,
+            bytes: 180,
+            unparsed_packets: 1,
+            unparsed_by_reason: counts(&[(UnparsedReason::NotIp, 1)]),
+            transport_truncated: 0,
+            decap_fallback_by_reason: ReasonCounts::default(),
+        };
+        IntervalReport {
+            interval: IntervalSpan::new(1_700_000_000, 10),
+            totals: totals.clone(),
+            cumulative: totals,
+            distinct_sources: 1,
+            distinct_destinations: 1,
+            window: None,
+            counting: Counting::Chk,
+            top_flows: Vec::new(),
+            top_flows_by_bytes: Vec::new(),
+            top_sources: Vec::new(),
+            top_sources_by_bytes: Vec::new(),
+            top_destinations: Vec::new(),
+            top_destinations_by_bytes: Vec::new(),
+            sketches: Some(Sketches {
+                sources: "AgEHDAMIAQAAAAAA".into(),
+                destinations: "AgEHDAMIAQAAAAAA".into(),
+            }),
+            capture: None,
+        }
+    }
+
+    #[test]
+    fn snapshots_load_only_with_sketches_and_every_totals_field() {
+        let report = report();
+        let json = serde_json::to_value(&report).unwrap();
+        assert_eq!(
+            serde_json::from_value::<IntervalReport>(json.clone()).unwrap(),
+            report
+        );
+
+        let mut without = json.clone();
+        without.as_object_mut().unwrap().remove("sketches");
+        let error = serde_json::from_value::<IntervalReport>(without).unwrap_err();
+        assert!(
+            error.to_string().contains("missing field `sketches`"),
+            "{error}"
+        );
+
+        let mut null = json.clone();
+        null["sketches"] = serde_json::Value::Null;
+        assert!(serde_json::from_value::<IntervalReport>(null).is_err());
+
+        for field in ["unparsed_by_reason", "decap_fallback_by_reason"] {
+            let mut without = json.clone();
+            without["totals"].as_object_mut().unwrap().remove(field);
+            let error = serde_json::from_value::<IntervalReport>(without).unwrap_err();
+            assert!(
+                error
+                    .to_string()
+                    .contains(&format!("missing field `{field}`")),
+                "{error}"
+            );
+        }
+    }
+
+    #[test]
+    fn reports_without_sketches_are_written_without_the_field() {
+        let mut report = report();
+        report.sketches = None;
+        let json = serde_json::to_value(&report).unwrap();
+        assert!(json.get("sketches").is_none(), "{json}");
+    }
+
+    #[test]
+    fn largest_ranks_by_count_then_key_whatever_the_input_order() {
+        // Enough items to go through the bounded selection several times.
+        let items: Vec<(u32, u64)> = (0..1_000u32)
+            .map(|i| (i.wrapping_mul(2_654_435_761), u64::from(i % 7)))
+            .collect();
+        let mut sorted = items.clone();
+        sorted.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        for n in [0, 1, 3, 10, 999, 1_000, 5_000] {
+            let top = largest(items.iter().copied(), n, |(key, count)| (*count, key));
+            assert_eq!(top, sorted[..n.min(sorted.len())], "n = {n}");
+        }
+        let reversed = largest(items.iter().rev(), 10, |item| (item.1, &item.0));
+        assert_eq!(
+            reversed.into_iter().copied().collect::<Vec<_>>(),
+            sorted[..10]
+        );
     }
 
     #[test]

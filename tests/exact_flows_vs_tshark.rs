@@ -18,7 +18,7 @@ use std::process::Command;
 use std::sync::Mutex;
 
 use hhmon::decode::FlowKey;
-use hhmon::report::{FlowEntry, IntervalReport};
+use hhmon::report::{Counting, FlowEntry, IntervalReport};
 use support_tshark::{add, capture_names, captures_dir, tshark, Counts, TsharkPacket};
 
 const HHMON: &str = env!("CARGO_BIN_EXE_hhmon");
@@ -129,9 +129,11 @@ fn reference(packets: &[TsharkPacket], decap: bool) -> Table {
 /// The same table from hhmon's snapshot.
 fn reported(report: &IntervalReport) -> Table {
     let mut unkeyed = BTreeMap::new();
-    for (reason, &count) in &report.totals.unparsed_by_reason {
+    for (reason, count) in report.totals.unparsed_by_reason.iter() {
         if count > 0 {
-            *unkeyed.entry(Unkeyed::of_reason(reason)).or_default() += count;
+            *unkeyed
+                .entry(Unkeyed::of_reason(reason.as_str()))
+                .or_default() += count;
         }
     }
     Table {
@@ -139,7 +141,7 @@ fn reported(report: &IntervalReport) -> Table {
         bytes: report.totals.bytes,
         flows: flow_table(&report.top_flows),
         unkeyed,
-        decap_fallback: report.totals.decap_fallback_by_reason.values().sum(),
+        decap_fallback: report.totals.decap_fallback_by_reason.total(),
     }
 }
 
@@ -234,7 +236,7 @@ fn check(name: &str) -> Result<String, Vec<String>> {
             got.decap_fallback,
             got.unkeyed
         );
-        if report.counting != "exact" {
+        if report.counting != Counting::Exact {
             problems.push(format!("{mode}: counting {}", report.counting));
         }
         if flow_table(&report.top_flows_by_bytes) != got.flows {

@@ -28,7 +28,7 @@ use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use hhmon::decode::FlowKey;
-use hhmon::report::{CaptureCounts, IntervalReport};
+use hhmon::report::{CaptureCounts, Counting, IntervalReport};
 use support_tshark::{add, captures_dir, tshark, Counts};
 
 const HHMON: &str = env!("CARGO_BIN_EXE_hhmon");
@@ -331,7 +331,7 @@ fn counted(dir: &Path) -> (Traffic, CaptureCounts) {
     let mut traffic = Traffic::default();
     let mut capture = CaptureCounts::default();
     for report in reports(dir) {
-        assert_eq!(report.counting, "exact");
+        assert_eq!(report.counting, Counting::Exact);
         traffic.packets += report.totals.packets;
         traffic.bytes += report.totals.bytes;
         for flow in &report.top_flows {

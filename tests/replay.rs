@@ -393,7 +393,7 @@ fn replay_agrees_with_tshark_in_sketch_and_exact_mode() {
             assert_eq!(files.len(), 1, "{name}: one interval spans the capture");
             let report = read_report(&dir.path().join("latest.json"));
             assert_eq!(report, read_report(&files[0].1), "{name}: latest.json");
-            assert_eq!(report.counting, mode, "{name}");
+            assert_eq!(report.counting.as_str(), mode, "{name}");
             let (checked, problems) = compare(&report, &truth, accuracy);
             eprintln!(
                 "{name:<32} {mode:>6} {:>7} {:>6} {:>8} {:>8} {:>9.4}% {:>9}",

@@ -1,15 +1,16 @@
 //! The snapshot contract: what the snapshot sink writes validates against
-//! `docs/snapshot.schema.json`, and the schema rejects reports that break the contract.
+//! `docs/snapshot.schema.json`, the schema rejects reports that break the contract, and a
+//! snapshot loads exactly when the schema accepts it.
 
 use hhmon::decode::UnparsedReason;
+use hhmon::merge;
 use hhmon::report::{
-    AddressEntry, CaptureCounts, CaptureStats, FlowEntry, IntervalReport, IntervalSpan,
-    ReaderCapture, Sketches, Totals, WindowCounts,
+    AddressEntry, CaptureCounts, CaptureStats, Counting, FlowEntry, IntervalReport, IntervalSpan,
+    ReaderCapture, ReasonCounts, Sketches, Totals, WindowCounts,
 };
 use hhmon::sinks::snapshot::{Durability, Retention, SnapshotWriter};
 use hhmon::sketch::hll::DistinctCounter;
 use serde_json::{json, Value};
-use std::collections::BTreeMap;
 
 fn schema() -> Value {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/snapshot.schema.json");
@@ -24,17 +25,15 @@ fn validator() -> jsonschema::Validator {
 }
 
 fn totals(packets: u64) -> Totals {
-    let by_reason: BTreeMap<String, u64> = UnparsedReason::ALL
-        .iter()
-        .map(|reason| (reason.as_str().to_owned(), 0))
-        .collect();
+    let mut decap_fallback_by_reason = ReasonCounts::default();
+    decap_fallback_by_reason[UnparsedReason::Truncated] = packets / 10;
     Totals {
         packets,
         bytes: packets * 100,
         unparsed_packets: 0,
-        unparsed_by_reason: by_reason.clone(),
+        unparsed_by_reason: ReasonCounts::default(),
         transport_truncated: 1,
-        decap_fallback_by_reason: by_reason,
+        decap_fallback_by_reason,
     }
 }
 
@@ -95,7 +94,7 @@ fn report() -> IntervalReport {
             intervals: 1,
             distinct_sources: 7,
         }),
-        counting: "chk".to_owned(),
+        counting: Counting::Chk,
         top_flows: vec![
             flow("192.0.2.1", "198.51.100.7", 6),
             flow("2001:db8::1", "fe80::1", 58),
@@ -165,7 +164,7 @@ fn the_schema_is_valid_draft_2020_12() {
 fn written_snapshots_validate() {
     assert_eq!(errors(&written(&report())), Vec::<String>::new());
     let mut exact = report();
-    exact.counting = "exact".to_owned();
+    exact.counting = Counting::Exact;
     exact.top_flows.clear();
     // A replay has no capture statistics.
     exact.capture = None;
@@ -185,9 +184,112 @@ fn every_unparsed_reason_is_required() {
         .map(|reason| reason.as_str())
         .collect();
     for field in ["unparsed_by_reason", "decap_fallback_by_reason"] {
-        let required = &schema["$defs"]["totals"]["properties"][field]["required"];
-        assert_eq!(required, &json!(reasons), "{field}");
+        let by_reason = &schema["$defs"]["totals"]["properties"][field];
+        assert_eq!(by_reason["required"], json!(reasons), "{field}");
+        assert_eq!(
+            by_reason["propertyNames"]["enum"],
+            json!(reasons),
+            "{field}"
+        );
     }
+}
+
+/// Whether `instance` loads as a report.
+fn loads(instance: &Value) -> bool {
+    serde_json::from_value::<IntervalReport>(instance.clone()).is_ok()
+}
+
+#[test]
+fn written_snapshots_load_back() {
+    let report = report();
+    let loaded: IntervalReport = serde_json::from_value(written(&report)).unwrap();
+    assert_eq!(loaded, report);
+}
+
+/// The schema and the code agree field by field: every field the schema requires is one
+/// without which a snapshot does not load, and the optional ones may go.
+#[test]
+fn without_a_field_a_snapshot_loads_exactly_when_the_schema_accepts_it() {
+    let schema = schema();
+    let snapshot = written(&report());
+    assert!(loads(&snapshot));
+    let required = |at: &Value| -> Vec<String> {
+        at["required"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|name| name.as_str().unwrap().to_owned())
+            .collect()
+    };
+    let top_level = required(&schema);
+    assert!(top_level.contains(&"sketches".to_owned()));
+    for field in snapshot.as_object().unwrap().keys() {
+        let mut without = snapshot.clone();
+        without.as_object_mut().unwrap().remove(field);
+        let schema_accepts = validator().is_valid(&without);
+        assert_eq!(schema_accepts, !top_level.contains(field), "{field}");
+        assert_eq!(loads(&without), schema_accepts, "without {field}");
+    }
+    let in_totals = required(&schema["$defs"]["totals"]);
+    for field in snapshot["totals"].as_object().unwrap().keys() {
+        let mut without = snapshot.clone();
+        without["totals"].as_object_mut().unwrap().remove(field);
+        assert!(in_totals.contains(field), "{field}");
+        assert!(!validator().is_valid(&without), "totals without {field}");
+        assert!(!loads(&without), "totals without {field}");
+    }
+}
+
+#[test]
+fn reason_maps_must_name_every_reason_and_no_other() {
+    let snapshot = written(&report());
+    for field in ["unparsed_by_reason", "decap_fallback_by_reason"] {
+        let mut unknown = snapshot.clone();
+        unknown["cumulative"][field]["gre_truncated"] = json!(0);
+        assert!(
+            !validator().is_valid(&unknown),
+            "{field}: an unknown reason"
+        );
+        assert!(!loads(&unknown), "{field}: an unknown reason");
+
+        let mut missing = snapshot.clone();
+        missing["totals"][field]
+            .as_object_mut()
+            .unwrap()
+            .remove("unsupported_encapsulation");
+        assert!(!validator().is_valid(&missing), "{field}: a missing reason");
+        assert!(!loads(&missing), "{field}: a missing reason");
+    }
+}
+
+/// hhmon always counts distinct, so its snapshots carry sketches; a file without them is not a
+/// snapshot to the schema, to loading, or to `hhmon merge`.
+#[test]
+fn a_snapshot_without_sketches_is_refused_everywhere() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut without = written(&report());
+    without.as_object_mut().unwrap().remove("sketches");
+    assert!(!validator().is_valid(&without));
+    assert!(!loads(&without));
+    let path = dir.path().join("bare.json");
+    std::fs::write(&path, serde_json::to_vec(&without).unwrap()).unwrap();
+    let error = merge::read(&path).unwrap_err();
+    let text = error.to_string();
+    assert!(matches!(error, merge::Error::Parse { .. }), "{text}");
+    assert!(
+        text.contains("bare.json") && text.contains("missing field `sketches`"),
+        "{text}"
+    );
+
+    // With distinct counting off (library use only) a report has none: merge names it.
+    let mut bare = report();
+    bare.sketches = None;
+    let inputs = [(path, report()), (dir.path().join("off.json"), bare)];
+    let error = merge::merge(&inputs, 5).unwrap_err();
+    assert!(
+        matches!(&error, merge::Error::NoSketches { path } if path.ends_with("off.json")),
+        "{error}"
+    );
 }
 
 /// Applies `change` to a valid written snapshot and expects the schema to reject it.
@@ -254,9 +356,6 @@ fn reports_breaking_the_contract_are_rejected() {
     });
     rejects("no distinct_destinations", |v| {
         v.as_object_mut().unwrap().remove("distinct_destinations");
-    });
-    rejects("no sketches", |v| {
-        v.as_object_mut().unwrap().remove("sketches");
     });
     rejects("a sketch that is not base64", |v| {
         v["sketches"]["sources"] = json!("not base64!")

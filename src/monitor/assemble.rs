@@ -4,15 +4,14 @@
 //! the rolling window. Knows nothing of threads, packets or where reports go.
 //!
 //! Keys are disjoint across view sets, so the global top `n` is among the sets' top `n`s: the
-//! one ranking rule ([`largest`]: count descending, then key ascending) over their
-//! concatenation. On one set that is its own top list.
+//! one ranking rule ([`largest`], shared with `merge`: count descending, then key ascending)
+//! over their concatenation. On one set that is its own top list.
 
 use super::config::MonitorConfig;
-use super::heavy::largest;
 use super::views::{rounded, IntervalDistinct, RankedAddress, TopLists};
 use crate::report::{
-    AddressEntry, CaptureCounts, CaptureStats, FlowEntry, IntervalReport, IntervalSpan,
-    ReaderCapture, Totals, WindowCounts,
+    largest, AddressEntry, CaptureCounts, CaptureStats, Counting, FlowEntry, IntervalReport,
+    IntervalSpan, ReaderCapture, Totals, WindowCounts,
 };
 use crate::window::SlidingDistinct;
 use std::collections::BTreeMap;
@@ -100,7 +99,11 @@ impl Assembler {
             distinct_sources: 0,
             distinct_destinations: 0,
             window: None,
-            counting: if self.exact { "exact" } else { "chk" }.to_owned(),
+            counting: if self.exact {
+                Counting::Exact
+            } else {
+                Counting::Chk
+            },
             top_flows: self.flows(lists, 0),
             top_flows_by_bytes: self.flows(lists, 1),
             top_sources: self.addresses(lists, |l| &l.sources, 0, true),

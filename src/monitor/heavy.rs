@@ -5,6 +5,7 @@
 use super::config::MonitorConfig;
 use super::hash::{flow_view_hash, ViewKey, EXACT_HASH_SEEDS};
 use crate::decode::FlowKey;
+use crate::report::largest;
 use crate::sketch::chk::CuckooHeavyKeeper;
 use std::collections::HashMap;
 
@@ -140,34 +141,6 @@ impl HeavyHitters<FlowKey> {
             HeavyHitters::Exact { hasher, .. } => hasher.hash_one(key),
         }
     }
-}
-
-/// The `n` largest `items` by `rank` (count, then key ascending on ties), largest first. Keys
-/// are unique, so the order is total and unstable selection deterministic. Holds at most
-/// `2n + 1` items at a time: ranking a sketch costs no memory in proportion to its size.
-pub(super) fn largest<T, K: Ord>(
-    items: impl Iterator<Item = T>,
-    n: usize,
-    rank: impl Fn(&T) -> (u64, &K),
-) -> Vec<T> {
-    let order = |a: &T, b: &T| {
-        let ((a_count, a_key), (b_count, b_key)) = (rank(a), rank(b));
-        b_count.cmp(&a_count).then_with(|| a_key.cmp(b_key))
-    };
-    let mut kept = Vec::new();
-    for item in items {
-        if kept.len() > n.saturating_mul(2) {
-            kept.select_nth_unstable_by(n, order);
-            kept.truncate(n);
-        }
-        kept.push(item);
-    }
-    if n < kept.len() {
-        kept.select_nth_unstable_by(n, order);
-        kept.truncate(n);
-    }
-    kept.sort_unstable_by(order);
-    kept
 }
 
 #[cfg(test)]

@@ -42,8 +42,7 @@ use flow_cache::{FlowCache, FlowCount};
 use views::ViewSet;
 
 use crate::decode::{Decoded, UnparsedReason};
-use crate::report::{CaptureStats, IntervalReport, Totals};
-use std::collections::BTreeMap;
+use crate::report::{CaptureStats, IntervalReport, ReasonCounts, Totals};
 use std::sync::mpsc::Sender;
 
 /// Plain counters of an interval or of the whole run.
@@ -62,26 +61,18 @@ impl Tally {
             packets: self.packets,
             bytes: self.bytes,
             unparsed_packets: self.unparsed.iter().sum(),
-            unparsed_by_reason: by_reason(&self.unparsed),
+            unparsed_by_reason: ReasonCounts::new(self.unparsed),
             transport_truncated: self.transport_truncated,
-            decap_fallback_by_reason: by_reason(&self.decap_fallback),
+            decap_fallback_by_reason: ReasonCounts::new(self.decap_fallback),
         }
     }
-}
-
-/// Counters indexed by [`UnparsedReason::index`], labelled.
-fn by_reason(counts: &[u64; UnparsedReason::COUNT]) -> BTreeMap<String, u64> {
-    UnparsedReason::ALL
-        .iter()
-        .map(|r| (r.as_str().to_owned(), counts[r.index()]))
-        .collect()
 }
 
 /// Where an aggregator's closed intervals go.
 enum Outlet {
     /// It counts into its own views and assembles its reports for the sinks.
     Here {
-        assembler: Assembler,
+        assembler: Box<Assembler>,
         reports: Sender<IntervalReport>,
     },
     /// Owner threads count its keys; the combiner assembles the reports from its parts.
@@ -114,7 +105,7 @@ impl IntervalAggregator {
     pub fn new(config: MonitorConfig, reports: Sender<IntervalReport>) -> Self {
         let config = config.normalized();
         let outlet = Outlet::Here {
-            assembler: Assembler::new(&config),
+            assembler: Box::new(Assembler::new(&config)),
             reports,
         };
         Self::with_outlet(config, outlet)
@@ -370,6 +361,7 @@ impl Collecting {
 mod tests {
     use super::*;
     use crate::decode::FlowKey;
+    use crate::report::Counting;
     use crate::sketch::hll::{DistinctCounter, DEFAULT_LG_K};
     use std::net::{IpAddr, Ipv4Addr};
     use views::rounded;
@@ -429,7 +421,7 @@ mod tests {
             assert_eq!(second.interval.start_unix, 1_000_000_010);
             assert_eq!(second.totals.packets, 2);
             assert_eq!(second.totals.unparsed_packets, 1);
-            assert_eq!(second.totals.unparsed_by_reason["not_ip"], 1);
+            assert_eq!(second.totals.unparsed_by_reason[UnparsedReason::NotIp], 1);
             assert_eq!(second.cumulative.packets, 4);
             assert_eq!(second.cumulative.bytes, 300);
             assert_eq!(
@@ -470,7 +462,12 @@ mod tests {
                 "10.0.0.2"
             );
             assert_eq!(report.distinct_sources, 4);
-            assert_eq!(report.counting, if exact { "exact" } else { "chk" });
+            let counting = if exact {
+                Counting::Exact
+            } else {
+                Counting::Chk
+            };
+            assert_eq!(report.counting, counting);
         }
     }
 
@@ -546,18 +543,11 @@ mod tests {
             .observe(10 * SECOND, 100, fell_back(2, UnparsedReason::Malformed))
             .expect("closes [0, 10)");
         let expected = |not_ip, truncated, malformed| {
-            UnparsedReason::ALL
-                .iter()
-                .map(|reason| {
-                    let count = match reason {
-                        UnparsedReason::NotIp => not_ip,
-                        UnparsedReason::Truncated => truncated,
-                        UnparsedReason::Malformed => malformed,
-                        _ => 0,
-                    };
-                    (reason.as_str().to_owned(), count)
-                })
-                .collect::<BTreeMap<_, _>>()
+            let mut counts = ReasonCounts::default();
+            counts[UnparsedReason::NotIp] = not_ip;
+            counts[UnparsedReason::Truncated] = truncated;
+            counts[UnparsedReason::Malformed] = malformed;
+            counts
         };
         assert_eq!(first.totals.decap_fallback_by_reason, expected(2, 1, 0));
         // They are flows, not unparsed packets: the outer flow holds them.

@@ -6,7 +6,9 @@
 //! [`super::http`]), sketches, or how the report was computed.
 
 use super::protocol_name;
-use crate::report::{AddressEntry, CaptureCounts, FlowEntry, IntervalReport, ReaderCapture};
+use crate::report::{
+    AddressEntry, CaptureCounts, Counting, FlowEntry, IntervalReport, ReaderCapture,
+};
 use prometheus::{Gauge, GaugeVec, IntCounter, IntCounterVec, Opts, Registry, TextEncoder};
 
 /// The `Content-Type` of the text [`render`] returns (text exposition format 0.0.4).
@@ -319,9 +321,9 @@ fn build(metrics: &Metrics, report: &IntervalReport, top: usize) -> prometheus::
         ),
     ] {
         let counters = metrics.counter_vec(metric)?;
-        for (reason, &count) in by_reason {
+        for (reason, count) in by_reason.iter() {
             counters
-                .get_metric_with_label_values(&[reason])?
+                .get_metric_with_label_values(&[reason.as_str()])?
                 .inc_by(count);
         }
     }
@@ -411,7 +413,11 @@ fn build(metrics: &Metrics, report: &IntervalReport, top: usize) -> prometheus::
     metrics.build_info()?;
     metrics.gauge(
         Metric::CountingExact,
-        if report.counting == "exact" { 1.0 } else { 0.0 },
+        if report.counting == Counting::Exact {
+            1.0
+        } else {
+            0.0
+        },
     )
 }
 
@@ -558,7 +564,8 @@ impl Metrics {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::{CaptureStats, IntervalSpan, Totals, WindowCounts};
+    use crate::decode::UnparsedReason;
+    use crate::report::{CaptureStats, IntervalSpan, ReasonCounts, Totals, WindowCounts};
     use std::collections::BTreeMap;
     use std::io::Write as _;
     use std::net::IpAddr;
@@ -642,6 +649,13 @@ mod tests {
         }
     }
 
+    /// `count` of `reason`, none of the others.
+    fn reasons(reason: UnparsedReason, count: u64) -> ReasonCounts {
+        let mut counts = ReasonCounts::default();
+        counts[reason] = count;
+        counts
+    }
+
     /// A source entry with its fan-out.
     fn source(text: &str, packets: u64, fan_out: u64) -> AddressEntry {
         AddressEntry {
@@ -679,23 +693,17 @@ mod tests {
                 packets: 120,
                 bytes: 12_000,
                 unparsed_packets: 3,
-                unparsed_by_reason: BTreeMap::from([("non_ip".into(), 3)]),
+                unparsed_by_reason: reasons(UnparsedReason::NotIp, 3),
                 transport_truncated: 1,
-                decap_fallback_by_reason: BTreeMap::from([("not_ip".into(), 2)]),
+                decap_fallback_by_reason: reasons(UnparsedReason::NotIp, 2),
             },
             cumulative: Totals {
                 packets: 5_000,
                 bytes: 640_000,
                 unparsed_packets: 7,
-                unparsed_by_reason: BTreeMap::from([
-                    ("ipv4_truncated".into(), 0),
-                    ("non_ip".into(), 7),
-                ]),
+                unparsed_by_reason: reasons(UnparsedReason::UnsupportedLinkType, 7),
                 transport_truncated: 4,
-                decap_fallback_by_reason: BTreeMap::from([
-                    ("not_ip".into(), 6),
-                    ("truncated".into(), 0),
-                ]),
+                decap_fallback_by_reason: reasons(UnparsedReason::NotIp, 6),
             },
             distinct_sources: 9,
             distinct_destinations: 6,
@@ -704,7 +712,7 @@ mod tests {
                 intervals: 12,
                 distinct_sources: 4321,
             }),
-            counting: "chk".into(),
+            counting: Counting::Chk,
             top_flows: vec![a.clone(), b, c],
             top_flows_by_bytes: vec![heavy_bytes, a],
             top_sources: vec![
@@ -774,12 +782,16 @@ mod tests {
             4.0
         );
         let unparsed = Metric::UnparsedPacketsTotal;
-        assert_eq!(value(&all, unparsed, &[("reason", "non_ip")]), 7.0);
-        assert_eq!(value(&all, unparsed, &[("reason", "ipv4_truncated")]), 0.0);
+        let link_type = [("reason", "unsupported_link_type")];
+        assert_eq!(value(&all, unparsed, &link_type), 7.0);
+        assert_eq!(value(&all, unparsed, &[("reason", "not_ip")]), 0.0);
         let fallback = Metric::DecapFallbackPacketsTotal;
         assert_eq!(value(&all, fallback, &[("reason", "not_ip")]), 6.0);
         assert_eq!(value(&all, fallback, &[("reason", "truncated")]), 0.0);
-        assert_eq!(series(&all, fallback).len(), 2);
+        // Every reason has its series, zeros included, so rates never start from nothing.
+        for metric in [unparsed, fallback] {
+            assert_eq!(series(&all, metric).len(), UnparsedReason::COUNT);
+        }
         assert_eq!(value(&all, Metric::IntervalPackets, &[]), 120.0);
         assert_eq!(value(&all, Metric::IntervalBytes, &[]), 12_000.0);
         assert_eq!(value(&all, Metric::IntervalDistinctSources, &[]), 9.0);
@@ -1031,7 +1043,7 @@ mod tests {
     #[test]
     fn exact_counting_is_flagged() {
         let mut report = fixture();
-        report.counting = "exact".into();
+        report.counting = Counting::Exact;
         let all = samples(&render(&report, &ProcessCounters::default(), 10));
         assert_eq!(value(&all, Metric::CountingExact, &[]), 1.0);
     }

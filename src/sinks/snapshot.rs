@@ -262,17 +262,26 @@ fn replace_atomically(path: &Path, bytes: &[u8], sync: bool) -> Result<(), Error
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::{AddressEntry, FlowEntry, IntervalSpan, Totals};
-    use std::collections::BTreeMap;
+    use crate::decode::UnparsedReason;
+    use crate::report::{
+        AddressEntry, Counting, FlowEntry, IntervalSpan, ReasonCounts, Sketches, Totals,
+    };
+    use crate::sketch::hll::DistinctCounter;
+
+    fn reasons(reason: UnparsedReason, count: u64) -> ReasonCounts {
+        let mut counts = ReasonCounts::default();
+        counts[reason] = count;
+        counts
+    }
 
     fn report(start_unix: u64) -> IntervalReport {
         let totals = Totals {
             packets: 12,
             bytes: 3456,
             unparsed_packets: 1,
-            unparsed_by_reason: BTreeMap::from([("not_ip".to_owned(), 1)]),
+            unparsed_by_reason: reasons(UnparsedReason::NotIp, 1),
             transport_truncated: 0,
-            decap_fallback_by_reason: BTreeMap::from([("truncated".to_owned(), 2)]),
+            decap_fallback_by_reason: reasons(UnparsedReason::Truncated, 2),
         };
         let flow = FlowEntry {
             src: "192.0.2.1".parse().unwrap(),
@@ -297,7 +306,7 @@ mod tests {
             distinct_sources: 1,
             distinct_destinations: 1,
             window: None,
-            counting: "exact".to_owned(),
+            counting: Counting::Exact,
             top_flows: vec![flow.clone()],
             top_flows_by_bytes: vec![flow],
             top_sources: vec![address.clone()],
@@ -305,7 +314,11 @@ mod tests {
             top_destinations: vec![address.clone()],
             top_destinations_by_bytes: vec![address],
             capture: None,
-            sketches: None,
+            // hhmon always writes them, and a snapshot without them does not load.
+            sketches: Some(Sketches {
+                sources: DistinctCounter::default().to_base64(),
+                destinations: DistinctCounter::default().to_base64(),
+            }),
         }
     }
 

@@ -8,8 +8,7 @@
 //! `counting` field.
 
 use super::protocol_name;
-use crate::report::{AddressEntry, CaptureStats, FlowEntry, IntervalReport, Totals};
-use std::collections::BTreeMap;
+use crate::report::{AddressEntry, CaptureStats, FlowEntry, IntervalReport, ReasonCounts, Totals};
 use std::fmt::Write as _;
 use std::net::{IpAddr, SocketAddr};
 
@@ -54,12 +53,12 @@ pub fn render(report: &IntervalReport, top: usize) -> String {
 }
 
 /// `total`, followed by its non-zero reasons in parentheses.
-fn with_reasons(total: u64, by_reason: &BTreeMap<String, u64>) -> String {
+fn with_reasons(total: u64, by_reason: &ReasonCounts) -> String {
     let mut text = total.to_string();
     let reasons: Vec<String> = by_reason
         .iter()
-        .filter(|(_, &count)| count > 0)
-        .map(|(reason, count)| format!("{reason} {count}"))
+        .filter(|&(_, count)| count > 0)
+        .map(|(reason, count)| format!("{} {count}", reason.as_str()))
         .collect();
     if !reasons.is_empty() {
         let _ = write!(text, " ({})", reasons.join(", "));
@@ -76,7 +75,7 @@ fn header(report: &IntervalReport) -> String {
     if totals.transport_truncated > 0 {
         let _ = write!(degraded, " | ports cut off {}", totals.transport_truncated);
     }
-    let fallbacks: u64 = totals.decap_fallback_by_reason.values().sum();
+    let fallbacks = totals.decap_fallback_by_reason.total();
     if fallbacks > 0 {
         let reasons = with_reasons(fallbacks, &totals.decap_fallback_by_reason);
         let _ = write!(degraded, " | decap fallback {reasons}");
@@ -287,8 +286,8 @@ fn human_bytes(bytes: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::IntervalSpan;
-    use std::collections::BTreeMap;
+    use crate::decode::UnparsedReason;
+    use crate::report::{Counting, IntervalSpan};
 
     fn flow(
         src: &str,
@@ -318,6 +317,14 @@ mod tests {
         }
     }
 
+    fn reasons(counts: &[(UnparsedReason, u64)]) -> ReasonCounts {
+        let mut by_reason = ReasonCounts::default();
+        for &(reason, count) in counts {
+            by_reason[reason] = count;
+        }
+        by_reason
+    }
+
     fn fixture() -> IntervalReport {
         let flows = vec![
             flow("10.0.0.1", "10.0.0.2", (51000, 443), 6, (250, 617_284)),
@@ -337,19 +344,18 @@ mod tests {
                 packets: 1000,
                 bytes: 1_234_567,
                 unparsed_packets: 5,
-                unparsed_by_reason: BTreeMap::from([
-                    ("ipv6_truncated".into(), 2),
-                    ("mpls".into(), 0),
-                    ("non_ip".into(), 3),
+                unparsed_by_reason: reasons(&[
+                    (UnparsedReason::NotIp, 3),
+                    (UnparsedReason::Malformed, 2),
                 ]),
                 transport_truncated: 0,
-                decap_fallback_by_reason: BTreeMap::new(),
+                decap_fallback_by_reason: ReasonCounts::default(),
             },
             cumulative: Totals::default(),
             distinct_sources: 42,
             distinct_destinations: 17,
             window: None,
-            counting: "chk".into(),
+            counting: Counting::Chk,
             top_flows_by_bytes: vec![flows[1].clone(), flows[0].clone()],
             top_flows: flows,
             top_sources: vec![
@@ -386,7 +392,7 @@ mod tests {
             "bytes 1234567 (1.2 MB)",
             "distinct sources 42 destinations 17 |",
             // Non-zero reasons only, in the report's (alphabetical) order.
-            "unparsed 5 (ipv6_truncated 2, non_ip 3)",
+            "unparsed 5 (malformed 2, not_ip 3)",
             "counting chk",
         ] {
             assert!(
@@ -394,24 +400,23 @@ mod tests {
                 "{expected:?} missing from {header:?}"
             );
         }
-        assert!(!header.contains("mpls"));
+        assert!(!header.contains("truncated"), "{header}");
         assert!(!header.contains("window"));
         assert!(!header.contains("ports cut off"), "{header}");
         assert!(!header.contains("decap fallback"), "{header}");
 
         let mut degraded = fixture();
         degraded.totals.transport_truncated = 7;
-        degraded.totals.decap_fallback_by_reason = BTreeMap::from([
-            ("gre_truncated".into(), 3),
-            ("too_deep".into(), 0),
-            ("vxlan_non_ip".into(), 1),
+        degraded.totals.decap_fallback_by_reason = reasons(&[
+            (UnparsedReason::UnsupportedLinkType, 1),
+            (UnparsedReason::Truncated, 3),
         ]);
         let text = render(&degraded, 10);
         let header = text.lines().next().unwrap();
         assert!(
             header.contains(
-                "| unparsed 5 (ipv6_truncated 2, non_ip 3) | ports cut off 7 \
-                 | decap fallback 4 (gre_truncated 3, vxlan_non_ip 1) | counting chk"
+                "| unparsed 5 (malformed 2, not_ip 3) | ports cut off 7 \
+                 | decap fallback 4 (truncated 3, unsupported_link_type 1) | counting chk"
             ),
             "{header}"
         );
@@ -431,11 +436,7 @@ mod tests {
 
         let mut clean = fixture();
         clean.totals.unparsed_packets = 0;
-        clean
-            .totals
-            .unparsed_by_reason
-            .values_mut()
-            .for_each(|n| *n = 0);
+        clean.totals.unparsed_by_reason = ReasonCounts::default();
         let header = render(&clean, 10);
         assert!(header.lines().next().unwrap().contains("| unparsed 0 |"));
     }
