@@ -22,10 +22,21 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
+/// What the exit status says, for `--help` ([`crate::app::Status`]).
+const EXIT_STATUS: &str = "Exit status: 0 when every input was read; 1 when nothing could be \
+read or hhmon could not start; 2 when some inputs could not be read (each is reported, the \
+others are counted), or for a bad command line or configuration file.";
+
 /// hhmon: heavy hitters and distinct sources of network traffic, per interval.
 // `args_override_self`: the config file's flags go first and a flag typed again replaces them.
 #[derive(Debug, Parser)]
-#[command(name = "hhmon", version, about, args_override_self = true)]
+#[command(
+    name = "hhmon",
+    version,
+    about,
+    args_override_self = true,
+    after_help = EXIT_STATUS
+)]
 pub struct Cli {
     /// What to do.
     #[command(subcommand)]
@@ -36,6 +47,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Replay pcap/pcapng capture files (`-` for standard input) through the monitor.
+    #[command(after_help = EXIT_STATUS)]
     Replay(ReplayArgs),
     /// Capture live on a network interface until SIGINT or SIGTERM.
     Capture(CaptureArgs),
@@ -1211,5 +1223,19 @@ mod tests {
         assert_eq!(config.top, 5);
         let error = parse(&[]).unwrap_err().to_string();
         assert!(error.contains("SNAPSHOT"), "{error}");
+    }
+
+    #[test]
+    fn help_tells_the_exit_status() {
+        for args in [&["hhmon", "--help"][..], &["hhmon", "replay", "--help"]] {
+            let help = Cli::try_parse_from(args).unwrap_err().to_string();
+            for status in [
+                "0 when every input was read",
+                "1 when nothing",
+                "2 when some",
+            ] {
+                assert!(help.contains(status), "{args:?}: {help}");
+            }
+        }
     }
 }
