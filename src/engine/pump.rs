@@ -90,71 +90,117 @@ fn counts(now: Stats, before: Stats) -> CaptureCounts {
 }
 
 /// The per-packet loop over `source` until a stop request, the end of the source or an error.
-/// With a `clock` (wall-clock nanoseconds), the interval of its first reading opens at once
-/// and idle wake-ups close intervals on it. `paced`: the source waits between packets, so
-/// every packet beats the health clock.
+/// With a `clock` (wall-clock nanoseconds) the source is polled: the interval of the clock's
+/// first reading opens at once, and idle wake-ups close intervals on it. Without one the source
+/// is read straight through, which spares a sum type per packet. `paced`: the source waits
+/// between packets, so every packet beats the health clock.
 fn pump<S: PacketSource>(
     source: &mut S,
     aggregator: &mut IntervalAggregator,
     stats: &mut StatsReader,
     context: LoopContext,
     paced: bool,
-    mut clock: Option<&mut dyn FnMut() -> u64>,
+    clock: Option<&mut dyn FnMut() -> u64>,
 ) -> Pumped {
-    let LoopContext {
-        decode,
-        stop,
-        progress,
-        health,
-    } = context;
-    let link_type = source.link_type();
     let mut pumped = Pumped::default();
-    // What the progress display has been given of this source.
-    let (mut shown_packets, mut shown_bytes) = (0, source.progress().bytes_read);
-    let mut show = |source: &S, packets: u64| {
-        let bytes = source.progress().bytes_read;
-        progress.add(packets - shown_packets, bytes.saturating_sub(shown_bytes));
-        (shown_packets, shown_bytes) = (packets, bytes);
+    let mut shown = Shown {
+        packets: 0,
+        bytes: source.progress().bytes_read,
     };
-    if let Some(clock) = clock.as_mut() {
-        // Opens the current interval now, so an interface that stays quiet still reports.
-        aggregator.tick(clock(), || stats.read(source));
-    }
-    while !stop.load(Ordering::Relaxed) {
-        match source.poll_packet() {
-            Ok(Next::Packet(packet)) => {
-                pumped.packets += 1;
-                pumped.bytes += u64::from(packet.wire_len);
-                let (timestamp_nanos, wire_len) = (packet.timestamp_nanos, packet.wire_len);
-                let decoded = decode_with(decode, link_type, packet.data);
+    let link_type = source.link_type();
+    let decode = context.decode;
+    let stop = context.stop;
+    match clock {
+        None => {
+            while !stop.load(Ordering::Relaxed) {
+                let (timestamp_nanos, wire_len, decoded) = match source.next_packet() {
+                    Ok(Some(packet)) => (
+                        packet.timestamp_nanos,
+                        packet.wire_len,
+                        decode_with(decode, link_type, packet.data),
+                    ),
+                    Ok(None) => break,
+                    Err(error) => {
+                        pumped.error = Some(error);
+                        break;
+                    }
+                };
                 aggregator.observe(timestamp_nanos, wire_len, decoded, || stats.read(source));
-                if paced || pumped.packets % BEAT_EVERY == 0 {
-                    health.heartbeat();
-                }
-                if pumped.packets % BEAT_EVERY == 0 {
-                    show(source, pumped.packets);
-                }
-                if pumped.packets % STATS_EVERY == 0 {
-                    let _ = source.stats();
-                }
+                after_packet(source, &mut pumped, wire_len, &mut shown, context, paced);
             }
-            // Caught up with the interface: the clock stands in for packet time.
-            Ok(Next::Idle) => {
-                health.heartbeat();
-                show(source, pumped.packets);
-                if let Some(clock) = clock.as_mut() {
-                    aggregator.tick(clock(), || stats.read(source));
-                }
-            }
-            Ok(Next::End) => break,
-            Err(error) => {
-                pumped.error = Some(error);
-                break;
+        }
+        Some(clock) => {
+            // Opens the current interval now, so an interface that stays quiet still reports.
+            aggregator.tick(clock(), || stats.read(source));
+            while !stop.load(Ordering::Relaxed) {
+                let (timestamp_nanos, wire_len, decoded) = match source.poll_packet() {
+                    Ok(Next::Packet(packet)) => (
+                        packet.timestamp_nanos,
+                        packet.wire_len,
+                        decode_with(decode, link_type, packet.data),
+                    ),
+                    // Caught up with the interface: the clock stands in for packet time.
+                    Ok(Next::Idle) => {
+                        context.health.heartbeat();
+                        shown.show(source, pumped.packets, context);
+                        aggregator.tick(clock(), || stats.read(source));
+                        continue;
+                    }
+                    Ok(Next::End) => break,
+                    Err(error) => {
+                        pumped.error = Some(error);
+                        break;
+                    }
+                };
+                aggregator.observe(timestamp_nanos, wire_len, decoded, || stats.read(source));
+                after_packet(source, &mut pumped, wire_len, &mut shown, context, paced);
             }
         }
     }
-    show(source, pumped.packets);
+    shown.show(source, pumped.packets, context);
     pumped
+}
+
+/// What the progress display has been given of one source.
+struct Shown {
+    packets: u64,
+    bytes: u64,
+}
+
+impl Shown {
+    /// Gives the display what was read since the last call: `packets` in all so far, and the
+    /// source's input bytes.
+    fn show(&mut self, source: &impl PacketSource, packets: u64, context: LoopContext) {
+        let bytes = source.progress().bytes_read;
+        context
+            .progress
+            .add(packets - self.packets, bytes.saturating_sub(self.bytes));
+        (self.packets, self.bytes) = (packets, bytes);
+    }
+}
+
+/// The loop's bookkeeping after a packet of `wire_len` bytes: its counts, and every so many
+/// packets the heartbeat, the progress display and the capture statistics.
+#[inline(always)]
+fn after_packet(
+    source: &mut impl PacketSource,
+    pumped: &mut Pumped,
+    wire_len: u32,
+    shown: &mut Shown,
+    context: LoopContext,
+    paced: bool,
+) {
+    pumped.packets += 1;
+    pumped.bytes += u64::from(wire_len);
+    if paced || pumped.packets % BEAT_EVERY == 0 {
+        context.health.heartbeat();
+    }
+    if pumped.packets % BEAT_EVERY == 0 {
+        shown.show(source, pumped.packets, context);
+    }
+    if pumped.packets % STATS_EVERY == 0 {
+        let _ = source.stats();
+    }
 }
 
 /// What reading sources in turn gave.

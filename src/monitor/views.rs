@@ -37,7 +37,7 @@ impl DistinctSet {
     /// Counts `packets` packets of source `address` (of heavy-hitter hash `hash`, with `count`
     /// packets so far, these included: a fan table considering an address for admission needs
     /// it): `own` is the source's coupon, `peer` the destination's, for its fan-out.
-    #[inline]
+    #[inline(always)]
     fn source(
         &mut self,
         address: &IpAddr,
@@ -51,7 +51,7 @@ impl DistinctSet {
     }
 
     /// [`source`](Self::source) for a destination and its fan-in.
-    #[inline]
+    #[inline(always)]
     fn destination(
         &mut self,
         address: &IpAddr,

@@ -108,7 +108,7 @@ impl<K: Eq + Clone> KeyedDistinct<K> {
     /// always come with the same hash) in `packets` packets. When `key` is not tracked, `count`
     /// is asked for the key's count (these packets included) to decide its admission, as the
     /// module explains.
-    #[inline]
+    #[inline(always)]
     pub fn insert(
         &mut self,
         key: &K,
