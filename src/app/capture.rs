@@ -9,7 +9,8 @@
 //! With `--readers N` the interface's frames are shared by flow among N captures
 //! ([`LiveSource::open_readers`], PACKET_FANOUT), each read by a thread of its own with an
 //! aggregator of its own; they count on shared owner threads, whose combiner sums the readers'
-//! totals and statistics into one report per interval.
+//! totals and statistics into one report per interval. Knows nothing of the packet loop, the
+//! views or how reports are rendered.
 
 use super::{fail, Status};
 use crate::capture::{self, wall_clock_nanos, LiveConfig, LiveSource, Stats};

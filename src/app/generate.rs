@@ -1,4 +1,5 @@
-//! `hhmon generate`: a synthetic capture ([`crate::synth`]) and its exact counts.
+//! `hhmon generate`: a synthetic capture ([`crate::synth`]) and its exact counts. Knows nothing
+//! of how the traffic is modelled.
 
 use super::{fail, Status};
 use crate::synth::{self, SynthConfig};

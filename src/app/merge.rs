@@ -1,4 +1,5 @@
-//! `hhmon merge`: snapshots into one view ([`crate::merge`]), printed as the table.
+//! `hhmon merge`: snapshots into one view ([`crate::merge`]), printed as the table. Knows
+//! nothing of how snapshots are merged or rendered.
 
 use super::{fail, Status};
 use crate::merge::MergeConfig;

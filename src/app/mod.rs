@@ -1,5 +1,6 @@
 //! One thin driver per subcommand: set up, run the engine (or the merge, or the generator),
-//! print the closing summary and decide the exit status. None reads packets itself.
+//! print the closing summary and decide the exit status. None reads packets, counts or renders
+//! a report itself: that is the engine's, the monitor's and the sinks' work.
 
 pub mod capture;
 pub mod generate;

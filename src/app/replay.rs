@@ -3,7 +3,8 @@
 //! Sets up the engine, reads the files in turn (paced by their timestamps with `--speed`),
 //! waits for the last interval to reach every sink, and with a listen address keeps serving
 //! the final metrics until SIGINT or SIGTERM. Snapshots are made durable once, at the end (and
-//! at a signal), rather than after every interval: a replay can be run again.
+//! at a signal), rather than after every interval: a replay can be run again. Knows nothing of
+//! the packet loop, the views or how reports are rendered.
 
 use super::{fail, Status};
 use crate::capture::{self, FileSource, Paced};

@@ -1,6 +1,6 @@
 //! The progress display on stderr, which several reading threads may share: only on a
 //! terminal, only when not quiet. A bar over the input's bytes when their total is known
-//! (files), else a spinner over packets (a live interface).
+//! (files), else a spinner over packets (a live interface). Knows nothing of what is counted.
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::io::IsTerminal;

@@ -8,6 +8,8 @@
 //! (a live interface) comes back idle at least every wake interval: the loop then beats, and
 //! with a clock closes the interval the clock has left even without a packet. Capture
 //! statistics are read when an interval closes, and the aggregator puts them in its report.
+//! Knows nothing of file formats, sketches or sinks: sources, the decoder and the aggregator
+//! are all it touches.
 
 use super::LoopContext;
 use crate::capture::{self, Next, PacketSource, Stats};
