@@ -136,16 +136,7 @@ pub fn fan_lg_k(hll_lg_k: u8) -> u8 {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn config(exact: bool) -> MonitorConfig {
-        MonitorConfig {
-            interval_secs: 10,
-            top: 3,
-            exact,
-            sketch_bytes: 64 << 10,
-            ..MonitorConfig::default()
-        }
-    }
+    use crate::monitor::testing::small_config as config;
 
     #[test]
     fn a_window_must_be_a_whole_number_of_intervals_of_bounded_size() {

@@ -79,17 +79,11 @@ pub(super) fn flow_view_hash(key: &FlowKey, src_hash: u64, dst_hash: u64) -> u64
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::monitor::testing::tcp;
     use std::net::Ipv4Addr;
 
-    /// A TCP flow between two IPv4 addresses given as integers.
     fn between(src: u32, dst: u32) -> FlowKey {
-        FlowKey {
-            src: IpAddr::V4(Ipv4Addr::from(src)),
-            dst: IpAddr::V4(Ipv4Addr::from(dst)),
-            src_port: 1234,
-            dst_port: 80,
-            protocol: 6,
-        }
+        tcp(src, dst, 1234)
     }
 
     #[test]

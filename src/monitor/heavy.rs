@@ -146,25 +146,11 @@ impl HeavyHitters<FlowKey> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::net::{IpAddr, Ipv4Addr};
+    use crate::monitor::testing::{small_config as config, tcp};
+    use std::net::IpAddr;
 
-    fn config(exact: bool) -> MonitorConfig {
-        MonitorConfig {
-            exact,
-            sketch_bytes: 64 << 10,
-            ..MonitorConfig::default()
-        }
-    }
-
-    /// A TCP flow between two IPv4 addresses given as integers.
     fn between(src: u32, dst: u32) -> FlowKey {
-        FlowKey {
-            src: IpAddr::V4(Ipv4Addr::from(src)),
-            dst: IpAddr::V4(Ipv4Addr::from(dst)),
-            src_port: 1234,
-            dst_port: 80,
-            protocol: 6,
-        }
+        tcp(src, dst, 1234)
     }
 
     #[test]

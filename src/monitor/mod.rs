@@ -29,6 +29,8 @@ mod flow_cache;
 mod hash;
 mod heavy;
 mod parallel;
+#[cfg(test)]
+pub(crate) mod testing;
 mod views;
 
 pub use config::{
@@ -320,47 +322,10 @@ fn count_flow(
 }
 
 #[cfg(test)]
-pub(crate) struct Collecting {
-    pub(crate) aggregator: IntervalAggregator,
-    reports: std::sync::mpsc::Receiver<IntervalReport>,
-}
-
-#[cfg(test)]
-impl Collecting {
-    pub(crate) fn new(config: MonitorConfig) -> Self {
-        let (reports, received) = std::sync::mpsc::channel();
-        Self {
-            aggregator: IntervalAggregator::new(config, reports),
-            reports: received,
-        }
-    }
-
-    pub(crate) fn observe(
-        &mut self,
-        timestamp_nanos: u64,
-        wire_len: u32,
-        decoded: Result<Decoded, UnparsedReason>,
-    ) -> Option<IntervalReport> {
-        self.aggregator
-            .observe(timestamp_nanos, wire_len, decoded, || None);
-        self.reports.try_recv().ok()
-    }
-
-    pub(crate) fn tick(&mut self, now_nanos: u64) -> Option<IntervalReport> {
-        self.aggregator.tick(now_nanos, || None);
-        self.reports.try_recv().ok()
-    }
-
-    pub(crate) fn finish(&mut self) -> Option<IntervalReport> {
-        self.aggregator.finish(|| None);
-        self.reports.try_recv().ok()
-    }
-}
-
-#[cfg(test)]
 mod tests {
     use super::*;
     use crate::decode::FlowKey;
+    use crate::monitor::testing::{small_config as config, Collecting};
     use crate::report::Counting;
     use crate::sketch::hll::{DistinctCounter, DEFAULT_LG_K};
     use std::net::{IpAddr, Ipv4Addr};
@@ -380,16 +345,6 @@ mod tests {
             transport_truncated: false,
             decap_fallback: None,
         })
-    }
-
-    fn config(exact: bool) -> MonitorConfig {
-        MonitorConfig {
-            interval_secs: 10,
-            top: 3,
-            exact,
-            sketch_bytes: 64 << 10,
-            ..MonitorConfig::default()
-        }
     }
 
     #[test]

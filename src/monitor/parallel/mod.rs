@@ -169,20 +169,10 @@ pub(super) fn start(
 mod tests {
     use super::super::IntervalAggregator;
     use super::*;
-    use crate::decode::{Decoded, FlowKey};
-    use std::net::{IpAddr, Ipv4Addr};
+    use crate::decode::Decoded;
+    use crate::monitor::testing::{exact_with_workers as exact, tcp as key};
 
     const SECOND: u64 = 1_000_000_000;
-
-    fn key(src: u32, dst: u32, port: u16) -> FlowKey {
-        FlowKey {
-            src: IpAddr::V4(Ipv4Addr::from(src)),
-            dst: IpAddr::V4(Ipv4Addr::from(dst)),
-            src_port: port,
-            dst_port: 80,
-            protocol: 6,
-        }
-    }
 
     fn packet(src: u32, dst: u32, port: u16) -> Result<Decoded, crate::decode::UnparsedReason> {
         Ok(Decoded {
@@ -236,16 +226,6 @@ mod tests {
     #[test]
     fn an_update_takes_the_64_bytes_the_memory_bound_counts() {
         assert!(std::mem::size_of::<Update>() <= 64);
-    }
-
-    fn exact(workers: usize) -> MonitorConfig {
-        MonitorConfig {
-            exact: true,
-            top: 5,
-            window_secs: Some(20),
-            workers,
-            ..MonitorConfig::default()
-        }
     }
 
     /// Three intervals of more updates than a lane has batches, a late packet, the clock

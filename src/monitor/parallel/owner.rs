@@ -147,30 +147,8 @@ impl Owner {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::decode::FlowKey;
-    use crate::monitor::MonitorConfig;
-    use std::net::{IpAddr, Ipv4Addr};
+    use crate::monitor::testing::{exact_with_workers as exact, tcp as key};
     use std::sync::mpsc;
-
-    fn key(src: u32, dst: u32, port: u16) -> FlowKey {
-        FlowKey {
-            src: IpAddr::V4(Ipv4Addr::from(src)),
-            dst: IpAddr::V4(Ipv4Addr::from(dst)),
-            src_port: port,
-            dst_port: 80,
-            protocol: 6,
-        }
-    }
-
-    fn exact(workers: usize) -> MonitorConfig {
-        MonitorConfig {
-            exact: true,
-            top: 5,
-            window_secs: Some(20),
-            workers,
-            ..MonitorConfig::default()
-        }
-    }
 
     /// An owner with exact views for two producers, and where its sets go.
     fn owner() -> (Owner, Receiver<Filled>, SyncSender<Box<ViewSet>>) {
