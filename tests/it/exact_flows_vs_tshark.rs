@@ -1,7 +1,7 @@
 //! Issue #4's acceptance test: the real `hhmon replay --exact` binary on every shipped capture,
 //! with one interval spanning the whole file and a top list longer than the flow count, so that
 //! its snapshot holds the complete flow table. That table must equal the one built from
-//! tshark's fields (see `support_tshark`), key for key and count for count, in the default
+//! tshark's fields (see `util::tshark`), key for key and count for count, in the default
 //! mode (outermost IP flow) and with `--decap` (innermost IP flow); the unparsed counts must
 //! match, reason class by reason class, the packets tshark could not key; and the packets
 //! `--decap` counted under an outer flow because their tunnel could not be opened must be
