@@ -12,6 +12,7 @@ use crate::util::captures;
 use crate::util::hhmon::{hhmon, replay_into, Ran};
 use crate::util::http;
 use crate::util::repo;
+use crate::util::snapshots::interval_files;
 
 /// The replay modes compared, by name: the options that change what is counted or how.
 const MODES: &[(&str, &[&str])] = &[
@@ -45,13 +46,7 @@ fn run(args: &[&str]) -> Ran {
 
 /// The interval snapshots in `dir`, oldest first, one JSON document a line.
 fn snapshot_lines(dir: &Path) -> String {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|entry| entry.unwrap().path())
-        .filter(|path| path.file_name().unwrap() != "latest.json")
-        .collect();
-    files.sort();
-    files
+    interval_files(dir)
         .iter()
         .map(|file| {
             let value: Value = serde_json::from_slice(&std::fs::read(file).unwrap()).unwrap();
@@ -215,13 +210,7 @@ fn merges_write_the_golden_snapshot_and_table() {
         for capture in *captures {
             let dir = scratch.path().join(capture);
             replay(capture, &[], &dir);
-            let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-                .unwrap()
-                .map(|entry| entry.unwrap().path())
-                .filter(|path| path.file_name().unwrap() != "latest.json")
-                .collect();
-            files.sort();
-            inputs.extend(files);
+            inputs.extend(interval_files(&dir));
         }
         let out = scratch.path().join(format!("merged-{index}.json"));
         let mut args = vec!["merge", "--top", "10", "--out", out.to_str().unwrap()];

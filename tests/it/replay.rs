@@ -24,6 +24,7 @@ use crate::util::hhmon::hhmon;
 use crate::util::http;
 use crate::util::prometheus::{samples, Sample};
 use crate::util::repo::capture;
+use crate::util::snapshots::read;
 use crate::util::tshark::{add, frame_times, tshark, Counts};
 
 /// An interval length that puts each whole capture into one interval: every capture's
@@ -51,10 +52,6 @@ fn replay_into(dir: &Path, args: &[&str], input: &Path) {
     let stderr = output.stderr;
     assert!(output.status.success(), "{args:?} {input:?}: {stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
-}
-
-fn read_report(path: &Path) -> IntervalReport {
-    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
 /// The interval files in a snapshot directory as (start_unix, path), oldest first; anything
@@ -362,8 +359,8 @@ fn replay_agrees_with_tshark_in_sketch_and_exact_mode() {
             replay_into(dir.path(), &args, &path);
             let files = interval_files(dir.path());
             assert_eq!(files.len(), 1, "{name}: one interval spans the capture");
-            let report = read_report(&dir.path().join("latest.json"));
-            assert_eq!(report, read_report(&files[0].1), "{name}: latest.json");
+            let report = read(&dir.path().join("latest.json"));
+            assert_eq!(report, read(&files[0].1), "{name}: latest.json");
             assert_eq!(report.counting, mode, "{name}");
             let (checked, problems) = compare(&report, &truth, accuracy);
             eprintln!(
@@ -479,8 +476,8 @@ fn standard_input_gives_the_same_snapshot_as_the_file() {
     assert!(cat.wait().unwrap().success());
     assert!(output.status.success(), "{}", output.stderr);
 
-    let expected = read_report(&from_file.path().join("latest.json"));
-    let got = read_report(&from_stdin.path().join("latest.json"));
+    let expected = read(&from_file.path().join("latest.json"));
+    let got = read(&from_stdin.path().join("latest.json"));
     assert_eq!(got.totals.packets, tshark(&path).len() as u64);
     assert_eq!(got, expected);
 }
@@ -518,7 +515,7 @@ fn interval_snapshots_validate_partition_the_capture_and_rotate() {
             .map(|e| e.to_string())
             .collect();
         assert!(errors.is_empty(), "{}: {errors:?}", file.display());
-        let report = read_report(file);
+        let report = read(file);
         assert_eq!(report.interval.start_unix, *start, "{}", file.display());
         assert_eq!(report.interval.seconds, SECONDS);
         got.insert(report.interval.start_unix, report.totals.packets);
@@ -675,7 +672,7 @@ fn sigterm_during_a_paced_replay_writes_the_open_interval_and_exits() {
     let files = interval_files(dir.path());
     let start = first as u64 - first as u64 % 10;
     assert_eq!(files.iter().map(|f| f.0).collect::<Vec<_>>(), [start]);
-    let report = read_report(&dir.path().join("latest.json"));
+    let report = read(&dir.path().join("latest.json"));
     let due = times.iter().filter(|t| **t - first <= elapsed).count() as u64;
     assert!(
         (1..=due).contains(&report.totals.packets),
