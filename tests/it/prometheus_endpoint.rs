@@ -232,6 +232,10 @@ fn healthz_follows_the_packet_loop_through_a_stall_on_standard_input() {
     let port = http::free_port();
     // A bare port: the server must be on loopback.
     let address = SocketAddr::from(([127, 0, 0, 1], port));
+    // The health clock starts in hhmon, after this instant; the ten packets below are too few
+    // for an unpaced loop to beat again. Taken after feeding them instead, the instant can
+    // fall after hhmon's clock started when other tests keep this thread waiting.
+    let started = Instant::now();
     let mut hhmon = hhmon(["replay", "--quiet", "--stall-timeout", "2s", "--listen"])
         .arg(port.to_string())
         .arg("-")
@@ -241,10 +245,13 @@ fn healthz_follows_the_packet_loop_through_a_stall_on_standard_input() {
 
     stdin.write_all(&pcap_file::header()).unwrap();
     feed(&mut stdin, (0..10).map(packet));
-    let fed = Instant::now();
     // The loop now blocks reading standard input: no progress, so after the timeout, 503.
     let (body, _) = await_health(address, 503, Duration::from_secs(10));
-    assert!(fed.elapsed() >= STALL, "503 after only {:?}", fed.elapsed());
+    assert!(
+        started.elapsed() >= STALL,
+        "503 after only {:?}",
+        started.elapsed()
+    );
     assert!(body.starts_with("stalled"), "{body}");
     assert_eq!(http::get(address, "/metrics").map(|r| r.0), Some(200));
     for path in ["/", "/nope", "/metrics/x"] {
