@@ -20,7 +20,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use hhmon::decode::FlowKey;
 
 /// One packet as tshark dissected it: its wire length, and the row of fields its keys are read
-/// from when asked.
+/// from when asked. The keys are not stored: the system tests need only the outermost one, and
+/// a field one of the two binaries never read would be dead code there.
 #[derive(Debug)]
 pub struct TsharkPacket {
     /// `frame.len`: the length on the wire.
@@ -92,6 +93,7 @@ pub struct Dissection {
 pub fn dissect(path: &Path, args: &[&str]) -> Dissection {
     let bytes =
         std::fs::read(path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    // SipHash with fixed keys: stable for one toolchain, and a new toolchain only dissects anew.
     let mut hasher = DefaultHasher::new();
     hasher.write(&bytes);
     for arg in args {
