@@ -10,7 +10,9 @@
 //! stream length, `HHMON_BENCH_PCAP_REPEAT` (default 20) how many times the capture stream is
 //! replayed.
 
-#[path = "../tests/support/mod.rs"]
+// The bench reads fewer of the scores than the tests that share the module.
+#[allow(dead_code)]
+#[path = "../tests/it/chk_accuracy/scoring.rs"]
 mod support;
 
 use std::hint::black_box;

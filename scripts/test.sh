@@ -2,7 +2,7 @@
 # The whole test suite: system packages, formatting, lints, then every test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# Where install-deps puts the Python that reads hhmon's sketches (tests/python_datasketches.rs).
+# Where install-deps puts the Python that reads hhmon's sketches (tests/it/python_datasketches.rs).
 export HHMON_TEST_VENV="${HHMON_TEST_VENV:-/opt/hhmon-test-venv}"
 scripts/install-deps.sh --test
 cargo fmt --all -- --check

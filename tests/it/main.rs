@@ -1,0 +1,28 @@
+//! The integration tests that need no root: the real binary on the shipped captures against
+//! tshark, its snapshots, metrics endpoint and golden output, the sketches' accuracy, the
+//! shipped dashboards, alert rules and systemd unit. One binary, one module per subject, so
+//! the suite links once; `util` holds what the modules share. The tests that need root or a
+//! long-lived server (network namespaces, tmpfs mounts, a real Prometheus) are in
+//! `tests/system/`.
+//!
+//! Tests run in parallel threads: none may depend on a fixed port, path or process-wide
+//! setting another test uses.
+
+mod util;
+
+mod alert_rules;
+mod chk_accuracy;
+mod dashboards;
+mod decode_vs_tshark;
+mod distinct;
+mod exact_flows_vs_tshark;
+mod generate;
+mod golden;
+mod hll_accuracy;
+mod memory;
+mod prometheus_endpoint;
+mod python_datasketches;
+mod replay;
+mod snapshot_schema;
+mod systemd_unit;
+mod workers;

@@ -1,0 +1,263 @@
+//! Snapshots when things go wrong, with the real binary: a snapshot directory that fills up or
+//! is read-only is reported (log line, summary, `hhmon_snapshot_write_errors_total`) while the
+//! replay counts every packet; a process killed at any moment leaves only complete JSON files.
+//!
+//! The full and read-only directories are small tmpfs mounts, because file permissions do not
+//! stop root (CI runs as root). Mounting needs root: without it the test fails, it does not skip.
+
+use std::io::Read;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use hhmon::report::IntervalReport;
+use rand::{Rng, SeedableRng};
+
+use crate::util::http;
+use crate::util::process::Running;
+use crate::util::repo::capture;
+use crate::util::tshark::frame_times;
+use crate::util::HHMON;
+
+/// A capture of 26 minutes of mixed traffic: about 1,600 one-second intervals.
+const MANY_INTERVALS: &str = "wireshark-samples-mixed.pcapng";
+
+/// Frames in a capture as tshark counts them.
+fn tshark_packets(path: &Path) -> u64 {
+    frame_times(path).len() as u64
+}
+
+/// A tmpfs mounted on a fresh directory, unmounted when dropped.
+struct Tmpfs {
+    dir: tempfile::TempDir,
+}
+
+impl Tmpfs {
+    fn mount(options: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let output = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", options, "hhmon-test"])
+            .arg(dir.path())
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "mounting a tmpfs needs root (CI runs as root): {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        Self { dir }
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(self.dir.path()).status();
+    }
+}
+
+/// Every file in `dir`: `*.json` must parse as a whole report; anything else must be a
+/// writer's temporary file (which never ends in `.json`). Returns the interval files' count.
+fn check_only_complete_json(dir: &Path) -> usize {
+    let mut intervals = 0;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_str().unwrap().to_owned();
+        if name.ends_with(".json") {
+            let text = std::fs::read_to_string(&path).unwrap();
+            serde_json::from_str::<IntervalReport>(&text)
+                .unwrap_or_else(|e| panic!("{name} is not a whole report ({e}): {text:?}"));
+            assert!(text.ends_with("}\n"), "{name}");
+            if name != "latest.json" {
+                intervals += 1;
+            }
+        } else {
+            assert!(
+                name.starts_with('.') && name.ends_with(".tmp"),
+                "unexpected file {name}"
+            );
+        }
+    }
+    intervals
+}
+
+/// Packets, intervals and snapshot write errors from the closing line
+/// `hhmon: N packets, ...; M intervals[; E snapshot write error(s)]`.
+fn summary(stderr: &str) -> (u64, u64, u64) {
+    let line = stderr
+        .lines()
+        .find_map(|line| line.strip_prefix("hhmon: "))
+        .unwrap_or_else(|| panic!("no summary in {stderr}"));
+    // The first number of the `;`-separated part that mentions `what`.
+    let count = |what: &str| -> u64 {
+        line.split(';')
+            .find(|part| part.contains(what))
+            .and_then(|part| part.split_whitespace().next()?.parse().ok())
+            .unwrap_or(0)
+    };
+    (
+        count(" packets, "),
+        count(" intervals"),
+        count(" snapshot write error"),
+    )
+}
+
+/// Replays `MANY_INTERVALS` into `dir` serving metrics; returns the final value of
+/// `hhmon_snapshot_write_errors_total`, then after SIGTERM the exit status and stderr.
+fn replay_serving_metrics(dir: &Path) -> (u64, ExitStatus, String) {
+    let port = http::free_port();
+    let address = SocketAddr::from(([127, 0, 0, 1], port));
+    let path = capture(MANY_INTERVALS);
+    let child = Command::new(HHMON)
+        .args(["replay", "--quiet", "--interval", "1s", "--snapshot-dir"])
+        .arg(dir)
+        .args(["--listen", &port.to_string()])
+        .arg(&path)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Drained as it comes: a thousand error lines overflow a pipe and would block hhmon.
+    let mut child = Running::new(child);
+    let mut stderr = child.child().stderr.take().unwrap();
+    let drain = std::thread::spawn(move || {
+        let mut text = String::new();
+        stderr.read_to_string(&mut text).unwrap();
+        text
+    });
+    let packets_total = format!("hhmon_packets_total {}", tshark_packets(&path));
+    let started = Instant::now();
+    let errors = loop {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "never finished"
+        );
+        if let Some((200, text)) = http::get(address, "/metrics") {
+            if text.lines().any(|line| line == packets_total) {
+                // The final interval is published: its text holds the final error count.
+                let value = text
+                    .lines()
+                    .find_map(|line| line.strip_prefix("hhmon_snapshot_write_errors_total "))
+                    .unwrap_or_else(|| panic!("no error counter in {text}"));
+                break value.parse().unwrap();
+            }
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let status = child.stop(Duration::from_secs(30));
+    (errors, status, drain.join().unwrap())
+}
+
+#[test]
+fn a_full_or_read_only_directory_is_reported_and_the_replay_goes_on() {
+    let _turn = crate::util::serial();
+    let packets = tshark_packets(&capture(MANY_INTERVALS));
+    // 64 KiB holds a few dozen of these snapshots; read-only holds none.
+    for (options, room) in [("size=64k,mode=0755", true), ("size=64k,ro", false)] {
+        let tmpfs = Tmpfs::mount(options);
+        let (metric, status, stderr) = replay_serving_metrics(tmpfs.path());
+        assert!(status.success(), "{options}: {stderr}");
+        let (read, intervals, errors) = summary(&stderr);
+        assert_eq!(read, packets, "{options}: every packet counted: {stderr}");
+        assert!(intervals > 1_000, "{options}: {stderr}");
+        assert!(errors > 0, "{options}: {stderr}");
+        assert_eq!(metric, errors, "{options}: metric and summary agree");
+
+        let reason = if room {
+            "No space left on device"
+        } else {
+            "Read-only file system"
+        };
+        let logged = stderr
+            .lines()
+            .filter(|line| line.contains("Cannot write snapshot; capture goes on."))
+            .collect::<Vec<_>>();
+        assert_eq!(logged.len() as u64, errors, "{options}: one log line each");
+        assert!(logged[0].contains(reason), "{options}: {}", logged[0]);
+        assert!(
+            logged[0].contains(tmpfs.path().to_str().unwrap()),
+            "{options}: the path is named: {}",
+            logged[0]
+        );
+
+        let written = check_only_complete_json(tmpfs.path());
+        if room {
+            // Until the disk filled, snapshots went out; after, each interval failed once
+            // (its own file, or latest.json right after it).
+            assert!(written > 0, "{options}");
+            assert!(written as u64 + errors >= intervals, "{options}");
+            assert!(written as u64 + errors <= intervals + 1, "{options}");
+        } else {
+            assert_eq!(written, 0);
+            assert_eq!(errors, intervals, "{options}");
+        }
+    }
+}
+
+#[test]
+fn a_kill_at_any_moment_leaves_only_complete_json_files() {
+    let _turn = crate::util::serial();
+    let dir = tempfile::tempdir().unwrap();
+    let path = capture(MANY_INTERVALS);
+    let seed: u64 = rand::rng().random();
+    eprintln!("seed {seed}");
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    // `speed`: the killed runs are paced (26 minutes of packets at 300 times real speed, about
+    // 5 s, a snapshot every 3 ms), so that every kill lands mid-run however fast the machine.
+    let run = |dir: &Path, speed: Option<&str>| {
+        let mut command = Command::new(HHMON);
+        command
+            .args(["replay", "--quiet", "--interval", "1s", "--keep", "200"])
+            .arg("--snapshot-dir")
+            .arg(dir);
+        if let Some(speed) = speed {
+            command.args(["--speed", speed]);
+        }
+        command
+            .arg(&path)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let mut killed_while_running = 0;
+    let mut saw_temporary = false;
+    for _ in 0..8 {
+        let mut child = run(dir.path(), Some("300"));
+        // Kill anywhere in the first 2.5 s.
+        std::thread::sleep(Duration::from_millis(rng.random_range(30..2_500)));
+        child.kill().unwrap();
+        let status = child.wait().unwrap();
+        if status.code().is_none() {
+            killed_while_running += 1;
+        }
+        check_only_complete_json(dir.path());
+        saw_temporary |= std::fs::read_dir(dir.path()).unwrap().any(|entry| {
+            entry
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .ends_with(".tmp")
+        });
+    }
+    eprintln!("{killed_while_running} of 8 killed mid-run; a temporary file left: {saw_temporary}");
+    assert!(
+        killed_while_running >= 6,
+        "the replay ended before most kills"
+    );
+
+    // A run to the end clears what the killed ones left and keeps its rotation promise.
+    let status = run(dir.path(), None).wait().unwrap();
+    assert!(status.success());
+    assert_eq!(check_only_complete_json(dir.path()), 200);
+    let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name())
+        .filter(|name| name.to_string_lossy().ends_with(".tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
