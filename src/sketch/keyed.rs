@@ -243,7 +243,8 @@ pub fn max_memory_bytes<K>(capacity: usize, lg_k: u8) -> usize {
 }
 
 /// The way with the smallest count and that count (the first of equals). A plain loop: the
-/// iterator form kept its running minimum on the stack and cost a third of the packet loop.
+/// iterator form keeps its running minimum on the stack, and in a profile of distinct
+/// counting alone it took a third of the time.
 #[inline]
 fn lightest(counts: &[u64]) -> (usize, u64) {
     let mut best = (0, u64::MAX);
