@@ -18,7 +18,7 @@
 //! replacement misses at most the peers of the packets it sent before (at most its count at
 //! admission, about `REPLACE_RATIO` times the smallest count of its bucket); an evicted key
 //! loses its counter and starts again if readmitted. Fan-in and fan-out are therefore lower
-//! bounds, up to the HLL error; `tests/distinct.rs` measures the undercount on a flood and a
+//! bounds, up to the HLL error; `tests/it/distinct.rs` measures the undercount on a flood and a
 //! scan hidden in background traffic.
 //!
 //! Memory: per way, 9 bytes of tag and count and the entry (key and counter, about 180 bytes
