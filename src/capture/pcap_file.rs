@@ -1,6 +1,7 @@
 //! Classic pcap records read straight from a large buffer, without libpcap's two `fread`s and
-//! copy per record: for uncompressed regular files, where libpcap's per-record cost was a
-//! quarter of hhmon's whole packet cost. It reproduces what libpcap 1.10 hands out for such a
+//! copy per record: for uncompressed regular files, where a record costs about 540 instructions
+//! read through libpcap and about 90 read here (docs/BENCHMARKS.md, "Hot path: cost per
+//! packet"). It reproduces what libpcap 1.10 hands out for such a
 //! file (timestamps, lengths, the snapshot-length cut, where damage stops the reading), so the
 //! choice of reader changes nothing a user can see but the speed.
 //!

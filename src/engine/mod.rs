@@ -1,5 +1,6 @@
-//! The packet engine: what carries frames from any [`PacketSource`] through decode and the
-//! interval aggregator, and every closed interval to the sinks, whatever the mode.
+//! The packet engine: what carries frames from any [`PacketSource`](crate::capture::PacketSource)
+//! through decode and the interval aggregator, and every closed interval to the sinks, whatever
+//! the mode.
 //!
 //! - [`pump`]: the one packet loop (read, decode, aggregate), with pacing, capture statistics
 //!   and clock ticks as options, and the two ways of running it: sources in turn (a replay)

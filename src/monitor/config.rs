@@ -7,7 +7,7 @@ use crate::sketch::hll::DEFAULT_LG_K;
 /// bytes; 1.5 MiB in all). 256 KiB holds about 5,000 five-tuples or 8,000 addresses in heavy
 /// entries, 2.5 and 4 times the 1/phi = 2,000 items that can reach the heavy-hitter threshold;
 /// on flat and flood traces its top 20 were exact and its top 100 nearly so, and larger
-/// sketches spill out of the caches and slow a flood down (docs/BENCHMARKS.md).
+/// sketches spill out of the caches and slow a flood down (docs/BENCHMARKS.md, "Sketch size").
 pub const DEFAULT_SKETCH_BYTES: usize = 256 << 10;
 
 /// What the aggregator counts and how.
@@ -33,7 +33,8 @@ pub struct MonitorConfig {
     pub distinct: bool,
     /// Threads that count the views, each owning the keys that hash to it (1: the packet
     /// thread counts everything itself; at most [`MAX_WORKERS`](super::MAX_WORKERS)). Honoured by
-    /// [`IntervalAggregator::start`]; [`IntervalAggregator::new`] always counts on its caller's
+    /// [`IntervalAggregator::start`](super::IntervalAggregator::start);
+    /// [`IntervalAggregator::new`](super::IntervalAggregator::new) always counts on its caller's
     /// thread.
     pub workers: usize,
 }

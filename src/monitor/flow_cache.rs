@@ -16,7 +16,7 @@
 //! can fill a lobby but never wins a promotion over a heavy entry on its own, as a flow's
 //! interleaved packets could not: without the cap a flow of a few dozen packets skipped the
 //! lobby's contest, and counts at the tail of the top 100 were off by up to 5.5% on the
-//! benchmark trace and 12% with a spoofed flood mixed in (docs/BENCHMARKS.md).
+//! benchmark trace and 12% with a spoofed flood mixed in (docs/BENCHMARKS.md, "The flow cache").
 //!
 //! Layout: 2-way sets of one cache line per slot; a new flow takes the way whose flow has seen
 //! fewer packets since it arrived, so busy flows keep their slots. The slot of a packet is

@@ -17,7 +17,7 @@ pub(super) const EXACT_HASH_SEEDS: [u64; 4] = [0x6868, 0x6d6f, 0x6e5f, 0x6578];
 /// rounds for a five-tuple (the address enums write their discriminants, the ports and the
 /// protocol one write each); these hashes read each key as one or two whole words instead, and
 /// the five-tuple's folds in the hashes of its two addresses, which the address views compute
-/// for the same packet anyway ([`HeavyHitters::flow_hash`]).
+/// for the same packet anyway ([`HeavyHitters::flow_hash`](super::heavy::HeavyHitters::flow_hash)).
 pub(super) trait ViewKey: Hash + Eq + Clone + Ord {
     /// The key's hash: the same on every run, and across the views' sketches.
     fn view_hash(&self) -> u64;

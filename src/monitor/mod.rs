@@ -548,7 +548,7 @@ mod tests {
             // 50 quiet pairs exchange one packet each. Below a few hundred values the sketches
             // keep exact coupons, so every count below is exact. The 201 sources fit the 256
             // tracked sources, so each is tracked from its first packet whatever order the
-            // flow cache hands them on in (`tests/distinct.rs` measures what a newcomer to a
+            // flow cache hands them on in (`tests/it/distinct.rs` measures what a newcomer to a
             // full table misses).
             for target in 0..200 {
                 monitor.observe(0, 60, between(SCANNER, 0xac10_0000 + target));

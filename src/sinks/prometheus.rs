@@ -2,8 +2,8 @@
 //! report to text, with every metric name and help text defined once in [`Metric`].
 //!
 //! Each render builds a fresh registry, so a series that leaves a top list is gone from the next
-//! render instead of lingering with a stale value. This module must not know about HTTP (see
-//! [`super::http`]), sketches, or how the report was computed.
+//! render instead of lingering with a stale value. This module must not know about HTTP (the
+//! engine serves the text: [`crate::engine::http`]), sketches, or how the report was computed.
 
 use super::protocol_name;
 use crate::report::{

@@ -18,7 +18,7 @@
 //! replacement misses at most the peers of the packets it sent before (at most its count at
 //! admission, about `REPLACE_RATIO` times the smallest count of its bucket); an evicted key
 //! loses its counter and starts again if readmitted. Fan-in and fan-out are therefore lower
-//! bounds, up to the HLL error; `tests/distinct.rs` measures the undercount on a flood and a
+//! bounds, up to the HLL error; `tests/it/distinct.rs` measures the undercount on a flood and a
 //! scan hidden in background traffic.
 //!
 //! Memory: per way, 9 bytes of tag and count and the entry (key and counter, about 180 bytes
@@ -243,7 +243,8 @@ pub fn max_memory_bytes<K>(capacity: usize, lg_k: u8) -> usize {
 }
 
 /// The way with the smallest count and that count (the first of equals). A plain loop: the
-/// iterator form kept its running minimum on the stack and cost a third of the packet loop.
+/// iterator form keeps its running minimum on the stack, and in a profile of distinct
+/// counting alone it took a third of the time.
 #[inline]
 fn lightest(counts: &[u64]) -> (usize, u64) {
     let mut best = (0, u64::MAX);
