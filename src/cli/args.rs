@@ -1,0 +1,603 @@
+//! The flags of each subcommand as clap structs (their doc comments are the help text) and
+//! their conversion into the library's configuration types. Knows nothing of the config file
+//! or of which flags conflict; one flag alone is checked by its value parser.
+
+use super::parse::{
+    parse_duration, parse_exponent, parse_listen, parse_positive_duration, parse_share,
+    parse_speed, parse_whole_seconds,
+};
+use crate::app::capture::CaptureConfig;
+use crate::app::replay::ReplayConfig;
+use crate::capture::{LiveConfig, DEFAULT_BUFFER_BYTES, DEFAULT_SNAPLEN, MAX_READERS};
+use crate::decode::DecodeOptions;
+use crate::engine::SinkConfig;
+use crate::merge::MergeConfig;
+use crate::monitor::{MonitorConfig, DEFAULT_SKETCH_BYTES, MAX_WORKERS};
+use crate::sketch::hll::DEFAULT_LG_K;
+use crate::synth::SynthConfig;
+use clap::Args;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// `hhmon merge`.
+#[derive(Debug, Args)]
+pub struct MergeArgs {
+    /// Snapshot files written by `hhmon ... --snapshot-dir` (or by an earlier merge).
+    #[arg(required = true, value_name = "SNAPSHOT")]
+    pub snapshots: Vec<PathBuf>,
+    /// Also write the merged view as a JSON snapshot (same schema) to this file.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Entries in each merged top list.
+    #[arg(long, default_value_t = 20, value_name = "N")]
+    pub top: usize,
+}
+
+impl MergeArgs {
+    /// The merge these flags describe.
+    pub fn config(&self) -> MergeConfig {
+        MergeConfig {
+            snapshots: self.snapshots.clone(),
+            out: self.out.clone(),
+            top: self.top,
+        }
+    }
+}
+
+/// `hhmon replay`.
+#[derive(Debug, Args)]
+pub struct ReplayArgs {
+    /// Capture files, read in order; `-` reads standard input.
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+    /// Replay paced by packet timestamps at this multiple of the original speed (1 = real
+    /// time); by default files are read as fast as possible.
+    #[arg(long, value_name = "X", value_parser = parse_speed)]
+    pub speed: Option<f64>,
+    /// Options shared by every mode.
+    #[command(flatten)]
+    pub monitor: MonitorArgs,
+}
+
+/// `hhmon capture`.
+#[derive(Debug, Args)]
+pub struct CaptureArgs {
+    /// The interface to capture on (`any` for all of them, without promiscuous mode).
+    #[arg(long, short = 'i', value_name = "IFACE")]
+    pub interface: String,
+    /// Bytes kept of each frame: enough for the headers of tunnelled traffic; raise it when
+    /// `transport_truncated` counts grow.
+    #[arg(long, default_value_t = DEFAULT_SNAPLEN, value_parser = clap::value_parser!(u32).range(64..=262_144), value_name = "BYTES")]
+    pub snaplen: u32,
+    /// Do not put the interface in promiscuous mode (see only frames addressed to this host).
+    #[arg(long)]
+    pub no_promiscuous: bool,
+    /// Kernel capture buffer in MiB: what absorbs bursts while hhmon is busy.
+    #[arg(long, default_value_t = (DEFAULT_BUFFER_BYTES >> 20) as u64, value_parser = clap::value_parser!(u64).range(1..=2047), value_name = "MIB")]
+    pub buffer_mib: u64,
+    /// Hand every frame over at once instead of in blocks of up to 100 ms: lower latency, more
+    /// wake-ups and less headroom at high rates.
+    #[arg(long)]
+    pub immediate: bool,
+    /// Read with N threads, each from a capture socket of its own (and its own kernel buffer of
+    /// --buffer-mib), the kernel sharing the frames among them by flow (PACKET_FANOUT); they
+    /// count on shared --workers threads (at least one). Falls back to one reader, with a
+    /// warning, where the kernel cannot share the interface.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=MAX_READERS as i64), value_name = "N")]
+    pub readers: u16,
+    /// Once the capture is open and the listener bound, drop root and run as this user (hhmon
+    /// must start as root). A snapshot directory that does not exist yet is created for it.
+    #[arg(long, value_name = "NAME")]
+    pub user: Option<String>,
+    /// A BPF filter (tcpdump syntax); frames it rejects are neither counted nor seen.
+    #[arg(long, value_name = "EXPRESSION", conflicts_with = "expression")]
+    pub filter: Option<String>,
+    /// The filter as trailing words, as tcpdump takes it: `hhmon capture -i eth0 tcp port 443`
+    /// (put `--` before an expression with words starting with `-`).
+    #[arg(value_name = "BPF EXPRESSION")]
+    pub expression: Vec<String>,
+    /// Options shared by every mode.
+    #[command(flatten)]
+    pub monitor: MonitorArgs,
+}
+
+/// Options every mode shares.
+#[derive(Debug, Args)]
+pub struct MonitorArgs {
+    /// Interval length (whole seconds, e.g. `10s`, `1m`); intervals are aligned to multiples
+    /// of it since the Unix epoch and decided by packet timestamps (and, in a live capture, by
+    /// the clock when no packet comes).
+    #[arg(long, default_value = "10s", value_parser = parse_whole_seconds, value_name = "DURATION")]
+    pub interval: Duration,
+    /// Entries in each top list (table and snapshots).
+    #[arg(long, default_value_t = 20, value_name = "N")]
+    pub top: usize,
+    /// Write one JSON snapshot per closed interval into this directory (plus `latest.json`).
+    #[arg(long, value_name = "DIR")]
+    pub snapshot_dir: Option<PathBuf>,
+    /// Keep only the newest N snapshots.
+    #[arg(long, value_name = "N", requires = "snapshot_dir")]
+    pub keep: Option<usize>,
+    /// Remove snapshots of intervals that started more than this before the newest one
+    /// (packet time, e.g. `7d`).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, requires = "snapshot_dir")]
+    pub keep_age: Option<Duration>,
+    /// Serve Prometheus metrics at /metrics and a health check at /healthz on this address
+    /// (e.g. 127.0.0.1:9750), or on this port of 127.0.0.1 (e.g. 9750). A replay keeps serving
+    /// its final values until interrupted.
+    #[arg(long, value_name = "ADDR|PORT", value_parser = parse_listen)]
+    pub listen: Option<SocketAddr>,
+    /// /healthz answers 503 when the packet loop has made no progress for this long.
+    #[arg(long, default_value = "30s", value_parser = parse_positive_duration, value_name = "DURATION")]
+    pub stall_timeout: Duration,
+    /// Top entries that carry address labels in the metrics.
+    #[arg(long, default_value_t = 10, value_name = "N")]
+    pub prom_top: usize,
+    /// Do not print the per-interval table (the closing summary still goes to stderr).
+    #[arg(long, short)]
+    pub quiet: bool,
+    /// Count heavy hitters exactly with hash maps instead of sketches (memory grows with the
+    /// number of distinct flows: for small captures and as a reference).
+    #[arg(long)]
+    pub exact: bool,
+    /// Memory of each heavy-hitter sketch in KiB (six sketches: flows, sources and
+    /// destinations, by packets and by bytes).
+    #[arg(long, default_value_t = DEFAULT_SKETCH_BYTES / 1024, value_name = "KIB")]
+    pub sketch_kib: usize,
+    /// HyperLogLog precision for distinct counts: 2^N registers (4 to 21).
+    #[arg(long, default_value_t = DEFAULT_LG_K, value_parser = clap::value_parser!(u8).range(4..=21), value_name = "N")]
+    pub hll_lg_k: u8,
+    /// Threads that count the views, each owning the flows and addresses that hash to it
+    /// (1: the packet thread counts everything). The sketch memory is shared among them.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=MAX_WORKERS as i64), value_name = "N")]
+    pub workers: u16,
+    /// Also report distinct sources over a rolling window of this length (e.g. `1h`), a whole
+    /// multiple of the interval: the exact union of the last window/interval interval sketches.
+    #[arg(long, value_parser = parse_whole_seconds, value_name = "DURATION")]
+    pub window: Option<Duration>,
+    /// Read options from this TOML file: its keys are this command's long flags in snake_case
+    /// (`snapshot_dir = "/var/lib/hhmon"`, `quiet = true`); flags on the command line win over
+    /// the file, and keys that only another command has are ignored.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Count tunnelled packets under their innermost IP flow (IP-in-IP, 6in4, GRE, ERSPAN,
+    /// VXLAN, GENEVE, GTP-U, L2TPv2, Teredo) instead of the outer header the wire carries.
+    #[arg(long)]
+    pub decap: bool,
+}
+
+/// `hhmon generate`. Defaults describe the benchmark trace of `docs/BENCHMARKS.md`.
+#[derive(Debug, Args)]
+pub struct GenerateArgs {
+    /// Frames to write.
+    #[arg(long, default_value_t = SynthConfig::default().packets, value_name = "N")]
+    pub packets: u64,
+    /// Distinct flows the normal traffic is drawn from (Zipf-ranked).
+    #[arg(long, default_value_t = SynthConfig::default().flows, value_name = "F")]
+    pub flows: u64,
+    /// Zipf exponent of flow popularity (0 = uniform, 1 = classic, larger = more skewed).
+    #[arg(long, default_value_t = SynthConfig::default().zipf, value_parser = parse_exponent, value_name = "S")]
+    pub zipf: f64,
+    /// Seed of every random choice; the same seed gives the same bytes.
+    #[arg(long, default_value_t = SynthConfig::default().seed, value_name = "X")]
+    pub seed: u64,
+    /// Share of flows that are IPv6.
+    #[arg(long, default_value_t = SynthConfig::default().ipv6_share, value_parser = parse_share, value_name = "P")]
+    pub ipv6_share: f64,
+    /// Share of packets in a fan-in attack: TCP SYNs to 203.0.113.10:80, each from a
+    /// different spoofed source.
+    #[arg(long, default_value_t = 0.0, value_parser = parse_share, value_name = "P")]
+    pub attack: f64,
+    /// Share of packets from a scanner: TCP SYNs from 198.51.100.7, each to the next address
+    /// of 100.64.0.0/10.
+    #[arg(long, default_value_t = 0.0, value_parser = parse_share, value_name = "P")]
+    pub scan: f64,
+    /// Packets per second of trace time (timestamps advance evenly).
+    #[arg(long, default_value_t = SynthConfig::default().rate, value_parser = clap::value_parser!(u64).range(1..), value_name = "PPS")]
+    pub rate: u64,
+    /// Timestamp of the first packet, Unix seconds.
+    #[arg(long, default_value_t = SynthConfig::default().start_unix, value_name = "SECONDS")]
+    pub start: u64,
+    /// Bytes captured of each frame (wire lengths stay whole), at least 74.
+    #[arg(long, default_value_t = SynthConfig::default().snaplen, value_parser = clap::value_parser!(u32).range(i64::from(crate::synth::MIN_SNAPLEN)..=65_535), value_name = "BYTES")]
+    pub snaplen: u32,
+    /// Entries in each top list of the truth file.
+    #[arg(long, default_value_t = SynthConfig::default().top, value_name = "N")]
+    pub top: usize,
+    /// The capture to write (pcap, nanosecond timestamps, Ethernet).
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
+    /// Also write the exact counts (totals, distinct counts, top lists) as JSON here.
+    #[arg(long, value_name = "FILE")]
+    pub truth: Option<PathBuf>,
+}
+
+impl GenerateArgs {
+    /// The trace these flags describe.
+    pub fn config(&self) -> SynthConfig {
+        SynthConfig {
+            packets: self.packets,
+            flows: self.flows,
+            zipf: self.zipf,
+            seed: self.seed,
+            ipv6_share: self.ipv6_share,
+            attack_share: self.attack,
+            scan_share: self.scan,
+            rate: self.rate,
+            start_unix: self.start,
+            snaplen: self.snaplen,
+            top: self.top,
+        }
+    }
+}
+
+impl MonitorArgs {
+    pub(super) fn monitor_config(&self) -> MonitorConfig {
+        MonitorConfig {
+            interval_secs: self.interval.as_secs(),
+            top: self.top,
+            exact: self.exact,
+            sketch_bytes: self.sketch_kib.saturating_mul(1024),
+            hll_lg_k: self.hll_lg_k,
+            window_secs: self.window.map(|window| window.as_secs()),
+            distinct: true,
+            workers: usize::from(self.workers),
+        }
+    }
+
+    /// How frames are decoded.
+    pub fn decode_options(&self) -> DecodeOptions {
+        DecodeOptions { decap: self.decap }
+    }
+
+    fn sink_config(&self) -> SinkConfig {
+        SinkConfig {
+            snapshot_dir: self.snapshot_dir.clone(),
+            keep: self.keep,
+            keep_age: self.keep_age,
+            listen: self.listen,
+            quiet: self.quiet,
+            prom_top: self.prom_top,
+            stall_timeout: Some(self.stall_timeout),
+            durability: Default::default(),
+        }
+    }
+}
+
+impl CaptureArgs {
+    /// The capture these flags describe.
+    pub fn config(&self) -> CaptureConfig {
+        let filter = if self.expression.is_empty() {
+            self.filter.clone()
+        } else {
+            Some(self.expression.join(" "))
+        };
+        CaptureConfig {
+            capture: LiveConfig {
+                interface: self.interface.clone(),
+                snaplen: self.snaplen,
+                promiscuous: !self.no_promiscuous,
+                buffer_bytes: usize::try_from(self.buffer_mib << 20).unwrap_or(usize::MAX),
+                immediate: self.immediate,
+                filter,
+            },
+            readers: usize::from(self.readers),
+            user: self.user.clone(),
+            decode: self.monitor.decode_options(),
+            monitor: self.monitor.monitor_config(),
+            sinks: self.monitor.sink_config(),
+        }
+    }
+}
+
+impl ReplayArgs {
+    /// The replay these flags describe.
+    pub fn config(&self) -> ReplayConfig {
+        ReplayConfig {
+            files: self.files.clone(),
+            speed: self.speed,
+            decode: self.monitor.decode_options(),
+            monitor: self.monitor.monitor_config(),
+            sinks: self.monitor.sink_config(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::tests::{capture, generate, replay};
+    use super::super::{Cli, Command};
+    use super::*;
+    use clap::Parser;
+
+    #[test]
+    fn capture_defaults_suit_a_tap_port() {
+        let config = capture(&["-i", "eth0"]).unwrap();
+        assert_eq!(config.capture, LiveConfig::new("eth0"));
+        assert_eq!(config.readers, 1);
+        assert_eq!(config.user, None);
+        assert_eq!(config.monitor, replay(&["a"]).unwrap().monitor);
+        assert_eq!(config.sinks, replay(&["a"]).unwrap().sinks);
+    }
+
+    #[test]
+    fn every_capture_flag_reaches_the_configuration() {
+        let config = capture(&[
+            "--interface",
+            "veth1",
+            "--snaplen",
+            "512",
+            "--no-promiscuous",
+            "--buffer-mib",
+            "4",
+            "--immediate",
+            "--readers",
+            "3",
+            "--user",
+            "nobody",
+            "--filter",
+            "udp port 53",
+            "--interval",
+            "5s",
+            "--listen",
+            "127.0.0.1:9750",
+            "--quiet",
+        ])
+        .unwrap();
+        assert_eq!(
+            config.capture,
+            LiveConfig {
+                interface: "veth1".into(),
+                snaplen: 512,
+                promiscuous: false,
+                buffer_bytes: 4 << 20,
+                immediate: true,
+                filter: Some("udp port 53".into()),
+            }
+        );
+        assert_eq!(config.readers, 3);
+        assert_eq!(config.user.as_deref(), Some("nobody"));
+        assert_eq!(config.monitor.interval_secs, 5);
+        assert_eq!(config.sinks.listen, Some("127.0.0.1:9750".parse().unwrap()));
+        assert!(config.sinks.quiet);
+    }
+
+    #[test]
+    fn the_filter_may_be_trailing_words_as_in_tcpdump() {
+        let config = capture(&["-i", "eth0", "--quiet", "tcp", "port", "443"]).unwrap();
+        assert_eq!(config.capture.filter.as_deref(), Some("tcp port 443"));
+        assert!(config.sinks.quiet);
+        // As with tcpdump, flags may follow the expression; after `--` everything is expression.
+        let config = capture(&["-i", "eth0", "icmp", "--top", "3"]).unwrap();
+        assert_eq!(config.capture.filter.as_deref(), Some("icmp"));
+        assert_eq!(config.monitor.top, 3);
+        let config = capture(&["-i", "eth0", "--", "len", "<", "-1"]).unwrap();
+        assert_eq!(config.capture.filter.as_deref(), Some("len < -1"));
+        let error = capture(&["-i", "eth0", "--filter", "tcp", "udp"]).unwrap_err();
+        assert!(error.to_string().contains("--filter"), "{error}");
+    }
+
+    #[test]
+    fn bad_capture_values_are_rejected_with_the_flag_named() {
+        for (args, flag) in [
+            (&[][..], "--interface"),
+            (&["-i", "eth0", "--snaplen", "10"][..], "--snaplen"),
+            (&["-i", "eth0", "--buffer-mib", "0"][..], "--buffer-mib"),
+            (&["-i", "eth0", "--buffer-mib", "4096"][..], "--buffer-mib"),
+            (&["-i", "eth0", "--readers", "0"][..], "--readers"),
+            (&["-i", "eth0", "--readers", "65"][..], "--readers"),
+            (&["-i", "eth0", "--interval", "0s"][..], "--interval"),
+        ] {
+            let error = capture(args).unwrap_err().to_string();
+            assert!(error.contains(flag), "{args:?}: {error}");
+        }
+    }
+
+    #[test]
+    fn generate_defaults_are_the_library_defaults() {
+        let (config, args) = generate(&["--out", "t.pcap"]).unwrap();
+        assert_eq!(config, SynthConfig::default());
+        assert_eq!(args.out, PathBuf::from("t.pcap"));
+        assert_eq!(args.truth, None);
+    }
+
+    #[test]
+    fn every_generate_flag_reaches_the_configuration() {
+        let (config, args) = generate(&[
+            "--packets",
+            "10",
+            "--flows",
+            "20",
+            "--zipf",
+            "1.3",
+            "--seed",
+            "4",
+            "--ipv6-share",
+            "0.5",
+            "--attack",
+            "0.25",
+            "--scan",
+            "0.125",
+            "--rate",
+            "1000",
+            "--start",
+            "86400",
+            "--snaplen",
+            "96",
+            "--top",
+            "7",
+            "--out",
+            "t.pcap",
+            "--truth",
+            "t.json",
+        ])
+        .unwrap();
+        assert_eq!(
+            config,
+            SynthConfig {
+                packets: 10,
+                flows: 20,
+                zipf: 1.3,
+                seed: 4,
+                ipv6_share: 0.5,
+                attack_share: 0.25,
+                scan_share: 0.125,
+                rate: 1000,
+                start_unix: 86_400,
+                snaplen: 96,
+                top: 7,
+            }
+        );
+        assert_eq!(args.truth, Some(PathBuf::from("t.json")));
+    }
+
+    #[test]
+    fn bad_generate_values_are_rejected_with_the_flag_named() {
+        for (args, flag) in [
+            (&["--zipf=-1"][..], "--zipf"),
+            (&["--zipf", "inf"][..], "--zipf"),
+            (&["--ipv6-share", "1.5"][..], "--ipv6-share"),
+            (&["--attack=-0.1"][..], "--attack"),
+            (&["--scan", "x"][..], "--scan"),
+            (&["--rate", "0"][..], "--rate"),
+            (&["--snaplen", "60"][..], "--snaplen"),
+        ] {
+            let with_out: Vec<&str> = args.iter().copied().chain(["--out", "t.pcap"]).collect();
+            let error = generate(&with_out).unwrap_err().to_string();
+            assert!(error.contains(flag), "{args:?}: {error}");
+        }
+        let error = generate(&[]).unwrap_err().to_string();
+        assert!(error.contains("--out"), "{error}");
+    }
+
+    #[test]
+    fn defaults_match_the_documented_interface() {
+        let config = replay(&["a.pcap"]).unwrap();
+        assert_eq!(config.files, [PathBuf::from("a.pcap")]);
+        assert_eq!(config.speed, None);
+        assert_eq!(config.monitor.interval_secs, 10);
+        assert_eq!(config.monitor.top, 20);
+        assert!(!config.monitor.exact);
+        assert_eq!(config.monitor.sketch_bytes, DEFAULT_SKETCH_BYTES);
+        assert_eq!(config.monitor.window_secs, None);
+        assert!(config.monitor.distinct);
+        assert_eq!(config.decode, DecodeOptions { decap: false });
+        assert_eq!(
+            config.sinks,
+            SinkConfig {
+                prom_top: 10,
+                stall_timeout: Some(Duration::from_secs(30)),
+                ..SinkConfig::default()
+            }
+        );
+    }
+
+    #[test]
+    fn every_shared_flag_reaches_the_configuration() {
+        let config = replay(&[
+            "--interval",
+            "1m",
+            "--top",
+            "5",
+            "--snapshot-dir",
+            "/tmp/s",
+            "--keep",
+            "3",
+            "--keep-age",
+            "2h",
+            "--stall-timeout",
+            "5s",
+            "--listen",
+            "127.0.0.1:9750",
+            "--prom-top",
+            "4",
+            "--quiet",
+            "--exact",
+            "--sketch-kib",
+            "64",
+            "--hll-lg-k",
+            "14",
+            "--workers",
+            "3",
+            "--window",
+            "2h",
+            "--speed",
+            "2.5",
+            "--decap",
+            "-",
+            "b.pcapng",
+        ])
+        .unwrap();
+        assert_eq!(
+            config.files,
+            [PathBuf::from("-"), PathBuf::from("b.pcapng")]
+        );
+        assert_eq!(config.speed, Some(2.5));
+        assert_eq!(config.monitor.interval_secs, 60);
+        assert_eq!(config.monitor.top, 5);
+        assert!(config.monitor.exact);
+        assert_eq!(config.monitor.sketch_bytes, 64 * 1024);
+        assert_eq!(config.monitor.hll_lg_k, 14);
+        assert_eq!(config.monitor.window_secs, Some(7_200));
+        assert_eq!(config.monitor.workers, 3);
+        assert!(config.monitor.distinct);
+        assert_eq!(config.decode, DecodeOptions { decap: true });
+        assert_eq!(config.sinks.snapshot_dir, Some(PathBuf::from("/tmp/s")));
+        assert_eq!(config.sinks.keep, Some(3));
+        assert_eq!(config.sinks.keep_age, Some(Duration::from_secs(7200)));
+        assert_eq!(config.sinks.stall_timeout, Some(Duration::from_secs(5)));
+        assert_eq!(config.sinks.listen, Some("127.0.0.1:9750".parse().unwrap()));
+        assert_eq!(config.sinks.prom_top, 4);
+        assert!(config.sinks.quiet);
+    }
+
+    #[test]
+    fn bad_values_are_rejected_with_the_flag_named() {
+        for (args, flag) in [
+            (&["--interval", "500ms", "a"][..], "--interval"),
+            (&["--interval", "0s", "a"][..], "--interval"),
+            (&["--keep", "3", "a"][..], "--snapshot-dir"),
+            (&["--listen", "nowhere", "a"][..], "--listen"),
+            (&["--listen", "70000", "a"][..], "--listen"),
+            (&["--keep-age", "1d", "a"][..], "--snapshot-dir"),
+            (&["--stall-timeout", "0s", "a"][..], "--stall-timeout"),
+            (&["--hll-lg-k", "30", "a"][..], "--hll-lg-k"),
+            (&["--window", "90ms", "a"][..], "--window"),
+            (&["--window", "0s", "a"][..], "--window"),
+            (&["--speed", "0", "a"][..], "--speed"),
+            (&["--speed=-1", "a"][..], "--speed"),
+            (&["--speed", "inf", "a"][..], "--speed"),
+            (&["--speed", "NaN", "a"][..], "--speed"),
+            (&[][..], "FILE"),
+        ] {
+            let error = replay(args).unwrap_err().to_string();
+            assert!(error.contains(flag), "{args:?}: {error}");
+        }
+    }
+
+    #[test]
+    fn merge_takes_snapshots_an_output_and_a_top() {
+        let parse = |args: &[&str]| {
+            let cli = Cli::try_parse_from(["hhmon", "merge"].iter().chain(args))?;
+            let Command::Merge(args) = cli.command else {
+                panic!("not a merge: {:?}", cli.command);
+            };
+            Ok::<_, clap::Error>(args.config())
+        };
+        let config = parse(&["a.json", "b.json"]).unwrap();
+        assert_eq!(
+            config,
+            MergeConfig {
+                snapshots: vec![PathBuf::from("a.json"), PathBuf::from("b.json")],
+                out: None,
+                top: 20,
+            }
+        );
+        let config = parse(&["--out", "m.json", "--top", "5", "a.json"]).unwrap();
+        assert_eq!(config.out, Some(PathBuf::from("m.json")));
+        assert_eq!(config.top, 5);
+        let error = parse(&[]).unwrap_err().to_string();
+        assert!(error.contains("SNAPSHOT"), "{error}");
+    }
+}

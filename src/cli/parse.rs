@@ -1,0 +1,69 @@
+//! The value parsers of single flags: shares, speeds, exponents, durations and listen
+//! addresses, each refusing what its flag cannot mean with a message clap shows next to the
+//! flag. Knows nothing of other flags or of the configuration the values end up in.
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::time::Duration;
+
+pub(super) fn parse_share(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(share) if (0.0..=1.0).contains(&share) => Ok(share),
+        _ => Err("expected a share between 0 and 1".into()),
+    }
+}
+
+pub(super) fn parse_speed(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(speed) if speed.is_finite() && speed > 0.0 => Ok(speed),
+        _ => Err("expected a finite number above 0".into()),
+    }
+}
+
+pub(super) fn parse_exponent(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(exponent) if exponent.is_finite() && exponent >= 0.0 => Ok(exponent),
+        _ => Err("expected a finite number >= 0".into()),
+    }
+}
+
+pub(super) fn parse_duration(text: &str) -> Result<Duration, String> {
+    humantime::parse_duration(text).map_err(|e| e.to_string())
+}
+
+pub(super) fn parse_positive_duration(text: &str) -> Result<Duration, String> {
+    let duration = parse_duration(text)?;
+    if duration.is_zero() {
+        return Err("must be longer than zero".into());
+    }
+    Ok(duration)
+}
+
+/// An address, or a bare port on 127.0.0.1: metrics stay on loopback unless asked otherwise.
+pub(super) fn parse_listen(text: &str) -> Result<SocketAddr, String> {
+    if let Ok(port) = text.parse::<u16>() {
+        return Ok(SocketAddr::from((Ipv4Addr::LOCALHOST, port)));
+    }
+    text.parse()
+        .map_err(|_| "expected ADDRESS:PORT (e.g. 127.0.0.1:9750) or a port".to_owned())
+}
+
+pub(super) fn parse_whole_seconds(text: &str) -> Result<Duration, String> {
+    let duration = humantime::parse_duration(text).map_err(|e| e.to_string())?;
+    if duration.as_secs() == 0 || duration.subsec_nanos() != 0 {
+        return Err("must be a whole number of seconds, at least 1s".into());
+    }
+    Ok(duration)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::tests::replay;
+
+    #[test]
+    fn a_bare_port_listens_on_loopback() {
+        let config = replay(&["--listen", "9750", "a"]).unwrap();
+        assert_eq!(config.sinks.listen, Some("127.0.0.1:9750".parse().unwrap()));
+        let config = replay(&["--listen", "[::]:9750", "a"]).unwrap();
+        assert_eq!(config.sinks.listen, Some("[::]:9750".parse().unwrap()));
+    }
+}

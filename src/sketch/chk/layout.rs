@@ -1,0 +1,117 @@
+//! Where entries live: the bucket layout (two heavy entries and one lobby per bucket, counters
+//! before keys), the tables' allocation, and how a hash picks an item's fingerprint and its
+//! bucket in each table (the alternate bucket an involution for any table size, as cuckoo
+//! relocation needs). Knows nothing of counting, decay or promotion.
+
+use super::CuckooHeavyKeeper;
+use std::hash::Hash;
+
+pub(super) const HEAVY_PER_BUCKET: usize = 2;
+
+/// One bucket: counters and fingerprints first (what every lookup reads), keys after them.
+#[derive(Clone, Debug)]
+pub(super) struct Bucket<K> {
+    pub(super) heavy_count: [u64; HEAVY_PER_BUCKET],
+    pub(super) heavy_fp: [u16; HEAVY_PER_BUCKET],
+    pub(super) lobby_fp: u16,
+    pub(super) lobby_count: u8,
+    /// Meaningful only where `heavy_count` is non-zero.
+    pub(super) heavy_key: [K; HEAVY_PER_BUCKET],
+}
+
+impl<K: Eq> Bucket<K> {
+    /// The heavy slot tracking `key` (whose fingerprint is `fp`).
+    #[inline]
+    pub(super) fn heavy_slot(&self, fp: u16, key: &K) -> Option<usize> {
+        (0..HEAVY_PER_BUCKET).find(|&slot| {
+            self.heavy_fp[slot] == fp && self.heavy_count[slot] > 0 && self.heavy_key[slot] == *key
+        })
+    }
+}
+
+/// A heavy entry in flight during cuckoo relocation.
+pub(super) struct HeavyEntry<K> {
+    pub(super) fp: u16,
+    pub(super) count: u64,
+    pub(super) key: K,
+}
+
+/// Where an item may live: a fingerprint and one bucket in each table (as flat indices).
+#[derive(Clone, Copy)]
+pub(super) struct Slots {
+    pub(super) fp: u16,
+    pub(super) buckets: [usize; 2],
+}
+
+impl<K: Hash + Eq + Clone> CuckooHeavyKeeper<K> {
+    pub(super) fn allocate(&mut self, filler: &K) {
+        let empty = Bucket {
+            heavy_count: [0; HEAVY_PER_BUCKET],
+            heavy_fp: [0; HEAVY_PER_BUCKET],
+            lobby_fp: 0,
+            lobby_count: 0,
+            heavy_key: [filler.clone(), filler.clone()],
+        };
+        self.buckets = vec![empty; 2 * self.buckets_per_table];
+    }
+
+    /// Fingerprint from the low 16 bits, table-0 bucket from the high 32 (multiply-shift range
+    /// reduction), table-1 bucket from the fingerprint alone so it can be recomputed on kick-out.
+    #[inline]
+    pub(super) fn slots(&self, hash: u64) -> Slots {
+        let fp = hash as u16;
+        let first = self.first_bucket(hash);
+        Slots {
+            fp,
+            buckets: [first, self.buckets_per_table + self.alternate(first, fp)],
+        }
+    }
+
+    #[inline]
+    pub(super) fn first_bucket(&self, hash: u64) -> usize {
+        (((hash >> 32) * self.buckets_per_table as u64) >> 32) as usize
+    }
+
+    /// The bucket index (within a table) of the other table where an entry at `index` with
+    /// fingerprint `fp` may live. `alternate(alternate(i, fp), fp) == i` for every `B`.
+    #[inline]
+    pub(super) fn alternate(&self, index: usize, fp: u16) -> usize {
+        let mut x = u32::from(fp).wrapping_mul(0x5bd1_e995);
+        x ^= x >> 15;
+        x = x.wrapping_mul(0x2c1b_3c6d);
+        let b = self.buckets_per_table;
+        let g = ((u64::from(x) * b as u64) >> 32) as usize;
+        if g >= index {
+            g - index
+        } else {
+            g + b - index
+        }
+    }
+
+    #[inline]
+    pub(super) fn find_heavy(&self, slots: &Slots, key: &K) -> Option<(usize, usize)> {
+        slots.buckets.into_iter().find_map(|bucket| {
+            let slot = self.buckets[bucket].heavy_slot(slots.fp, key)?;
+            Some((bucket, slot))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn alternate_bucket_is_an_involution_for_any_table_size() {
+        for buckets in [1, 2, 3, 7, 100, 128, 1000, 65_537] {
+            let sketch = CuckooHeavyKeeper::<u64>::new(buckets);
+            for fp in (0..=u16::MAX).step_by(97) {
+                for index in [0, buckets / 3, buckets - 1] {
+                    let alt = sketch.alternate(index, fp);
+                    assert!(alt < buckets);
+                    assert_eq!(sketch.alternate(alt, fp), index, "B={buckets} fp={fp}");
+                }
+            }
+        }
+    }
+}

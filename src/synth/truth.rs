@@ -1,0 +1,171 @@
+//! The exact counts of a generated trace: totals, distinct counts and the top entries of every
+//! view, counted packet by packet as the trace is written. Knows nothing of how packets are
+//! drawn or built, nor of file formats; it shares only the report's entry types so that a truth
+//! reads like a report.
+
+use super::generator::{SynthPacket, Traffic};
+use super::SynthConfig;
+use crate::decode::FlowKey;
+use crate::report::{AddressEntry, FlowEntry};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::hash::Hash;
+use std::net::IpAddr;
+
+/// Exact counts of a generated trace: totals, distinct counts, and the top entries of every
+/// view by packets and by bytes (ties broken by ascending key, as hhmon's reports do).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Truth {
+    /// The configuration that generated the trace.
+    pub config: SynthConfig,
+    /// Frames.
+    pub packets: u64,
+    /// Wire bytes of all frames.
+    pub bytes: u64,
+    /// Frames carrying IPv6.
+    pub ipv6_packets: u64,
+    /// Frames of the fan-in attack.
+    pub attack_packets: u64,
+    /// Frames of the scanner.
+    pub scan_packets: u64,
+    /// Timestamp of the first frame (0 for an empty trace).
+    pub first_timestamp_nanos: u64,
+    /// Timestamp of the last frame (0 for an empty trace).
+    pub last_timestamp_nanos: u64,
+    /// Distinct five-tuples.
+    pub distinct_flows: u64,
+    /// Distinct source addresses.
+    pub distinct_sources: u64,
+    /// Distinct destination addresses.
+    pub distinct_destinations: u64,
+    /// Top flows by packets.
+    pub top_flows: Vec<FlowEntry>,
+    /// Top flows by bytes.
+    pub top_flows_by_bytes: Vec<FlowEntry>,
+    /// Top sources by packets.
+    pub top_sources: Vec<AddressEntry>,
+    /// Top sources by bytes.
+    pub top_sources_by_bytes: Vec<AddressEntry>,
+    /// Top destinations by packets.
+    pub top_destinations: Vec<AddressEntry>,
+    /// Top destinations by bytes.
+    pub top_destinations_by_bytes: Vec<AddressEntry>,
+}
+
+type Counts<K> = HashMap<K, (u64, u64), ahash::RandomState>;
+
+/// Accumulates the [`Truth`] of packets as they are generated. Its memory grows with the
+/// number of distinct flows and addresses.
+#[derive(Default)]
+pub struct TruthCounter {
+    packets: u64,
+    bytes: u64,
+    ipv6_packets: u64,
+    attack_packets: u64,
+    scan_packets: u64,
+    first_timestamp_nanos: Option<u64>,
+    last_timestamp_nanos: u64,
+    flows: Counts<FlowKey>,
+    sources: Counts<IpAddr>,
+    destinations: Counts<IpAddr>,
+}
+
+impl TruthCounter {
+    /// Counts one packet.
+    pub fn add(&mut self, packet: &SynthPacket<'_>) {
+        let bytes = u64::from(packet.wire_len);
+        self.packets += 1;
+        self.bytes += bytes;
+        self.ipv6_packets += u64::from(packet.key.src.is_ipv6());
+        match packet.traffic {
+            Traffic::Flow => {}
+            Traffic::Attack => self.attack_packets += 1,
+            Traffic::Scan => self.scan_packets += 1,
+        }
+        self.first_timestamp_nanos
+            .get_or_insert(packet.timestamp_nanos);
+        self.last_timestamp_nanos = packet.timestamp_nanos;
+        for (map, key) in [
+            (&mut self.sources, packet.key.src),
+            (&mut self.destinations, packet.key.dst),
+        ] {
+            let counts = map.entry(key).or_default();
+            counts.0 += 1;
+            counts.1 += bytes;
+        }
+        let counts = self.flows.entry(packet.key).or_default();
+        counts.0 += 1;
+        counts.1 += bytes;
+    }
+
+    /// The truth of everything counted, with `config.top` entries per list.
+    pub fn finish(self, config: &SynthConfig) -> Truth {
+        let top = config.top;
+        let flow = |(key, packets, bytes): (FlowKey, u64, u64)| FlowEntry::new(key, packets, bytes);
+        // The truth holds no per-address distinct counts.
+        let address = |(address, packets, bytes): (IpAddr, u64, u64)| AddressEntry {
+            address,
+            packets,
+            bytes,
+            distinct_sources: None,
+            distinct_destinations: None,
+        };
+        Truth {
+            config: config.clone(),
+            packets: self.packets,
+            bytes: self.bytes,
+            ipv6_packets: self.ipv6_packets,
+            attack_packets: self.attack_packets,
+            scan_packets: self.scan_packets,
+            first_timestamp_nanos: self.first_timestamp_nanos.unwrap_or(0),
+            last_timestamp_nanos: self.last_timestamp_nanos,
+            distinct_flows: self.flows.len() as u64,
+            distinct_sources: self.sources.len() as u64,
+            distinct_destinations: self.destinations.len() as u64,
+            top_flows: largest(&self.flows, top, false)
+                .into_iter()
+                .map(flow)
+                .collect(),
+            top_flows_by_bytes: largest(&self.flows, top, true)
+                .into_iter()
+                .map(flow)
+                .collect(),
+            top_sources: largest(&self.sources, top, false)
+                .into_iter()
+                .map(address)
+                .collect(),
+            top_sources_by_bytes: largest(&self.sources, top, true)
+                .into_iter()
+                .map(address)
+                .collect(),
+            top_destinations: largest(&self.destinations, top, false)
+                .into_iter()
+                .map(address)
+                .collect(),
+            top_destinations_by_bytes: largest(&self.destinations, top, true)
+                .into_iter()
+                .map(address)
+                .collect(),
+        }
+    }
+}
+
+/// The `n` keys with the largest packet (or byte) counts, largest first, ties by ascending key.
+fn largest<K: Ord + Hash + Copy>(
+    counts: &Counts<K>,
+    n: usize,
+    by_bytes: bool,
+) -> Vec<(K, u64, u64)> {
+    let mut entries: Vec<(K, u64, u64)> = counts
+        .iter()
+        .map(|(&key, &(packets, bytes))| (key, packets, bytes))
+        .collect();
+    let rank = |e: &(K, u64, u64)| if by_bytes { e.2 } else { e.1 };
+    let order = |a: &(K, u64, u64), b: &(K, u64, u64)| rank(b).cmp(&rank(a)).then(a.0.cmp(&b.0));
+    if n < entries.len() {
+        entries.select_nth_unstable_by(n, order);
+        entries.truncate(n);
+    }
+    entries.sort_unstable_by(order);
+    entries
+}
