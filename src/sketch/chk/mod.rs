@@ -9,7 +9,7 @@
 //! bucket, which moves to its alternate bucket by cuckoo hashing or is dropped when it is too
 //! small to matter.
 //!
-//! Where this departs from the design card (`CHK.md`), and why:
+//! Where this departs from the paper's design, and why:
 //! - The heavy entries store the full key, so reports carry real keys and two items never share
 //!   a heavy counter through a fingerprint collision. Lobbies keep fingerprints only.
 //! - `B` need not be a power of two: the alternate bucket is `(g(fp) - i) mod B`, an involution
