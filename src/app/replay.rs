@@ -7,7 +7,7 @@
 //! the packet loop, the views or how reports are rendered.
 
 use super::{fail, Status};
-use crate::capture::{self, FileSource, Paced};
+use crate::capture::{FileSource, Paced};
 use crate::decode::DecodeOptions;
 use crate::engine::{self, read_in_turn, Engine, Progress, SinkConfig, Turns};
 use crate::monitor::MonitorConfig;
@@ -61,9 +61,6 @@ pub enum Error {
     /// The engine's threads or sinks could not start.
     #[error(transparent)]
     Engine(#[from] engine::Error),
-    /// A replay speed that is not a positive number.
-    #[error(transparent)]
-    Capture(#[from] capture::Error),
 }
 
 /// Replays `config.files` and publishes every interval; returns when the input is exhausted
