@@ -6,10 +6,10 @@
 //! leaves this module, and nothing here allocates, logs or panics, because it runs once per
 //! packet at millions of packets per second.
 //!
-//! The work is split by layer: [`link`] strips everything below IP and says which IP version
-//! to expect, [`ip`] reads one IP header, walks its extension headers and reads the ports.
+//! The work is split by layer: `link` strips everything below IP and says which IP version
+//! to expect, `ip` reads one IP header, walks its extension headers and reads the ports.
 //! By default tunnels are not opened: the outermost IP header is the flow, as the wire carries
-//! it. With decapsulation ([`DecodeOptions::decap`], [`decapsulate`]) [`tunnel`] turns an IP
+//! it. With decapsulation ([`DecodeOptions::decap`], [`decapsulate`]) `tunnel` turns an IP
 //! layer carrying a known tunnel into the packet inside, which goes through `ip` again (and
 //! through `link` first when the tunnel carries Ethernet or PPP), up to [`MAX_TUNNELS`] deep.
 

@@ -2,14 +2,14 @@
 //! through decode and the interval aggregator, and every closed interval to the sinks, whatever
 //! the mode.
 //!
-//! - [`pump`]: the one packet loop (read, decode, aggregate), with pacing, capture statistics
+//! - `pump`: the one packet loop (read, decode, aggregate), with pacing, capture statistics
 //!   and clock ticks as options, and the two ways of running it: sources in turn (a replay)
 //!   or one thread per source (a live capture's readers).
-//! - [`sink`]: the sink thread (snapshots, the stdout table, the metrics text).
-//! - [`service`]: the service thread (HTTP and SIGINT/SIGTERM), serving [`http`]'s state.
-//! - [`progress`]: the progress display.
+//! - `sink`: the sink thread (snapshots, the stdout table, the metrics text).
+//! - `service`: the service thread (HTTP and SIGINT/SIGTERM), serving [`http`]'s state.
+//! - `progress`: the progress display.
 //!
-//! [`Engine`] sets these up in the order least privilege needs (listener first, sinks after a
+//! `Engine` sets these up in the order least privilege needs (listener first, sinks after a
 //! possible privilege drop) and takes them down so that the last report reaches every sink.
 //! The packet loop runs on the calling thread (or the reader threads) and touches only the
 //! source, the decoder and the aggregator; closed reports reach the sink thread over a channel

@@ -9,7 +9,7 @@
 //! report, except in live capture, where the wall clock also closes intervals
 //! ([`IntervalAggregator::tick`]).
 //!
-//! Packets reach the views through a flow cache ([`flow_cache`]): a packet thread sums the
+//! Packets reach the views through a flow cache (`flow_cache`): a packet thread sums the
 //! packets and bytes of recent flows and hands each flow's sums on as one weighted update (at
 //! most 16 packets, at the latest when the interval closes), so the views' work is paid per
 //! chunk of a busy flow rather than per packet. The cache hashes the flow to find its slot; the
@@ -17,7 +17,7 @@
 //!
 //! The rooms: `config` (what to count), `hash` (the keys' hashes), `heavy` (one view's heavy
 //! hitters), `views` (one set of views: heavy hitters, distinct counts, fan-in and fan-out),
-//! `assemble` (the one report assembly), [`flow_cache`], and `parallel` (owner threads and their
+//! `assemble` (the one report assembly), `flow_cache`, and `parallel` (owner threads and their
 //! combiner). On one thread an aggregator counts into its own view set and assembles its
 //! reports itself; with more than one worker ([`MonitorConfig::workers`]) or more than one
 //! packet thread, owner threads count the views and a combiner assembles the reports
