@@ -6,10 +6,9 @@
 use super::generator::{SynthPacket, Traffic};
 use super::SynthConfig;
 use crate::decode::FlowKey;
-use crate::report::{AddressEntry, FlowEntry};
+use crate::report::{largest, AddressEntry, FlowEntry};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
-use std::hash::Hash;
 use std::net::IpAddr;
 
 /// Exact counts of a generated trace: totals, distinct counts, and the top entries of every
@@ -101,14 +100,22 @@ impl TruthCounter {
     /// The truth of everything counted, with `config.top` entries per list.
     pub fn finish(self, config: &SynthConfig) -> Truth {
         let top = config.top;
-        let flow = |(key, packets, bytes): (FlowKey, u64, u64)| FlowEntry::new(key, packets, bytes);
+        let flows = |by_bytes| {
+            ranked(&self.flows, top, by_bytes)
+                .map(|(&key, packets, bytes)| FlowEntry::new(key, packets, bytes))
+                .collect()
+        };
         // The truth holds no per-address distinct counts.
-        let address = |(address, packets, bytes): (IpAddr, u64, u64)| AddressEntry {
-            address,
-            packets,
-            bytes,
-            distinct_sources: None,
-            distinct_destinations: None,
+        let addresses = |counts: &Counts<IpAddr>, by_bytes| {
+            ranked(counts, top, by_bytes)
+                .map(|(&address, packets, bytes)| AddressEntry {
+                    address,
+                    packets,
+                    bytes,
+                    distinct_sources: None,
+                    distinct_destinations: None,
+                })
+                .collect()
         };
         Truth {
             config: config.clone(),
@@ -122,50 +129,28 @@ impl TruthCounter {
             distinct_flows: self.flows.len() as u64,
             distinct_sources: self.sources.len() as u64,
             distinct_destinations: self.destinations.len() as u64,
-            top_flows: largest(&self.flows, top, false)
-                .into_iter()
-                .map(flow)
-                .collect(),
-            top_flows_by_bytes: largest(&self.flows, top, true)
-                .into_iter()
-                .map(flow)
-                .collect(),
-            top_sources: largest(&self.sources, top, false)
-                .into_iter()
-                .map(address)
-                .collect(),
-            top_sources_by_bytes: largest(&self.sources, top, true)
-                .into_iter()
-                .map(address)
-                .collect(),
-            top_destinations: largest(&self.destinations, top, false)
-                .into_iter()
-                .map(address)
-                .collect(),
-            top_destinations_by_bytes: largest(&self.destinations, top, true)
-                .into_iter()
-                .map(address)
-                .collect(),
+            top_flows: flows(false),
+            top_flows_by_bytes: flows(true),
+            top_sources: addresses(&self.sources, false),
+            top_sources_by_bytes: addresses(&self.sources, true),
+            top_destinations: addresses(&self.destinations, false),
+            top_destinations_by_bytes: addresses(&self.destinations, true),
         }
     }
 }
 
-/// The `n` keys with the largest packet (or byte) counts, largest first, ties by ascending key.
-fn largest<K: Ord + Hash + Copy>(
+/// The `n` keys with the largest packet (or byte) counts with both counts, largest first, by
+/// the reports' ranking rule ([`largest`]: ties by ascending key).
+fn ranked<K: Ord>(
     counts: &Counts<K>,
     n: usize,
     by_bytes: bool,
-) -> Vec<(K, u64, u64)> {
-    let mut entries: Vec<(K, u64, u64)> = counts
+) -> impl Iterator<Item = (&K, u64, u64)> {
+    let entries = counts
         .iter()
-        .map(|(&key, &(packets, bytes))| (key, packets, bytes))
-        .collect();
-    let rank = |e: &(K, u64, u64)| if by_bytes { e.2 } else { e.1 };
-    let order = |a: &(K, u64, u64), b: &(K, u64, u64)| rank(b).cmp(&rank(a)).then(a.0.cmp(&b.0));
-    if n < entries.len() {
-        entries.select_nth_unstable_by(n, order);
-        entries.truncate(n);
-    }
-    entries.sort_unstable_by(order);
-    entries
+        .map(|(key, &(packets, bytes))| (key, packets, bytes));
+    largest(entries, n, |&(key, packets, bytes)| {
+        (if by_bytes { bytes } else { packets }, key)
+    })
+    .into_iter()
 }
