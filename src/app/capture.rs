@@ -111,7 +111,7 @@ pub fn run(config: CaptureConfig) -> Result<CaptureSummary, Error> {
         account.become_user()?;
         tracing::info!(user = account.name(), uid = account.uid(), "Dropped root.");
     }
-    engine.open_sinks(&config.sinks)?;
+    let aggregators = engine.open_sinks(&config.sinks, config.monitor.clone(), sources.len())?;
     if let (Some(account), Some(dir)) = (&account, &config.sinks.snapshot_dir) {
         check_writable(dir, account.name())?;
     }
@@ -126,7 +126,6 @@ pub fn run(config: CaptureConfig) -> Result<CaptureSummary, Error> {
     );
     let progress = Progress::new(None, config.sinks.quiet);
     let started = Instant::now();
-    let aggregators = engine.aggregators(config.monitor.clone(), sources.len())?;
     let context = engine.context(config.decode, &progress);
     let reads = read_in_parallel(&mut sources, aggregators, context, wall_clock_nanos);
     progress.finish();

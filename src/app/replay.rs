@@ -79,8 +79,10 @@ pub fn run(config: ReplayConfig) -> Result<ReplaySummary, Error> {
         ..config.sinks.clone()
     };
     let mut engine = Engine::serve(&sinks)?;
-    engine.open_sinks(&sinks)?;
-    let aggregator = engine.aggregator(config.monitor.clone())?;
+    // One producer: `open_sinks` returns exactly one aggregator.
+    let aggregator = engine
+        .open_sinks(&sinks, config.monitor.clone(), 1)?
+        .swap_remove(0);
     let total_bytes = config
         .files
         .iter()

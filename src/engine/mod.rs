@@ -28,14 +28,12 @@ pub use sink::SinkConfig;
 
 use crate::decode::DecodeOptions;
 use crate::monitor::{IntervalAggregator, MonitorConfig};
-use crate::report::IntervalReport;
 use crate::sinks::snapshot;
 use http::MetricsState;
 use service::Service;
 use sink::Sink;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc;
 use std::thread::JoinHandle;
 
 /// Why the sink or the service thread could not start.
@@ -77,8 +75,6 @@ pub(crate) struct LoopContext<'a> {
 pub(crate) struct Engine {
     metrics: MetricsState,
     service: Service,
-    /// The sinks' end of the reports, until the aggregators take it.
-    reports: Option<mpsc::Sender<IntervalReport>>,
     sink: Option<JoinHandle<Delivered>>,
 }
 
@@ -100,39 +96,23 @@ impl Engine {
         Ok(Self {
             metrics,
             service,
-            reports: None,
             sink: None,
         })
     }
 
-    /// Opens the snapshot directory and starts the sink thread.
-    pub(crate) fn open_sinks(&mut self, sinks: &SinkConfig) -> Result<(), Error> {
-        let (reports, sink) = Sink::start(sinks, self.metrics.clone())?;
-        self.reports = Some(reports);
-        self.sink = Some(sink);
-        Ok(())
-    }
-
-    /// The aggregators of `producers` packet threads, whose reports reach the sinks opened
-    /// before. Once every one is dropped, [`delivered`](Self::delivered) can wait for the
+    /// Opens the snapshot directory, starts the sink thread, and returns the aggregators of
+    /// `producers` packet threads (at least one), whose reports reach it: the sinks' only way
+    /// in. Once every aggregator is dropped, [`delivered`](Self::delivered) can wait for the
     /// last report.
-    pub(crate) fn aggregators(
+    pub(crate) fn open_sinks(
         &mut self,
+        sinks: &SinkConfig,
         monitor: MonitorConfig,
         producers: usize,
     ) -> Result<Vec<IntervalAggregator>, Error> {
-        let reports = self.reports.take().unwrap_or_else(|| mpsc::channel().0);
+        let (reports, sink) = Sink::start(sinks, self.metrics.clone())?;
+        self.sink = Some(sink);
         IntervalAggregator::start(monitor, producers, reports).map_err(Error::Thread)
-    }
-
-    /// The aggregator of the one packet thread of a replay.
-    pub(crate) fn aggregator(
-        &mut self,
-        monitor: MonitorConfig,
-    ) -> Result<IntervalAggregator, Error> {
-        self.aggregators(monitor, 1)?
-            .pop()
-            .ok_or_else(|| Error::Thread(std::io::Error::other("no aggregator was started")))
     }
 
     /// The context of the packet loops.
@@ -157,7 +137,6 @@ impl Engine {
     /// Waits until the sink thread has taken the last report (every aggregator must be gone)
     /// and says what it did.
     pub(crate) fn delivered(&mut self) -> Delivered {
-        self.reports = None;
         // A sink thread that panicked lost its counts; the panic message says why.
         self.sink
             .take()

@@ -48,6 +48,15 @@ struct StatsReader {
 }
 
 impl StatsReader {
+    /// A reader of statistics from the start of a capture, of reader number `reader` when
+    /// several share the interface.
+    fn new(reader: Option<u32>) -> Self {
+        Self {
+            reader,
+            previous: Stats::default(),
+        }
+    }
+
     /// Reads the source's statistics (one system call per interval for a live capture; none
     /// for a file, which has no statistics).
     fn read(&mut self, source: &mut impl PacketSource) -> Option<CaptureStats> {
@@ -227,10 +236,7 @@ pub(crate) fn read_in_turn<S: PacketSource>(
     paced: bool,
 ) -> Turns {
     let mut turns = Turns::default();
-    let mut stats = StatsReader {
-        reader: None,
-        previous: Stats::default(),
-    };
+    let mut stats = StatsReader::new(None);
     for source in sources {
         if context.stop.load(Ordering::Relaxed) {
             break;
@@ -290,10 +296,8 @@ pub(crate) fn read_in_parallel<S: PacketSource + Send>(
     thread::scope(|scope| {
         let mut readers = Vec::with_capacity(sources.len());
         for (index, (source, mut aggregator)) in sources.iter_mut().zip(aggregators).enumerate() {
-            let mut stats = StatsReader {
-                reader: shared.then(|| u32::try_from(index).unwrap_or(u32::MAX)),
-                previous: Stats::default(),
-            };
+            let mut stats =
+                StatsReader::new(shared.then(|| u32::try_from(index).unwrap_or(u32::MAX)));
             let started = thread::Builder::new()
                 .name(format!("hhmon-reader-{index}"))
                 .spawn_scoped(scope, move || {
@@ -442,10 +446,7 @@ mod tests {
     fn run(source: &mut impl PacketSource, clock: &[u64]) -> (Pumped, Vec<IntervalReport>) {
         let (reports, received) = mpsc::channel();
         let mut aggregator = IntervalAggregator::new(exact_config(), reports);
-        let mut stats = StatsReader {
-            reader: None,
-            previous: Stats::default(),
-        };
+        let mut stats = StatsReader::new(None);
         let mut times = clock.iter().copied();
         let mut clock = || {
             times
@@ -533,10 +534,7 @@ mod tests {
     fn a_stop_request_ends_the_loop_before_the_next_read() {
         let mut source = Scripted::new(vec![Step::Frame(101 * SECOND)], (0, 0));
         let mut aggregator = IntervalAggregator::new(MonitorConfig::default(), mpsc::channel().0);
-        let mut stats = StatsReader {
-            reader: None,
-            previous: Stats::default(),
-        };
+        let mut stats = StatsReader::new(None);
         let pumped = with_context(true, |context| {
             pump(
                 &mut source,
