@@ -8,7 +8,8 @@
 //! - **Top lists**: per key, the packets and bytes each snapshot reports for it (in either of
 //!   its lists by packets and by bytes), summed, ranked again and cut to `--top`. A snapshot
 //!   that did not list a key adds nothing for it, so a key that was below the top of some
-//!   inputs has a merged count that is a lower bound.
+//!   inputs has a merged count that is a lower bound. A figure some input marks as a lower
+//!   bound (`lower_bound`) is one in the sum too.
 //! - **Fan-in and fan-out** of a listed address: the largest any snapshot reports. Snapshots do
 //!   not carry per-address sketches (they would multiply their size), so this is a lower bound
 //!   of the union's.
@@ -293,6 +294,7 @@ fn sum_flows<'a>(reports: impl Iterator<Item = &'a IntervalReport>) -> BTreeMap<
                 .and_modify(|sum| {
                     sum.packets = sum.packets.saturating_add(flow.packets);
                     sum.bytes = sum.bytes.saturating_add(flow.bytes);
+                    sum.lower_bound = sum.lower_bound.or(flow.lower_bound);
                 })
                 .or_insert_with(|| flow.clone());
         }
@@ -319,6 +321,7 @@ fn sum_addresses<'a>(
                 .and_modify(|sum| {
                     sum.packets = sum.packets.saturating_add(entry.packets);
                     sum.bytes = sum.bytes.saturating_add(entry.bytes);
+                    sum.lower_bound = sum.lower_bound.or(entry.lower_bound);
                     sum.distinct_sources = sum.distinct_sources.max(entry.distinct_sources);
                     sum.distinct_destinations =
                         sum.distinct_destinations.max(entry.distinct_destinations);
@@ -357,6 +360,7 @@ mod tests {
             address: text.parse().unwrap(),
             packets,
             bytes,
+            lower_bound: crate::report::LowerBound::NONE,
             distinct_sources: fan_in,
             distinct_destinations: None,
         }
@@ -371,6 +375,7 @@ mod tests {
             protocol: 6,
             packets,
             bytes,
+            lower_bound: crate::report::LowerBound::NONE,
         }
     }
 

@@ -381,6 +381,84 @@ pub fn largest<T, K: Ord>(
     kept
 }
 
+/// Which figures of a top-list entry are lower bounds. A sketched list ranks its keys by one
+/// figure (an estimate) and gives the other as counted since the key was tracked: every
+/// packet or byte of it was really sent, but what came before the key was tracked is missing.
+/// In JSON a list of the figures' names (`["bytes"]`), absent when neither is.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "Vec<Figure>", into = "Vec<Figure>")]
+pub struct LowerBound {
+    /// The packets figure is a lower bound.
+    pub packets: bool,
+    /// The bytes figure is a lower bound.
+    pub bytes: bool,
+}
+
+impl LowerBound {
+    /// Neither figure is a lower bound.
+    pub const NONE: Self = Self {
+        packets: false,
+        bytes: false,
+    };
+
+    /// The bound of an entry of a list ranked by `ranked` under `counting`: the other figure
+    /// is a lower bound when sketched, nothing is when exact.
+    pub fn of_list(counting: Counting, ranked: Figure) -> Self {
+        match counting {
+            Counting::Exact => Self::NONE,
+            Counting::Chk => Self {
+                packets: ranked == Figure::Bytes,
+                bytes: ranked == Figure::Packets,
+            },
+        }
+    }
+
+    /// Whether neither figure is a lower bound.
+    pub fn is_none(&self) -> bool {
+        !self.packets && !self.bytes
+    }
+
+    /// The bound of a sum of figures with bounds `self` and `other`: a lower bound wherever
+    /// either part is one.
+    pub fn or(self, other: Self) -> Self {
+        Self {
+            packets: self.packets || other.packets,
+            bytes: self.bytes || other.bytes,
+        }
+    }
+}
+
+/// One of the two figures of a top-list entry; `"packets"` or `"bytes"` in JSON.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Figure {
+    /// The packets count.
+    Packets,
+    /// The bytes count.
+    Bytes,
+}
+
+impl From<Vec<Figure>> for LowerBound {
+    fn from(figures: Vec<Figure>) -> Self {
+        Self {
+            packets: figures.contains(&Figure::Packets),
+            bytes: figures.contains(&Figure::Bytes),
+        }
+    }
+}
+
+impl From<LowerBound> for Vec<Figure> {
+    fn from(bound: LowerBound) -> Self {
+        [
+            (bound.packets, Figure::Packets),
+            (bound.bytes, Figure::Bytes),
+        ]
+        .into_iter()
+        .filter_map(|(bounded, figure)| bounded.then_some(figure))
+        .collect()
+    }
+}
+
 /// One flow of a top list.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FlowEntry {
@@ -398,6 +476,9 @@ pub struct FlowEntry {
     pub packets: u64,
     /// Wire bytes in the interval (estimated unless counting is exact).
     pub bytes: u64,
+    /// Which of the two figures is a lower bound (see [`LowerBound`]).
+    #[serde(default, skip_serializing_if = "LowerBound::is_none")]
+    pub lower_bound: LowerBound,
 }
 
 impl FlowEntry {
@@ -411,6 +492,7 @@ impl FlowEntry {
             protocol: key.protocol,
             packets,
             bytes,
+            lower_bound: LowerBound::default(),
         }
     }
 }
@@ -424,6 +506,9 @@ pub struct AddressEntry {
     pub packets: u64,
     /// Wire bytes in the interval.
     pub bytes: u64,
+    /// Which of the two figures is a lower bound (see [`LowerBound`]).
+    #[serde(default, skip_serializing_if = "LowerBound::is_none")]
+    pub lower_bound: LowerBound,
     /// On destination entries: estimated distinct sources that sent to this address (fan-in).
     /// Absent on source entries, and when the address was not among the tracked heavy keys.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -10,8 +10,8 @@
 use super::config::MonitorConfig;
 use super::views::{rounded, IntervalDistinct, RankedAddress, TopLists};
 use crate::report::{
-    largest, AddressEntry, CaptureCounts, CaptureStats, Counting, FlowEntry, IntervalReport,
-    IntervalSpan, ReaderCapture, Totals, WindowCounts,
+    largest, AddressEntry, CaptureCounts, CaptureStats, Counting, Figure, FlowEntry,
+    IntervalReport, IntervalSpan, LowerBound, ReaderCapture, Totals, WindowCounts,
 };
 use crate::window::SlidingDistinct;
 use std::collections::BTreeMap;
@@ -99,11 +99,7 @@ impl Assembler {
             distinct_sources: 0,
             distinct_destinations: 0,
             window: None,
-            counting: if self.exact {
-                Counting::Exact
-            } else {
-                Counting::Chk
-            },
+            counting: self.counting(),
             top_flows: self.flows(lists, 0),
             top_flows_by_bytes: self.flows(lists, 1),
             top_sources: self.addresses(lists, |l| &l.sources, 0, true),
@@ -113,6 +109,24 @@ impl Assembler {
             capture,
             sketches: None,
         };
+        reconcile(
+            [&mut report.top_flows, &mut report.top_flows_by_bytes],
+            |f| (f.src, f.dst, f.src_port, f.dst_port, f.protocol),
+            |f| (&mut f.packets, &mut f.bytes, &mut f.lower_bound),
+        );
+        for [by_packets, by_bytes] in [
+            [&mut report.top_sources, &mut report.top_sources_by_bytes],
+            [
+                &mut report.top_destinations,
+                &mut report.top_destinations_by_bytes,
+            ],
+        ] {
+            reconcile(
+                [by_packets, by_bytes],
+                |a| a.address,
+                |a| (&mut a.packets, &mut a.bytes, &mut a.lower_bound),
+            );
+        }
         if let Some(distinct) = distinct {
             report.distinct_sources = distinct.sources;
             report.distinct_destinations = distinct.destinations;
@@ -129,14 +143,37 @@ impl Assembler {
         Some(report)
     }
 
+    fn counting(&self) -> Counting {
+        if self.exact {
+            Counting::Exact
+        } else {
+            Counting::Chk
+        }
+    }
+
+    /// Which figure of an entry of a list ranked by packets (`by` 0) or bytes (1) is a lower
+    /// bound.
+    fn lower_bound(&self, by: usize) -> LowerBound {
+        let ranked = if by == 1 {
+            Figure::Bytes
+        } else {
+            Figure::Packets
+        };
+        LowerBound::of_list(self.counting(), ranked)
+    }
+
     /// The top flows over every set, ranked by packets (`by` 0) or bytes (1).
     fn flows(&self, lists: &[TopLists], by: usize) -> Vec<FlowEntry> {
+        let lower_bound = self.lower_bound(by);
         let all = lists.iter().flat_map(|l| l.flows[by].iter());
         largest(all, self.top, |&(key, packets, bytes)| {
             (if by == 1 { *bytes } else { *packets }, key)
         })
         .into_iter()
-        .map(|&(key, packets, bytes)| FlowEntry::new(key, packets, bytes))
+        .map(|&(key, packets, bytes)| FlowEntry {
+            lower_bound,
+            ..FlowEntry::new(key, packets, bytes)
+        })
         .collect()
     }
 
@@ -149,6 +186,7 @@ impl Assembler {
         by: usize,
         fan_out: bool,
     ) -> Vec<AddressEntry> {
+        let lower_bound = self.lower_bound(by);
         let all = lists.iter().flat_map(|l| view(l)[by].iter());
         largest(all, self.top, |&(address, packets, bytes, _)| {
             (if by == 1 { *bytes } else { *packets }, address)
@@ -158,6 +196,7 @@ impl Assembler {
             address,
             packets,
             bytes,
+            lower_bound,
             distinct_sources: if fan_out { None } else { fan },
             distinct_destinations: if fan_out { fan } else { None },
         })
@@ -190,5 +229,42 @@ impl Assembler {
                 cumulative,
             })
             .collect();
+    }
+}
+/// An entry's figures: packets, bytes, and which of them is a lower bound.
+type Figures<'a> = (&'a mut u64, &'a mut u64, &'a mut LowerBound);
+
+/// Gives a key listed both by packets and by bytes each list's ranking figure in both
+/// entries: sketched, its other figure in each list is only a lower bound, while the other
+/// list has an estimate of it; both entries then read the same.
+fn reconcile<E, K: Ord>(
+    [by_packets, by_bytes]: [&mut Vec<E>; 2],
+    key: impl Fn(&E) -> K,
+    figures: impl Fn(&mut E) -> Figures<'_>,
+) {
+    let ranked = |list: &mut Vec<E>, packets: bool| -> BTreeMap<K, u64> {
+        list.iter_mut()
+            .map(|entry| {
+                let id = key(entry);
+                let (p, b, _) = figures(entry);
+                (id, if packets { *p } else { *b })
+            })
+            .collect()
+    };
+    let packets = ranked(by_packets, true);
+    let bytes = ranked(by_bytes, false);
+    for entry in by_packets.iter_mut() {
+        if let Some(&estimate) = bytes.get(&key(entry)) {
+            let (_, figure, bound) = figures(entry);
+            *figure = estimate;
+            bound.bytes = false;
+        }
+    }
+    for entry in by_bytes.iter_mut() {
+        if let Some(&estimate) = packets.get(&key(entry)) {
+            let (figure, _, bound) = figures(entry);
+            *figure = estimate;
+            bound.packets = false;
+        }
     }
 }

@@ -11,9 +11,10 @@ use std::collections::HashMap;
 
 /// Heavy hitters of one view (flows, sources or destinations), by packets and by bytes.
 pub(super) enum HeavyHitters<K> {
+    /// Each sketch keeps the other figure as its entries' companion.
     Sketched {
-        packets: CuckooHeavyKeeper<K>,
-        bytes: CuckooHeavyKeeper<K>,
+        packets: CuckooHeavyKeeper<K, u64>,
+        bytes: CuckooHeavyKeeper<K, u64>,
     },
     Exact {
         counts: HashMap<K, (u64, u64), ahash::RandomState>,
@@ -50,8 +51,10 @@ impl<K: ViewKey> HeavyHitters<K> {
                 packets: packet_sketch,
                 bytes: byte_sketch,
             } => {
-                let count = packet_sketch.add_hashed(key, hash, packets);
-                byte_sketch.add_hashed(key, hash, bytes);
+                // Each keeps the other figure beside its count, so that whichever ranks a key
+                // also knows the key's other count.
+                let count = packet_sketch.add_hashed_with(key, hash, packets, bytes);
+                byte_sketch.add_hashed_with(key, hash, bytes, packets);
                 count
             }
             HeavyHitters::Exact { counts, .. } => {
@@ -84,27 +87,24 @@ impl<K: ViewKey> HeavyHitters<K> {
     }
 
     /// The top `n` keys with (packets, bytes), ranked by packets or by bytes; ties broken by
-    /// key so that reports are stable.
+    /// key so that reports are stable. Sketched, the figure not ranked is the ranking sketch's
+    /// companion count: a lower bound, counted since the key entered its heavy part.
     pub(super) fn top(&self, n: usize, by_bytes: bool) -> Vec<(K, u64, u64)> {
         match self {
             HeavyHitters::Sketched { packets, bytes } => {
-                let (ranked, other) = if by_bytes {
-                    (bytes, packets)
-                } else {
-                    (packets, bytes)
-                };
-                // Only the `n` kept need the other sketch's count.
-                largest(ranked.entries(), n, |&(key, count)| (count, key))
-                    .into_iter()
-                    .map(|(key, count)| {
-                        let other_count = other.count_hashed(key, key.view_hash());
-                        if by_bytes {
-                            (key.clone(), other_count, count)
-                        } else {
-                            (key.clone(), count, other_count)
-                        }
-                    })
-                    .collect()
+                let ranked = if by_bytes { bytes } else { packets };
+                largest(ranked.entries_with_companion(), n, |&(key, count, _)| {
+                    (count, key)
+                })
+                .into_iter()
+                .map(|(key, count, companion)| {
+                    if by_bytes {
+                        (key.clone(), companion, count)
+                    } else {
+                        (key.clone(), count, companion)
+                    }
+                })
+                .collect()
             }
             HeavyHitters::Exact { counts, .. } => {
                 let entries = counts

@@ -171,22 +171,22 @@ impl Metric {
             }
             Metric::IntervalDurationSeconds => "Length of the last closed interval in seconds.",
             Metric::TopFlowPackets => {
-                "Packets of the top flows by packets in the last closed interval."
+                "Packets of each top flow (by packets or by bytes) in the last closed interval; for a flow listed by bytes only, counted since it was tracked (a lower bound)."
             }
             Metric::TopFlowBytes => {
-                "Wire bytes of the top flows by bytes in the last closed interval."
+                "Wire bytes of each top flow (by bytes or by packets) in the last closed interval; for a flow listed by packets only, counted since it was tracked (a lower bound)."
             }
             Metric::TopSourcePackets => {
-                "Packets of the top source addresses by packets in the last closed interval."
+                "Packets of each top source address (by packets or by bytes) in the last closed interval; for one listed by bytes only, counted since it was tracked (a lower bound)."
             }
             Metric::TopSourceBytes => {
-                "Wire bytes of the top source addresses by bytes in the last closed interval."
+                "Wire bytes of each top source address (by bytes or by packets) in the last closed interval; for one listed by packets only, counted since it was tracked (a lower bound)."
             }
             Metric::TopDestinationPackets => {
-                "Packets of the top destination addresses by packets in the last closed interval."
+                "Packets of each top destination address (by packets or by bytes) in the last closed interval; for one listed by bytes only, counted since it was tracked (a lower bound)."
             }
             Metric::TopDestinationBytes => {
-                "Wire bytes of the top destination addresses by bytes in the last closed interval."
+                "Wire bytes of each top destination address (by bytes or by packets) in the last closed interval; for one listed by packets only, counted since it was tracked (a lower bound)."
             }
             Metric::BuildInfo => "Always 1; the version label names the running hhmon.",
             Metric::CountingExact => {
@@ -354,33 +354,28 @@ fn build(metrics: &Metrics, report: &IntervalReport, top: usize) -> prometheus::
         report.interval.seconds as f64,
     )?;
 
-    let flow_lists: [(Metric, &[FlowEntry], Count<FlowEntry>); 2] = [
-        (Metric::TopFlowPackets, &report.top_flows, |f| f.packets),
-        (Metric::TopFlowBytes, &report.top_flows_by_bytes, |f| {
-            f.bytes
-        }),
+    // Both figures of every listed key: a key ranked by one count has the other too.
+    let flows = [&report.top_flows[..], &report.top_flows_by_bytes[..]];
+    let flow_figures: [(Metric, Count<FlowEntry>); 2] = [
+        (Metric::TopFlowPackets, |f| f.packets),
+        (Metric::TopFlowBytes, |f| f.bytes),
     ];
-    for (metric, flows, value) in flow_lists {
+    for (metric, value) in flow_figures {
         metrics.flows(metric, flows, top, value)?;
     }
-    let address_lists: [(Metric, &[AddressEntry], Count<AddressEntry>); 4] = [
-        (Metric::TopSourcePackets, &report.top_sources, |a| a.packets),
-        (Metric::TopSourceBytes, &report.top_sources_by_bytes, |a| {
-            a.bytes
-        }),
-        (
-            Metric::TopDestinationPackets,
-            &report.top_destinations,
-            |a| a.packets,
-        ),
-        (
-            Metric::TopDestinationBytes,
-            &report.top_destinations_by_bytes,
-            |a| a.bytes,
-        ),
+    let sources = [&report.top_sources[..], &report.top_sources_by_bytes[..]];
+    let destinations = [
+        &report.top_destinations[..],
+        &report.top_destinations_by_bytes[..],
     ];
-    for (metric, addresses, value) in address_lists {
-        metrics.addresses(metric, addresses, top, value)?;
+    let address_figures: [(Metric, [&[AddressEntry]; 2], Count<AddressEntry>); 4] = [
+        (Metric::TopSourcePackets, sources, |a| a.packets),
+        (Metric::TopSourceBytes, sources, |a| a.bytes),
+        (Metric::TopDestinationPackets, destinations, |a| a.packets),
+        (Metric::TopDestinationBytes, destinations, |a| a.bytes),
+    ];
+    for (metric, lists, value) in address_figures {
+        metrics.addresses(metric, lists, top, value)?;
     }
     // Fan-in and fan-out of the addresses exported above, from whichever list shows them (an
     // address in both lists has the same value in each).
@@ -455,15 +450,17 @@ impl Metrics {
         Ok(vec)
     }
 
+    /// One series per flow among the first `top` of each list (a flow in both lists has the
+    /// same figures in each).
     fn flows(
         &self,
         metric: Metric,
-        flows: &[FlowEntry],
+        lists: [&[FlowEntry]; 2],
         top: usize,
         value: Count<FlowEntry>,
     ) -> prometheus::Result<()> {
         let vec = self.gauge_vec(metric)?;
-        for flow in flows.iter().take(top) {
+        for flow in lists.into_iter().flat_map(|list| list.iter().take(top)) {
             let protocol = protocol_name(flow.protocol)
                 .map_or_else(|| flow.protocol.to_string(), str::to_owned);
             let labels = [
@@ -479,15 +476,16 @@ impl Metrics {
         Ok(())
     }
 
+    /// [`flows`](Self::flows) for addresses.
     fn addresses(
         &self,
         metric: Metric,
-        addresses: &[AddressEntry],
+        lists: [&[AddressEntry]; 2],
         top: usize,
         value: Count<AddressEntry>,
     ) -> prometheus::Result<()> {
         let vec = self.gauge_vec(metric)?;
-        for entry in addresses.iter().take(top) {
+        for entry in lists.into_iter().flat_map(|list| list.iter().take(top)) {
             vec.get_metric_with_label_values(&[&entry.address.to_string()])?
                 .set(value(entry) as f64);
         }
@@ -636,6 +634,7 @@ mod tests {
             protocol,
             packets,
             bytes: packets * 100,
+            lower_bound: crate::report::LowerBound::NONE,
         }
     }
 
@@ -644,6 +643,7 @@ mod tests {
             address: ip(text),
             packets,
             bytes: packets * 100,
+            lower_bound: crate::report::LowerBound::NONE,
             distinct_sources: None,
             distinct_destinations: None,
         }
@@ -828,9 +828,11 @@ mod tests {
         assert_eq!(value(&all, Metric::TopFlowPackets, &unnamed), 20.0);
         let heavy = flow_labels("10.9.9.9", "198.51.100.1", "80", "40000", "tcp");
         assert_eq!(value(&all, Metric::TopFlowBytes, &heavy), 90_000.0);
-        assert!(!series(&all, Metric::TopFlowPackets)
-            .iter()
-            .any(|s| s.1["src"] == "10.9.9.9"));
+        // Every listed flow has both figures, whichever list holds it.
+        assert_eq!(value(&all, Metric::TopFlowPackets, &heavy), 2.0);
+        assert_eq!(value(&all, Metric::TopFlowBytes, &unnamed), 2_000.0);
+        assert_eq!(series(&all, Metric::TopFlowPackets).len(), 4);
+        assert_eq!(series(&all, Metric::TopFlowBytes).len(), 4);
 
         let v6 = [("address", "2001:db8::1")];
         assert_eq!(value(&all, Metric::TopSourcePackets, &v6), 30.0);
@@ -841,6 +843,10 @@ mod tests {
         let heavy_destination = [("address", "198.51.100.1")];
         let bytes = Metric::TopDestinationBytes;
         assert_eq!(value(&all, bytes, &heavy_destination), 90_000.0);
+        let packets = Metric::TopDestinationPackets;
+        assert_eq!(value(&all, packets, &heavy_destination), 2.0);
+        assert_eq!(value(&all, bytes, &v6), 3_000.0);
+        assert_eq!(value(&all, Metric::TopSourcePackets, &heavy_source), 2.0);
     }
 
     #[test]
@@ -897,22 +903,24 @@ mod tests {
 
     #[test]
     fn top_bounds_the_series_of_every_top_list() {
+        // The first of each list: both figures of the top key by packets and by bytes.
         let first_only = samples(&render(&fixture(), &ProcessCounters::default(), 1));
-        for (metric, first_value) in [
-            (Metric::TopFlowPackets, 40.0),
-            (Metric::TopFlowBytes, 90_000.0),
-            (Metric::TopSourcePackets, 40.0),
-            (Metric::TopSourceBytes, 90_000.0),
-            (Metric::TopDestinationPackets, 40.0),
-            (Metric::TopDestinationBytes, 90_000.0),
+        for (metric, values) in [
+            (Metric::TopFlowPackets, [2.0, 40.0]),
+            (Metric::TopFlowBytes, [4_000.0, 90_000.0]),
+            (Metric::TopSourcePackets, [2.0, 40.0]),
+            (Metric::TopSourceBytes, [4_000.0, 90_000.0]),
+            (Metric::TopDestinationPackets, [2.0, 40.0]),
+            (Metric::TopDestinationBytes, [4_000.0, 90_000.0]),
         ] {
-            let kept = series(&first_only, metric);
-            assert_eq!(kept.len(), 1, "{}", metric.name());
-            assert_eq!(kept[0].2, first_value, "{}", metric.name());
+            let mut kept: Vec<f64> = series(&first_only, metric).iter().map(|s| s.2).collect();
+            kept.sort_by(f64::total_cmp);
+            assert_eq!(kept, values, "{}", metric.name());
         }
+        // Flow a is second by bytes and first by packets: one series.
         let two = samples(&render(&fixture(), &ProcessCounters::default(), 2));
         let kept = series(&two, Metric::TopFlowPackets);
-        assert_eq!(kept.len(), 2);
+        assert_eq!(kept.len(), 3);
         assert!(!kept.iter().any(|s| s.1["src"] == "10.0.0.3"), "{kept:?}");
         let none = samples(&render(&fixture(), &ProcessCounters::default(), 0));
         assert!(series(&none, Metric::TopFlowPackets).is_empty());

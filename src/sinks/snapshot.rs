@@ -292,11 +292,13 @@ mod tests {
             protocol: 6,
             packets: 11,
             bytes: 3000,
+            lower_bound: crate::report::LowerBound::NONE,
         };
         let address = AddressEntry {
             address: "192.0.2.1".parse().unwrap(),
             packets: 11,
             bytes: 3000,
+            lower_bound: crate::report::LowerBound::NONE,
             distinct_sources: None,
             distinct_destinations: None,
         };

@@ -49,7 +49,29 @@ pub fn render(report: &IntervalReport, top: usize) -> String {
         totals,
         ("fan-in", |entry| entry.distinct_sources),
     );
+    let shown = |list: &[AddressEntry]| list.iter().take(top).any(|a| !a.lower_bound.is_none());
+    let bounded = [&report.top_flows, &report.top_flows_by_bytes]
+        .iter()
+        .any(|list| list.iter().take(top).any(|f| !f.lower_bound.is_none()))
+        || shown(&report.top_sources)
+        || shown(&report.top_destinations);
+    if bounded {
+        out.push_str(LOWER_BOUND_NOTE);
+    }
     out
+}
+
+/// The legend of the `≥` mark, under the lists when one shows it.
+const LOWER_BOUND_NOTE: &str =
+    "\n≥ at least: counted since the key was tracked by the sketch that ranks the list\n";
+
+/// `text` marked `≥` when the figure is a lower bound.
+fn at_least(text: String, bounded: bool) -> String {
+    if bounded {
+        format!("≥{text}")
+    } else {
+        text
+    }
 }
 
 /// `total`, followed by its non-zero reasons in parentheses.
@@ -143,10 +165,13 @@ fn flow_section(out: &mut String, title: &str, flows: &[FlowEntry], top: usize, 
                     endpoint(flow.dst, flow.dst_port, flow)
                 ),
                 protocol,
-                flow.packets.to_string(),
-                share(flow.packets, totals.packets),
-                human_bytes(flow.bytes),
-                share(flow.bytes, totals.bytes),
+                at_least(flow.packets.to_string(), flow.lower_bound.packets),
+                at_least(
+                    share(flow.packets, totals.packets),
+                    flow.lower_bound.packets,
+                ),
+                at_least(human_bytes(flow.bytes), flow.lower_bound.bytes),
+                at_least(share(flow.bytes, totals.bytes), flow.lower_bound.bytes),
             ]
         })
         .collect();
@@ -172,10 +197,13 @@ fn address_section(
             vec![
                 (index + 1).to_string(),
                 entry.address.to_string(),
-                entry.packets.to_string(),
-                share(entry.packets, totals.packets),
-                human_bytes(entry.bytes),
-                share(entry.bytes, totals.bytes),
+                at_least(entry.packets.to_string(), entry.lower_bound.packets),
+                at_least(
+                    share(entry.packets, totals.packets),
+                    entry.lower_bound.packets,
+                ),
+                at_least(human_bytes(entry.bytes), entry.lower_bound.bytes),
+                at_least(share(entry.bytes, totals.bytes), entry.lower_bound.bytes),
                 peers(entry).map_or_else(|| "-".into(), |count| count.to_string()),
             ]
         })
@@ -304,6 +332,7 @@ mod tests {
             protocol,
             packets: counts.0,
             bytes: counts.1,
+            lower_bound: crate::report::LowerBound::NONE,
         }
     }
 
@@ -312,6 +341,7 @@ mod tests {
             address: text.parse().unwrap(),
             packets,
             bytes,
+            lower_bound: crate::report::LowerBound::NONE,
             distinct_sources: None,
             distinct_destinations: None,
         }
@@ -380,6 +410,42 @@ mod tests {
             .skip(1)
             .take_while(|line| !line.is_empty())
             .collect()
+    }
+
+    #[test]
+    fn lower_bounds_are_marked_and_explained_once() {
+        let plain = render(&fixture(), 10);
+        assert!(!plain.contains('≥'), "{plain}");
+        let mut report = fixture();
+        report.top_flows[1].lower_bound.bytes = true;
+        report.top_sources[0].lower_bound.packets = true;
+        let text = render(&report, 10);
+        let flows = section(&text, "Top flows by packets");
+        assert!(
+            flows[2].contains("125") && !flows[2].contains("≥125"),
+            "{}",
+            flows[2]
+        );
+        assert!(
+            flows[2].contains("≥740.7 kB") && flows[2].contains("≥60.0%"),
+            "{}",
+            flows[2]
+        );
+        assert!(!flows[1].contains('≥'), "{}", flows[1]);
+        let sources = section(&text, "Top sources");
+        assert!(
+            sources[1].contains("≥250") && sources[1].contains("≥25.0%"),
+            "{}",
+            sources[1]
+        );
+        assert_eq!(text.matches(LOWER_BOUND_NOTE).count(), 1, "{text}");
+        // Columns still line up with the mark in them.
+        let end = flows[0].find("packets").unwrap() + "packets".len();
+        assert!(flows.iter().all(|row| row.chars().count() >= end));
+        // A bound on a row cut by `top` is not shown, nor explained.
+        report.top_sources[0].lower_bound.packets = false;
+        assert!(render(&report, 2).contains('≥'));
+        assert!(!render(&report, 1).contains('≥'));
     }
 
     #[test]

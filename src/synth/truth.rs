@@ -112,6 +112,7 @@ impl TruthCounter {
                     address,
                     packets,
                     bytes,
+                    lower_bound: crate::report::LowerBound::NONE,
                     distinct_sources: None,
                     distinct_destinations: None,
                 })

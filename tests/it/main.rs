@@ -11,6 +11,7 @@
 mod util;
 
 mod alert_rules;
+mod both_counts;
 mod chk_accuracy;
 mod dashboards;
 mod decode_vs_tshark;

@@ -6,7 +6,7 @@ use hhmon::decode::UnparsedReason;
 use hhmon::merge;
 use hhmon::report::{
     AddressEntry, CaptureCounts, CaptureStats, Counting, FlowEntry, IntervalReport, IntervalSpan,
-    ReaderCapture, ReasonCounts, Sketches, Totals, WindowCounts,
+    LowerBound, ReaderCapture, ReasonCounts, Sketches, Totals, WindowCounts,
 };
 use hhmon::sinks::snapshot::{Durability, Retention, SnapshotWriter};
 use hhmon::sketch::hll::DistinctCounter;
@@ -47,6 +47,10 @@ fn flow(src: &str, dst: &str, protocol: u8) -> FlowEntry {
         protocol,
         packets: u64::MAX,
         bytes: 0,
+        lower_bound: LowerBound {
+            packets: false,
+            bytes: true,
+        },
     }
 }
 
@@ -55,6 +59,10 @@ fn address(text: &str) -> AddressEntry {
         address: text.parse().unwrap(),
         packets: 3,
         bytes: 180,
+        lower_bound: LowerBound {
+            packets: true,
+            bytes: false,
+        },
         distinct_sources: None,
         distinct_destinations: None,
     }
@@ -385,4 +393,39 @@ fn reports_breaking_the_contract_are_rejected() {
             .unwrap()
             .remove("distinct_sources");
     });
+}
+
+/// `lower_bound` names figures, each at most once; the schema and the loader agree on what
+/// they refuse, and an entry without it loads as one without bounds.
+#[test]
+fn lower_bounds_name_known_figures_once() {
+    let snapshot = written(&report());
+    assert_eq!(snapshot["top_flows"][0]["lower_bound"], json!(["bytes"]));
+    assert_eq!(
+        snapshot["top_sources"][0]["lower_bound"],
+        json!(["packets"])
+    );
+    for (bad, what) in [
+        (json!(["frames"]), "an unknown figure"),
+        (json!("bytes"), "a string, not a list"),
+    ] {
+        let mut changed = snapshot.clone();
+        changed["top_flows"][0]["lower_bound"] = bad;
+        assert!(!validator().is_valid(&changed), "{what}");
+        assert!(!loads(&changed), "{what}");
+    }
+    let mut both = snapshot.clone();
+    both["top_flows"][0]["lower_bound"] = json!(["packets", "bytes"]);
+    assert!(validator().is_valid(&both));
+    let loaded: IntervalReport = serde_json::from_value(both).unwrap();
+    assert!(loaded.top_flows[0].lower_bound.packets && loaded.top_flows[0].lower_bound.bytes);
+
+    let mut without = snapshot;
+    without["top_flows"][0]
+        .as_object_mut()
+        .unwrap()
+        .remove("lower_bound");
+    assert!(validator().is_valid(&without));
+    let loaded: IntervalReport = serde_json::from_value(without).unwrap();
+    assert!(loaded.top_flows[0].lower_bound.is_none());
 }

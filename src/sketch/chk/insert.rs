@@ -6,10 +6,10 @@
 
 use super::decay::{decay, SPENT_TO_EMPTY};
 use super::layout::{HeavyEntry, Slots};
-use super::{CuckooHeavyKeeper, LOBBY_THRESHOLD, MAX_KICKS};
+use super::{Companion, CuckooHeavyKeeper, LOBBY_THRESHOLD, MAX_KICKS};
 use std::hash::Hash;
 
-impl<K: Hash + Eq + Clone> CuckooHeavyKeeper<K> {
+impl<K: Hash + Eq + Clone, C: Companion> CuckooHeavyKeeper<K, C> {
     /// The hash of `key` as this sketch computes it. Sketches built with the same seed agree,
     /// so a caller feeding one key to several of them hashes it once and uses
     /// [`add_hashed`](Self::add_hashed).
@@ -38,28 +38,49 @@ impl<K: Hash + Eq + Clone> CuckooHeavyKeeper<K> {
     /// fingerprint also sits in the other bucket's lobby (there it answers the larger).
     #[inline(always)]
     pub fn add_hashed(&mut self, key: &K, hash: u64, weight: u64) -> u64 {
+        self.add_hashed_with(key, hash, weight, C::default())
+    }
+
+    /// [`add_hashed`](Self::add_hashed) of an item that carries a second weight, its
+    /// *companion* (the bytes of packets counted by packets, or the packets of bytes counted
+    /// by bytes). A heavy entry sums the companions of the inserts it counts from the one that
+    /// admitted it on: every item the sketch lists has both figures, the companion a lower
+    /// bound of the item's true companion total (what it had in the lobby, or in an entry that
+    /// was displaced, is not counted). [`entries_with_companion`](Self::entries_with_companion)
+    /// reads them. Ranking and admission depend on `weight` alone.
+    #[inline(always)]
+    pub fn add_hashed_with(&mut self, key: &K, hash: u64, weight: u64, companion: C) -> u64 {
         // Most inserts of a skewed stream hit a heavy entry in one of the item's two buckets:
         // those checks stay inline; everything else is out of line.
         let (fp, first) = (hash as u16, self.first_bucket(hash));
-        if let Some(count) = self.add_if_heavy(first, fp, key, weight) {
+        if let Some(count) = self.add_if_heavy(first, fp, key, weight, companion) {
             return count;
         }
         let slots = Slots {
             fp,
             buckets: [first, self.buckets_per_table + self.alternate(first, fp)],
         };
-        if let Some(count) = self.add_if_heavy(slots.buckets[1], fp, key, weight) {
+        if let Some(count) = self.add_if_heavy(slots.buckets[1], fp, key, weight, companion) {
             return count;
         }
-        self.add_elsewhere(key, &slots, weight)
+        self.add_elsewhere(key, &slots, weight, companion)
     }
 
-    /// Adds `weight` to `key`'s heavy counter in `bucket` and returns it, if it is there.
+    /// Adds `weight` to `key`'s heavy counter in `bucket` (and `companion` to its companion)
+    /// and returns the counter, if it is there.
     #[inline(always)]
-    fn add_if_heavy(&mut self, bucket: usize, fp: u16, key: &K, weight: u64) -> Option<u64> {
+    fn add_if_heavy(
+        &mut self,
+        bucket: usize,
+        fp: u16,
+        key: &K,
+        weight: u64,
+        companion: C,
+    ) -> Option<u64> {
         let b = self.buckets.get_mut(bucket)?;
         let slot = b.heavy_slot(fp, key)?;
         b.heavy_count[slot] = b.heavy_count[slot].saturating_add(weight);
+        b.heavy_companion[slot] = b.heavy_companion[slot].plus(companion);
         self.total = self.total.saturating_add(weight);
         Some(b.heavy_count[slot])
     }
@@ -77,7 +98,7 @@ impl<K: Hash + Eq + Clone> CuckooHeavyKeeper<K> {
 
     /// [`add_hashed`](Self::add_hashed) for an item that is not heavy in either bucket.
     #[inline(never)]
-    fn add_elsewhere(&mut self, key: &K, slots: &Slots, weight: u64) -> u64 {
+    fn add_elsewhere(&mut self, key: &K, slots: &Slots, weight: u64, companion: C) -> u64 {
         if weight == 0 {
             return self.lobby_count(slots);
         }
@@ -100,6 +121,7 @@ impl<K: Hash + Eq + Clone> CuckooHeavyKeeper<K> {
         for bucket in [&mut *first, &mut *second] {
             if let Some(slot) = bucket.heavy_count.iter().position(|&count| count == 0) {
                 bucket.heavy_count[slot] = weight;
+                bucket.heavy_companion[slot] = companion;
                 bucket.heavy_fp[slot] = fp;
                 bucket.heavy_key[slot] = key.clone();
                 return weight;
@@ -144,16 +166,24 @@ impl<K: Hash + Eq + Clone> CuckooHeavyKeeper<K> {
         }
         // At the threshold the item tries for a heavy slot; a failed try leaves it there.
         lobby.lobby_count = LOBBY_THRESHOLD as u8;
-        self.try_promote(slots, table, key, count)
+        self.try_promote(slots, table, key, count, companion)
     }
 
     /// Moves the lobby item of `bucket` (counted `count >= L`) into the bucket's smaller heavy
     /// slot: at once if that is empty or smaller, else with probability
     /// `(count - L) / (target - L)`, about one win per `target - L` hits. The lobby is the
     /// item's bucket of `table`. Returns the item's count afterwards: `L` in the lobby, else
-    /// its heavy count (0 if the relocations its promotion caused pushed it out again).
+    /// its heavy count (0 if the relocations its promotion caused pushed it out again). The
+    /// entry's companion starts at the promoting insert's.
     #[inline(always)]
-    fn try_promote(&mut self, slots: &Slots, table: usize, key: &K, count: u64) -> u64 {
+    fn try_promote(
+        &mut self,
+        slots: &Slots,
+        table: usize,
+        key: &K,
+        count: u64,
+        companion: C,
+    ) -> u64 {
         let bucket = slots.buckets[table];
         let b = &self.buckets[bucket];
         let slot = usize::from(b.heavy_count[1] < b.heavy_count[0]);
@@ -170,6 +200,7 @@ impl<K: Hash + Eq + Clone> CuckooHeavyKeeper<K> {
         let displaced = HeavyEntry {
             fp: std::mem::replace(&mut b.heavy_fp[slot], fp),
             count: std::mem::replace(&mut b.heavy_count[slot], target.max(count)),
+            companion: std::mem::replace(&mut b.heavy_companion[slot], companion),
             key: std::mem::replace(&mut b.heavy_key[slot], key.clone()),
         };
         if displaced.count == 0 {
@@ -183,7 +214,7 @@ impl<K: Hash + Eq + Clone> CuckooHeavyKeeper<K> {
     /// Relocates a displaced heavy entry to its alternate bucket, displacing that bucket's
     /// smaller entry in turn, for at most [`MAX_KICKS`] hops; entries below the survival share
     /// of `N` are dropped instead.
-    fn kick_out(&mut self, mut from: usize, mut entry: HeavyEntry<K>) {
+    fn kick_out(&mut self, mut from: usize, mut entry: HeavyEntry<K, C>) {
         let b = self.buckets_per_table;
         for _ in 0..MAX_KICKS {
             if (entry.count as f64) < self.survival_share * self.total as f64 {
@@ -195,11 +226,13 @@ impl<K: Hash + Eq + Clone> CuckooHeavyKeeper<K> {
             let slot = usize::from(bucket.heavy_count[1] < bucket.heavy_count[0]);
             if bucket.heavy_count[slot] == 0 {
                 bucket.heavy_count[slot] = entry.count;
+                bucket.heavy_companion[slot] = entry.companion;
                 bucket.heavy_fp[slot] = entry.fp;
                 bucket.heavy_key[slot] = entry.key;
                 return;
             }
             std::mem::swap(&mut bucket.heavy_count[slot], &mut entry.count);
+            std::mem::swap(&mut bucket.heavy_companion[slot], &mut entry.companion);
             std::mem::swap(&mut bucket.heavy_fp[slot], &mut entry.fp);
             std::mem::swap(&mut bucket.heavy_key[slot], &mut entry.key);
             from = to;
@@ -234,6 +267,36 @@ mod tests {
                     prop_assert!(in_lobby(0) && in_lobby(1), "{returned} vs {looked_up}");
                     prop_assert!(returned < looked_up);
                 }
+            }
+        }
+
+        /// A listed item's companion is a lower bound of its true companion total, never 0
+        /// for an item whose every insert carried one, and exact for an item admitted at its
+        /// first insert into a sketch with room for every item (its entry never moves out).
+        #[test]
+        fn companions_are_lower_bounds_exact_while_tracked_from_the_start(
+            ops in proptest::collection::vec((0u64..40, 1u64..30, 1u64..2_000), 1..800),
+            buckets in 1usize..8,
+        ) {
+            let mut sketch = CuckooHeavyKeeper::<u64, u64>::new(buckets);
+            let mut roomy = CuckooHeavyKeeper::<u64, u64>::new(1024);
+            let mut truth: std::collections::HashMap<u64, u64> = Default::default();
+            for (key, weight, companion) in &ops {
+                for s in [&mut sketch, &mut roomy] {
+                    let hash = s.hash_key(key);
+                    s.add_hashed_with(key, hash, *weight, *companion);
+                }
+                *truth.entry(*key).or_default() += companion;
+            }
+            for (key, _, companion) in sketch.entries_with_companion() {
+                prop_assert!(companion >= 1, "key {key}");
+                prop_assert!(companion <= truth[key], "key {key}: {companion} > {}", truth[key]);
+            }
+            // 2048 buckets of two heavy slots for at most 40 keys: each takes an empty slot at
+            // its first insert (table 0 or 1), so nothing is ever displaced.
+            prop_assert_eq!(roomy.len(), truth.len());
+            for (key, _, companion) in roomy.entries_with_companion() {
+                prop_assert_eq!(companion, truth[key], "key {}", key);
             }
         }
 

@@ -3,15 +3,18 @@
 //! bucket in each table (the alternate bucket an involution for any table size, as cuckoo
 //! relocation needs). Knows nothing of counting, decay or promotion.
 
-use super::CuckooHeavyKeeper;
+use super::{Companion, CuckooHeavyKeeper};
 use std::hash::Hash;
 
 pub(super) const HEAVY_PER_BUCKET: usize = 2;
 
 /// One bucket: counters and fingerprints first (what every lookup reads), keys after them.
 #[derive(Clone, Debug)]
-pub(super) struct Bucket<K> {
+pub(super) struct Bucket<K, C> {
     pub(super) heavy_count: [u64; HEAVY_PER_BUCKET],
+    /// The companion weight of each heavy entry, counted since the entry was admitted (see
+    /// [`CuckooHeavyKeeper::add_hashed_with`]); beside the counts, as every hit writes both.
+    pub(super) heavy_companion: [C; HEAVY_PER_BUCKET],
     pub(super) heavy_fp: [u16; HEAVY_PER_BUCKET],
     pub(super) lobby_fp: u16,
     pub(super) lobby_count: u8,
@@ -19,7 +22,7 @@ pub(super) struct Bucket<K> {
     pub(super) heavy_key: [K; HEAVY_PER_BUCKET],
 }
 
-impl<K: Eq> Bucket<K> {
+impl<K: Eq, C> Bucket<K, C> {
     /// The heavy slot tracking `key` (whose fingerprint is `fp`).
     #[inline]
     pub(super) fn heavy_slot(&self, fp: u16, key: &K) -> Option<usize> {
@@ -30,9 +33,10 @@ impl<K: Eq> Bucket<K> {
 }
 
 /// A heavy entry in flight during cuckoo relocation.
-pub(super) struct HeavyEntry<K> {
+pub(super) struct HeavyEntry<K, C> {
     pub(super) fp: u16,
     pub(super) count: u64,
+    pub(super) companion: C,
     pub(super) key: K,
 }
 
@@ -43,10 +47,11 @@ pub(super) struct Slots {
     pub(super) buckets: [usize; 2],
 }
 
-impl<K: Hash + Eq + Clone> CuckooHeavyKeeper<K> {
+impl<K: Hash + Eq + Clone, C: Companion> CuckooHeavyKeeper<K, C> {
     pub(super) fn allocate(&mut self, filler: &K) {
         let empty = Bucket {
             heavy_count: [0; HEAVY_PER_BUCKET],
+            heavy_companion: [C::default(); HEAVY_PER_BUCKET],
             heavy_fp: [0; HEAVY_PER_BUCKET],
             lobby_fp: 0,
             lobby_count: 0,
@@ -100,6 +105,14 @@ impl<K: Hash + Eq + Clone> CuckooHeavyKeeper<K> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Counts, companions, fingerprints and lobby (23 bytes and padding), then the keys: a
+    /// sketch without companions spends nothing on them.
+    #[test]
+    fn companions_cost_memory_only_when_kept() {
+        assert_eq!(std::mem::size_of::<Bucket<u64, ()>>(), 24 + 16);
+        assert_eq!(std::mem::size_of::<Bucket<u64, u64>>(), 24 + 16 + 16);
+    }
 
     #[test]
     fn alternate_bucket_is_an_involution_for_any_table_size() {

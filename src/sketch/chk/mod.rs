@@ -21,6 +21,10 @@
 //! - On promotion the item keeps `max(its lobby count, the displaced count)`: the displaced count
 //!   when it won the coin flip (the paper's inherited count), its own when a large weighted
 //!   insert already exceeds the target.
+//! - A heavy entry may keep a second weight beside its count, a [`Companion`] (the bytes of a
+//!   key counted by packets): counted from the insert that admits the entry, moved with it on
+//!   kick-out, never inherited; so a sketch ranking by one weight still reports the other, as a
+//!   lower bound. Without one (`()`, the default) it costs no memory.
 //!
 //! Nothing here knows about packets or I/O.
 //!
@@ -55,15 +59,36 @@ pub const DEFAULT_PHI: f64 = 5e-4;
 /// Seed of the sketches built without one: replays of the same input give the same result.
 pub const DEFAULT_SEED: u64 = 0x6868_6d6f_6e5f_6368; // "hhmon_ch"
 
-/// The Cuckoo Heavy Keeper sketch over keys `K`.
+/// A second weight each heavy entry sums beside its count (see
+/// [`CuckooHeavyKeeper::add_hashed_with`]): `()` keeps none and takes no memory, `u64` sums
+/// (saturating).
+pub trait Companion: Copy + Default {
+    /// `self` with `more` added.
+    fn plus(self, more: Self) -> Self;
+}
+
+impl Companion for () {
+    #[inline(always)]
+    fn plus(self, _: Self) -> Self {}
+}
+
+impl Companion for u64 {
+    #[inline(always)]
+    fn plus(self, more: Self) -> Self {
+        self.saturating_add(more)
+    }
+}
+
+/// The Cuckoo Heavy Keeper sketch over keys `K`, its heavy entries each with a [`Companion`]
+/// `C` (none by default).
 ///
 /// Memory is fixed at construction ([`memory_bytes`](Self::memory_bytes)); the tables are
 /// allocated at the first insert (the first key fills the unused key slots, which is why `K`
 /// needs no `Default`) and never again, `clear` included.
 #[derive(Clone, Debug)]
-pub struct CuckooHeavyKeeper<K> {
+pub struct CuckooHeavyKeeper<K, C = ()> {
     /// `2 * buckets_per_table` buckets: table 0 first, then table 1. Empty until the first insert.
-    buckets: Vec<Bucket<K>>,
+    buckets: Vec<Bucket<K, C>>,
     buckets_per_table: usize,
     total: u64,
     /// `KICK_SURVIVAL_RATIO * phi`, the share of `total` a displaced entry needs to be relocated.
@@ -75,7 +100,7 @@ pub struct CuckooHeavyKeeper<K> {
     rng: XorShift,
 }
 
-impl<K: Hash + Eq + Clone> CuckooHeavyKeeper<K> {
+impl<K: Hash + Eq + Clone, C: Companion> CuckooHeavyKeeper<K, C> {
     /// A sketch with `buckets_per_table` buckets in each of its two tables (at least 1), seeded
     /// with [`DEFAULT_SEED`].
     pub fn new(buckets_per_table: usize) -> Self {
@@ -108,7 +133,7 @@ impl<K: Hash + Eq + Clone> CuckooHeavyKeeper<K> {
 
     /// Like [`with_memory`](Self::with_memory), seeded.
     pub fn with_memory_and_seed(bytes: usize, seed: u64) -> Self {
-        let per_table = bytes.saturating_sub(size_of::<Self>()) / (2 * size_of::<Bucket<K>>());
+        let per_table = bytes.saturating_sub(size_of::<Self>()) / (2 * size_of::<Bucket<K, C>>());
         Self::with_seed(per_table, seed)
     }
 
@@ -141,7 +166,7 @@ impl<K: Hash + Eq + Clone> CuckooHeavyKeeper<K> {
     /// included: the weighted-decay table (about 50 KB), built once per process at the first
     /// weighted collision and shared by every sketch.
     pub fn memory_bytes(&self) -> usize {
-        size_of::<Self>() + 2 * self.buckets_per_table * size_of::<Bucket<K>>()
+        size_of::<Self>() + 2 * self.buckets_per_table * size_of::<Bucket<K, C>>()
     }
 
     /// Buckets in each of the two tables (`B`).
@@ -154,6 +179,7 @@ impl<K: Hash + Eq + Clone> CuckooHeavyKeeper<K> {
     pub fn clear(&mut self) {
         for b in &mut self.buckets {
             b.heavy_count = [0; HEAVY_PER_BUCKET];
+            b.heavy_companion = [C::default(); HEAVY_PER_BUCKET];
             b.heavy_fp = [0; HEAVY_PER_BUCKET];
             b.lobby_fp = 0;
             b.lobby_count = 0;

@@ -3,10 +3,10 @@
 //! changes the sketch.
 
 use super::layout::{Slots, HEAVY_PER_BUCKET};
-use super::CuckooHeavyKeeper;
+use super::{Companion, CuckooHeavyKeeper};
 use std::hash::Hash;
 
-impl<K: Hash + Eq + Clone> CuckooHeavyKeeper<K> {
+impl<K: Hash + Eq + Clone, C: Companion> CuckooHeavyKeeper<K, C> {
     /// The estimated count of `key`: its heavy counter when it is tracked, else the lobby
     /// counter of a matching fingerprint (at most
     /// [`LOBBY_THRESHOLD`](super::LOBBY_THRESHOLD)), else 0.
@@ -59,10 +59,17 @@ impl<K: Hash + Eq + Clone> CuckooHeavyKeeper<K> {
     /// Every tracked heavy item with its count, in no particular order: what a caller that
     /// ranks the items its own way needs, without the sort and the clones of [`list`](Self::list).
     pub fn entries(&self) -> impl Iterator<Item = (&K, u64)> + '_ {
+        self.entries_with_companion()
+            .map(|(key, count, _)| (key, count))
+    }
+
+    /// [`entries`](Self::entries) with each item's companion total: what
+    /// [`add_hashed_with`](Self::add_hashed_with) summed since the item was admitted.
+    pub fn entries_with_companion(&self) -> impl Iterator<Item = (&K, u64, C)> + '_ {
         self.buckets.iter().flat_map(|b| {
             (0..HEAVY_PER_BUCKET)
                 .filter(|&s| b.heavy_count[s] > 0)
-                .map(|s| (&b.heavy_key[s], b.heavy_count[s]))
+                .map(|s| (&b.heavy_key[s], b.heavy_count[s], b.heavy_companion[s]))
         })
     }
 
