@@ -368,7 +368,7 @@ fn build(metrics: &Metrics, report: &IntervalReport, top: usize) -> prometheus::
         &report.top_destinations[..],
         &report.top_destinations_by_bytes[..],
     ];
-    let address_figures: [(Metric, [&[AddressEntry]; 2], Count<AddressEntry>); 4] = [
+    let address_figures: [(Metric, Lists<AddressEntry>, Count<AddressEntry>); 4] = [
         (Metric::TopSourcePackets, sources, |a| a.packets),
         (Metric::TopSourceBytes, sources, |a| a.bytes),
         (Metric::TopDestinationPackets, destinations, |a| a.packets),
@@ -416,6 +416,9 @@ fn build(metrics: &Metrics, report: &IntervalReport, top: usize) -> prometheus::
     )
 }
 
+/// A view's two top lists: by packets, by bytes.
+type Lists<'a, T> = [&'a [T]; 2];
+
 /// Which count of a top-list entry (packets or bytes) a metric exports.
 type Count<T> = fn(&T) -> u64;
 
@@ -455,7 +458,7 @@ impl Metrics {
     fn flows(
         &self,
         metric: Metric,
-        lists: [&[FlowEntry]; 2],
+        lists: Lists<FlowEntry>,
         top: usize,
         value: Count<FlowEntry>,
     ) -> prometheus::Result<()> {
@@ -480,7 +483,7 @@ impl Metrics {
     fn addresses(
         &self,
         metric: Metric,
-        lists: [&[AddressEntry]; 2],
+        lists: Lists<AddressEntry>,
         top: usize,
         value: Count<AddressEntry>,
     ) -> prometheus::Result<()> {
@@ -537,7 +540,7 @@ impl Metrics {
     fn peers(
         &self,
         metric: Metric,
-        lists: [&[AddressEntry]; 2],
+        lists: Lists<AddressEntry>,
         top: usize,
         peers: Peers,
     ) -> prometheus::Result<()> {
