@@ -321,7 +321,7 @@ mod tests {
         ] {
             assert!(checked.iter().any(|c| c == expected), "{checked:?}");
         }
-        assert_eq!(checked.len(), 16 + 23, "{checked:?}");
+        assert_eq!(checked.len(), 17 + 24, "{checked:?}");
     }
 
     #[test]
