@@ -25,5 +25,6 @@ mod prometheus_endpoint;
 mod python_datasketches;
 mod replay;
 mod snapshot_schema;
+mod status_page;
 mod systemd_unit;
 mod workers;
