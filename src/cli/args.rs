@@ -138,7 +138,7 @@ pub struct MonitorArgs {
     #[arg(long, default_value_t = 10, value_name = "N")]
     pub prom_top: usize,
     /// Closed intervals whose reports the JSON API and the status page keep (1 to 10000; a
-    /// report takes some tens of KB).
+    /// report's JSON takes up to about 20 KB at the default --top and --hll-lg-k).
     #[arg(long, default_value_t = DEFAULT_API_HISTORY, value_parser = RangedU64ValueParser::<usize>::new().range(1..=MAX_API_HISTORY as u64), value_name = "N")]
     pub api_history: usize,
     /// Do not print the per-interval table (the closing summary still goes to stderr).

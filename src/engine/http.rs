@@ -48,9 +48,9 @@ pub const DEFAULT_STALL_TIMEOUT: Duration = Duration::from_secs(30);
 /// Reports the JSON API keeps unless configured otherwise (10 minutes of 10 s intervals).
 pub const DEFAULT_API_HISTORY: usize = 60;
 
-/// The most reports the JSON API may be configured to keep: a report is some tens of KB at the
-/// default top and HyperLogLog precision, so this bounds the history to a few hundred MB even
-/// with long top lists.
+/// The most reports the JSON API may be configured to keep: a report's JSON is up to about
+/// 20 KB at the default top and HyperLogLog precision, so this bounds the history to a few
+/// hundred MB even with long top lists.
 pub const MAX_API_HISTORY: usize = 10_000;
 
 /// The status page, with its styles and script inline.

@@ -29,7 +29,7 @@ impl Service {
                 listener
                     .set_nonblocking(true)
                     .map_err(|source| Error::Listen { addr, source })?;
-                tracing::info!(address = %listener.local_addr().unwrap_or(addr), "Serving metrics.");
+                tracing::info!(address = %listener.local_addr().unwrap_or(addr), "Serving /metrics, /healthz, the JSON API (/api/v1/) and the status page (/).");
                 Some(listener)
             }
             None => None,
@@ -56,7 +56,7 @@ impl Service {
                             Some((serving, stop_server))
                         }
                         Some(Err(error)) => {
-                            tracing::error!(error = %error, "Cannot serve metrics.");
+                            tracing::error!(error = %error, "Cannot serve the HTTP endpoint.");
                             None
                         }
                         None => None,
