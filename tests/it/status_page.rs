@@ -7,6 +7,10 @@
 //! The victim and its counts come from tshark's dissection and frame times, not from hhmon.
 //! The victim is the only destination of the flood, so the sketches count it exactly and the
 //! page's figure must be tshark's, digit for digit.
+//!
+//! A second test serves hand-written reports from the endpoint in process: entries with a
+//! `lower_bound` marker and fields the page does not know, and markup where text belongs, which
+//! the page must show as text.
 
 use std::fs::File;
 use std::net::{IpAddr, SocketAddr};
@@ -19,6 +23,7 @@ use crate::util::http;
 use crate::util::process::Running;
 use crate::util::repo::capture;
 use crate::util::tshark::{add, frame_times, tshark, Counts};
+use hhmon::engine::http::EndpointState;
 
 const CAPTURE: &str = "ddos-synflood-spoofed.pcap";
 /// Short enough for a dozen intervals in the charts.
@@ -265,4 +270,151 @@ fn the_status_page_shows_the_flood_victim_with_its_packets_in_a_real_browser() {
 
     let status = hhmon.stop(Duration::from_secs(10));
     assert!(status.success(), "hhmon after SIGTERM: {status}");
+}
+
+/// The endpoint on a loopback port of its own thread, serving `state` until the guard drops.
+struct Served {
+    address: SocketAddr,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+fn serve(state: EndpointState) -> Served {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let address = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let thread = std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async move {
+            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+            hhmon::engine::http::serve(listener, state, async {
+                let _ = stopped.await;
+            })
+            .await
+            .unwrap();
+        });
+    });
+    Served {
+        address,
+        stop: Some(stop),
+        thread: Some(thread),
+    }
+}
+
+/// A report with what the page reads, plus what it must cope with.
+fn crafted(start_unix: u64, packets: u64) -> serde_json::Value {
+    let totals = serde_json::json!({
+        "packets": packets, "bytes": packets * 100, "unparsed_packets": 0,
+        "unparsed_by_reason": {}, "transport_truncated": 0, "decap_fallback_by_reason": {}
+    });
+    serde_json::json!({
+        "interval": {
+            "start": humantime::format_rfc3339_seconds(
+                std::time::UNIX_EPOCH + Duration::from_secs(start_unix)).to_string(),
+            "end": humantime::format_rfc3339_seconds(
+                std::time::UNIX_EPOCH + Duration::from_secs(start_unix + 10)).to_string(),
+            "start_unix": start_unix,
+            "seconds": 10
+        },
+        "totals": totals, "cumulative": totals,
+        "distinct_sources": 3, "distinct_destinations": 2,
+        "counting": "<img src=x onerror=document.title='owned'>chk",
+        "a_field_of_tomorrow": [1, 2, 3],
+        "top_flows": [{
+            "src": "2001:db8::1", "dst": "192.0.2.1", "src_port": 443, "dst_port": 55555,
+            "protocol": 6, "packets": 9, "bytes": 900, "lower_bound": ["packets", "bytes"]
+        }],
+        "top_flows_by_bytes": [],
+        "top_sources": [{
+            "address": "198.51.100.7", "packets": 10, "bytes": 600,
+            "distinct_destinations": 1, "lower_bound": "packets"
+        }],
+        "top_sources_by_bytes": [],
+        "top_destinations": [{
+            "address": "192.0.2.1", "packets": 1_234_567, "bytes": 1000,
+            "distinct_sources": 5, "lower_bound": "bytes", "tomorrow": {"x": 1}
+        }, {
+            "address": "<b>not an address</b>", "packets": 1, "bytes": 60
+        }],
+        "top_destinations_by_bytes": [],
+        "sketches": {"sources": "", "destinations": ""},
+        "capture": null
+    })
+}
+
+#[test]
+fn the_status_page_marks_lower_bounds_ignores_unknown_fields_and_shows_markup_as_text() {
+    let state = EndpointState::new();
+    for (start, packets) in [(1_700_000_000, 2_000_000), (1_700_000_010, 1_234_600)] {
+        state.publish_report(serde_json::to_vec(&crafted(start, packets)).unwrap());
+    }
+    let served = serve(state);
+
+    let out = output_dir();
+    let profile = tempfile::tempdir().unwrap();
+    let dom_path = out.join("status-page-crafted.html");
+    let url = format!("http://{}/", served.address);
+    chromium(&url, &["--dump-dom"], &dom_path, profile.path());
+    let dom = std::fs::read_to_string(&dom_path).unwrap();
+    let context = format!("DOM in {}", dom_path.display());
+
+    let state = element(&dom, "span", "state");
+    assert!(
+        state.contains("updated"),
+        "the page did not load: {state} ({context})"
+    );
+    // Markup in a report is text on the page, never elements.
+    assert!(!dom.contains("<img") && !dom.contains("<b>"), "{context}");
+    assert!(dom.contains("&lt;img src=x"), "{context}");
+    assert!(
+        dom.contains("&lt;b&gt;not an address&lt;/b&gt;"),
+        "{context}"
+    );
+    let title = dom
+        .split("<title>")
+        .nth(1)
+        .and_then(|t| t.split("</title>").next());
+    assert!(
+        title.is_some_and(|t| t.starts_with("hhmon") && !t.contains("owned")),
+        "{title:?} ({context})"
+    );
+
+    // Rank, address, packets, bytes, share, fan-in / fan-out.
+    let destinations = body_rows(element(&dom, "table", "top-destinations"));
+    assert_eq!(destinations[0][1], "192.0.2.1", "{context}");
+    assert_eq!(destinations[0][2], "1,234,567", "{context}");
+    assert_eq!(destinations[0][3], "\u{2265}1.00 kB", "{context}");
+    assert_eq!(destinations[0][5], "5", "{context}");
+    assert_eq!(destinations[1][2], "1", "{context}");
+    let sources = body_rows(element(&dom, "table", "top-sources"));
+    assert_eq!(sources[0][2], "\u{2265}10", "{context}");
+    assert_eq!(sources[0][3], "600 B", "{context}");
+    // Rank, source, destination, protocol, packets, bytes, share.
+    let flows = body_rows(element(&dom, "table", "top-flows"));
+    assert_eq!(
+        flows[0][1..6],
+        [
+            "[2001:db8::1]:443",
+            "192.0.2.1:55555",
+            "tcp",
+            "\u{2265}9",
+            "\u{2265}900 B"
+        ],
+        "{context}"
+    );
 }
