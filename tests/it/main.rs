@@ -19,6 +19,7 @@ mod exact_flows_vs_tshark;
 mod generate;
 mod golden;
 mod hll_accuracy;
+mod json_api;
 mod layout;
 mod memory;
 mod prometheus_endpoint;
