@@ -59,7 +59,7 @@ const STATUS_PAGE: &str = include_str!("status.html");
 /// What the status page may load: its own inline script and styles and this endpoint's API,
 /// nothing from elsewhere.
 const STATUS_PAGE_POLICY: &str = "default-src 'none'; script-src 'unsafe-inline'; \
-     style-src 'unsafe-inline'; connect-src 'self'; img-src data:; base-uri 'none'; \
+     style-src 'unsafe-inline'; connect-src 'self'; base-uri 'none'; \
      form-action 'none'; frame-ancestors 'none'";
 
 const JSON: &str = "application/json";
