@@ -10,11 +10,13 @@ use crate::app::capture::CaptureConfig;
 use crate::app::replay::ReplayConfig;
 use crate::capture::{LiveConfig, DEFAULT_BUFFER_BYTES, DEFAULT_SNAPLEN, MAX_READERS};
 use crate::decode::DecodeOptions;
+use crate::engine::http::{DEFAULT_API_HISTORY, MAX_API_HISTORY};
 use crate::engine::SinkConfig;
 use crate::merge::MergeConfig;
 use crate::monitor::{MonitorConfig, DEFAULT_SKETCH_BYTES, MAX_WORKERS};
 use crate::sketch::hll::DEFAULT_LG_K;
 use crate::synth::SynthConfig;
+use clap::builder::RangedU64ValueParser;
 use clap::Args;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -123,7 +125,8 @@ pub struct MonitorArgs {
     /// (packet time, e.g. `7d`).
     #[arg(long, value_name = "DURATION", value_parser = parse_duration, requires = "snapshot_dir")]
     pub keep_age: Option<Duration>,
-    /// Serve Prometheus metrics at /metrics and a health check at /healthz on this address
+    /// Serve Prometheus metrics at /metrics, a health check at /healthz, the last reports as
+    /// JSON at /api/v1/report and /api/v1/reports, and a status page at / on this address
     /// (e.g. 127.0.0.1:9750), or on this port of 127.0.0.1 (e.g. 9750). A replay keeps serving
     /// its final values until interrupted.
     #[arg(long, value_name = "ADDR|PORT", value_parser = parse_listen)]
@@ -134,6 +137,10 @@ pub struct MonitorArgs {
     /// Top entries that carry address labels in the metrics.
     #[arg(long, default_value_t = 10, value_name = "N")]
     pub prom_top: usize,
+    /// Closed intervals whose reports the JSON API and the status page keep (1 to 10000; a
+    /// report's JSON takes up to about 20 KB at the default --top and --hll-lg-k).
+    #[arg(long, default_value_t = DEFAULT_API_HISTORY, value_parser = RangedU64ValueParser::<usize>::new().range(1..=MAX_API_HISTORY as u64), value_name = "N")]
+    pub api_history: usize,
     /// Do not print the per-interval table (the closing summary still goes to stderr).
     #[arg(long, short)]
     pub quiet: bool,
@@ -260,6 +267,7 @@ impl MonitorArgs {
             quiet: self.quiet,
             prom_top: self.prom_top,
             stall_timeout: Some(self.stall_timeout),
+            api_history: Some(self.api_history),
             durability: Default::default(),
         }
     }
@@ -488,6 +496,7 @@ mod tests {
             SinkConfig {
                 prom_top: 10,
                 stall_timeout: Some(Duration::from_secs(30)),
+                api_history: Some(60),
                 ..SinkConfig::default()
             }
         );
@@ -512,6 +521,8 @@ mod tests {
             "127.0.0.1:9750",
             "--prom-top",
             "4",
+            "--api-history",
+            "7",
             "--quiet",
             "--exact",
             "--sketch-kib",
@@ -549,6 +560,7 @@ mod tests {
         assert_eq!(config.sinks.stall_timeout, Some(Duration::from_secs(5)));
         assert_eq!(config.sinks.listen, Some("127.0.0.1:9750".parse().unwrap()));
         assert_eq!(config.sinks.prom_top, 4);
+        assert_eq!(config.sinks.api_history, Some(7));
         assert!(config.sinks.quiet);
     }
 
@@ -562,6 +574,9 @@ mod tests {
             (&["--listen", "70000", "a"][..], "--listen"),
             (&["--keep-age", "1d", "a"][..], "--snapshot-dir"),
             (&["--stall-timeout", "0s", "a"][..], "--stall-timeout"),
+            (&["--api-history", "0", "a"][..], "--api-history"),
+            (&["--api-history", "10001", "a"][..], "--api-history"),
+            (&["--api-history", "x", "a"][..], "--api-history"),
             (&["--hll-lg-k", "30", "a"][..], "--hll-lg-k"),
             (&["--window", "90ms", "a"][..], "--window"),
             (&["--window", "0s", "a"][..], "--window"),

@@ -252,6 +252,7 @@ mod tests {
         ("listen", "9751", Some("9751")),
         ("stall_timeout", "\"5s\"", Some("5s")),
         ("prom_top", "4", Some("4")),
+        ("api_history", "7", Some("7")),
         ("quiet", "true", None),
         ("exact", "true", None),
         ("sketch_kib", "64", Some("64")),
@@ -320,7 +321,7 @@ mod tests {
         ] {
             assert!(checked.iter().any(|c| c == expected), "{checked:?}");
         }
-        assert_eq!(checked.len(), 16 + 23, "{checked:?}");
+        assert_eq!(checked.len(), 17 + 24, "{checked:?}");
     }
 
     #[test]

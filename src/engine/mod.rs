@@ -5,7 +5,8 @@
 //! - `pump`: the one packet loop (read, decode, aggregate), with pacing, capture statistics
 //!   and clock ticks as options, and the two ways of running it: sources in turn (a replay)
 //!   or one thread per source (a live capture's readers).
-//! - `sink`: the sink thread (snapshots, the stdout table, the metrics text).
+//! - `sink`: the sink thread (snapshots, the stdout table, the metrics text and report JSON the
+//!   endpoint serves).
 //! - `service`: the service thread (HTTP and SIGINT/SIGTERM), serving [`http`]'s state.
 //! - `progress`: the progress display.
 //!
@@ -29,7 +30,7 @@ pub use sink::SinkConfig;
 use crate::decode::DecodeOptions;
 use crate::monitor::{IntervalAggregator, MonitorConfig};
 use crate::sinks::snapshot;
-use http::MetricsState;
+use http::EndpointState;
 use service::Service;
 use sink::Sink;
 use std::net::SocketAddr;
@@ -67,13 +68,13 @@ pub(crate) struct LoopContext<'a> {
     /// The progress display.
     pub(crate) progress: &'a Progress,
     /// The health clock behind `/healthz`.
-    pub(crate) health: &'a MetricsState,
+    pub(crate) health: &'a EndpointState,
 }
 
 /// The threads around the packet loops: the service thread from [`serve`](Self::serve) on,
 /// the sink thread from [`open_sinks`](Self::open_sinks) on.
 pub(crate) struct Engine {
-    metrics: MetricsState,
+    metrics: EndpointState,
     service: Service,
     sink: Option<JoinHandle<Delivered>>,
 }
@@ -91,7 +92,7 @@ impl Engine {
     /// Binds the metrics listener of `sinks` (if any) on the calling thread, so a privileged
     /// port is bound before privileges are dropped, and starts the service thread.
     pub(crate) fn serve(sinks: &SinkConfig) -> Result<Self, Error> {
-        let metrics = sinks.metrics_state();
+        let metrics = sinks.endpoint_state();
         let service = Service::start(sinks.listen, metrics.clone())?;
         Ok(Self {
             metrics,

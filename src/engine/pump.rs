@@ -341,7 +341,7 @@ mod tests {
     use super::*;
     use crate::capture::{Error as CaptureError, FakeSource, Packet};
     use crate::decode::{DecodeOptions, LinkType};
-    use crate::engine::http::MetricsState;
+    use crate::engine::http::EndpointState;
     use crate::engine::Progress;
     use crate::monitor::MonitorConfig;
     use crate::report::IntervalReport;
@@ -430,7 +430,7 @@ mod tests {
         let (stop, progress, health) = (
             AtomicBool::new(stop),
             Progress::new(None, true),
-            MetricsState::new(),
+            EndpointState::new(),
         );
         with(LoopContext {
             decode: DecodeOptions::default(),

@@ -1,8 +1,8 @@
-//! The service thread: a small tokio runtime that serves `/metrics` and `/healthz` and turns
+//! The service thread: a small tokio runtime that serves the HTTP endpoint ([`http`]) and turns
 //! SIGINT/SIGTERM into a stop request the packet loops poll. Knows nothing of packets, sketches
-//! or how the metrics text is made.
+//! or how the metrics text and the reports' JSON are made.
 
-use super::http::{self, MetricsState};
+use super::http::{self, EndpointState};
 use super::Error;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -21,7 +21,7 @@ pub(super) struct Service {
 impl Service {
     /// Binds `listen` (if any) on the calling thread, so a privileged port is bound before any
     /// privileges are dropped, then starts serving `metrics` and watching for signals.
-    pub(super) fn start(listen: Option<SocketAddr>, metrics: MetricsState) -> Result<Self, Error> {
+    pub(super) fn start(listen: Option<SocketAddr>, metrics: EndpointState) -> Result<Self, Error> {
         let listener = match listen {
             Some(addr) => {
                 let listener = std::net::TcpListener::bind(addr)
@@ -29,7 +29,7 @@ impl Service {
                 listener
                     .set_nonblocking(true)
                     .map_err(|source| Error::Listen { addr, source })?;
-                tracing::info!(address = %listener.local_addr().unwrap_or(addr), "Serving metrics.");
+                tracing::info!(address = %listener.local_addr().unwrap_or(addr), "Serving /metrics, /healthz, the JSON API (/api/v1/) and the status page (/).");
                 Some(listener)
             }
             None => None,
@@ -56,7 +56,7 @@ impl Service {
                             Some((serving, stop_server))
                         }
                         Some(Err(error)) => {
-                            tracing::error!(error = %error, "Cannot serve metrics.");
+                            tracing::error!(error = %error, "Cannot serve the HTTP endpoint.");
                             None
                         }
                         None => None,

@@ -1,11 +1,12 @@
 //! The sink thread: every closed interval's report goes to the snapshot directory, the stdout
-//! table and the metrics text, in that order, on a thread of its own, so that a slow disk or a
-//! closed pipe never blocks a packet loop. Knows nothing of packets or sketches.
+//! table, and the metrics text and JSON the endpoint serves, in that order, on a thread of its
+//! own, so that a slow disk or a closed pipe never blocks a packet loop. Knows nothing of
+//! packets or sketches.
 
-use super::http::{self, MetricsState};
+use super::http::{self, EndpointState};
 use super::{Delivered, Error};
 use crate::report::{CaptureStats, IntervalReport};
-use crate::sinks::snapshot::{Durability, Retention, SnapshotWriter};
+use crate::sinks::snapshot::{self, Durability, Retention, SnapshotWriter};
 use crate::sinks::{prometheus, table};
 use std::io::Write;
 use std::net::SocketAddr;
@@ -23,7 +24,7 @@ pub struct SinkConfig {
     pub keep: Option<usize>,
     /// Remove snapshots of intervals older than this (packet time) behind the newest.
     pub keep_age: Option<Duration>,
-    /// Serve `/metrics` and `/healthz` on this address.
+    /// Serve the metrics, health, JSON API and status page on this address.
     pub listen: Option<SocketAddr>,
     /// Do not print the per-interval table.
     pub quiet: bool,
@@ -31,18 +32,24 @@ pub struct SinkConfig {
     pub prom_top: usize,
     /// `/healthz` fails after this long without progress; `None`: [`http::DEFAULT_STALL_TIMEOUT`].
     pub stall_timeout: Option<Duration>,
+    /// Reports the JSON API keeps; `None`: [`http::DEFAULT_API_HISTORY`].
+    pub api_history: Option<usize>,
     /// When snapshots reach the disk for good.
     pub durability: Durability,
 }
 
 impl SinkConfig {
-    /// The state the endpoint serves, with this configuration's stall timeout.
-    pub(crate) fn metrics_state(&self) -> MetricsState {
-        MetricsState::with_stall_timeout(self.stall_timeout.unwrap_or(http::DEFAULT_STALL_TIMEOUT))
+    /// The state the endpoint serves, with this configuration's stall timeout and API history.
+    pub(crate) fn endpoint_state(&self) -> EndpointState {
+        EndpointState::with_limits(
+            self.stall_timeout.unwrap_or(http::DEFAULT_STALL_TIMEOUT),
+            self.api_history.unwrap_or(http::DEFAULT_API_HISTORY),
+        )
     }
 }
 
-/// The sink thread: snapshots, the table, the metrics text, in that order for every report.
+/// The sink thread: snapshots, the table, the metrics text and JSON, in that order for every
+/// report.
 pub(super) struct Sink;
 
 impl Sink {
@@ -50,7 +57,7 @@ impl Sink {
     /// and the reports sent before have reached every sink.
     pub(super) fn start(
         config: &SinkConfig,
-        metrics: MetricsState,
+        metrics: EndpointState,
     ) -> Result<(mpsc::Sender<IntervalReport>, thread::JoinHandle<Delivered>), Error> {
         let mut writer = match &config.snapshot_dir {
             Some(dir) => Some(SnapshotWriter::new(
@@ -92,6 +99,10 @@ impl Sink {
                     }
                     let process = prometheus::ProcessCounters { snapshot_write_errors: delivered.snapshot_errors };
                     metrics.publish(prometheus::render(&report, &process, prom_top));
+                    match snapshot::render(&report) {
+                        Ok(json) => metrics.publish_report(json),
+                        Err(error) => tracing::error!(error = %error, "Cannot render the report for the JSON API."),
+                    }
                 }
                 if let Some(writer) = writer.as_mut() {
                     if let Err(error) = writer.settle() {

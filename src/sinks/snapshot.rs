@@ -34,6 +34,17 @@ const SUFFIX: &str = ".json";
 const DIGITS: usize = 12;
 const LATEST: &str = "latest.json";
 
+/// One report as a snapshot holds it: compact JSON, one object, without the file's final
+/// newline. What the JSON API serves too, so a report fetched and a snapshot read are the
+/// same bytes.
+///
+/// # Errors
+///
+/// Whatever serde_json reports; the report's types all serialize, so in practice none.
+pub fn render(report: &IntervalReport) -> serde_json::Result<Vec<u8>> {
+    serde_json::to_vec(report)
+}
+
 /// Errors of the snapshot sink. Each names the file or directory and the cause.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -138,7 +149,7 @@ impl SnapshotWriter {
     /// behind), [`Error::Directory`] or [`Error::Remove`] when rotation fails.
     pub fn write(&mut self, report: &IntervalReport) -> Result<PathBuf, Error> {
         let path = self.path_for(report.interval.start_unix);
-        let mut json = serde_json::to_vec(report).map_err(|error| Error::Write {
+        let mut json = render(report).map_err(|error| Error::Write {
             path: path.clone(),
             source: error.into(),
         })?;

@@ -255,7 +255,7 @@ fn healthz_follows_the_packet_loop_through_a_stall_on_standard_input() {
     );
     assert!(body.starts_with("stalled"), "{body}");
     assert_eq!(http::get(address, "/metrics").map(|r| r.0), Some(200));
-    for path in ["/", "/nope", "/metrics/x"] {
+    for path in ["/nope", "/metrics/x", "/api/v1/nope"] {
         assert_eq!(http::get(address, path).map(|r| r.0), Some(404));
     }
 

@@ -17,7 +17,7 @@ fn schema() -> Value {
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
-/// The schema, formats checked; the replay tests validate real snapshots with it too.
+/// The schema, formats checked; the replay and JSON API tests validate real reports with it too.
 pub fn validator() -> jsonschema::Validator {
     jsonschema::draft202012::options()
         .should_validate_formats(true)
