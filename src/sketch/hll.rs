@@ -19,10 +19,10 @@
 //! Registers are HLL_8 (one byte each) while counting: the fastest to update. They are
 //! serialized as HLL_4 (half a byte each, plus the rare register that does not fit), which
 //! every DataSketches library reads, so a snapshot carries half the bytes for the same
-//! registers and estimates. Once a counter has switched to
-//! registers, most inserts cannot change it (the coupon's value does not exceed its register):
-//! the counter keeps a lower bound of every register and passes only the coupons above it to
-//! the sketch, which gives the same registers and estimates for a fraction of the cost.
+//! registers and estimates. Once a counter has switched to registers, most inserts cannot
+//! change it (the coupon's value does not exceed its register): the counter keeps a lower
+//! bound of every register and passes only the coupons above it to the sketch, which gives the
+//! same registers and estimates for a fraction of the cost.
 //! Memory of one counter: 4 bytes per distinct value while it keeps coupons, at most `2^lg_k`
 //! bytes of registers and `2^lg_k` of bounds once it switches (at about `2^lg_k / 10` values;
 //! a [`DistinctCounter::compact`] one keeps no bounds), plus a fixed
