@@ -4,7 +4,7 @@
 //! HLL sketches cannot forget values, but their union is exact (register-wise maximum), so a
 //! ring of the last `window / interval` interval sketches gives the window's count at every
 //! close with no error beyond the sketch's own. Memory: at most `window / interval` sketches of
-//! `2^lg_k` bytes each (4 KiB at the default `lg_k = 12`: 1.4 MiB for one hour of 10-second
+//! `2^lg_k` bytes each (32 KiB at the default `lg_k = 15`: 11.3 MiB for one hour of 10-second
 //! intervals); closing an interval merges them all, a few microseconds per sketch.
 //!
 //! Knows intervals only by their start; nothing of packets or outputs.

@@ -1,16 +1,21 @@
 //! Distinct counting as a whole program: the fan-in of a real flood's victim and the fan-out of
 //! a synthetic scan against exact counts computed independently (tshark, or the generator's own
-//! list of packets), the rolling window against `hhmon merge` of the same intervals, and merged
-//! snapshots against one replay of all the input.
+//! list of packets), the interval counts of generated traffic and of the README's demo capture
+//! against the acceptance bound (95% of intervals within 1%), the rolling window against
+//! `hhmon merge` of the same intervals, and merged snapshots against one replay of all the
+//! input.
 //!
 //! tshark must be installed: a missing tool fails the test.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::io::{BufWriter, Write};
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
 
+use base64::Engine as _;
 use hhmon::report::{AddressEntry, IntervalReport};
 use hhmon::sketch::hll::{DistinctCounter, DEFAULT_LG_K};
+use hhmon::synth::{Generator, SynthConfig, MIN_SNAPLEN};
 
 use crate::util::hhmon::{hhmon, replay_into, Ran};
 use crate::util::repo::capture;
@@ -22,6 +27,10 @@ const ONE_INTERVAL: &str = "1000000000s";
 
 /// The acceptance bound on fan-in and fan-out.
 const FAN_TOLERANCE: f64 = 0.03;
+
+/// The acceptance bound on an interval's distinct sources and destinations, which 95% of
+/// intervals must meet.
+const INTERVAL_TOLERANCE: f64 = 0.01;
 
 /// Three documented standard errors of an interval count at the default precision
 /// (1.039 / sqrt(K) once sketches are merged; 0.833 / sqrt(K) for one stream).
@@ -235,6 +244,233 @@ fn a_scan_hidden_in_busier_traffic_is_flagged_by_its_fan_out_within_3_percent() 
         for entry in listed.iter().filter(|e| e.address != IpAddr::V4(scanner)) {
             assert!(entry.distinct_destinations.unwrap_or(1) <= 2, "{entry:?}");
         }
+    }
+}
+
+/// The 95th percentile of `errors` (nearest rank).
+fn p95(errors: &[f64]) -> f64 {
+    let mut sorted = errors.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let rank = (sorted.len() as f64 * 0.95).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+/// First second of the generated trace; its intervals are the seconds that follow.
+const TRACE_START: u64 = 1_700_000_000;
+
+/// Exact distinct sources and destinations of every 1 s interval of a generated trace.
+type IntervalTruth = BTreeMap<u64, (u64, u64)>;
+
+/// Writes a trace of `intervals` seconds into `path` (nanosecond pcap) and returns the exact
+/// distinct sources and destinations of each second, counted from the generator's keys.
+///
+/// Second `i` holds the next `sources` SYNs of a fan-in attack (each from a new spoofed
+/// source, to one victim), the next `destinations` SYNs of a scan (one scanner, each to a new
+/// address) and 2 000 packets of Zipf client/server traffic, shuffled. The two counts run over
+/// 5 000..200 000 on a log scale, in unrelated orders. The attack and scan generators run on
+/// across the seconds, so every second counts addresses no other second has: the intervals'
+/// sketch errors are independent draws.
+fn write_interval_trace(path: &Path, intervals: u32) -> IntervalTruth {
+    let spread = |i: u32| {
+        let at = f64::from(i) / f64::from(intervals - 1);
+        (5_000.0 * 40f64.powf(at)).round() as u64
+    };
+    let endless = SynthConfig {
+        packets: u64::MAX,
+        snaplen: MIN_SNAPLEN,
+        ..SynthConfig::default()
+    };
+    let mut attack = Generator::new(SynthConfig {
+        flows: 0,
+        attack_share: 1.0,
+        seed: 15,
+        ..endless.clone()
+    })
+    .unwrap();
+    let mut scan = Generator::new(SynthConfig {
+        flows: 0,
+        scan_share: 1.0,
+        ..endless.clone()
+    })
+    .unwrap();
+    let mut background = Generator::new(SynthConfig {
+        flows: 5_000,
+        ..endless
+    })
+    .unwrap();
+    let mut mix = Mix(0x6869_6e74); // "hint"
+    let mut out = BufWriter::new(std::fs::File::create(path).unwrap());
+    let mut header = [0u8; 24];
+    header[0..4].copy_from_slice(&0xa1b2_3c4du32.to_le_bytes()); // nanosecond timestamps
+    header[4..6].copy_from_slice(&2u16.to_le_bytes());
+    header[6..8].copy_from_slice(&4u16.to_le_bytes());
+    header[16..20].copy_from_slice(&65_535u32.to_le_bytes());
+    header[20..24].copy_from_slice(&1u32.to_le_bytes()); // Ethernet
+    out.write_all(&header).unwrap();
+    let mut truth = IntervalTruth::new();
+    for i in 0..intervals {
+        // 29 is prime to the usual counts of intervals: a permutation unlike the identity.
+        let counts = [spread(i), spread(i * 29 % intervals), 2_000];
+        let mut frames: Vec<(Vec<u8>, u32)> = Vec::new();
+        let (mut sources, mut destinations) = (HashSet::new(), HashSet::new());
+        for (generator, count) in [&mut attack, &mut scan, &mut background]
+            .into_iter()
+            .zip(counts)
+        {
+            for _ in 0..count {
+                let packet = generator.next_packet().unwrap();
+                sources.insert(packet.key.src);
+                destinations.insert(packet.key.dst);
+                frames.push((packet.data.to_vec(), packet.wire_len));
+            }
+        }
+        for j in (1..frames.len()).rev() {
+            frames.swap(j, mix.next(j as u64 + 1) as usize);
+        }
+        let second = TRACE_START + u64::from(i);
+        let step = 1_000_000_000 / frames.len() as u64;
+        for (j, (data, wire_len)) in frames.iter().enumerate() {
+            let mut record = [0u8; 16];
+            record[0..4].copy_from_slice(&(second as u32).to_le_bytes());
+            record[4..8].copy_from_slice(&((j as u64 * step) as u32).to_le_bytes());
+            record[8..12].copy_from_slice(&(data.len() as u32).to_le_bytes());
+            record[12..16].copy_from_slice(&wire_len.to_le_bytes());
+            out.write_all(&record).unwrap();
+            out.write_all(data).unwrap();
+        }
+        truth.insert(second, (sources.len() as u64, destinations.len() as u64));
+    }
+    out.flush().unwrap();
+    truth
+}
+
+/// Per interval of `reports`, the relative errors of its distinct sources and destinations
+/// against `truth`, which must have exactly those intervals.
+fn interval_errors(reports: &[IntervalReport], truth: &IntervalTruth) -> (Vec<f64>, Vec<f64>) {
+    let starts: Vec<u64> = reports.iter().map(|r| r.interval.start_unix).collect();
+    assert_eq!(starts, truth.keys().copied().collect::<Vec<_>>());
+    reports
+        .iter()
+        .map(|report| {
+            let (sources, destinations) = truth[&report.interval.start_unix];
+            (
+                relative_error(report.distinct_sources, sources),
+                relative_error(report.distinct_destinations, destinations),
+            )
+        })
+        .unzip()
+}
+
+/// Bytes of a DataSketches HLL_4 serialization at `2^lg_k` registers: a 40-byte preamble, half
+/// a byte per register and at most `exceptions` registers that do not fit in 4 bits (4 bytes
+/// each).
+fn hll_4_bytes(lg_k: u8, exceptions: usize) -> usize {
+    40 + (1 << lg_k) / 2 + 4 * exceptions
+}
+
+#[test]
+fn interval_distinct_counts_are_within_1_percent_in_95_percent_of_generated_intervals() {
+    const INTERVALS: u32 = 48;
+    let dir = tempfile::tempdir().unwrap();
+    let pcap = dir.path().join("intervals.pcap");
+    let truth = write_interval_trace(&pcap, INTERVALS);
+    let counts: Vec<u64> = truth.values().flat_map(|&(s, d)| [s, d]).collect();
+    assert!(
+        counts.iter().all(|&n| (5_000..=203_000).contains(&n)),
+        "{counts:?}"
+    );
+    for workers in ["1", "2"] {
+        let out = dir.path().join(format!("workers-{workers}"));
+        let reports = replay(
+            &out,
+            &["--interval", "1s", "--workers", workers],
+            std::slice::from_ref(&pcap),
+        );
+        assert_eq!(reports.len(), INTERVALS as usize);
+        let (sources, destinations) = interval_errors(&reports, &truth);
+        for (kind, errors) in [("sources", &sources), ("destinations", &destinations)] {
+            let within = errors.iter().filter(|&&e| e <= INTERVAL_TOLERANCE).count();
+            let worst = errors.iter().copied().fold(0.0, f64::max);
+            eprintln!(
+                "--workers {workers} {kind}: p95 error {:.3}%, worst {:.3}%, {within} of {} \
+                 intervals within 1%",
+                p95(errors) * 100.0,
+                worst * 100.0,
+                errors.len()
+            );
+            assert!(
+                p95(errors) <= INTERVAL_TOLERANCE,
+                "--workers {workers} {kind}: {errors:?}"
+            );
+        }
+        // Every interval's snapshot carries its two sketches as HLL_4 at the default precision.
+        let files = interval_files(&out);
+        let biggest = files
+            .iter()
+            .map(|f| std::fs::metadata(f).unwrap().len())
+            .max()
+            .unwrap();
+        eprintln!("--workers {workers}: largest interval snapshot {biggest} bytes");
+        for report in &reports {
+            let sketches = report.sketches.as_ref().unwrap();
+            for text in [&sketches.sources, &sketches.destinations] {
+                let bytes = base64::engine::general_purpose::STANDARD
+                    .decode(text)
+                    .unwrap();
+                assert_eq!(bytes[7] >> 2 & 3, 0, "HLL_4 is type 0");
+                assert_eq!(sketch(text).lg_k(), DEFAULT_LG_K);
+                assert!(
+                    bytes.len() <= hll_4_bytes(DEFAULT_LG_K, 64),
+                    "{}",
+                    bytes.len()
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn the_readme_demo_counts_distinct_sources_and_destinations_within_1_percent() {
+    // The README's first command: `replay --interval 60s --top 5` of the shipped SYN flood,
+    // which falls into one interval.
+    let path = capture("ddos-synflood-spoofed.pcap");
+    let truth = tshark_peers(&path);
+    let exact = (
+        truth.destinations_of.len() as u64,
+        truth.sources_of.len() as u64,
+    );
+    for workers in ["1", "2"] {
+        let dir = tempfile::tempdir().unwrap();
+        let args = ["--interval", "60s", "--top", "5", "--workers", workers];
+        let reports = replay(dir.path(), &args, std::slice::from_ref(&path));
+        assert_eq!(reports.len(), 1);
+        let report = &reports[0];
+        let errors = (
+            relative_error(report.distinct_sources, exact.0),
+            relative_error(report.distinct_destinations, exact.1),
+        );
+        let size = std::fs::metadata(&interval_files(dir.path())[0])
+            .unwrap()
+            .len();
+        eprintln!(
+            "--workers {workers}: distinct sources {} of {} ({:.2}%), destinations {} of {}; \
+             snapshot {size} bytes",
+            report.distinct_sources,
+            exact.0,
+            errors.0 * 100.0,
+            report.distinct_destinations,
+            exact.1
+        );
+        assert!(
+            errors.0 <= INTERVAL_TOLERANCE,
+            "{}",
+            report.distinct_sources
+        );
+        assert!(
+            errors.1 <= INTERVAL_TOLERANCE,
+            "{}",
+            report.distinct_destinations
+        );
     }
 }
 

@@ -10,6 +10,8 @@ use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
+use hhmon::sketch::hll::DEFAULT_LG_K;
+
 use crate::util::hhmon::hhmon;
 use crate::util::http;
 const PACKETS: u64 = 10_000_000;
@@ -100,19 +102,19 @@ fn ten_million_distinct_flows_stay_within_the_documented_bound() {
     assert!(output.status.success(), "{}", output.stderr);
 
     let default = replay_peak(&capture, &[]);
-    let bound = documented_bound(hhmon::monitor::DEFAULT_SKETCH_BYTES as u64, 12, 1);
+    let bound = documented_bound(hhmon::monitor::DEFAULT_SKETCH_BYTES as u64, DEFAULT_LG_K, 1);
     println!("default sketches: peak {default} B, bound {bound} B");
     assert!(default <= bound, "peak {default} B > bound {bound} B");
 
     let workers = replay_peak(&capture, &["--workers", "2"]);
-    let bound = documented_bound(hhmon::monitor::DEFAULT_SKETCH_BYTES as u64, 12, 2);
+    let bound = documented_bound(hhmon::monitor::DEFAULT_SKETCH_BYTES as u64, DEFAULT_LG_K, 2);
     println!("default sketches, 2 workers: peak {workers} B, bound {bound} B");
     assert!(workers <= bound, "peak {workers} B > bound {bound} B");
 
     let large_kib = 4096;
     let large = replay_peak(&capture, &["--sketch-kib", &large_kib.to_string()]);
     let sketches = 6 * large_kib * 1024;
-    let bound = documented_bound(sketches / 6, 12, 1);
+    let bound = documented_bound(sketches / 6, DEFAULT_LG_K, 1);
     println!("4 MiB sketches: peak {large} B, bound {bound} B");
     assert!(large <= bound, "peak {large} B > bound {bound} B");
     assert!(

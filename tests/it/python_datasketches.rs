@@ -2,7 +2,7 @@
 //! reads: Apache DataSketches for Python (the C++ library) reads every snapshot's sketches and
 //! gets the estimates hhmon reads from them, in each of the sketch's modes (coupon list,
 //! coupon set, registers), and its union of two snapshots' sketches gives the count
-//! `hhmon merge` reports.
+//! `hhmon merge` reports. The sketches are the compact HLL_4 form, which it must take as such.
 //!
 //! The Python package must be installed: `scripts/install-deps.sh --test` makes a virtual
 //! environment with it at `/opt/hhmon-test-venv` (or `$HHMON_TEST_VENV`). A missing package
@@ -11,7 +11,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use hhmon::sketch::hll::DistinctCounter;
+use hhmon::sketch::hll::{DistinctCounter, DEFAULT_LG_K};
 use serde_json::Value;
 
 use crate::util::hhmon::{hhmon, replay_into};
@@ -107,7 +107,8 @@ fn python_datasketches_reads_the_same_estimates() {
                 theirs["estimate"],
                 ours.estimate()
             );
-            assert_eq!(theirs["lg_k"], 12, "{kind}");
+            assert_eq!(theirs["lg_k"], DEFAULT_LG_K, "{kind}");
+            assert_eq!(theirs["type"], "HLL_4", "{kind}");
             assert!(
                 same_estimate(&theirs["estimate"], ours.estimate()),
                 "{kind}: {theirs}"
@@ -139,7 +140,7 @@ fn python_datasketches_union_gives_the_merged_count() {
     let merged = read(&merged_path);
     let python = read_in_python(&[&parts[0], &parts[1]]);
     // Both sides hold registers for the sources, so the union does too.
-    assert_eq!(python["union"]["sources"]["lg_k"], 12);
+    assert_eq!(python["union"]["sources"]["lg_k"], DEFAULT_LG_K);
     for (kind, reported) in [
         ("sources", merged.distinct_sources),
         ("destinations", merged.distinct_destinations),
@@ -157,6 +158,7 @@ fn python_datasketches_union_gives_the_merged_count() {
     }
     // And the merged snapshot's own sketch reads back in Python as the union.
     let again = read_in_python(&[&merged_path]);
+    assert_eq!(again["snapshots"][0]["sources"]["type"], "HLL_4");
     let merged_sketch = &again["snapshots"][0]["sources"]["estimate"];
     assert_eq!(
         merged_sketch.as_f64().unwrap().round() as u64,

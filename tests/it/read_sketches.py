@@ -3,8 +3,8 @@ datasketches), an implementation independent of hhmon's (the C++ library underne
 
 Usage: read_sketches.py SNAPSHOT...
 
-Prints one JSON object: for every snapshot, the lg_k and estimate of its `sources` and
-`destinations` sketches, and the estimate of the union of all the snapshots' sketches of each
+Prints one JSON object: for every snapshot, the lg_k, register type (HLL_4, HLL_6 or HLL_8)
+and estimate of its `sources` and `destinations` sketches, and the estimate of the union of all the snapshots' sketches of each
 kind, as DataSketches computes them.
 """
 
@@ -27,7 +27,11 @@ def main(paths):
         for kind in KINDS:
             data = base64.b64decode(snapshot["sketches"][kind], validate=True)
             sketch = hll_sketch.deserialize(data)
-            read[kind] = {"lg_k": sketch.lg_config_k, "estimate": sketch.get_estimate()}
+            read[kind] = {
+                "lg_k": sketch.lg_config_k,
+                "type": sketch.tgt_type.name,
+                "estimate": sketch.get_estimate(),
+            }
             unions[kind].update(sketch)
         snapshots.append(read)
     union = {

@@ -271,7 +271,7 @@ fn compare(
         }
     }
     // Three standard errors of the documented HLL error at the default precision (1.039 /
-    // sqrt(2^12) after a union; 0.833 / sqrt(2^12) for one stream).
+    // sqrt(K) after a union; 0.833 / sqrt(K) for one stream; K = 2^lg_k).
     let distinct = truth.sources.len() as u64;
     let three_sigma = 3.0 * 1.039 / f64::from(1u32 << hhmon::sketch::hll::DEFAULT_LG_K).sqrt();
     if relative_error(report.distinct_sources, distinct) > three_sigma {

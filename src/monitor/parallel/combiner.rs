@@ -4,8 +4,12 @@
 //! reported when any producer would have reported it on its own. Knows nothing of packets or
 //! where reports go beyond the channel it sends them on.
 //!
-//! The union of the owners' HLLs has exactly the registers of the one-thread HLL, so the
-//! interval's distinct counts are the union's estimates.
+//! The union of the owners' HLLs has exactly the registers of the one-thread HLL: it is the
+//! interval's sketch in the snapshot. The reported distinct counts are the sums of the owners'
+//! own (HIP) estimates instead: every address has one owner, so the owners count disjoint sets
+//! and the sum is an unbiased estimate of the whole, with a relative standard error of
+//! `0.8326 / sqrt(N K)` for N owners of equal shares where the union's composite estimate has
+//! `1.039 / sqrt(K)`.
 
 use super::protocol::{Closed, Filled};
 use crate::monitor::assemble::{Assembler, IntervalPart};
@@ -87,14 +91,17 @@ impl Combiner {
         let distinct = self.distinct.then(|| {
             let mut sources = DistinctUnion::new(self.hll_lg_k);
             let mut destinations = DistinctUnion::new(self.hll_lg_k);
+            let (mut sources_sum, mut destinations_sum) = (0.0, 0.0);
             for distinct in sets.iter().filter_map(|views| views.distinct.as_ref()) {
                 sources.add(&distinct.sources);
                 destinations.add(&distinct.destinations);
+                sources_sum += distinct.sources.estimate();
+                destinations_sum += distinct.destinations.estimate();
             }
             let interval_sources = sources.to_counter();
             IntervalDistinct {
-                sources: rounded(sources.estimate()),
-                destinations: rounded(destinations.estimate()),
+                sources: rounded(sources_sum),
+                destinations: rounded(destinations_sum),
                 sketches: Sketches {
                     sources: interval_sources.to_base64(),
                     destinations: destinations.to_counter().to_base64(),
