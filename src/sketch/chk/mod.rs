@@ -60,8 +60,7 @@ pub const DEFAULT_PHI: f64 = 5e-4;
 pub const DEFAULT_SEED: u64 = 0x6868_6d6f_6e5f_6368; // "hhmon_ch"
 
 /// A second weight each heavy entry sums beside its count (see
-/// [`CuckooHeavyKeeper::add_hashed_with`]): `()` keeps none and takes no memory, `u64` sums
-/// (saturating).
+/// [`CuckooHeavyKeeper::add_hashed_with`]): `()` keeps none and takes no memory, `u64` sums.
 pub trait Companion: Copy + Default {
     /// `self` with `more` added.
     fn plus(self, more: Self) -> Self;
@@ -75,7 +74,9 @@ impl Companion for () {
 impl Companion for u64 {
     #[inline(always)]
     fn plus(self, more: Self) -> Self {
-        self.saturating_add(more)
+        // Packets or bytes of one key in one interval stay far below 2^64 (16 EB): a plain
+        // add, one instruction on every hit of the hot path, where a saturating one takes three.
+        self.wrapping_add(more)
     }
 }
 
