@@ -5,6 +5,7 @@ use hhmon::app;
 use hhmon::cli::{self, Cli, Command};
 use std::io::IsTerminal;
 use std::process::ExitCode;
+use tracing_subscriber::fmt::writer::BoxMakeWriter;
 use tracing_subscriber::EnvFilter;
 
 fn main() -> ExitCode {
@@ -18,8 +19,15 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    // The interactive view owns the terminal: a log line would tear it, and what goes wrong
+    // reaches the view's status line instead.
+    let writer = if matches!(cli.command, Command::Top(_)) && std::io::stdout().is_terminal() {
+        BoxMakeWriter::new(std::io::sink)
+    } else {
+        BoxMakeWriter::new(std::io::stderr)
+    };
     tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
+        .with_writer(writer)
         .with_env_filter(
             EnvFilter::try_from_env("HHMON_LOG").unwrap_or_else(|_| EnvFilter::new("info")),
         )
@@ -33,6 +41,7 @@ fn main() -> ExitCode {
         Command::Generate(args) => {
             app::generate::main(&args.config(), &args.out, args.truth.as_deref())
         }
+        Command::Top(args) => app::top::main(args.config()),
     };
     ExitCode::from(status as u8)
 }

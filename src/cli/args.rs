@@ -3,11 +3,12 @@
 //! or of which flags conflict; one flag alone is checked by its value parser.
 
 use super::parse::{
-    parse_duration, parse_exponent, parse_listen, parse_positive_duration, parse_share,
-    parse_speed, parse_whole_seconds,
+    parse_connect, parse_duration, parse_exponent, parse_listen, parse_positive_duration,
+    parse_share, parse_speed, parse_whole_seconds,
 };
 use crate::app::capture::CaptureConfig;
 use crate::app::replay::ReplayConfig;
+use crate::app::top::{TopConfig, TopSource};
 use crate::capture::{LiveConfig, DEFAULT_BUFFER_BYTES, DEFAULT_SNAPLEN, MAX_READERS};
 use crate::decode::DecodeOptions;
 use crate::engine::SinkConfig;
@@ -15,7 +16,7 @@ use crate::merge::MergeConfig;
 use crate::monitor::{MonitorConfig, DEFAULT_SKETCH_BYTES, MAX_WORKERS};
 use crate::sketch::hll::DEFAULT_LG_K;
 use crate::synth::SynthConfig;
-use clap::Args;
+use clap::{ArgGroup, Args};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -66,20 +67,9 @@ pub struct CaptureArgs {
     /// The interface to capture on (`any` for all of them, without promiscuous mode).
     #[arg(long, short = 'i', value_name = "IFACE")]
     pub interface: String,
-    /// Bytes kept of each frame: enough for the headers of tunnelled traffic; raise it when
-    /// `transport_truncated` counts grow.
-    #[arg(long, default_value_t = DEFAULT_SNAPLEN, value_parser = clap::value_parser!(u32).range(64..=262_144), value_name = "BYTES")]
-    pub snaplen: u32,
-    /// Do not put the interface in promiscuous mode (see only frames addressed to this host).
-    #[arg(long)]
-    pub no_promiscuous: bool,
-    /// Kernel capture buffer in MiB: what absorbs bursts while hhmon is busy.
-    #[arg(long, default_value_t = (DEFAULT_BUFFER_BYTES >> 20) as u64, value_parser = clap::value_parser!(u64).range(1..=2047), value_name = "MIB")]
-    pub buffer_mib: u64,
-    /// Hand every frame over at once instead of in blocks of up to 100 ms: lower latency, more
-    /// wake-ups and less headroom at high rates.
-    #[arg(long)]
-    pub immediate: bool,
+    /// How the interface is opened.
+    #[command(flatten)]
+    pub live: LiveArgs,
     /// Read with N threads, each from a capture socket of its own (and its own kernel buffer of
     /// --buffer-mib), the kernel sharing the frames among them by flow (PACKET_FANOUT); they
     /// count on shared --workers threads (at least one). Falls back to one reader, with a
@@ -90,29 +80,66 @@ pub struct CaptureArgs {
     /// must start as root). A snapshot directory that does not exist yet is created for it.
     #[arg(long, value_name = "NAME")]
     pub user: Option<String>,
-    /// A BPF filter (tcpdump syntax); frames it rejects are neither counted nor seen.
-    #[arg(long, value_name = "EXPRESSION", conflicts_with = "expression")]
-    pub filter: Option<String>,
     /// The filter as trailing words, as tcpdump takes it: `hhmon capture -i eth0 tcp port 443`
     /// (put `--` before an expression with words starting with `-`).
-    #[arg(value_name = "BPF EXPRESSION")]
+    #[arg(value_name = "BPF EXPRESSION", conflicts_with = "filter")]
     pub expression: Vec<String>,
     /// Options shared by every mode.
     #[command(flatten)]
     pub monitor: MonitorArgs,
 }
 
-/// Options every mode shares.
+/// How a live interface is opened: shared by `capture` and `top -i`.
+#[derive(Debug, Args)]
+pub struct LiveArgs {
+    /// Bytes kept of each frame: enough for the headers of tunnelled traffic; raise it when
+    /// `transport_truncated` counts grow.
+    #[arg(long, requires = "interface", default_value_t = DEFAULT_SNAPLEN, value_parser = clap::value_parser!(u32).range(64..=262_144), value_name = "BYTES")]
+    pub snaplen: u32,
+    /// Do not put the interface in promiscuous mode (see only frames addressed to this host).
+    #[arg(long, requires = "interface")]
+    pub no_promiscuous: bool,
+    /// Kernel capture buffer in MiB: what absorbs bursts while hhmon is busy.
+    #[arg(long, requires = "interface", default_value_t = (DEFAULT_BUFFER_BYTES >> 20) as u64, value_parser = clap::value_parser!(u64).range(1..=2047), value_name = "MIB")]
+    pub buffer_mib: u64,
+    /// Hand every frame over at once instead of in blocks of up to 100 ms: lower latency, more
+    /// wake-ups and less headroom at high rates.
+    #[arg(long, requires = "interface")]
+    pub immediate: bool,
+    /// A BPF filter (tcpdump syntax); frames it rejects are neither counted nor seen.
+    #[arg(long, value_name = "EXPRESSION", requires = "interface")]
+    pub filter: Option<String>,
+}
+
+/// `hhmon top`: exactly one of `--connect`, `--interface` and files.
+#[derive(Debug, Args)]
+#[command(group(ArgGroup::new("source").required(true).args(["connect", "interface", "files"])))]
+pub struct TopArgs {
+    /// Watch a running hhmon through its `--listen` address: HOST:PORT, or a port of
+    /// 127.0.0.1 (the counting flags below are the server's and do not apply).
+    #[arg(long, value_name = "HOST:PORT", value_parser = parse_connect)]
+    pub connect: Option<String>,
+    /// Capture on this interface, in this process (`any` for all of them).
+    #[arg(long, short = 'i', value_name = "IFACE")]
+    pub interface: Option<String>,
+    /// Capture files, read in order as fast as possible; the last interval stays on screen
+    /// until `q`.
+    #[arg(value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+    /// How the interface is opened (with `--interface`).
+    #[command(flatten)]
+    pub live: LiveArgs,
+    /// What to count (with `--interface` or files).
+    #[command(flatten)]
+    pub count: CountArgs,
+}
+
+/// Options every mode that runs the engine shares: what to count and where reports go.
 #[derive(Debug, Args)]
 pub struct MonitorArgs {
-    /// Interval length (whole seconds, e.g. `10s`, `1m`); intervals are aligned to multiples
-    /// of it since the Unix epoch and decided by packet timestamps (and, in a live capture, by
-    /// the clock when no packet comes).
-    #[arg(long, default_value = "10s", value_parser = parse_whole_seconds, value_name = "DURATION")]
-    pub interval: Duration,
-    /// Entries in each top list (table and snapshots).
-    #[arg(long, default_value_t = 20, value_name = "N")]
-    pub top: usize,
+    /// What to count.
+    #[command(flatten)]
+    pub count: CountArgs,
     /// Write one JSON snapshot per closed interval into this directory (plus `latest.json`).
     #[arg(long, value_name = "DIR")]
     pub snapshot_dir: Option<PathBuf>,
@@ -137,6 +164,25 @@ pub struct MonitorArgs {
     /// Do not print the per-interval table (the closing summary still goes to stderr).
     #[arg(long, short)]
     pub quiet: bool,
+    /// Read options from this TOML file: its keys are this command's long flags in snake_case
+    /// (`snapshot_dir = "/var/lib/hhmon"`, `quiet = true`); flags on the command line win over
+    /// the file, and keys that only another command has are ignored.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+}
+
+/// What to count and how to decode: every mode that runs the engine, `top` on files or an
+/// interface included.
+#[derive(Debug, Args)]
+pub struct CountArgs {
+    /// Interval length (whole seconds, e.g. `10s`, `1m`); intervals are aligned to multiples
+    /// of it since the Unix epoch and decided by packet timestamps (and, in a live capture, by
+    /// the clock when no packet comes).
+    #[arg(long, default_value = "10s", value_parser = parse_whole_seconds, value_name = "DURATION")]
+    pub interval: Duration,
+    /// Entries in each top list (table and snapshots).
+    #[arg(long, default_value_t = 20, value_name = "N")]
+    pub top: usize,
     /// Count heavy hitters exactly with hash maps instead of sketches (memory grows with the
     /// number of distinct flows: for small captures and as a reference).
     #[arg(long)]
@@ -156,11 +202,6 @@ pub struct MonitorArgs {
     /// multiple of the interval: the exact union of the last window/interval interval sketches.
     #[arg(long, value_parser = parse_whole_seconds, value_name = "DURATION")]
     pub window: Option<Duration>,
-    /// Read options from this TOML file: its keys are this command's long flags in snake_case
-    /// (`snapshot_dir = "/var/lib/hhmon"`, `quiet = true`); flags on the command line win over
-    /// the file, and keys that only another command has are ignored.
-    #[arg(long, value_name = "FILE")]
-    pub config: Option<PathBuf>,
     /// Count tunnelled packets under their innermost IP flow (IP-in-IP, 6in4, GRE, ERSPAN,
     /// VXLAN, GENEVE, GTP-U, L2TPv2, Teredo) instead of the outer header the wire carries.
     #[arg(long)]
@@ -234,6 +275,31 @@ impl GenerateArgs {
 
 impl MonitorArgs {
     pub(super) fn monitor_config(&self) -> MonitorConfig {
+        self.count.monitor_config()
+    }
+
+    /// How frames are decoded.
+    pub fn decode_options(&self) -> DecodeOptions {
+        self.count.decode_options()
+    }
+
+    fn sink_config(&self) -> SinkConfig {
+        SinkConfig {
+            snapshot_dir: self.snapshot_dir.clone(),
+            keep: self.keep,
+            keep_age: self.keep_age,
+            listen: self.listen,
+            quiet: self.quiet,
+            prom_top: self.prom_top,
+            stall_timeout: Some(self.stall_timeout),
+            durability: Default::default(),
+            tap: None,
+        }
+    }
+}
+
+impl CountArgs {
+    pub(super) fn monitor_config(&self) -> MonitorConfig {
         MonitorConfig {
             interval_secs: self.interval.as_secs(),
             top: self.top,
@@ -250,38 +316,63 @@ impl MonitorArgs {
     pub fn decode_options(&self) -> DecodeOptions {
         DecodeOptions { decap: self.decap }
     }
+}
 
-    fn sink_config(&self) -> SinkConfig {
-        SinkConfig {
-            snapshot_dir: self.snapshot_dir.clone(),
-            keep: self.keep,
-            keep_age: self.keep_age,
-            listen: self.listen,
-            quiet: self.quiet,
-            prom_top: self.prom_top,
-            stall_timeout: Some(self.stall_timeout),
-            durability: Default::default(),
+impl LiveArgs {
+    /// The capture of `interface` these flags describe, filtered by `filter` (the trailing
+    /// words of `capture`, which cannot come with `--filter`) or else by `--filter`.
+    fn live_config(&self, interface: &str, filter: Option<String>) -> LiveConfig {
+        LiveConfig {
+            interface: interface.to_owned(),
+            snaplen: self.snaplen,
+            promiscuous: !self.no_promiscuous,
+            buffer_bytes: usize::try_from(self.buffer_mib << 20).unwrap_or(usize::MAX),
+            immediate: self.immediate,
+            filter: filter.or_else(|| self.filter.clone()),
         }
+    }
+}
+
+impl TopArgs {
+    /// What `hhmon top` watches. The engine's own outputs stay off (no table, snapshots or
+    /// listener): the view is the output.
+    pub fn config(&self) -> TopConfig {
+        let sinks = SinkConfig {
+            quiet: true,
+            ..SinkConfig::default()
+        };
+        let decode = self.count.decode_options();
+        let monitor = self.count.monitor_config();
+        let source = if let Some(address) = &self.connect {
+            TopSource::Connect(address.clone())
+        } else if let Some(interface) = &self.interface {
+            TopSource::Live(CaptureConfig {
+                capture: self.live.live_config(interface, None),
+                readers: 1,
+                user: None,
+                decode,
+                monitor,
+                sinks,
+            })
+        } else {
+            TopSource::Files(ReplayConfig {
+                files: self.files.clone(),
+                speed: None,
+                decode,
+                monitor,
+                sinks,
+            })
+        };
+        TopConfig { source }
     }
 }
 
 impl CaptureArgs {
     /// The capture these flags describe.
     pub fn config(&self) -> CaptureConfig {
-        let filter = if self.expression.is_empty() {
-            self.filter.clone()
-        } else {
-            Some(self.expression.join(" "))
-        };
+        let expression = (!self.expression.is_empty()).then(|| self.expression.join(" "));
         CaptureConfig {
-            capture: LiveConfig {
-                interface: self.interface.clone(),
-                snaplen: self.snaplen,
-                promiscuous: !self.no_promiscuous,
-                buffer_bytes: usize::try_from(self.buffer_mib << 20).unwrap_or(usize::MAX),
-                immediate: self.immediate,
-                filter,
-            },
+            capture: self.live.live_config(&self.interface, expression),
             readers: usize::from(self.readers),
             user: self.user.clone(),
             decode: self.monitor.decode_options(),

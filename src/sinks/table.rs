@@ -246,7 +246,7 @@ fn section(out: &mut String, title: &str, columns: &[(&str, Align)], rows: &[Vec
 
 /// `address:port`, bracketing IPv6; just the address for port-less protocols (ICMP, GRE, ESP),
 /// whose zero ports would only be noise.
-fn endpoint(address: IpAddr, port: u16, flow: &FlowEntry) -> String {
+pub(crate) fn endpoint(address: IpAddr, port: u16, flow: &FlowEntry) -> String {
     // TCP, UDP, DCCP, SCTP and UDP-Lite carry ports; a truncated header leaves them 0 but
     // still means "port unknown", which ":0" shows honestly.
     let has_ports = matches!(flow.protocol, 6 | 17 | 33 | 132 | 136);
@@ -266,7 +266,7 @@ fn share(part: u64, whole: u64) -> String {
 }
 
 /// Decimal (SI) units, as network tools count bytes: `999 B`, `1.2 kB`, `3.4 MB`.
-fn human_bytes(bytes: u64) -> String {
+pub(crate) fn human_bytes(bytes: u64) -> String {
     const UNITS: [&str; 6] = ["kB", "MB", "GB", "TB", "PB", "EB"];
     if bytes < 1000 {
         return format!("{bytes} B");

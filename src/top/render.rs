@@ -1,0 +1,214 @@
+//! The terminal view of a [`Model`], drawn with ratatui widgets: two header lines (the
+//! interval, rates, distinct counts, drops), the three top lists stacked when the terminal is
+//! tall enough (else the focused one alone), and a footer with the keys and the source's state.
+//! Draws only: it must not know where reports come from, nor read keys.
+
+use super::model::{self, figures, List, Model, Row};
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::{Color, Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Cell, Paragraph, Row as TableRow, Table};
+use ratatui::Frame;
+
+/// Below this height a list is not worth showing beside the others: borders, heading and
+/// five entries.
+const MIN_LIST_HEIGHT: u16 = 8;
+
+/// Cells of a share bar.
+const BAR_WIDTH: usize = 20;
+
+/// The keys, as the footer lists them.
+pub const KEYS: &str =
+    "p packets  b bytes  tab/1/2/3 list  space pause  \u{2190}/\u{2192} older/newer  q quit";
+
+/// Draws `model` over the whole frame.
+pub fn draw(frame: &mut Frame, model: &Model) {
+    let [header, body, footer] = Layout::vertical([
+        Constraint::Length(2),
+        Constraint::Min(0),
+        Constraint::Length(1),
+    ])
+    .areas(frame.area());
+    frame.render_widget(Paragraph::new(header_lines(model)), header);
+    let lists: Vec<List> = if body.height >= 3 * MIN_LIST_HEIGHT {
+        List::ALL.to_vec()
+    } else {
+        vec![model.focus]
+    };
+    let areas = Layout::vertical(lists.iter().map(|_| Constraint::Fill(1))).split(body);
+    for (&list, &area) in lists.iter().zip(areas.iter()) {
+        draw_list(frame, model, list, area);
+    }
+    frame.render_widget(Paragraph::new(footer_line(model)), footer);
+}
+
+fn header_lines(model: &Model) -> Vec<Line<'static>> {
+    let bold = Style::new().add_modifier(Modifier::BOLD);
+    let Some(report) = model.shown() else {
+        return vec![
+            Line::from(vec![
+                Span::styled("hhmon top", bold),
+                Span::raw(format!(" \u{b7} {}", model.source)),
+            ]),
+            Line::from("waiting for the first interval to close\u{2026}"),
+        ];
+    };
+    let (at, kept) = model.position();
+    let mut title = vec![
+        Span::styled("hhmon top", bold),
+        Span::raw(format!(
+            " \u{b7} {} \u{b7} {} \u{2013} {} ({} s) \u{b7} interval {at}/{kept} \u{b7} counting {} \u{b7} ranked by ",
+            model.source,
+            report.interval.start,
+            report.interval.end,
+            report.interval.seconds,
+            report.counting,
+        )),
+        Span::styled(model.ranking.as_str(), bold),
+    ];
+    if model.paused() {
+        title.push(Span::raw(" "));
+        title.push(Span::styled(
+            " PAUSED ",
+            Style::new().add_modifier(Modifier::REVERSED),
+        ));
+    }
+    let rates = model.rates();
+    let drops = model::drops(report).map_or_else(|| "-".to_owned(), |d| d.to_string());
+    let drops_style = if model::drops(report).unwrap_or(0) > 0 {
+        Style::new().fg(Color::Red).add_modifier(Modifier::BOLD)
+    } else {
+        Style::new()
+    };
+    let totals = Line::from(vec![
+        Span::styled(model::pps_text(rates), bold),
+        Span::raw("  "),
+        Span::styled(model::bps_text(rates), bold),
+        Span::raw(format!(
+            " \u{2502} packets {} bytes {} \u{2502} distinct sources {} destinations {} \u{2502} drops ",
+            report.totals.packets,
+            crate::sinks::table::human_bytes(report.totals.bytes),
+            report.distinct_sources,
+            report.distinct_destinations,
+        )),
+        Span::styled(drops, drops_style),
+    ]);
+    vec![Line::from(title), totals]
+}
+
+fn footer_line(model: &Model) -> Line<'static> {
+    let mut spans = vec![Span::styled(KEYS, Style::new().add_modifier(Modifier::DIM))];
+    if let Some(trouble) = &model.trouble {
+        spans.push(Span::raw(" \u{2502} "));
+        spans.push(Span::styled(
+            trouble.clone(),
+            Style::new().fg(Color::Red).add_modifier(Modifier::BOLD),
+        ));
+    } else if let Some(ended) = &model.ended {
+        spans.push(Span::raw(" \u{2502} "));
+        spans.push(Span::styled(ended.clone(), Style::new().fg(Color::Yellow)));
+    }
+    Line::from(spans)
+}
+
+fn draw_list(frame: &mut Frame, model: &Model, list: List, area: Rect) {
+    let focused = list == model.focus;
+    let number = List::ALL.iter().position(|&l| l == list).unwrap_or(0) + 1;
+    let title = format!(
+        " {}[{number}] Top {} by {} ",
+        if focused { "\u{25b6} " } else { "" },
+        list.as_str(),
+        model.ranking.as_str()
+    );
+    let border = if focused {
+        Style::new().fg(Color::Yellow).add_modifier(Modifier::BOLD)
+    } else {
+        Style::new().fg(Color::DarkGray)
+    };
+    let block = Block::bordered().title(title).border_style(border);
+    let right = |text: String| Cell::from(Line::from(text).right_aligned());
+    let mut headings = vec![
+        right("#".into()),
+        Cell::from(if list == List::Flows {
+            "flow"
+        } else {
+            "address"
+        }),
+    ];
+    let mut widths = vec![Constraint::Length(3), Constraint::Fill(1)];
+    if list == List::Flows {
+        headings.push(Cell::from("proto"));
+        widths.push(Constraint::Length(6));
+    }
+    for heading in ["packets", "pkt/s", "bytes", "bit/s"] {
+        headings.push(right(heading.into()));
+    }
+    widths.extend([
+        Constraint::Length(10),
+        Constraint::Length(9),
+        Constraint::Length(9),
+        Constraint::Length(9),
+    ]);
+    if let Some(peers) = list.peers_heading() {
+        headings.push(right(peers.into()));
+        widths.push(Constraint::Length(8));
+    }
+    headings.push(Cell::from("share"));
+    widths.push(Constraint::Length(BAR_WIDTH as u16 + 7));
+    let rows = model.rows(list);
+    let body: Vec<TableRow> = if rows.is_empty() {
+        vec![TableRow::new([Cell::from(""), Cell::from("(none)")])]
+    } else {
+        rows.iter()
+            .map(|row| table_row(row, list, &right))
+            .collect()
+    };
+    let table = Table::new(body, widths)
+        .header(TableRow::new(headings).style(Style::new().add_modifier(Modifier::BOLD)))
+        .block(block);
+    frame.render_widget(table, area);
+}
+
+fn table_row<'a>(row: &Row, list: List, right: &dyn Fn(String) -> Cell<'a>) -> TableRow<'a> {
+    let (packets, bytes) = figures(row);
+    let mut cells = vec![right(row.rank.to_string()), Cell::from(row.key.clone())];
+    if list == List::Flows {
+        cells.push(Cell::from(row.protocol.clone().unwrap_or_default()));
+    }
+    cells.extend([
+        right(packets),
+        right(model::si(row.rates.pps)),
+        right(bytes),
+        right(model::si(row.rates.bps)),
+    ]);
+    if list.peers_heading().is_some() {
+        cells.push(right(
+            row.peers.map_or_else(|| "-".to_owned(), |n| n.to_string()),
+        ));
+    }
+    cells.push(Cell::from(Line::from(vec![
+        Span::styled(bar(row.share, BAR_WIDTH), Style::new().fg(Color::Cyan)),
+        Span::raw(format!(" {:>6}", model::percent(row.share))),
+    ])));
+    TableRow::new(cells)
+}
+
+/// `share` (0 to 1) of `width` cells as a bar of block characters, to an eighth of a cell.
+pub fn bar(share: f64, width: usize) -> String {
+    const PARTIAL: [char; 8] = [
+        ' ', '\u{258f}', '\u{258e}', '\u{258d}', '\u{258c}', '\u{258b}', '\u{258a}', '\u{2589}',
+    ];
+    let share = if share.is_finite() {
+        share.clamp(0.0, 1.0)
+    } else {
+        0.0
+    };
+    let eighths = (share * width as f64 * 8.0).round() as usize;
+    let mut text = "\u{2588}".repeat(eighths / 8);
+    if eighths % 8 > 0 {
+        text.push(PARTIAL[eighths % 8]);
+    }
+    let used = eighths.div_ceil(8);
+    text.extend(std::iter::repeat_n(' ', width.saturating_sub(used)));
+    text
+}

@@ -1,0 +1,86 @@
+//! The interactive terminal: takes the terminal over (raw mode, alternate screen), redraws the
+//! [`Model`] when a report, a trouble or a key changes it, and gives the terminal back on every
+//! way out: a return, an error (a guard) and a panic (ratatui's hook). Maps the terminal's keys
+//! to the model's commands; must not know where reports come from or how they are drawn.
+
+use super::model::{Command, List, Model};
+use super::render;
+use super::source::Event;
+use ratatui::crossterm::event::{self, KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
+use std::io;
+use std::sync::mpsc::{self, TryRecvError};
+use std::time::Duration;
+
+/// How long to wait for a key before looking for reports again.
+const TICK: Duration = Duration::from_millis(100);
+
+/// Gives the terminal back when dropped, whatever the way out.
+struct Restore;
+
+impl Drop for Restore {
+    fn drop(&mut self) {
+        ratatui::restore();
+    }
+}
+
+/// Shows `model`, fed by `events`, until the user quits; returns the model as it was left.
+///
+/// # Errors
+///
+/// When the terminal cannot be set up, read or written.
+pub fn run(mut model: Model, events: &mpsc::Receiver<Event>) -> io::Result<Model> {
+    let mut terminal = ratatui::try_init()?;
+    let _restore = Restore;
+    let mut dirty = true;
+    let mut fed = true;
+    while !model.quit {
+        if dirty {
+            terminal.draw(|frame| render::draw(frame, &model))?;
+            dirty = false;
+        }
+        if event::poll(TICK)? {
+            match event::read()? {
+                event::Event::Key(key) if key.kind != KeyEventKind::Release => {
+                    if let Some(command) = command(key) {
+                        model.command(command);
+                        dirty = true;
+                    }
+                }
+                event::Event::Resize(..) => dirty = true,
+                _ => {}
+            }
+        }
+        // A source that has gone (the end of the input) leaves its last interval on screen.
+        while fed {
+            match events.try_recv() {
+                Ok(event) => {
+                    model.apply(event);
+                    dirty = true;
+                }
+                Err(TryRecvError::Empty) => break,
+                Err(TryRecvError::Disconnected) => fed = false,
+            }
+        }
+    }
+    Ok(model)
+}
+
+/// What `key` asks for, if anything.
+pub fn command(key: KeyEvent) -> Option<Command> {
+    if key.modifiers.contains(KeyModifiers::CONTROL) {
+        return (key.code == KeyCode::Char('c')).then_some(Command::Quit);
+    }
+    Some(match key.code {
+        KeyCode::Char('q' | 'Q') | KeyCode::Esc => Command::Quit,
+        KeyCode::Char('p' | 'P') => Command::ByPackets,
+        KeyCode::Char('b' | 'B') => Command::ByBytes,
+        KeyCode::Tab => Command::NextList,
+        KeyCode::Char('1') => Command::Focus(List::Flows),
+        KeyCode::Char('2') => Command::Focus(List::Sources),
+        KeyCode::Char('3') => Command::Focus(List::Destinations),
+        KeyCode::Char(' ') => Command::TogglePause,
+        KeyCode::Left => Command::Older,
+        KeyCode::Right => Command::Newer,
+        _ => return None,
+    })
+}
