@@ -16,7 +16,7 @@ use crate::merge::MergeConfig;
 use crate::monitor::{MonitorConfig, DEFAULT_SKETCH_BYTES, MAX_WORKERS};
 use crate::sketch::hll::DEFAULT_LG_K;
 use crate::synth::SynthConfig;
-use clap::{ArgGroup, Args};
+use clap::Args;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -93,38 +93,39 @@ pub struct CaptureArgs {
 #[derive(Debug, Args)]
 pub struct LiveArgs {
     /// Bytes kept of each frame: enough for the headers of tunnelled traffic; raise it when
-    /// `transport_truncated` counts grow.
-    #[arg(long, requires = "interface", default_value_t = DEFAULT_SNAPLEN, value_parser = clap::value_parser!(u32).range(64..=262_144), value_name = "BYTES")]
-    pub snaplen: u32,
+    /// `transport_truncated` counts grow. Default 256.
+    // No clap default (here and for the buffer), so that `top` can tell the flag was given
+    // without an interface. A test holds the number to the constant.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(64..=262_144), value_name = "BYTES")]
+    pub snaplen: Option<u32>,
     /// Do not put the interface in promiscuous mode (see only frames addressed to this host).
-    #[arg(long, requires = "interface")]
+    #[arg(long)]
     pub no_promiscuous: bool,
-    /// Kernel capture buffer in MiB: what absorbs bursts while hhmon is busy.
-    #[arg(long, requires = "interface", default_value_t = (DEFAULT_BUFFER_BYTES >> 20) as u64, value_parser = clap::value_parser!(u64).range(1..=2047), value_name = "MIB")]
-    pub buffer_mib: u64,
+    /// Kernel capture buffer in MiB: what absorbs bursts while hhmon is busy. Default 32.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=2047), value_name = "MIB")]
+    pub buffer_mib: Option<u64>,
     /// Hand every frame over at once instead of in blocks of up to 100 ms: lower latency, more
     /// wake-ups and less headroom at high rates.
-    #[arg(long, requires = "interface")]
+    #[arg(long)]
     pub immediate: bool,
     /// A BPF filter (tcpdump syntax); frames it rejects are neither counted nor seen.
-    #[arg(long, value_name = "EXPRESSION", requires = "interface")]
+    #[arg(long, value_name = "EXPRESSION")]
     pub filter: Option<String>,
 }
 
 /// `hhmon top`: exactly one of `--connect`, `--interface` and files.
 #[derive(Debug, Args)]
-#[command(group(ArgGroup::new("source").required(true).args(["connect", "interface", "files"])))]
 pub struct TopArgs {
     /// Watch a running hhmon through its `--listen` address: HOST:PORT, or a port of
     /// 127.0.0.1 (the counting flags below are the server's and do not apply).
-    #[arg(long, value_name = "HOST:PORT", value_parser = parse_connect)]
+    #[arg(long, value_name = "HOST:PORT", value_parser = parse_connect, conflicts_with_all = ["interface", "files"])]
     pub connect: Option<String>,
     /// Capture on this interface, in this process (`any` for all of them).
-    #[arg(long, short = 'i', value_name = "IFACE")]
+    #[arg(long, short = 'i', value_name = "IFACE", conflicts_with = "files")]
     pub interface: Option<String>,
     /// Capture files, read in order as fast as possible; the last interval stays on screen
     /// until `q`.
-    #[arg(value_name = "FILE")]
+    #[arg(value_name = "FILE", required_unless_present_any = ["connect", "interface"])]
     pub files: Vec<PathBuf>,
     /// How the interface is opened (with `--interface`).
     #[command(flatten)]
@@ -319,14 +320,31 @@ impl CountArgs {
 }
 
 impl LiveArgs {
+    /// The flags given, by name (what `top` refuses without an interface).
+    pub(super) fn given(&self) -> Vec<&'static str> {
+        let flags = [
+            ("--snaplen", self.snaplen.is_some()),
+            ("--no-promiscuous", self.no_promiscuous),
+            ("--buffer-mib", self.buffer_mib.is_some()),
+            ("--immediate", self.immediate),
+            ("--filter", self.filter.is_some()),
+        ];
+        flags
+            .into_iter()
+            .filter_map(|(flag, given)| given.then_some(flag))
+            .collect()
+    }
+
     /// The capture of `interface` these flags describe, filtered by `filter` (the trailing
     /// words of `capture`, which cannot come with `--filter`) or else by `--filter`.
     fn live_config(&self, interface: &str, filter: Option<String>) -> LiveConfig {
         LiveConfig {
             interface: interface.to_owned(),
-            snaplen: self.snaplen,
+            snaplen: self.snaplen.unwrap_or(DEFAULT_SNAPLEN),
             promiscuous: !self.no_promiscuous,
-            buffer_bytes: usize::try_from(self.buffer_mib << 20).unwrap_or(usize::MAX),
+            buffer_bytes: self.buffer_mib.map_or(DEFAULT_BUFFER_BYTES, |mib| {
+                usize::try_from(mib << 20).unwrap_or(usize::MAX)
+            }),
             immediate: self.immediate,
             filter: filter.or_else(|| self.filter.clone()),
         }
@@ -690,5 +708,80 @@ mod tests {
         assert_eq!(config.top, 5);
         let error = parse(&[]).unwrap_err().to_string();
         assert!(error.contains("SNAPSHOT"), "{error}");
+    }
+
+    fn top(args: &[&str]) -> Result<TopConfig, clap::Error> {
+        let cli = Cli::try_parse_from(["hhmon", "top"].iter().chain(args))?;
+        let Command::Top(args) = cli.command else {
+            panic!("not top: {:?}", cli.command);
+        };
+        Ok(args.config())
+    }
+
+    #[test]
+    fn top_watches_exactly_one_of_a_server_an_interface_and_files() {
+        let config = top(&["--connect", "9750"]).unwrap();
+        assert_eq!(config.source, TopSource::Connect("127.0.0.1:9750".into()));
+        let TopSource::Live(live) = top(&["-i", "eth1", "--filter", "tcp", "--top", "5"])
+            .unwrap()
+            .source
+        else {
+            panic!("not live");
+        };
+        assert_eq!(live.capture.interface, "eth1");
+        assert_eq!(live.capture.filter.as_deref(), Some("tcp"));
+        assert_eq!(live.monitor.top, 5);
+        assert_eq!((live.readers, live.user), (1, None));
+        let TopSource::Files(files) = top(&["--interval", "1m", "a.pcap", "b.pcap"])
+            .unwrap()
+            .source
+        else {
+            panic!("not files");
+        };
+        assert_eq!(files.files.len(), 2);
+        assert_eq!(files.monitor.interval_secs, 60);
+        assert_eq!(files.speed, None);
+        // The view is the output: no table, no snapshots, no listener.
+        assert_eq!(
+            files.sinks,
+            SinkConfig {
+                quiet: true,
+                ..SinkConfig::default()
+            }
+        );
+        for args in [
+            &[][..],
+            &["--connect", "9750", "-i", "eth0"],
+            &["-i", "eth0", "a.pcap"],
+            &["--connect", "9750", "a.pcap"],
+            &["--connect", "nowhere"],
+        ] {
+            assert!(top(args).is_err(), "{args:?}");
+        }
+        let checked = |args: &[&str]| Cli::parse_with_config(["hhmon", "top"].iter().chain(args));
+        let error = checked(&["--snaplen", "128", "--immediate", "a.pcap"]).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "--snaplen and --immediate: only with --interface"
+        );
+        assert!(checked(&["--connect", "1", "--filter", "tcp"]).is_err());
+        assert!(checked(&["-i", "eth0", "--snaplen", "128", "--filter", "tcp"]).is_ok());
+    }
+
+    #[test]
+    fn the_capture_help_tells_the_live_defaults() {
+        use clap::CommandFactory;
+        let help = Cli::command()
+            .find_subcommand_mut("capture")
+            .unwrap()
+            .render_help()
+            .to_string();
+        let help = help.split_whitespace().collect::<Vec<_>>().join(" ");
+        for default in [
+            format!("grow. Default {DEFAULT_SNAPLEN} "),
+            format!("busy. Default {} ", DEFAULT_BUFFER_BYTES >> 20),
+        ] {
+            assert!(help.contains(&default), "{default}: {help}");
+        }
     }
 }

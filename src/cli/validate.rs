@@ -56,7 +56,13 @@ impl Cli {
                 Conflict::new(&["--flows", "--attack", "--scan"], reason)
             }),
             Command::Merge(_) => Ok(()),
-            Command::Top(args) => args.count.validate(),
+            Command::Top(args) => {
+                let live = args.live.given();
+                if args.interface.is_none() && !live.is_empty() {
+                    return Err(Conflict::new(&live, "only with --interface"));
+                }
+                args.count.validate()
+            }
         }
     }
 }

@@ -402,3 +402,198 @@ pub fn bps_text(rates: Rates) -> String {
 pub fn percent(share: f64) -> String {
     format!("{:.1}%", share * 100.0)
 }
+
+#[cfg(test)]
+pub(super) mod tests {
+    use super::*;
+    use crate::report::{Counting, IntervalSpan, Totals};
+
+    fn address(text: &str, packets: u64, bytes: u64, peers: Option<u64>) -> AddressEntry {
+        AddressEntry {
+            address: text.parse().unwrap(),
+            packets,
+            bytes,
+            distinct_sources: peers,
+            distinct_destinations: peers.map(|n| n + 1),
+        }
+    }
+
+    /// An interval of 10 s starting at `start`: 1 000 packets, 600 kB; 10.0.0.9 leads the
+    /// destinations by packets, 10.0.0.8 by bytes.
+    pub(in crate::top) fn report(start: u64) -> IntervalReport {
+        let totals = Totals {
+            packets: 1_000,
+            bytes: 600_000,
+            ..Totals::default()
+        };
+        let flow = FlowEntry {
+            src: "192.0.2.1".parse().unwrap(),
+            dst: "10.0.0.9".parse().unwrap(),
+            src_port: 40_000,
+            dst_port: 80,
+            protocol: 6,
+            packets: 800,
+            bytes: 48_000,
+        };
+        let many = address("10.0.0.9", 800, 48_000, Some(700));
+        let big = address("10.0.0.8", 200, 552_000, Some(2));
+        IntervalReport {
+            interval: IntervalSpan::new(start, 10),
+            totals: totals.clone(),
+            cumulative: totals,
+            distinct_sources: 701,
+            distinct_destinations: 2,
+            window: None,
+            counting: Counting::Chk,
+            top_flows: vec![flow.clone()],
+            top_flows_by_bytes: vec![flow],
+            top_sources: vec![address("192.0.2.1", 800, 48_000, None)],
+            top_sources_by_bytes: vec![address("192.0.2.1", 800, 48_000, None)],
+            top_destinations: vec![many.clone(), big.clone()],
+            top_destinations_by_bytes: vec![big, many],
+            sketches: None,
+            capture: None,
+        }
+    }
+
+    fn with(starts: impl IntoIterator<Item = u64>) -> Model {
+        let mut model = Model::new("test");
+        for start in starts {
+            model.apply(Event::Report(Box::new(report(start))));
+        }
+        model
+    }
+
+    fn shown_start(model: &Model) -> Option<u64> {
+        model.shown().map(|report| report.interval.start_unix)
+    }
+
+    #[test]
+    fn rates_are_per_second_of_the_interval_and_bits_are_eight_per_byte() {
+        assert_eq!(
+            Rates::of(1_000, 600_000, 10),
+            Rates {
+                pps: 100.0,
+                bps: 480_000.0
+            }
+        );
+        assert_eq!(Rates::of(5, 5, 0), Rates::default());
+        let model = with([100]);
+        assert_eq!(model.rates(), Rates::of(1_000, 600_000, 10));
+        let row = &model.rows(List::Destinations)[0];
+        assert_eq!(
+            row.rates,
+            Rates {
+                pps: 80.0,
+                bps: 38_400.0
+            }
+        );
+        assert_eq!(pps_text(model.rates()), "100.0 pkt/s");
+        assert_eq!(bps_text(model.rates()), "480.0 kb/s");
+        assert_eq!(bps_text(Rates { pps: 0.0, bps: 8.0 }), "8.0 b/s");
+        assert_eq!(si(1_234_567.0), "1.2 M");
+        assert_eq!(si(999.96), "1.0 k");
+    }
+
+    #[test]
+    fn b_and_p_switch_between_the_lists_by_bytes_and_by_packets() {
+        let mut model = with([100]);
+        let first = |model: &Model| model.rows(List::Destinations)[0].clone();
+        assert_eq!(first(&model).key, "10.0.0.9");
+        assert_eq!(first(&model).share, 0.8);
+        assert_eq!(first(&model).peers, Some(700));
+        model.command(Command::ByBytes);
+        assert_eq!(model.ranking, Ranking::Bytes);
+        assert_eq!(first(&model).key, "10.0.0.8");
+        assert_eq!(first(&model).share, 0.92);
+        assert_eq!(first(&model).peers, Some(2));
+        model.command(Command::ByPackets);
+        assert_eq!(first(&model).key, "10.0.0.9");
+
+        let flow = &model.rows(List::Flows)[0];
+        assert_eq!(flow.key, "192.0.2.1:40000 -> 10.0.0.9:80");
+        assert_eq!(flow.protocol.as_deref(), Some("tcp"));
+        assert_eq!(flow.peers, None);
+        // Sources carry their fan-out.
+        assert_eq!(model.rows(List::Sources)[0].peers, None);
+        assert_eq!(figures(flow), ("800".to_owned(), "48.0 kB".to_owned()));
+    }
+
+    #[test]
+    fn tab_and_numbers_focus_the_lists() {
+        let mut model = with([]);
+        assert_eq!(model.focus, List::Destinations);
+        model.command(Command::NextList);
+        assert_eq!(model.focus, List::Flows);
+        model.command(Command::NextList);
+        assert_eq!(model.focus, List::Sources);
+        model.command(Command::Focus(List::Destinations));
+        assert_eq!(model.focus, List::Destinations);
+    }
+
+    #[test]
+    fn pause_holds_the_interval_shown_while_new_ones_are_kept() {
+        let mut model = with([100, 110]);
+        model.command(Command::TogglePause);
+        assert!(model.paused());
+        model.apply(Event::Report(Box::new(report(120))));
+        assert_eq!(shown_start(&model), Some(110));
+        assert_eq!(model.position(), (2, 3));
+        model.command(Command::TogglePause);
+        assert!(!model.paused());
+        assert_eq!(shown_start(&model), Some(120));
+    }
+
+    #[test]
+    fn arrows_step_through_the_kept_intervals_and_pause_there() {
+        let mut model = with([100, 110, 120]);
+        model.command(Command::Older);
+        model.command(Command::Older);
+        model.command(Command::Older);
+        assert_eq!(shown_start(&model), Some(100));
+        assert!(model.paused());
+        model.command(Command::Newer);
+        assert_eq!(shown_start(&model), Some(110));
+        model.command(Command::Newer);
+        model.command(Command::Newer);
+        assert_eq!(shown_start(&model), Some(120));
+        assert!(model.paused());
+        // Not paused, → has nothing to do.
+        let mut model = with([100, 110]);
+        model.command(Command::Newer);
+        assert!(!model.paused());
+        let mut empty = with([]);
+        empty.command(Command::Older);
+        empty.command(Command::TogglePause);
+        assert_eq!(empty.shown(), None);
+        assert_eq!(empty.rows(List::Flows), []);
+    }
+
+    #[test]
+    fn history_is_bounded_and_a_paused_view_keeps_its_interval() {
+        let mut model = with((0..HISTORY as u64).map(|i| i * 10));
+        model.command(Command::Older);
+        let held = shown_start(&model);
+        for i in 0..5 {
+            model.apply(Event::Report(Box::new(report(10_000 + i * 10))));
+        }
+        assert_eq!(model.position().1, HISTORY);
+        assert_eq!(shown_start(&model), held);
+        // The same interval again (a server polled twice) replaces, not adds.
+        model.apply(Event::Report(Box::new(report(10_040))));
+        assert_eq!(model.position().1, HISTORY);
+    }
+
+    #[test]
+    fn troubles_clear_with_the_next_report_and_the_end_is_kept() {
+        let mut model = with([]);
+        model.apply(Event::Trouble(Some("unreachable".into())));
+        assert_eq!(model.trouble.as_deref(), Some("unreachable"));
+        model.apply(Event::Report(Box::new(report(0))));
+        assert_eq!(model.trouble, None);
+        model.apply(Event::Ended("end of input".into()));
+        assert_eq!(model.ended.as_deref(), Some("end of input"));
+        model.command(Command::Quit);
+        assert!(model.quit);
+    }
+}

@@ -212,3 +212,66 @@ pub fn bar(share: f64, width: usize) -> String {
     text.extend(std::iter::repeat_n(' ', width.saturating_sub(used)));
     text
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::model::tests::report;
+    use super::super::model::Command;
+    use super::super::source::Event;
+    use super::*;
+    use ratatui::backend::TestBackend;
+    use ratatui::Terminal;
+
+    fn screen(model: &Model, width: u16, height: u16) -> String {
+        let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
+        terminal.draw(|frame| draw(frame, model)).unwrap();
+        let buffer = terminal.backend().buffer();
+        let mut text = String::new();
+        for y in 0..height {
+            for x in 0..width {
+                text.push_str(buffer[(x, y)].symbol());
+            }
+            text.push('\n');
+        }
+        text
+    }
+
+    #[test]
+    fn a_tall_terminal_stacks_the_three_lists_and_a_short_one_shows_the_focused() {
+        let mut model = Model::new("demo.pcap");
+        assert!(screen(&model, 120, 30).contains("waiting for the first interval"));
+        model.apply(Event::Report(Box::new(report(1_700_000_000))));
+        let tall = screen(&model, 160, 50);
+        for title in [
+            "[1] Top flows",
+            "[2] Top sources",
+            "\u{25b6} [3] Top destinations",
+        ] {
+            assert!(tall.contains(title), "{title}\n{tall}");
+        }
+        assert!(tall.contains("100.0 pkt/s  480.0 kb/s"), "{tall}");
+        assert!(
+            tall.contains("fan-in") && tall.contains("fan-out"),
+            "{tall}"
+        );
+        assert!(tall.contains(KEYS), "{tall}");
+        let short = screen(&model, 160, 20);
+        assert!(!short.contains("Top flows"), "{short}");
+        assert!(short.contains("Top destinations by packets"), "{short}");
+        model.command(Command::ByBytes);
+        model.command(Command::TogglePause);
+        let bytes = screen(&model, 160, 20);
+        assert!(bytes.contains("Top destinations by bytes"), "{bytes}");
+        assert!(bytes.contains("PAUSED"), "{bytes}");
+    }
+
+    #[test]
+    fn bars_fill_to_an_eighth_of_a_cell() {
+        assert_eq!(bar(1.0, 4), "\u{2588}".repeat(4));
+        assert_eq!(bar(0.0, 4), "    ");
+        assert_eq!(bar(0.625, 4), "\u{2588}\u{2588}\u{258c} ");
+        assert_eq!(bar(0.5625, 4), "\u{2588}\u{2588}\u{258e} ");
+        assert_eq!(bar(f64::NAN, 2), "  ");
+        assert_eq!(bar(7.0, 2).chars().count(), 2);
+    }
+}

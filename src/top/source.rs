@@ -193,3 +193,159 @@ pub fn forward(
             }
         })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::app::top::TopSource;
+    use crate::cli::{Cli, Command};
+    use crate::engine::ReportTap;
+    use clap::Parser;
+    use std::io::{BufRead, BufReader, Write};
+    use std::net::TcpListener;
+    use std::time::Instant;
+
+    /// The report of a replay of a shipped capture, as the engine hands it to a viewer.
+    fn real_report() -> IntervalReport {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/captures/ddos-synflood-spoofed.pcap"
+        );
+        let cli =
+            Cli::try_parse_from(["hhmon", "top", "--interval", "60s", "--top", "5", path]).unwrap();
+        let Command::Top(args) = cli.command else {
+            panic!("not top");
+        };
+        let TopSource::Files(mut config) = args.config().source else {
+            panic!("not files");
+        };
+        let (tap, reports) = mpsc::channel();
+        config.sinks.tap = Some(ReportTap::new(tap));
+        crate::app::replay::run(config).unwrap();
+        let mut reports: Vec<IntervalReport> = reports.into_iter().collect();
+        assert_eq!(reports.len(), 1);
+        reports.remove(0)
+    }
+
+    /// A server answering each request for `/api/v1/report` with the next of `answers` (status,
+    /// body), and `/api/v1/reports?last=…` with `backlog`; it stops after the last answer, so
+    /// that the poller then finds nobody.
+    fn serve(backlog: (u16, String), answers: Vec<(u16, String)>) -> String {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let address = listener.local_addr().unwrap().to_string();
+        thread::spawn(move || {
+            let mut answers = answers.into_iter();
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                let mut request_line = String::new();
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                reader.read_line(&mut request_line).unwrap();
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap() == 0 || line == "\r\n" {
+                        break;
+                    }
+                }
+                let (status, body) = if request_line.contains("/api/v1/reports?last=") {
+                    backlog.clone()
+                } else {
+                    match answers.next() {
+                        Some(answer) => answer,
+                        None => return,
+                    }
+                };
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+            }
+        });
+        address
+    }
+
+    /// The events of polling `address` every few milliseconds until `count` have come.
+    fn events(address: &str, count: usize) -> Vec<Event> {
+        let (sender, receiver) = mpsc::channel();
+        let connection = Connection::new(address);
+        thread::spawn(move || connection.poll(Duration::from_millis(5), &sender));
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let mut said = Vec::new();
+        while said.len() < count {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match receiver.recv_timeout(left) {
+                Ok(event) => said.push(event),
+                Err(_) => panic!("only {said:?}"),
+            }
+        }
+        said
+    }
+
+    fn trouble(event: &Event) -> &str {
+        match event {
+            Event::Trouble(Some(text)) => text,
+            other => panic!("not a trouble: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_poller_says_each_new_interval_once_and_every_trouble_until_it_passes() {
+        let first = real_report();
+        let mut second = first.clone();
+        second.interval = crate::report::IntervalSpan::new(first.interval.start_unix + 60, 60);
+        let json = |report: &IntervalReport| serde_json::to_string(report).unwrap();
+        let answers = vec![
+            (503, "no interval yet".to_owned()),
+            (200, json(&first)),
+            (200, json(&first)),
+            (200, "{\"interval\": 3".to_owned()),
+            (200, "[]".to_owned()),
+            (200, json(&second)),
+            (200, json(&second)),
+            (500, String::new()),
+        ];
+        // An older server without the list of reports: the latest alone will do.
+        let address = serve((404, String::new()), answers);
+        let said = events(&address, 10);
+        assert!(
+            trouble(&said[0]).contains("no interval has closed yet"),
+            "{said:?}"
+        );
+        assert_eq!(said[1], Event::Trouble(None));
+        assert_eq!(said[2], Event::Report(Box::new(first)));
+        assert!(trouble(&said[3]).contains("not a report"), "{said:?}");
+        assert!(trouble(&said[4]).contains("not a report"), "{said:?}");
+        assert_eq!(said[5], Event::Trouble(None));
+        assert_eq!(said[6], Event::Report(Box::new(second)));
+        assert!(trouble(&said[7]).contains("500"), "{said:?}");
+        // Then the server is gone: the poller says so and goes on.
+        assert!(trouble(&said[8]).contains(&address), "{said:?}");
+        assert!(matches!(said[9], Event::Trouble(Some(_))) || said.len() == 10);
+    }
+
+    #[test]
+    fn the_poller_starts_with_the_servers_backlog_oldest_first() {
+        let latest = real_report();
+        let mut older = latest.clone();
+        older.interval = crate::report::IntervalSpan::new(latest.interval.start_unix - 60, 60);
+        let backlog = serde_json::to_string(&[&older, &latest]).unwrap();
+        let address = serve(
+            (200, backlog),
+            vec![(200, serde_json::to_string(&latest).unwrap())],
+        );
+        let said = events(&address, 2);
+        assert_eq!(said[0], Event::Report(Box::new(older)));
+        assert_eq!(said[1], Event::Report(Box::new(latest)));
+    }
+
+    #[test]
+    fn nobody_listening_is_a_trouble_not_a_panic() {
+        let address = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .to_string();
+        let said = events(&address, 1);
+        assert!(trouble(&said[0]).contains(&address), "{said:?}");
+    }
+}

@@ -84,3 +84,33 @@ pub fn command(key: KeyEvent) -> Option<Command> {
         _ => return None,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(code: KeyCode, modifiers: KeyModifiers) -> Option<Command> {
+        command(KeyEvent::new(code, modifiers))
+    }
+
+    #[test]
+    fn keys_map_to_commands() {
+        let plain = KeyModifiers::NONE;
+        assert_eq!(key(KeyCode::Char('q'), plain), Some(Command::Quit));
+        assert_eq!(
+            key(KeyCode::Char('c'), KeyModifiers::CONTROL),
+            Some(Command::Quit)
+        );
+        assert_eq!(key(KeyCode::Char('b'), plain), Some(Command::ByBytes));
+        assert_eq!(key(KeyCode::Char('p'), plain), Some(Command::ByPackets));
+        assert_eq!(key(KeyCode::Tab, plain), Some(Command::NextList));
+        assert_eq!(
+            key(KeyCode::Char('2'), plain),
+            Some(Command::Focus(List::Sources))
+        );
+        assert_eq!(key(KeyCode::Char(' '), plain), Some(Command::TogglePause));
+        assert_eq!(key(KeyCode::Left, plain), Some(Command::Older));
+        assert_eq!(key(KeyCode::Char('x'), plain), None);
+        assert_eq!(key(KeyCode::Char('b'), KeyModifiers::CONTROL), None);
+    }
+}
