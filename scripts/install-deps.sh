@@ -7,13 +7,14 @@
 #                                   systemd (systemd-analyze checks the unit),
 #                                   util-linux (setpriv), libcap2-bin (setcap) and procps
 #                                   (sysctl, kill) for the privilege and signal tests,
+#                                   tmux (drives `hhmon top` in a terminal),
 #                                   and Apache DataSketches for Python (reads hhmon's sketches)
 #                                   in a virtual environment at $HHMON_TEST_VENV
 #                                   (default /opt/hhmon-test-venv)
 set -euo pipefail
 packages=(libpcap-dev pkg-config)
 if [ "${1:-}" = "--test" ]; then
-    packages+=(tshark prometheus tcpreplay iproute2 gzip systemd util-linux libcap2-bin procps python3-venv)
+    packages+=(tshark prometheus tcpreplay iproute2 gzip systemd util-linux libcap2-bin procps python3-venv tmux)
 fi
 sudo=""
 if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
