@@ -118,8 +118,9 @@ fn run_files(mut config: ReplayConfig, tap: ReportTap) -> (String, Status) {
     match replay::run(config) {
         Ok(summary) => {
             let mut message = format!(
-                "end of input: {} packets, {} intervals",
-                summary.packets, summary.intervals
+                "end of input: {} packets, {}",
+                summary.packets,
+                intervals(summary.intervals)
             );
             if summary.failed_files > 0 {
                 message += &format!("; {} file(s) could not be read", summary.failed_files);
@@ -143,12 +144,21 @@ fn run_live(mut config: CaptureConfig, tap: ReportTap) -> (String, Status) {
     match capture::run(config) {
         Ok(summary) => (
             format!(
-                "capture stopped: {} packets, {} intervals",
-                summary.packets, summary.intervals
+                "capture stopped: {} packets, {}",
+                summary.packets,
+                intervals(summary.intervals)
             ),
             Status::Done,
         ),
         Err(error) => (format!("{:#}", anyhow::Error::from(error)), Status::Failed),
+    }
+}
+
+fn intervals(count: u64) -> String {
+    if count == 1 {
+        "1 interval".to_owned()
+    } else {
+        format!("{count} intervals")
     }
 }
 

@@ -15,7 +15,7 @@ use ratatui::Frame;
 const MIN_LIST_HEIGHT: u16 = 8;
 
 /// Cells of a share bar.
-const BAR_WIDTH: usize = 20;
+const BAR_WIDTH: usize = 14;
 
 /// The keys, as the footer lists them.
 pub const KEYS: &str =
@@ -57,12 +57,8 @@ fn header_lines(model: &Model) -> Vec<Line<'static>> {
     let mut title = vec![
         Span::styled("hhmon top", bold),
         Span::raw(format!(
-            " \u{b7} {} \u{b7} {} \u{2013} {} ({} s) \u{b7} interval {at}/{kept} \u{b7} counting {} \u{b7} ranked by ",
-            model.source,
-            report.interval.start,
-            report.interval.end,
-            report.interval.seconds,
-            report.counting,
+            " \u{b7} {} \u{b7} {} ({} s) \u{b7} {at}/{kept} \u{b7} {} \u{b7} ranked by ",
+            model.source, report.interval.start, report.interval.seconds, report.counting,
         )),
         Span::styled(model.ranking.as_str(), bold),
     ];
@@ -144,7 +140,7 @@ fn draw_list(frame: &mut Frame, model: &Model, list: List, area: Rect) {
         headings.push(right(heading.into()));
     }
     widths.extend([
-        Constraint::Length(10),
+        Constraint::Length(9),
         Constraint::Length(9),
         Constraint::Length(9),
         Constraint::Length(9),
