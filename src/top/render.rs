@@ -93,17 +93,19 @@ fn header_lines(model: &Model) -> Vec<Line<'static>> {
 }
 
 fn footer_line(model: &Model) -> Line<'static> {
-    let mut spans = vec![Span::styled(KEYS, Style::new().add_modifier(Modifier::DIM))];
+    // The source's state first: on a narrow terminal the keys are what gets cut off.
+    let mut spans = Vec::new();
     if let Some(trouble) = &model.trouble {
-        spans.push(Span::raw(" \u{2502} "));
         spans.push(Span::styled(
             trouble.clone(),
             Style::new().fg(Color::Red).add_modifier(Modifier::BOLD),
         ));
-    } else if let Some(ended) = &model.ended {
         spans.push(Span::raw(" \u{2502} "));
+    } else if let Some(ended) = &model.ended {
         spans.push(Span::styled(ended.clone(), Style::new().fg(Color::Yellow)));
+        spans.push(Span::raw(" \u{2502} "));
     }
+    spans.push(Span::styled(KEYS, Style::new().add_modifier(Modifier::DIM)));
     Line::from(spans)
 }
 
