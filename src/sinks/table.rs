@@ -3,7 +3,8 @@
 //! top flows, sources and destinations in aligned columns (sources with their fan-out,
 //! destinations with their fan-in: distinct peers, `-` when the address was not tracked).
 //!
-//! A pure function from report to text; printing it, and deciding when, is the caller's job. It
+//! A pure function from report to text (its formats of endpoints and byte counts are shared
+//! with `hhmon top`); printing it, and deciding when, is the caller's job. It
 //! must not know about sketches or how the numbers were estimated beyond the report's
 //! `counting` field.
 

@@ -57,3 +57,38 @@ pub fn block(source: &str, report: &IntervalReport) -> String {
     out.push('\n');
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::model::tests::report;
+    use super::*;
+
+    #[test]
+    fn a_block_is_a_header_then_each_list_by_packets_without_escape_codes() {
+        let text = block("demo.pcap", &report(1_700_000_000));
+        assert!(!text.contains('\u{1b}'), "{text}");
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            lines[0],
+            "demo.pcap | 2023-11-14T22:13:20Z - 2023-11-14T22:13:30Z (10 s) | 100.0 pkt/s \
+             480.0 kb/s | packets 1000 bytes 600000 | distinct sources 701 destinations 2 | \
+             drops - | counting chk"
+        );
+        assert_eq!(lines[1], "top flows by packets:");
+        assert_eq!(
+            lines[2],
+            "   1  192.0.2.1:40000 -> 10.0.0.9:80 tcp  packets 800 (80.0%)  80.0 pkt/s  \
+             bytes 48.0 kB  38.4 kb/s"
+        );
+        assert_eq!(lines[3], "top sources by packets:");
+        assert!(lines[4].ends_with("fan-out -"), "{text}");
+        assert_eq!(lines[5], "top destinations by packets:");
+        assert!(
+            lines[6].starts_with("   1  10.0.0.9  packets 800 (80.0%)"),
+            "{text}"
+        );
+        assert!(lines[6].ends_with("fan-in 700"), "{text}");
+        assert!(lines[7].ends_with("fan-in 2"), "{text}");
+        assert!(text.ends_with("\n\n"), "{text}");
+    }
+}
