@@ -117,8 +117,11 @@ pub struct LiveArgs {
 #[derive(Debug, Args)]
 pub struct TopArgs {
     /// Watch a running hhmon through its `--listen` address: HOST:PORT, or a port of
-    /// 127.0.0.1 (the counting flags below are the server's and do not apply).
-    #[arg(long, value_name = "HOST:PORT", value_parser = parse_connect, conflicts_with_all = ["interface", "files"])]
+    /// 127.0.0.1 (what to count is the server's choice: the counting flags are refused).
+    #[arg(long, value_name = "HOST:PORT", value_parser = parse_connect, conflicts_with_all = [
+        "interface", "files", "interval", "top", "exact", "sketch_kib", "hll_lg_k", "workers",
+        "window", "decap",
+    ])]
     pub connect: Option<String>,
     /// Capture on this interface, in this process (`any` for all of them).
     #[arg(long, short = 'i', value_name = "IFACE", conflicts_with = "files")]
@@ -755,6 +758,8 @@ mod tests {
             &["-i", "eth0", "a.pcap"],
             &["--connect", "9750", "a.pcap"],
             &["--connect", "nowhere"],
+            &["--connect", "9750", "--interval", "1m"],
+            &["--connect", "9750", "--decap"],
         ] {
             assert!(top(args).is_err(), "{args:?}");
         }
