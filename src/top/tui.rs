@@ -1,6 +1,7 @@
 //! The interactive terminal: takes the terminal over (raw mode, alternate screen), redraws the
 //! [`Model`] when a report, a trouble or a key changes it, and gives the terminal back on every
-//! way out: a return, an error (a guard) and a panic (ratatui's hook). Maps the terminal's keys
+//! way out: a return, an error (a guard), a panic (ratatui's hook), and SIGTERM or SIGHUP
+//! (which quit like `q`; in raw mode Ctrl-C is a key, not SIGINT). Maps the terminal's keys
 //! to the model's commands; must not know where reports come from or how they are drawn.
 
 use super::model::{Command, List, Model};
@@ -8,11 +9,17 @@ use super::render;
 use super::source::Event;
 use ratatui::crossterm::event::{self, KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 use std::io;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, TryRecvError};
+use std::sync::Arc;
+use std::thread;
 use std::time::Duration;
 
 /// How long to wait for a key before looking for reports again.
 const TICK: Duration = Duration::from_millis(100);
+
+/// How long a signal leaves the view to quit by itself before the process exits.
+const GRACE: Duration = Duration::from_secs(1);
 
 /// Gives the terminal back when dropped, whatever the way out.
 struct Restore;
@@ -29,11 +36,16 @@ impl Drop for Restore {
 ///
 /// When the terminal cannot be set up, read or written.
 pub fn run(mut model: Model, events: &mpsc::Receiver<Event>) -> io::Result<Model> {
+    let signalled = watch_signals()?;
     let mut terminal = ratatui::try_init()?;
     let _restore = Restore;
     let mut dirty = true;
     let mut fed = true;
     while !model.quit {
+        if signalled.load(Ordering::Relaxed) {
+            model.command(Command::Quit);
+            break;
+        }
         if dirty {
             terminal.draw(|frame| render::draw(frame, &model))?;
             dirty = false;
@@ -63,6 +75,45 @@ pub fn run(mut model: Model, events: &mpsc::Receiver<Event>) -> io::Result<Model
         }
     }
     Ok(model)
+}
+
+/// A flag raised by SIGTERM, SIGHUP or SIGINT, watched on a thread of its own (the engine, if
+/// it runs in this process, hears them too and stops); the process exits [`GRACE`] later if
+/// the view has not returned by then.
+fn watch_signals() -> io::Result<Arc<AtomicBool>> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let raised = Arc::new(AtomicBool::new(false));
+    let flag = raised.clone();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    // Registered here, before the terminal is taken, so that no signal is missed.
+    let signals = runtime.block_on(async {
+        Ok::<_, io::Error>([
+            signal(SignalKind::terminate())?,
+            signal(SignalKind::hangup())?,
+            signal(SignalKind::interrupt())?,
+        ])
+    })?;
+    thread::Builder::new()
+        .name("hhmon-top-signals".into())
+        .spawn(move || {
+            let [mut terminate, mut hangup, mut interrupt] = signals;
+            runtime.block_on(async {
+                tokio::select! {
+                    _ = terminate.recv() => {}
+                    _ = hangup.recv() => {}
+                    _ = interrupt.recv() => {}
+                }
+            });
+            flag.store(true, Ordering::Relaxed);
+            // crossterm spins without end in its read loop once the terminal has hung up, so
+            // the view may never see the flag: leave anyway, giving back what is left of it.
+            thread::sleep(GRACE);
+            ratatui::restore();
+            std::process::exit(0);
+        })?;
+    Ok(raised)
 }
 
 /// What `key` asks for, if anything.
