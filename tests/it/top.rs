@@ -1,6 +1,7 @@
 //! `hhmon top` as a user sees it: in a real terminal (tmux, driven by send-keys and read by
 //! capture-pane) and through a pipe (plain lines), on the shipped SYN flood, against the
-//! victim and its exact number of distinct sources counted independently by tshark.
+//! victim and its exact number of distinct sources counted independently by tshark; and
+//! watching a server that is not there, until SIGTERM gives the terminal back.
 //!
 //! tmux and tshark must be installed: a missing tool fails the test.
 
@@ -165,6 +166,56 @@ fn in_a_terminal_the_flood_victim_tops_the_destinations_with_its_fan_in_and_keys
     let pane = tmux.wait_for("exit", |pane| pane.contains("hhmon exited"));
     assert!(pane.contains("hhmon exited 0"), "{pane}");
     assert!(!pane.contains("Top destinations"), "{pane}");
+}
+
+#[test]
+fn an_unreachable_server_is_a_status_line_and_sigterm_gives_the_terminal_back() {
+    // A port nobody listens on: bound, then let go.
+    let address = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .to_string();
+    let tmux = Tmux::new("top-connect");
+    let command =
+        format!("'{BINARY}' top --connect {address}; echo hhmon exited $?; stty -a; sleep 60");
+    let started = tmux.run(&[
+        "new-session",
+        "-d",
+        "-s",
+        "top",
+        "-x",
+        "160",
+        "-y",
+        "50",
+        &command,
+    ]);
+    assert!(started.status.success(), "{started:?}");
+    let pane = tmux.wait_for("trouble", |pane| {
+        pane.contains(&format!("http://{address}/"))
+    });
+    assert!(pane.contains("waiting for the first interval"), "{pane}");
+    let shell = tmux.run(&["display-message", "-p", "-t", "top", "#{pane_pid}"]);
+    let shell = String::from_utf8_lossy(&shell.stdout).trim().to_owned();
+    let child = Command::new("pgrep").args(["-P", &shell]).output().unwrap();
+    let child = String::from_utf8_lossy(&child.stdout).trim().to_owned();
+    assert!(
+        !child.is_empty() && !child.contains('\n'),
+        "hhmon's pid: {child:?}"
+    );
+    let killed = Command::new("kill")
+        .args(["-TERM", &child])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let pane = tmux.wait_for("exit", |pane| pane.contains("hhmon exited"));
+    assert!(pane.contains("hhmon exited 0"), "{pane}");
+    // The terminal is back in cooked mode, and the view is off the screen.
+    assert!(
+        pane.contains(" icanon ") && pane.contains(" echo "),
+        "{pane}"
+    );
+    assert!(!pane.contains("waiting for the first interval"), "{pane}");
 }
 
 #[test]
