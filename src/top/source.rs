@@ -25,8 +25,8 @@ pub const POLL_EVERY: Duration = Duration::from_secs(1);
 /// The longest a request may take: a server that hangs is a trouble, not a frozen view.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Reports of more than this are refused (a report of a few hundred entries is some tens of
-/// kB; the sketches of the highest precision take 3 MB).
+/// Reports of more than this are refused: a report of a few hundred entries is some tens of
+/// kB, and its two distinct-count sketches at the highest precision a few MB.
 const MAX_REPORT_BYTES: u64 = 32 << 20;
 
 /// Intervals asked for at start, so that a view of a running server can step back at once.
