@@ -7,6 +7,7 @@ use super::capture::{self, CaptureConfig};
 use super::replay::{self, ReplayConfig};
 use super::{fail, Status};
 use crate::engine::ReportTap;
+use crate::top::log::LogTail;
 use crate::top::model::Model;
 use crate::top::source::{self, Event};
 use crate::top::{plain, tui};
@@ -37,8 +38,8 @@ type Outcome = Arc<Mutex<Option<Status>>>;
 
 /// Shows the reports of `config.source` until the user quits (a terminal) or the source ends
 /// (plain lines; a server is watched until interrupted). [`Status::Done`] unless the source
-/// failed or, for files, some could not be read.
-pub fn main(config: TopConfig) -> Status {
+/// failed or, for files, some could not be read. The view shows the latest warning `log` kept.
+pub fn main(config: TopConfig, log: LogTail) -> Status {
     let label = label(&config.source);
     let (events, received) = mpsc::channel();
     let started = match config.source {
@@ -53,7 +54,7 @@ pub fn main(config: TopConfig) -> Status {
         Err(error) => return fail(&format!("cannot start a thread: {error}")),
     };
     if std::io::stdout().is_terminal() {
-        if let Err(error) = tui::run(Model::new(label), &received) {
+        if let Err(error) = tui::run(Model::new(label), &received, &log) {
             return fail(&format!("terminal: {error}"));
         }
     } else {

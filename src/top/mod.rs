@@ -8,10 +8,12 @@
 //! - `source`: where reports come from, as one stream of events: a running hhmon polled over
 //!   HTTP, or the engine's tap in this process; knows no screen.
 //! - `tui`: the terminal itself (raw mode, keys, redraws, giving it back on every way out).
+//! - `log`: the process's warnings, kept for the status line while the view owns the terminal.
 //!
 //! None of them runs the engine: the driver (`app::top`) starts it and hands its tap to
 //! [`source::forward`].
 
+pub mod log;
 pub mod model;
 pub mod plain;
 pub mod render;

@@ -166,6 +166,8 @@ pub struct Model {
     pub trouble: Option<String>,
     /// How the source ended, once it has.
     pub ended: Option<String>,
+    /// The latest warning the process logged.
+    pub warning: Option<String>,
     /// Whether the user asked to leave.
     pub quit: bool,
 }
@@ -182,6 +184,7 @@ impl Model {
             focus: List::Destinations,
             trouble: None,
             ended: None,
+            warning: None,
             quit: false,
         }
     }

@@ -1,6 +1,7 @@
 //! The terminal view of a [`Model`], drawn with ratatui widgets: two header lines (the
 //! interval, rates, distinct counts, drops), the three top lists stacked when the terminal is
-//! tall enough (else the focused one alone), and a footer with the keys and the source's state.
+//! tall enough (else the focused one alone), and two footer lines: the source's state and the
+//! latest warning, then the keys.
 //! Draws only: it must not know where reports come from, nor read keys.
 
 use super::model::{self, figures, List, Model, Row};
@@ -26,7 +27,7 @@ pub fn draw(frame: &mut Frame, model: &Model) {
     let [header, body, footer] = Layout::vertical([
         Constraint::Length(2),
         Constraint::Min(0),
-        Constraint::Length(1),
+        Constraint::Length(2),
     ])
     .areas(frame.area());
     frame.render_widget(Paragraph::new(header_lines(model)), header);
@@ -39,7 +40,7 @@ pub fn draw(frame: &mut Frame, model: &Model) {
     for (&list, &area) in lists.iter().zip(areas.iter()) {
         draw_list(frame, model, list, area);
     }
-    frame.render_widget(Paragraph::new(footer_line(model)), footer);
+    frame.render_widget(Paragraph::new(footer_lines(model)), footer);
 }
 
 fn header_lines(model: &Model) -> Vec<Line<'static>> {
@@ -92,21 +93,27 @@ fn header_lines(model: &Model) -> Vec<Line<'static>> {
     vec![Line::from(title), totals]
 }
 
-fn footer_line(model: &Model) -> Line<'static> {
-    // The source's state first: on a narrow terminal the keys are what gets cut off.
-    let mut spans = Vec::new();
+/// The source's state (a trouble, or how it ended) and the latest warning, then the keys.
+fn footer_lines(model: &Model) -> Vec<Line<'static>> {
+    let mut state = Vec::new();
     if let Some(trouble) = &model.trouble {
-        spans.push(Span::styled(
+        state.push(Span::styled(
             trouble.clone(),
             Style::new().fg(Color::Red).add_modifier(Modifier::BOLD),
         ));
-        spans.push(Span::raw(" \u{2502} "));
     } else if let Some(ended) = &model.ended {
-        spans.push(Span::styled(ended.clone(), Style::new().fg(Color::Yellow)));
-        spans.push(Span::raw(" \u{2502} "));
+        state.push(Span::styled(ended.clone(), Style::new().fg(Color::Yellow)));
     }
-    spans.push(Span::styled(KEYS, Style::new().add_modifier(Modifier::DIM)));
-    Line::from(spans)
+    if let Some(warning) = &model.warning {
+        if !state.is_empty() {
+            state.push(Span::raw(" \u{2502} "));
+        }
+        state.push(Span::styled(warning.clone(), Style::new().fg(Color::Red)));
+    }
+    vec![
+        Line::from(state),
+        Line::styled(KEYS, Style::new().add_modifier(Modifier::DIM)),
+    ]
 }
 
 fn draw_list(frame: &mut Frame, model: &Model, list: List, area: Rect) {

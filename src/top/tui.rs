@@ -4,6 +4,7 @@
 //! (which quit like `q`; in raw mode Ctrl-C is a key, not SIGINT). Maps the terminal's keys
 //! to the model's commands; must not know where reports come from or how they are drawn.
 
+use super::log::LogTail;
 use super::model::{Command, List, Model};
 use super::render;
 use super::source::Event;
@@ -30,12 +31,13 @@ impl Drop for Restore {
     }
 }
 
-/// Shows `model`, fed by `events`, until the user quits; returns the model as it was left.
+/// Shows `model`, fed by `events` and the warnings `log` keeps, until the user quits; returns
+/// the model as it was left.
 ///
 /// # Errors
 ///
 /// When the terminal cannot be set up, read or written.
-pub fn run(mut model: Model, events: &mpsc::Receiver<Event>) -> io::Result<Model> {
+pub fn run(mut model: Model, events: &mpsc::Receiver<Event>, log: &LogTail) -> io::Result<Model> {
     let signalled = watch_signals()?;
     let mut terminal = ratatui::try_init()?;
     let _restore = Restore;
@@ -61,6 +63,10 @@ pub fn run(mut model: Model, events: &mpsc::Receiver<Event>) -> io::Result<Model
                 event::Event::Resize(..) => dirty = true,
                 _ => {}
             }
+        }
+        if let Some(line) = log.take() {
+            model.warning = Some(line);
+            dirty = true;
         }
         // A source that has gone (the end of the input) leaves its last interval on screen.
         while fed {
