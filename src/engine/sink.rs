@@ -1,7 +1,7 @@
 //! The sink thread: every closed interval's report goes to the snapshot directory, the stdout
 //! table and the metrics text, in that order (then to an in-process viewer's tap, if one is
-//! set), on a thread of its own, so that a slow disk or a
-//! closed pipe never blocks a packet loop. Knows nothing of packets or sketches.
+//! set), on a thread of its own, so that a slow disk or a closed pipe never blocks a packet
+//! loop. Knows nothing of packets or sketches.
 
 use super::http::{self, MetricsState};
 use super::{Delivered, Error};
