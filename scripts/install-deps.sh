@@ -8,13 +8,14 @@
 #                                   util-linux (setpriv), libcap2-bin (setcap) and procps
 #                                   (sysctl, kill) for the privilege and signal tests,
 #                                   chromium (renders the status page headless),
+#                                   tmux (drives `hhmon top` in a terminal),
 #                                   and Apache DataSketches for Python (reads hhmon's sketches)
 #                                   in a virtual environment at $HHMON_TEST_VENV
 #                                   (default /opt/hhmon-test-venv)
 set -euo pipefail
 packages=(libpcap-dev pkg-config)
 if [ "${1:-}" = "--test" ]; then
-    packages+=(tshark prometheus tcpreplay iproute2 gzip systemd util-linux libcap2-bin procps python3-venv chromium)
+    packages+=(tshark prometheus tcpreplay iproute2 gzip systemd util-linux libcap2-bin procps python3-venv chromium tmux)
 fi
 sudo=""
 if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi

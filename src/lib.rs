@@ -7,7 +7,7 @@
 //! [`engine`] runs that line for every mode (the packet loop, the sink and service threads);
 //! [`app`] has one thin driver per subcommand. No module reaches back up the chain. [`merge`]
 //! combines snapshots, and [`synth`] generates synthetic captures with their exact counts for
-//! benchmarks and tests.
+//! benchmarks and tests. [`top`] is the live terminal view of the reports (`hhmon top`).
 //!
 //! Unsafe code is denied here and allowed, commented, in two places only: the PACKET_FANOUT
 //! socket option, which no safe crate offers ([`capture`]'s live source), and the flow cache's
@@ -28,4 +28,5 @@ pub mod report;
 pub mod sinks;
 pub mod sketch;
 pub mod synth;
+pub mod top;
 pub mod window;

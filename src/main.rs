@@ -3,8 +3,10 @@
 
 use hhmon::app;
 use hhmon::cli::{self, Cli, Command};
+use hhmon::top::log::LogTail;
 use std::io::IsTerminal;
 use std::process::ExitCode;
+use tracing_subscriber::fmt::writer::{BoxMakeWriter, MakeWriterExt};
 use tracing_subscriber::EnvFilter;
 
 fn main() -> ExitCode {
@@ -18,13 +20,21 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    // The interactive view owns the terminal: a log line would tear it, so its warnings go to
+    // the view's status line instead.
+    let view_log = (matches!(cli.command, Command::Top(_)) && std::io::stdout().is_terminal())
+        .then(LogTail::default);
+    let writer = match &view_log {
+        Some(tail) => BoxMakeWriter::new(tail.clone().with_max_level(tracing::Level::WARN)),
+        None => BoxMakeWriter::new(std::io::stderr),
+    };
     tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
+        .with_writer(writer)
         .with_env_filter(
             EnvFilter::try_from_env("HHMON_LOG").unwrap_or_else(|_| EnvFilter::new("info")),
         )
         .with_target(false)
-        .with_ansi(std::io::stderr().is_terminal())
+        .with_ansi(view_log.is_none() && std::io::stderr().is_terminal())
         .init();
     let status = match cli.command {
         Command::Replay(args) => app::replay::main(args.config()),
@@ -33,6 +43,7 @@ fn main() -> ExitCode {
         Command::Generate(args) => {
             app::generate::main(&args.config(), &args.out, args.truth.as_deref())
         }
+        Command::Top(args) => app::top::main(args.config(), view_log.unwrap_or_default()),
     };
     ExitCode::from(status as u8)
 }

@@ -6,6 +6,7 @@ pub mod capture;
 pub mod generate;
 pub mod merge;
 pub mod replay;
+pub mod top;
 
 /// How a subcommand ended, as the process's exit status (as ripgrep does for partial errors).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

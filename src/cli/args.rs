@@ -3,11 +3,12 @@
 //! or of which flags conflict; one flag alone is checked by its value parser.
 
 use super::parse::{
-    parse_duration, parse_exponent, parse_listen, parse_positive_duration, parse_share,
-    parse_speed, parse_whole_seconds,
+    parse_connect, parse_duration, parse_exponent, parse_listen, parse_positive_duration,
+    parse_share, parse_speed, parse_whole_seconds,
 };
 use crate::app::capture::CaptureConfig;
 use crate::app::replay::ReplayConfig;
+use crate::app::top::{TopConfig, TopSource};
 use crate::capture::{LiveConfig, DEFAULT_BUFFER_BYTES, DEFAULT_SNAPLEN, MAX_READERS};
 use crate::decode::DecodeOptions;
 use crate::engine::http::{DEFAULT_API_HISTORY, MAX_API_HISTORY};
@@ -68,20 +69,9 @@ pub struct CaptureArgs {
     /// The interface to capture on (`any` for all of them, without promiscuous mode).
     #[arg(long, short = 'i', value_name = "IFACE")]
     pub interface: String,
-    /// Bytes kept of each frame: enough for the headers of tunnelled traffic; raise it when
-    /// `transport_truncated` counts grow.
-    #[arg(long, default_value_t = DEFAULT_SNAPLEN, value_parser = clap::value_parser!(u32).range(64..=262_144), value_name = "BYTES")]
-    pub snaplen: u32,
-    /// Do not put the interface in promiscuous mode (see only frames addressed to this host).
-    #[arg(long)]
-    pub no_promiscuous: bool,
-    /// Kernel capture buffer in MiB: what absorbs bursts while hhmon is busy.
-    #[arg(long, default_value_t = (DEFAULT_BUFFER_BYTES >> 20) as u64, value_parser = clap::value_parser!(u64).range(1..=2047), value_name = "MIB")]
-    pub buffer_mib: u64,
-    /// Hand every frame over at once instead of in blocks of up to 100 ms: lower latency, more
-    /// wake-ups and less headroom at high rates.
-    #[arg(long)]
-    pub immediate: bool,
+    /// How the interface is opened.
+    #[command(flatten)]
+    pub live: LiveArgs,
     /// Read with N threads, each from a capture socket of its own (and its own kernel buffer of
     /// --buffer-mib), the kernel sharing the frames among them by flow (PACKET_FANOUT); they
     /// count on shared --workers threads (at least one). Falls back to one reader, with a
@@ -92,29 +82,70 @@ pub struct CaptureArgs {
     /// must start as root). A snapshot directory that does not exist yet is created for it.
     #[arg(long, value_name = "NAME")]
     pub user: Option<String>,
-    /// A BPF filter (tcpdump syntax); frames it rejects are neither counted nor seen.
-    #[arg(long, value_name = "EXPRESSION", conflicts_with = "expression")]
-    pub filter: Option<String>,
     /// The filter as trailing words, as tcpdump takes it: `hhmon capture -i eth0 tcp port 443`
     /// (put `--` before an expression with words starting with `-`).
-    #[arg(value_name = "BPF EXPRESSION")]
+    #[arg(value_name = "BPF EXPRESSION", conflicts_with = "filter")]
     pub expression: Vec<String>,
     /// Options shared by every mode.
     #[command(flatten)]
     pub monitor: MonitorArgs,
 }
 
-/// Options every mode shares.
+/// How a live interface is opened: shared by `capture` and `top -i`.
+#[derive(Debug, Args)]
+pub struct LiveArgs {
+    /// Bytes kept of each frame: enough for the headers of tunnelled traffic; raise it when
+    /// `transport_truncated` counts grow. Default 256.
+    // No clap default (here and for the buffer), so that `top` can tell the flag was given
+    // without an interface. A test holds the number to the constant.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(64..=262_144), value_name = "BYTES")]
+    pub snaplen: Option<u32>,
+    /// Do not put the interface in promiscuous mode (see only frames addressed to this host).
+    #[arg(long)]
+    pub no_promiscuous: bool,
+    /// Kernel capture buffer in MiB: what absorbs bursts while hhmon is busy. Default 32.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=2047), value_name = "MIB")]
+    pub buffer_mib: Option<u64>,
+    /// Hand every frame over at once instead of in blocks of up to 100 ms: lower latency, more
+    /// wake-ups and less headroom at high rates.
+    #[arg(long)]
+    pub immediate: bool,
+    /// A BPF filter (tcpdump syntax); frames it rejects are neither counted nor seen.
+    #[arg(long, value_name = "EXPRESSION")]
+    pub filter: Option<String>,
+}
+
+/// `hhmon top`: exactly one of `--connect`, `--interface` and files.
+#[derive(Debug, Args)]
+pub struct TopArgs {
+    /// Watch a running hhmon through its `--listen` address: HOST:PORT, or a port of
+    /// 127.0.0.1 (what to count is the server's choice: the counting flags are refused).
+    #[arg(long, value_name = "HOST:PORT", value_parser = parse_connect, conflicts_with_all = [
+        "interface", "files", "interval", "top", "exact", "sketch_kib", "hll_lg_k", "workers",
+        "window", "decap",
+    ])]
+    pub connect: Option<String>,
+    /// Capture on this interface, in this process (`any` for all of them).
+    #[arg(long, short = 'i', value_name = "IFACE", conflicts_with = "files")]
+    pub interface: Option<String>,
+    /// Capture files, read in order as fast as possible; the last interval stays on screen
+    /// until `q`.
+    #[arg(value_name = "FILE", required_unless_present_any = ["connect", "interface"])]
+    pub files: Vec<PathBuf>,
+    /// How the interface is opened (with `--interface`).
+    #[command(flatten)]
+    pub live: LiveArgs,
+    /// What to count (with `--interface` or files).
+    #[command(flatten)]
+    pub count: CountArgs,
+}
+
+/// Options every mode that runs the engine shares: what to count and where reports go.
 #[derive(Debug, Args)]
 pub struct MonitorArgs {
-    /// Interval length (whole seconds, e.g. `10s`, `1m`); intervals are aligned to multiples
-    /// of it since the Unix epoch and decided by packet timestamps (and, in a live capture, by
-    /// the clock when no packet comes).
-    #[arg(long, default_value = "10s", value_parser = parse_whole_seconds, value_name = "DURATION")]
-    pub interval: Duration,
-    /// Entries in each top list (table and snapshots).
-    #[arg(long, default_value_t = 20, value_name = "N")]
-    pub top: usize,
+    /// What to count.
+    #[command(flatten)]
+    pub count: CountArgs,
     /// Write one JSON snapshot per closed interval into this directory (plus `latest.json`).
     #[arg(long, value_name = "DIR")]
     pub snapshot_dir: Option<PathBuf>,
@@ -144,6 +175,25 @@ pub struct MonitorArgs {
     /// Do not print the per-interval table (the closing summary still goes to stderr).
     #[arg(long, short)]
     pub quiet: bool,
+    /// Read options from this TOML file: its keys are this command's long flags in snake_case
+    /// (`snapshot_dir = "/var/lib/hhmon"`, `quiet = true`); flags on the command line win over
+    /// the file, and keys that only another command has are ignored.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+}
+
+/// What to count and how to decode: every mode that runs the engine, `top` on files or an
+/// interface included.
+#[derive(Debug, Args)]
+pub struct CountArgs {
+    /// Interval length (whole seconds, e.g. `10s`, `1m`); intervals are aligned to multiples
+    /// of it since the Unix epoch and decided by packet timestamps (and, in a live capture, by
+    /// the clock when no packet comes).
+    #[arg(long, default_value = "10s", value_parser = parse_whole_seconds, value_name = "DURATION")]
+    pub interval: Duration,
+    /// Entries in each top list (table and snapshots).
+    #[arg(long, default_value_t = 20, value_name = "N")]
+    pub top: usize,
     /// Count heavy hitters exactly with hash maps instead of sketches (memory grows with the
     /// number of distinct flows: for small captures and as a reference).
     #[arg(long)]
@@ -163,11 +213,6 @@ pub struct MonitorArgs {
     /// multiple of the interval: the exact union of the last window/interval interval sketches.
     #[arg(long, value_parser = parse_whole_seconds, value_name = "DURATION")]
     pub window: Option<Duration>,
-    /// Read options from this TOML file: its keys are this command's long flags in snake_case
-    /// (`snapshot_dir = "/var/lib/hhmon"`, `quiet = true`); flags on the command line win over
-    /// the file, and keys that only another command has are ignored.
-    #[arg(long, value_name = "FILE")]
-    pub config: Option<PathBuf>,
     /// Count tunnelled packets under their innermost IP flow (IP-in-IP, 6in4, GRE, ERSPAN,
     /// VXLAN, GENEVE, GTP-U, L2TPv2, Teredo) instead of the outer header the wire carries.
     #[arg(long)]
@@ -241,6 +286,32 @@ impl GenerateArgs {
 
 impl MonitorArgs {
     pub(super) fn monitor_config(&self) -> MonitorConfig {
+        self.count.monitor_config()
+    }
+
+    /// How frames are decoded.
+    pub fn decode_options(&self) -> DecodeOptions {
+        self.count.decode_options()
+    }
+
+    fn sink_config(&self) -> SinkConfig {
+        SinkConfig {
+            snapshot_dir: self.snapshot_dir.clone(),
+            keep: self.keep,
+            keep_age: self.keep_age,
+            listen: self.listen,
+            quiet: self.quiet,
+            prom_top: self.prom_top,
+            stall_timeout: Some(self.stall_timeout),
+            api_history: Some(self.api_history),
+            durability: Default::default(),
+            tap: None,
+        }
+    }
+}
+
+impl CountArgs {
+    pub(super) fn monitor_config(&self) -> MonitorConfig {
         MonitorConfig {
             interval_secs: self.interval.as_secs(),
             top: self.top,
@@ -257,39 +328,80 @@ impl MonitorArgs {
     pub fn decode_options(&self) -> DecodeOptions {
         DecodeOptions { decap: self.decap }
     }
+}
 
-    fn sink_config(&self) -> SinkConfig {
-        SinkConfig {
-            snapshot_dir: self.snapshot_dir.clone(),
-            keep: self.keep,
-            keep_age: self.keep_age,
-            listen: self.listen,
-            quiet: self.quiet,
-            prom_top: self.prom_top,
-            stall_timeout: Some(self.stall_timeout),
-            api_history: Some(self.api_history),
-            durability: Default::default(),
+impl LiveArgs {
+    /// The flags given, by name (what `top` refuses without an interface).
+    pub(super) fn given(&self) -> Vec<&'static str> {
+        let flags = [
+            ("--snaplen", self.snaplen.is_some()),
+            ("--no-promiscuous", self.no_promiscuous),
+            ("--buffer-mib", self.buffer_mib.is_some()),
+            ("--immediate", self.immediate),
+            ("--filter", self.filter.is_some()),
+        ];
+        flags
+            .into_iter()
+            .filter_map(|(flag, given)| given.then_some(flag))
+            .collect()
+    }
+
+    /// The capture of `interface` these flags describe, filtered by `filter` (the trailing
+    /// words of `capture`, which cannot come with `--filter`) or else by `--filter`.
+    fn live_config(&self, interface: &str, filter: Option<String>) -> LiveConfig {
+        LiveConfig {
+            interface: interface.to_owned(),
+            snaplen: self.snaplen.unwrap_or(DEFAULT_SNAPLEN),
+            promiscuous: !self.no_promiscuous,
+            buffer_bytes: self.buffer_mib.map_or(DEFAULT_BUFFER_BYTES, |mib| {
+                usize::try_from(mib << 20).unwrap_or(usize::MAX)
+            }),
+            immediate: self.immediate,
+            filter: filter.or_else(|| self.filter.clone()),
         }
+    }
+}
+
+impl TopArgs {
+    /// What `hhmon top` watches. The engine's own outputs stay off (no table, snapshots or
+    /// listener): the view is the output.
+    pub fn config(&self) -> TopConfig {
+        let sinks = SinkConfig {
+            quiet: true,
+            ..SinkConfig::default()
+        };
+        let decode = self.count.decode_options();
+        let monitor = self.count.monitor_config();
+        let source = if let Some(address) = &self.connect {
+            TopSource::Connect(address.clone())
+        } else if let Some(interface) = &self.interface {
+            TopSource::Live(CaptureConfig {
+                capture: self.live.live_config(interface, None),
+                readers: 1,
+                user: None,
+                decode,
+                monitor,
+                sinks,
+            })
+        } else {
+            TopSource::Files(ReplayConfig {
+                files: self.files.clone(),
+                speed: None,
+                decode,
+                monitor,
+                sinks,
+            })
+        };
+        TopConfig { source }
     }
 }
 
 impl CaptureArgs {
     /// The capture these flags describe.
     pub fn config(&self) -> CaptureConfig {
-        let filter = if self.expression.is_empty() {
-            self.filter.clone()
-        } else {
-            Some(self.expression.join(" "))
-        };
+        let expression = (!self.expression.is_empty()).then(|| self.expression.join(" "));
         CaptureConfig {
-            capture: LiveConfig {
-                interface: self.interface.clone(),
-                snaplen: self.snaplen,
-                promiscuous: !self.no_promiscuous,
-                buffer_bytes: usize::try_from(self.buffer_mib << 20).unwrap_or(usize::MAX),
-                immediate: self.immediate,
-                filter,
-            },
+            capture: self.live.live_config(&self.interface, expression),
             readers: usize::from(self.readers),
             user: self.user.clone(),
             decode: self.monitor.decode_options(),
@@ -614,5 +726,82 @@ mod tests {
         assert_eq!(config.top, 5);
         let error = parse(&[]).unwrap_err().to_string();
         assert!(error.contains("SNAPSHOT"), "{error}");
+    }
+
+    fn top(args: &[&str]) -> Result<TopConfig, clap::Error> {
+        let cli = Cli::try_parse_from(["hhmon", "top"].iter().chain(args))?;
+        let Command::Top(args) = cli.command else {
+            panic!("not top: {:?}", cli.command);
+        };
+        Ok(args.config())
+    }
+
+    #[test]
+    fn top_watches_exactly_one_of_a_server_an_interface_and_files() {
+        let config = top(&["--connect", "9750"]).unwrap();
+        assert_eq!(config.source, TopSource::Connect("127.0.0.1:9750".into()));
+        let TopSource::Live(live) = top(&["-i", "eth1", "--filter", "tcp", "--top", "5"])
+            .unwrap()
+            .source
+        else {
+            panic!("not live");
+        };
+        assert_eq!(live.capture.interface, "eth1");
+        assert_eq!(live.capture.filter.as_deref(), Some("tcp"));
+        assert_eq!(live.monitor.top, 5);
+        assert_eq!((live.readers, live.user), (1, None));
+        let TopSource::Files(files) = top(&["--interval", "1m", "a.pcap", "b.pcap"])
+            .unwrap()
+            .source
+        else {
+            panic!("not files");
+        };
+        assert_eq!(files.files.len(), 2);
+        assert_eq!(files.monitor.interval_secs, 60);
+        assert_eq!(files.speed, None);
+        // The view is the output: no table, no snapshots, no listener.
+        assert_eq!(
+            files.sinks,
+            SinkConfig {
+                quiet: true,
+                ..SinkConfig::default()
+            }
+        );
+        for args in [
+            &[][..],
+            &["--connect", "9750", "-i", "eth0"],
+            &["-i", "eth0", "a.pcap"],
+            &["--connect", "9750", "a.pcap"],
+            &["--connect", "nowhere"],
+            &["--connect", "9750", "--interval", "1m"],
+            &["--connect", "9750", "--decap"],
+        ] {
+            assert!(top(args).is_err(), "{args:?}");
+        }
+        let checked = |args: &[&str]| Cli::parse_with_config(["hhmon", "top"].iter().chain(args));
+        let error = checked(&["--snaplen", "128", "--immediate", "a.pcap"]).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "--snaplen and --immediate: only with --interface"
+        );
+        assert!(checked(&["--connect", "1", "--filter", "tcp"]).is_err());
+        assert!(checked(&["-i", "eth0", "--snaplen", "128", "--filter", "tcp"]).is_ok());
+    }
+
+    #[test]
+    fn the_capture_help_tells_the_live_defaults() {
+        use clap::CommandFactory;
+        let help = Cli::command()
+            .find_subcommand_mut("capture")
+            .unwrap()
+            .render_help()
+            .to_string();
+        let help = help.split_whitespace().collect::<Vec<_>>().join(" ");
+        for default in [
+            format!("grow. Default {DEFAULT_SNAPLEN} "),
+            format!("busy. Default {} ", DEFAULT_BUFFER_BYTES >> 20),
+        ] {
+            assert!(help.contains(&default), "{default}: {help}");
+        }
     }
 }

@@ -14,7 +14,9 @@ mod origin;
 mod parse;
 mod validate;
 
-pub use args::{CaptureArgs, GenerateArgs, MergeArgs, MonitorArgs, ReplayArgs};
+pub use args::{
+    CaptureArgs, CountArgs, GenerateArgs, LiveArgs, MergeArgs, MonitorArgs, ReplayArgs, TopArgs,
+};
 pub use validate::Conflict;
 
 use crate::config::{self, ConfigFile};
@@ -57,6 +59,10 @@ pub enum Command {
     /// Write a deterministic synthetic capture (Zipf flows, frame-size mix, IPv6, optional
     /// fan-in attack and scanner) and, optionally, its exact counts as JSON.
     Generate(GenerateArgs),
+    /// A live terminal view of the heavy hitters, refreshed every interval: of a running hhmon
+    /// (`--connect`), of an interface (`-i`), or of capture files (held until `q`). Plain
+    /// lines when standard output is not a terminal.
+    Top(TopArgs),
 }
 
 /// Why the command line cannot be used. Each is a usage error (exit code 2).

@@ -47,6 +47,25 @@ pub(super) fn parse_listen(text: &str) -> Result<SocketAddr, String> {
         .map_err(|_| "expected ADDRESS:PORT (e.g. 127.0.0.1:9750) or a port".to_owned())
 }
 
+/// Where `hhmon top --connect` finds a running hhmon: `HOST:PORT` (a name, an IPv4 address or
+/// a bracketed IPv6 one), or a bare port on 127.0.0.1, as `--listen` takes it.
+pub(super) fn parse_connect(text: &str) -> Result<String, String> {
+    if let Ok(port) = text.parse::<u16>() {
+        return Ok(format!("{}:{port}", Ipv4Addr::LOCALHOST));
+    }
+    let usage = || "expected HOST:PORT (e.g. 127.0.0.1:9750) or a port".to_owned();
+    let (host, port) = text.rsplit_once(':').ok_or_else(usage)?;
+    let bracketed = host.starts_with('[') && host.ends_with(']');
+    let plain = !host.is_empty()
+        && host
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-');
+    if port.parse::<u16>().is_err() || !(bracketed || plain) {
+        return Err(usage());
+    }
+    Ok(text.to_owned())
+}
+
 pub(super) fn parse_whole_seconds(text: &str) -> Result<Duration, String> {
     let duration = humantime::parse_duration(text).map_err(|e| e.to_string())?;
     if duration.as_secs() == 0 || duration.subsec_nanos() != 0 {
@@ -58,6 +77,7 @@ pub(super) fn parse_whole_seconds(text: &str) -> Result<Duration, String> {
 #[cfg(test)]
 mod tests {
     use super::super::tests::replay;
+    use super::parse_connect;
 
     #[test]
     fn a_bare_port_listens_on_loopback() {
@@ -65,5 +85,25 @@ mod tests {
         assert_eq!(config.sinks.listen, Some("127.0.0.1:9750".parse().unwrap()));
         let config = replay(&["--listen", "[::]:9750", "a"]).unwrap();
         assert_eq!(config.sinks.listen, Some("[::]:9750".parse().unwrap()));
+    }
+
+    #[test]
+    fn connect_takes_a_host_and_port_or_a_bare_port_on_loopback() {
+        assert_eq!(parse_connect("9750").unwrap(), "127.0.0.1:9750");
+        for good in ["127.0.0.1:9750", "sensor-1.example:80", "[::1]:9750"] {
+            assert_eq!(parse_connect(good).unwrap(), good);
+        }
+        for bad in [
+            "",
+            "nowhere",
+            ":9750",
+            "host:",
+            "host:99999",
+            "::1:9750",
+            "a b:1",
+            "h/x:1",
+        ] {
+            assert!(parse_connect(bad).is_err(), "{bad}");
+        }
     }
 }

@@ -3,7 +3,7 @@
 //! [`Conflict`], which names the flags. Knows nothing of where a flag came from (the config
 //! file or the typed line) or of how the configuration is carried out.
 
-use super::args::MonitorArgs;
+use super::args::{CountArgs, MonitorArgs};
 use super::{Cli, Command};
 use crate::monitor::ConfigError;
 
@@ -56,11 +56,24 @@ impl Cli {
                 Conflict::new(&["--flows", "--attack", "--scan"], reason)
             }),
             Command::Merge(_) => Ok(()),
+            Command::Top(args) => {
+                let live = args.live.given();
+                if args.interface.is_none() && !live.is_empty() {
+                    return Err(Conflict::new(&live, "only with --interface"));
+                }
+                args.count.validate()
+            }
         }
     }
 }
 
 impl MonitorArgs {
+    fn validate(&self) -> Result<(), Conflict> {
+        self.count.validate()
+    }
+}
+
+impl CountArgs {
     /// The flags against each other, by
     /// [`MonitorConfig::validate`](crate::monitor::MonitorConfig::validate).
     fn validate(&self) -> Result<(), Conflict> {

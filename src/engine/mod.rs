@@ -6,7 +6,7 @@
 //!   and clock ticks as options, and the two ways of running it: sources in turn (a replay)
 //!   or one thread per source (a live capture's readers).
 //! - `sink`: the sink thread (snapshots, the stdout table, the metrics text and report JSON the
-//!   endpoint serves).
+//!   endpoint serves, and a copy of every report for an in-process viewer).
 //! - `service`: the service thread (HTTP and SIGINT/SIGTERM), serving [`http`]'s state.
 //! - `progress`: the progress display.
 //!
@@ -25,7 +25,7 @@ mod sink;
 
 pub(crate) use progress::Progress;
 pub(crate) use pump::{read_in_parallel, read_in_turn, Turns};
-pub use sink::SinkConfig;
+pub use sink::{ReportTap, SinkConfig};
 
 use crate::decode::DecodeOptions;
 use crate::monitor::{IntervalAggregator, MonitorConfig};

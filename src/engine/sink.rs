@@ -1,7 +1,7 @@
 //! The sink thread: every closed interval's report goes to the snapshot directory, the stdout
-//! table, and the metrics text and JSON the endpoint serves, in that order, on a thread of its
-//! own, so that a slow disk or a closed pipe never blocks a packet loop. Knows nothing of
-//! packets or sketches.
+//! table, and the metrics text and JSON the endpoint serves, in that order (then to an
+//! in-process viewer's tap, if one is set), on a thread of its own, so that a slow disk or a
+//! closed pipe never blocks a packet loop. Knows nothing of packets or sketches.
 
 use super::http::{self, EndpointState};
 use super::{Delivered, Error};
@@ -11,7 +11,7 @@ use crate::sinks::{prometheus, table};
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc};
 use std::thread;
 use std::time::Duration;
 
@@ -36,6 +36,26 @@ pub struct SinkConfig {
     pub api_history: Option<usize>,
     /// When snapshots reach the disk for good.
     pub durability: Durability,
+    /// Also hand every report, after the other sinks, to an in-process viewer.
+    pub tap: Option<ReportTap>,
+}
+
+/// Where an in-process viewer (`hhmon top`) receives a copy of every report. Equal only to its
+/// own clones: a configuration compares equal when its reports go to the same place.
+#[derive(Debug, Clone)]
+pub struct ReportTap(Arc<mpsc::Sender<IntervalReport>>);
+
+impl ReportTap {
+    /// A tap that sends every report to `sender`.
+    pub fn new(sender: mpsc::Sender<IntervalReport>) -> Self {
+        Self(Arc::new(sender))
+    }
+}
+
+impl PartialEq for ReportTap {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
 }
 
 impl SinkConfig {
@@ -73,6 +93,7 @@ impl Sink {
         let (sender, receiver) = mpsc::channel::<IntervalReport>();
         let quiet = config.quiet;
         let prom_top = config.prom_top;
+        let mut tap = config.tap.clone();
         let handle = thread::Builder::new()
             .name("hhmon-sinks".into())
             .spawn(move || {
@@ -102,6 +123,10 @@ impl Sink {
                     match snapshot::render(&report) {
                         Ok(json) => metrics.publish_report(json),
                         Err(error) => tracing::error!(error = %error, "Cannot render the report for the JSON API."),
+                    }
+                    // A viewer that has gone (its user quit) just stops being fed.
+                    if tap.as_ref().is_some_and(|t| t.0.send(report).is_err()) {
+                        tap = None;
                     }
                 }
                 if let Some(writer) = writer.as_mut() {

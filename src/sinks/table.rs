@@ -3,7 +3,8 @@
 //! top flows, sources and destinations in aligned columns (sources with their fan-out,
 //! destinations with their fan-in: distinct peers, `-` when the address was not tracked).
 //!
-//! A pure function from report to text; printing it, and deciding when, is the caller's job. It
+//! A pure function from report to text (its formats of endpoints and byte counts are shared
+//! with `hhmon top`); printing it, and deciding when, is the caller's job. It
 //! must not know about sketches or how the numbers were estimated beyond the report's
 //! `counting` field.
 
@@ -274,7 +275,7 @@ fn section(out: &mut String, title: &str, columns: &[(&str, Align)], rows: &[Vec
 
 /// `address:port`, bracketing IPv6; just the address for port-less protocols (ICMP, GRE, ESP),
 /// whose zero ports would only be noise.
-fn endpoint(address: IpAddr, port: u16, flow: &FlowEntry) -> String {
+pub(crate) fn endpoint(address: IpAddr, port: u16, flow: &FlowEntry) -> String {
     // TCP, UDP, DCCP, SCTP and UDP-Lite carry ports; a truncated header leaves them 0 but
     // still means "port unknown", which ":0" shows honestly.
     let has_ports = matches!(flow.protocol, 6 | 17 | 33 | 132 | 136);
@@ -294,7 +295,7 @@ fn share(part: u64, whole: u64) -> String {
 }
 
 /// Decimal (SI) units, as network tools count bytes: `999 B`, `1.2 kB`, `3.4 MB`.
-fn human_bytes(bytes: u64) -> String {
+pub(crate) fn human_bytes(bytes: u64) -> String {
     const UNITS: [&str; 6] = ["kB", "MB", "GB", "TB", "PB", "EB"];
     if bytes < 1000 {
         return format!("{bytes} B");

@@ -1,7 +1,7 @@
 //! The integration tests that need no root: the real binary on the shipped captures against
-//! tshark, its snapshots, metrics endpoint and golden output, the sketches' accuracy, the
-//! shipped dashboards, alert rules and systemd unit. One binary, one module per subject, so
-//! the suite links once; `util` holds what the modules share. The tests that need root or a
+//! tshark, its snapshots, metrics endpoint and golden output, `hhmon top` in a terminal, the
+//! sketches' accuracy, the shipped dashboards, alert rules and systemd unit. One binary, one
+//! module per subject, so the suite links once; `util` holds what the modules share. The tests that need root or a
 //! long-lived server (network namespaces, tmpfs mounts, a real Prometheus) are in
 //! `tests/system/`.
 //!
@@ -29,4 +29,5 @@ mod replay;
 mod snapshot_schema;
 mod status_page;
 mod systemd_unit;
+mod top;
 mod workers;
