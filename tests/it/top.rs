@@ -1,7 +1,8 @@
 //! `hhmon top` as a user sees it: in a real terminal (tmux, driven by send-keys and read by
 //! capture-pane) and through a pipe (plain lines), on the shipped SYN flood, against the
-//! victim and its exact number of distinct sources counted independently by tshark; and
-//! watching a server that is not there, until SIGTERM gives the terminal back.
+//! victim and its exact number of distinct sources counted independently by tshark; attached
+//! to a running replay through its report API; and watching a server that is not there, until
+//! SIGTERM gives the terminal back.
 //!
 //! tmux and tshark must be installed: a missing tool fails the test.
 
@@ -257,4 +258,52 @@ fn through_a_pipe_the_view_is_plain_lines_and_ends_with_the_input() {
     // One interval, one block, then the end of the input on stderr.
     assert_eq!(ran.stdout.matches(" | drops ").count(), 1, "{}", ran.stdout);
     assert!(ran.stderr.contains("end of input"), "{}", ran.stderr);
+}
+
+#[test]
+fn attached_to_a_running_replay_the_view_shows_the_victim_from_its_report_api() {
+    let path = capture(FLOOD);
+    let (victim, exact) = victim(&path);
+    let port = crate::util::http::free_port();
+    let address: std::net::SocketAddr = ([127, 0, 0, 1], port).into();
+    // A replay keeps serving its final reports until SIGTERM.
+    let mut server = hhmon(["replay", "--quiet", "--interval", "60s", "--listen"])
+        .arg(address.to_string())
+        .arg(&path)
+        .spawn(std::process::Stdio::null(), std::process::Stdio::null());
+    let started = Instant::now();
+    while crate::util::http::get(address, "/api/v1/report").map(|r| r.0) != Some(200) {
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "the replay's report API never answered"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    let tmux = Tmux::new("top-attached");
+    let command = format!("'{BINARY}' top --connect {address}; echo hhmon exited $?; sleep 60");
+    let started = tmux.run(&[
+        "new-session",
+        "-d",
+        "-s",
+        "top",
+        "-x",
+        "160",
+        "-y",
+        "50",
+        &command,
+    ]);
+    assert!(started.status.success(), "{started:?}");
+    let pane = tmux.wait_for("the server's interval", |pane| {
+        pane.contains("Top destinations by packets") && pane.contains(&victim.to_string())
+    });
+    let (row, fan_in) = first_row(&pane, "Top destinations by packets", "fan-in");
+    assert!(row.contains(&format!(" {victim} ")), "{row}\n{pane}");
+    assert_fan_in(fan_in.parse().unwrap(), exact);
+    assert!(pane.contains(&address.to_string()), "{pane}");
+
+    tmux.run(&["send-keys", "-t", "top", "q"]);
+    let pane = tmux.wait_for("exit", |pane| pane.contains("hhmon exited"));
+    assert!(pane.contains("hhmon exited 0"), "{pane}");
+    assert!(server.stop(Duration::from_secs(10)).success());
 }
