@@ -520,7 +520,7 @@ pub struct AddressEntry {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     #[test]
@@ -642,8 +642,14 @@ mod tests {
             transport_truncated: 0,
             decap_fallback_by_reason: ReasonCounts::default(),
         };
+        listless(1_700_000_000, totals)
+    }
+
+    /// A report of the 10 s interval at `start_unix` with `totals` (in both `totals` and
+    /// `cumulative`), one distinct source and destination, and empty top lists.
+    pub(crate) fn listless(start_unix: u64, totals: Totals) -> IntervalReport {
         IntervalReport {
-            interval: IntervalSpan::new(1_700_000_000, 10),
+            interval: IntervalSpan::new(start_unix, 10),
             totals: totals.clone(),
             cumulative: totals,
             distinct_sources: 1,

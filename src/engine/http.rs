@@ -331,7 +331,7 @@ fn error(status: StatusCode, message: &str) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::{Counting, IntervalReport, IntervalSpan, Sketches, Totals};
+    use crate::report::{IntervalReport, Totals};
     use crate::sinks::snapshot;
     use std::io::{Read as _, Write as _};
     use std::net::{SocketAddr, TcpStream};
@@ -508,26 +508,7 @@ mod tests {
             bytes: 60 * (start_unix % 1000),
             ..Totals::default()
         };
-        IntervalReport {
-            interval: IntervalSpan::new(start_unix, 10),
-            totals: totals.clone(),
-            cumulative: totals,
-            distinct_sources: 1,
-            distinct_destinations: 1,
-            window: None,
-            counting: Counting::Chk,
-            top_flows: Vec::new(),
-            top_flows_by_bytes: Vec::new(),
-            top_sources: Vec::new(),
-            top_sources_by_bytes: Vec::new(),
-            top_destinations: Vec::new(),
-            top_destinations_by_bytes: Vec::new(),
-            sketches: Some(Sketches {
-                sources: "AgEHDAMIAQAAAAAA".into(),
-                destinations: "AgEHDAMIAQAAAAAA".into(),
-            }),
-            capture: None,
-        }
+        crate::report::tests::listless(start_unix, totals)
     }
 
     /// Publishes the reports of intervals `starts`, as the sink thread does.

@@ -296,20 +296,29 @@ fn share(part: u64, whole: u64) -> String {
 
 /// Decimal (SI) units, as network tools count bytes: `999 B`, `1.2 kB`, `3.4 MB`.
 pub(crate) fn human_bytes(bytes: u64) -> String {
-    const UNITS: [&str; 6] = ["kB", "MB", "GB", "TB", "PB", "EB"];
     if bytes < 1000 {
         return format!("{bytes} B");
     }
-    let mut value = bytes as f64 / 1000.0;
-    let mut unit = UNITS[0];
-    for next in &UNITS[1..] {
+    format!("{}B", si(bytes as f64))
+}
+
+/// `value` with one decimal and, from 1000 on, a decimal SI prefix: `630.7`, `302.7 k`,
+/// `1.2 M`, up to `E` (a `u64` of bytes ends at 18.4 EB).
+pub(crate) fn si(value: f64) -> String {
+    const PREFIXES: [&str; 6] = ["k", "M", "G", "T", "P", "E"];
+    if !value.is_finite() || value < 999.95 {
+        return format!("{value:.1}");
+    }
+    let mut value = value / 1000.0;
+    let mut prefix = PREFIXES[0];
+    for next in &PREFIXES[1..] {
         if value < 999.95 {
             break;
         }
         value /= 1000.0;
-        unit = next;
+        prefix = next;
     }
-    format!("{value:.1} {unit}")
+    format!("{value:.1} {prefix}")
 }
 
 #[cfg(test)]

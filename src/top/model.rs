@@ -377,20 +377,7 @@ pub fn drops(report: &IntervalReport) -> Option<u64> {
 
 /// A rate with SI prefixes and one decimal: `630.7`, `302.7 k`, `1.2 M`.
 pub fn si(value: f64) -> String {
-    const PREFIXES: [&str; 5] = ["k", "M", "G", "T", "P"];
-    if !value.is_finite() || value < 999.95 {
-        return format!("{value:.1}");
-    }
-    let mut value = value / 1000.0;
-    let mut prefix = PREFIXES[0];
-    for next in &PREFIXES[1..] {
-        if value < 999.95 {
-            break;
-        }
-        value /= 1000.0;
-        prefix = next;
-    }
-    format!("{value:.1} {prefix}")
+    crate::sinks::table::si(value)
 }
 
 /// Packets per second as shown: `630.7 pkt/s`.

@@ -64,6 +64,22 @@ impl Tmux {
             .unwrap_or_else(|e| panic!("tmux must be installed to run this test: {e}"))
     }
 
+    /// Starts session `top`, 160×50, running `command` in a shell.
+    fn start(&self, command: &str) {
+        let started = self.run(&[
+            "new-session",
+            "-d",
+            "-s",
+            "top",
+            "-x",
+            "160",
+            "-y",
+            "50",
+            command,
+        ]);
+        assert!(started.status.success(), "{started:?}");
+    }
+
     fn pane(&self) -> String {
         let output = self.run(&["capture-pane", "-p", "-t", "top"]);
         String::from_utf8_lossy(&output.stdout).into_owned()
@@ -129,18 +145,7 @@ fn in_a_terminal_the_flood_victim_tops_the_destinations_with_its_fan_in_and_keys
         "'{BINARY}' top --interval 60s '{}'; echo hhmon exited $?; sleep 60",
         path.display()
     );
-    let started = tmux.run(&[
-        "new-session",
-        "-d",
-        "-s",
-        "top",
-        "-x",
-        "160",
-        "-y",
-        "50",
-        &command,
-    ]);
-    assert!(started.status.success(), "{started:?}");
+    tmux.start(&command);
     let pane = tmux.wait_for("finished view", |pane| pane.contains("end of input"));
     let (row, fan_in) = first_row(&pane, "Top destinations by packets", "fan-in");
     assert!(row.contains(&format!(" {victim} ")), "{row}\n{pane}");
@@ -180,18 +185,7 @@ fn an_unreachable_server_is_a_status_line_and_sigterm_gives_the_terminal_back() 
     let tmux = Tmux::new("top-connect");
     let command =
         format!("'{BINARY}' top --connect {address}; echo hhmon exited $?; stty -a; sleep 60");
-    let started = tmux.run(&[
-        "new-session",
-        "-d",
-        "-s",
-        "top",
-        "-x",
-        "160",
-        "-y",
-        "50",
-        &command,
-    ]);
-    assert!(started.status.success(), "{started:?}");
+    tmux.start(&command);
     let pane = tmux.wait_for("trouble", |pane| {
         pane.contains(&format!("http://{address}/"))
     });
@@ -282,18 +276,7 @@ fn attached_to_a_running_replay_the_view_shows_the_victim_from_its_report_api() 
 
     let tmux = Tmux::new("top-attached");
     let command = format!("'{BINARY}' top --connect {address}; echo hhmon exited $?; sleep 60");
-    let started = tmux.run(&[
-        "new-session",
-        "-d",
-        "-s",
-        "top",
-        "-x",
-        "160",
-        "-y",
-        "50",
-        &command,
-    ]);
-    assert!(started.status.success(), "{started:?}");
+    tmux.start(&command);
     let pane = tmux.wait_for("the server's interval", |pane| {
         pane.contains("Top destinations by packets") && pane.contains(&victim.to_string())
     });
