@@ -203,7 +203,10 @@ fn an_unreachable_server_is_a_status_line_and_sigterm_gives_the_terminal_back() 
         .status()
         .unwrap();
     assert!(killed.success());
-    let pane = tmux.wait_for("exit", |pane| pane.contains("hhmon exited"));
+    // `stty -a` prints after hhmon has gone: wait for its modes (`icanon` or `-icanon`).
+    let pane = tmux.wait_for("exit", |pane| {
+        pane.contains("hhmon exited") && pane.contains("icanon")
+    });
     assert!(pane.contains("hhmon exited 0"), "{pane}");
     // The terminal is back in cooked mode, and the view is off the screen.
     assert!(
@@ -277,8 +280,11 @@ fn attached_to_a_running_replay_the_view_shows_the_victim_from_its_report_api() 
     let tmux = Tmux::new("top-attached");
     let command = format!("'{BINARY}' top --connect {address}; echo hhmon exited $?; sleep 60");
     tmux.start(&command);
+    // The view redraws only the cells that change, and the pane may be read halfway through:
+    // the victim's row is whole once its last cell, the share, shows.
     let pane = tmux.wait_for("the server's interval", |pane| {
-        pane.contains("Top destinations by packets") && pane.contains(&victim.to_string())
+        pane.lines()
+            .any(|line| line.contains(&format!(" {victim} ")) && line.contains("100.0%"))
     });
     let (row, fan_in) = first_row(&pane, "Top destinations by packets", "fan-in");
     assert!(row.contains(&format!(" {victim} ")), "{row}\n{pane}");
