@@ -106,17 +106,10 @@ mod tests {
             "--window and --interval: the window (25 s) must be a whole multiple of the \
              interval (10 s)"
         );
-        let error = parse(&[
-            "capture",
-            "-i",
-            "lo",
-            "--interval=1s",
-            "--window=1h",
-            "--hll-lg-k=21",
-        ]);
+        let error = parse(&["capture", "-i", "lo", "--interval=1s", "--window=1d"]);
         let message = error.unwrap_err().to_string();
         assert!(
-            message.starts_with("--window, --interval and --hll-lg-k: the window spans 3600"),
+            message.starts_with("--window, --interval and --hll-lg-k: the window spans 86400"),
             "{message}"
         );
         assert!(parse(&["replay", "--interval=1s", "--window=1h", "a"]).is_ok());

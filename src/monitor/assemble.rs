@@ -7,7 +7,7 @@
 //! one ranking rule ([`largest`], shared with `merge`: count descending, then key ascending)
 //! over their concatenation. On one set that is its own top list.
 
-use super::config::MonitorConfig;
+use super::config::{window_lg_k, MonitorConfig};
 use super::views::{rounded, IntervalDistinct, RankedAddress, TopLists};
 use crate::report::{
     largest, AddressEntry, CaptureCounts, CaptureStats, Counting, Figure, FlowEntry,
@@ -49,7 +49,10 @@ impl Assembler {
             window: config
                 .window_secs
                 .filter(|_| config.distinct)
-                .map(|window| SlidingDistinct::new(window, config.interval_secs, config.hll_lg_k)),
+                .map(|window| {
+                    let lg_k = window_lg_k(config.hll_lg_k);
+                    SlidingDistinct::new(window, config.interval_secs, lg_k)
+                }),
         }
     }
 

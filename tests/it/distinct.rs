@@ -576,11 +576,13 @@ fn merged_snapshots_of_two_captures_equal_one_replay_of_both() {
 #[test]
 fn the_window_is_the_merge_of_its_intervals() {
     // 24 s of flood in 1 s intervals; a 30 s window covers them all, a 5 s window the last 5.
+    // At lg_k 14, the finest a window keeps, so that the window and `merge` union the same
+    // sketches.
     let capture = capture("ddos-synflood-spoofed.pcap");
     let dir = tempfile::tempdir().unwrap();
     let reports = replay(
         dir.path(),
-        &["--interval", "1s", "--window", "30s"],
+        &["--interval", "1s", "--window", "30s", "--hll-lg-k", "14"],
         std::slice::from_ref(&capture),
     );
     let files = interval_files(dir.path());
