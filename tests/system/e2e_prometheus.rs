@@ -149,28 +149,51 @@ fn truth(path: &Path) -> Truth {
     truth
 }
 
-/// Checks a served top list against the exact counts: the right length, exact values, every
-/// address above the cut-off present, none below it (ties at the cut-off may stand in for
-/// each other).
-fn check_top(served: &BTreeMap<String, f64>, truth: &BTreeMap<String, u64>) -> Result<(), String> {
+/// The count of the last entry of a top list of `truth` (the cut-off; ties at it may stand in
+/// for each other), and the list's length; `None` for an empty table.
+fn cutoff(truth: &BTreeMap<String, u64>) -> Option<u64> {
     let mut counts: Vec<u64> = truth.values().copied().collect();
     counts.sort_unstable_by(|a, b| b.cmp(a));
-    let expected_len = PROM_TOP.min(counts.len());
-    if served.len() != expected_len {
-        return Err(format!("{} served, {expected_len} expected", served.len()));
-    }
-    let Some(&cutoff) = counts.get(expected_len.wrapping_sub(1)) else {
-        return Ok(());
+    counts
+        .get(PROM_TOP.min(counts.len()).wrapping_sub(1))
+        .copied()
+}
+
+/// Checks a served metric against the exact counts: it holds the addresses of the top lists
+/// by this metric's count (`measure`) and by the other one (`other`), each with its exact
+/// `measure` count; every address above either list's cut-off is present, none below both.
+fn check_top(
+    served: &BTreeMap<String, f64>,
+    measure: &BTreeMap<String, u64>,
+    other: &BTreeMap<String, u64>,
+) -> Result<(), String> {
+    let (Some(cut), Some(other_cut)) = (cutoff(measure), cutoff(other)) else {
+        return if served.is_empty() {
+            Ok(())
+        } else {
+            Err(format!("{} served of an empty interval", served.len()))
+        };
     };
+    if served.len() < PROM_TOP.min(measure.len()) || served.len() > 2 * PROM_TOP {
+        return Err(format!(
+            "{} served, {PROM_TOP} to {} expected",
+            served.len(),
+            2 * PROM_TOP
+        ));
+    }
     for (address, &value) in served {
-        match truth.get(address) {
-            Some(&count) if count as f64 == value && count >= cutoff => {}
-            other => return Err(format!("{address} served {value}, true {other:?}")),
+        let listed = measure.get(address).is_some_and(|&c| c >= cut)
+            || other.get(address).is_some_and(|&c| c >= other_cut);
+        match measure.get(address) {
+            Some(&count) if count as f64 == value && listed => {}
+            found => return Err(format!("{address} served {value}, true {found:?}")),
         }
     }
-    for (address, &count) in truth {
-        if count > cutoff && !served.contains_key(address) {
-            return Err(format!("{address} with {count} is missing"));
+    for (truth, cut) in [(measure, cut), (other, other_cut)] {
+        for (address, &count) in truth {
+            if count > cut && !served.contains_key(address) {
+                return Err(format!("{address} with {count} is missing"));
+            }
         }
     }
     Ok(())
@@ -359,12 +382,14 @@ fn prometheus_scrapes_a_paced_replay_and_every_dashboard_query_returns_data() {
             } else {
                 &interval.destinations
             };
-            let counts = table
-                .iter()
-                .map(|(address, c)| (address.to_string(), if by_bytes { c.1 } else { c.0 }))
-                .collect();
+            let counts = |bytes: bool| -> BTreeMap<String, u64> {
+                table
+                    .iter()
+                    .map(|(address, c)| (address.to_string(), if bytes { c.1 } else { c.0 }))
+                    .collect()
+            };
             let list = served.get(time).cloned().unwrap_or_default();
-            if let Err(problem) = check_top(&list, &counts) {
+            if let Err(problem) = check_top(&list, &counts(by_bytes), &counts(!by_bytes)) {
                 failures.push(format!("{metric} at {time} (interval {start}): {problem}"));
             }
         }
