@@ -1,4 +1,4 @@
-//! `hhmon capture` as a whole program on real interfaces. Each test builds its own network
+//! `hhmon capture` (and `hhmon top -i`) as a whole program on real interfaces. Each test builds its own network
 //! namespace holding a veth pair (`tx0`, `rx0`), replays a shipped capture into `tx0` with
 //! tcpreplay and runs hhmon inside the namespace (`ip netns exec`) on `rx0`; a guard deletes the
 //! namespace, and the pair with it, when the test ends. Nothing can leave the namespace: it has
@@ -962,4 +962,85 @@ fn fifty_scrapers_do_not_raise_the_drops_of_a_fast_capture() {
         quiet.dropped,
         scraped.dropped
     );
+}
+
+/// `hhmon top -i` on a live interface, through a pipe (plain lines): every packet the flood
+/// sends to its victim shows in the victim's rows, and the capture's drops in the headers.
+#[test]
+fn top_on_an_interface_shows_the_flood_victim_with_every_packet() {
+    let _turn = serial();
+    let netns = Netns::new();
+    let flood = capture("ddos-synflood-spoofed.pcap");
+    let mut to_victim: BTreeMap<String, u64> = BTreeMap::new();
+    for key in tshark(&flood).iter().filter_map(|packet| packet.key()) {
+        *to_victim.entry(key.dst.to_string()).or_default() += 1;
+    }
+    let (victim, &sent_to_victim) = to_victim.iter().max_by_key(|(_, &n)| n).unwrap();
+
+    let mut child = netns
+        .command(HHMON)
+        .args(["top", "-i", "rx0", "--interval", "1s"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let lines = BufReader::new(child.stdout.take().unwrap());
+    let shown = Arc::new(Mutex::new(String::new()));
+    let sink = Arc::clone(&shown);
+    thread::spawn(move || {
+        for line in lines.lines().map_while(Result::ok) {
+            let mut text = sink.lock().unwrap();
+            text.push_str(&line);
+            text.push('\n');
+        }
+    });
+    let mut top = Running::new(child);
+    // The first interval's block says the capture is open.
+    let started = Instant::now();
+    while !shown.lock().unwrap().contains("drops 0") {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "no interval shown:\n{}",
+            shown.lock().unwrap()
+        );
+        thread::sleep(Duration::from_millis(20));
+    }
+    let (sent, _) = tcpreplay(&netns, &flood, &["--topspeed"]);
+    assert!(sent >= sent_to_victim);
+
+    // The victim's packets, summed over the intervals' first destination rows.
+    let victim_packets = |text: &str| -> u64 {
+        let mut in_destinations = false;
+        let mut sum = 0;
+        for line in text.lines() {
+            if !line.starts_with(' ') {
+                in_destinations = line == "top destinations by packets:";
+                continue;
+            }
+            let cells: Vec<&str> = line.split_whitespace().collect();
+            if in_destinations && cells.get(1) == Some(&victim.as_str()) {
+                sum += cells[3].parse::<u64>().unwrap();
+            }
+        }
+        sum
+    };
+    let started = Instant::now();
+    while victim_packets(&shown.lock().unwrap()) < sent_to_victim {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "the victim's packets never added up to {sent_to_victim}:\n{}",
+            shown.lock().unwrap()
+        );
+        thread::sleep(Duration::from_millis(50));
+    }
+    let text = shown.lock().unwrap().clone();
+    assert_eq!(victim_packets(&text), sent_to_victim, "{text}");
+    assert!(!text.contains('\u{1b}'), "escape codes in plain lines");
+    assert!(
+        text.lines()
+            .filter(|l| l.contains(" | drops "))
+            .all(|l| l.contains("drops 0")),
+        "{text}"
+    );
+    assert!(top.stop(Duration::from_secs(5)).success());
 }
