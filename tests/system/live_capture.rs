@@ -1,7 +1,7 @@
-//! `hhmon capture` (and `hhmon top -i`) as a whole program on real interfaces. Each test
-//! builds its own network namespace holding a veth pair (`tx0`, `rx0`), replays a shipped
-//! capture into `tx0` with tcpreplay and runs hhmon inside the namespace (`ip netns exec`) on
-//! `rx0`; a guard deletes the namespace, and the pair with it, when the test ends. Nothing can leave the namespace: it has
+//! `hhmon capture` (and `hhmon top -i`) as a whole program on real interfaces. Each test builds its
+//! own network namespace holding a veth pair (`tx0`, `rx0`), replays a shipped capture into `tx0`
+//! with tcpreplay and runs hhmon inside the namespace (`ip netns exec`) on `rx0`; a guard deletes
+//! the namespace, and the pair with it, when the test ends. Nothing can leave the namespace: it has
 //! no route and no address but loopback.
 //!
 //! IPv6 is disabled in the namespace before the pair is created, so the kernel puts nothing of
