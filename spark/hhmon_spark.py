@@ -1,0 +1,444 @@
+"""hhmon-spark: network-wide answers over many sensors' hhmon snapshots, computed by Spark.
+
+Every sensor running hhmon writes one JSON snapshot per closed interval. This job reads any
+number of snapshot trees (local paths or any URI Spark reads) and answers, over a time range
+and a set of sensors:
+
+- ``distinct``: distinct sources and destinations network-wide, the union of the interval
+  sketches (DataSketches HLL bytes, merged by Spark's own ``hll_union_agg``), overall, per
+  interval or per sensor;
+- ``top``: the top flows, sources or destinations by packets or bytes, with for each key a
+  lower and an upper bound and whether its rank is certain;
+- ``fan-in`` / ``fan-out``: the distinct peers of one address, the union of the per-address
+  sketches the sensors listed for it.
+
+It uses only the DataFrame and SQL API (no RDDs, no Python UDFs), so the same code runs in a
+local session, under ``spark-submit`` and against a Spark Connect server. The queries are SQL
+over temporary views (``snapshots``, ``selected``) so that what the job runs is what
+``spark/README.md`` documents for people who query with Spark SQL.
+
+It knows the snapshot schema (``docs/snapshot.schema.json``) and nothing of how hhmon counts,
+writes or names anything else; it never reads a file itself, Spark does.
+"""
+
+import argparse
+import datetime
+import ipaddress
+import json
+import os
+import sys
+
+# Only the fields the job reads: an explicit schema spares Spark a pass over every file to
+# infer one, and keeps a field a later hhmon adds from changing the job's types.
+_ADDRESS_ENTRY = (
+    "address STRING, packets BIGINT, bytes BIGINT, lower_bound ARRAY<STRING>, "
+    "distinct_sources BIGINT, distinct_sources_sketch STRING, "
+    "distinct_destinations BIGINT, distinct_destinations_sketch STRING"
+)
+_FLOW_ENTRY = (
+    "src STRING, dst STRING, src_port INT, dst_port INT, protocol INT, "
+    "packets BIGINT, bytes BIGINT, lower_bound ARRAY<STRING>"
+)
+SCHEMA = ", ".join(
+    [
+        "sensor STRING",
+        "interval STRUCT<start_unix: BIGINT, seconds: BIGINT>",
+        "totals STRUCT<packets: BIGINT, bytes: BIGINT>",
+        "distinct_sources BIGINT",
+        "distinct_destinations BIGINT",
+        "counting STRING",
+        f"top_flows ARRAY<STRUCT<{_FLOW_ENTRY}>>",
+        f"top_flows_by_bytes ARRAY<STRUCT<{_FLOW_ENTRY}>>",
+        f"top_sources ARRAY<STRUCT<{_ADDRESS_ENTRY}>>",
+        f"top_sources_by_bytes ARRAY<STRUCT<{_ADDRESS_ENTRY}>>",
+        f"top_destinations ARRAY<STRUCT<{_ADDRESS_ENTRY}>>",
+        f"top_destinations_by_bytes ARRAY<STRUCT<{_ADDRESS_ENTRY}>>",
+        "sketches STRUCT<sources: STRING, destinations: STRING>",
+    ]
+)
+
+# One row per snapshot file. A snapshot without a `sensor` field (written before hhmon had
+# `--sensor`) belongs to the sensor named by its file's parent directory, so a tree laid out as
+# one directory per sensor needs nothing more.
+SNAPSHOTS_VIEW = """
+SELECT coalesce(sensor, element_at(split(file_path, '/'), -2)) AS sensor,
+       interval.start_unix AS start_unix,
+       interval.seconds AS seconds,
+       file_path AS path,
+       counting,
+       totals.packets AS packets,
+       totals.bytes AS bytes,
+       distinct_sources,
+       distinct_destinations,
+       nullif(sketches.sources, '') AS sources_sketch,
+       nullif(sketches.destinations, '') AS destinations_sketch,
+       top_flows, top_flows_by_bytes,
+       top_sources, top_sources_by_bytes,
+       top_destinations, top_destinations_by_bytes
+FROM raw_snapshots
+"""
+
+# `distinct`: the union of the interval sketches. `true` lets sketches of different lg_k merge
+# (older snapshots hold lg_k 12): the union then has the smallest lg_k among them.
+DISTINCT_QUERY = """
+SELECT {group_select}
+       count(*) AS snapshots,
+       count(DISTINCT sensor) AS sensors,
+       min(start_unix) AS start_unix,
+       max(start_unix + seconds) AS end_unix,
+       sum(packets) AS packets,
+       sum(bytes) AS bytes,
+       hll_sketch_estimate(hll_union_agg(unbase64(sources_sketch), true)) AS distinct_sources,
+       hll_sketch_estimate(hll_union_agg(unbase64(destinations_sketch), true))
+           AS distinct_destinations
+FROM selected
+{group_by}
+"""
+
+# `top`. Each sensor-interval (one snapshot) lists its largest keys by the measure. For a key:
+# - lower: the sum of what the sensor-intervals listing it report;
+# - upper: lower plus, for each sensor-interval that did not list it, its `gap`: the smallest
+#   figure it listed when its list is full (the key, had it been larger, would be listed), and
+#   0 when its list is shorter than the longest list seen (it listed every key it had).
+# A key no one listed has upper bound `all_gaps`, so a rank is certain only when its lower
+# bound also reaches that.
+TOP_QUERY = """
+WITH lists AS (
+  SELECT sensor, start_unix, list,
+         CASE WHEN size(list) > 0 AND size(list) >= max(size(list)) OVER ()
+              THEN array_min(transform(list, e -> e.{by})) ELSE 0 END AS gap
+  FROM (SELECT sensor, start_unix, coalesce({list}, array()) AS list FROM selected)
+),
+hidden AS (
+  SELECT coalesce(sum(gap), 0) AS all_gaps, count(*) AS sensor_intervals FROM lists
+),
+keys AS (
+  SELECT {key_select}, sum(e.{by}) AS lower, sum(gap) AS listed_gaps, count(*) AS listed_by
+  FROM lists LATERAL VIEW explode(list) x AS e
+  GROUP BY {key_group}
+),
+bounded AS (
+  SELECT keys.*, lower + all_gaps - listed_gaps AS upper, all_gaps, sensor_intervals
+  FROM keys CROSS JOIN hidden
+),
+ranked AS (
+  SELECT *, row_number() OVER (ORDER BY lower DESC, upper DESC, {key_order}) AS rank
+  FROM bounded
+),
+judged AS (
+  SELECT *,
+         lower >= greatest(all_gaps, coalesce(max(upper) OVER (ORDER BY rank
+                  ROWS BETWEEN 1 FOLLOWING AND UNBOUNDED FOLLOWING), 0))
+         AND upper <= coalesce(min(lower) OVER (ORDER BY rank
+                  ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), upper) AS rank_certain
+  FROM ranked
+)
+SELECT * FROM judged WHERE rank <= {top} ORDER BY rank
+"""
+
+# `fan-in` / `fan-out`: the union of the per-address sketches the sensor-intervals listed for
+# the address (in either of their lists: a union is idempotent, so a sketch met twice counts
+# once). `reported` is the largest count any one of them reported, a lower bound that needs
+# no sketch.
+FAN_QUERY = """
+WITH listed AS (
+  SELECT sensor, start_unix, e.{count} AS reported, nullif(e.{sketch}, '') AS sketch
+  FROM selected LATERAL VIEW explode(concat(coalesce({list}, array()),
+                                           coalesce({list_by_bytes}, array()))) x AS e
+  WHERE e.address = :address
+)
+SELECT (SELECT count(*) FROM selected) AS sensor_intervals,
+       count(DISTINCT sensor, start_unix) AS listed_by,
+       count(DISTINCT CASE WHEN sketch IS NOT NULL THEN struct(sensor, start_unix) END)
+           AS with_sketch,
+       max(reported) AS reported,
+       hll_sketch_estimate(hll_union_agg(unbase64(sketch), true)) AS estimate
+FROM listed
+"""
+
+_LISTS = {
+    ("flows", "packets"): "top_flows",
+    ("flows", "bytes"): "top_flows_by_bytes",
+    ("sources", "packets"): "top_sources",
+    ("sources", "bytes"): "top_sources_by_bytes",
+    ("destinations", "packets"): "top_destinations",
+    ("destinations", "bytes"): "top_destinations_by_bytes",
+}
+_FLOW_KEY = ["src", "dst", "src_port", "dst_port", "protocol"]
+
+
+def _address_order(column):
+    """SQL that sorts addresses as hhmon ranks ties: IPv4 before IPv6, IPv4 by value.
+
+    IPv6 sorts by its text, which follows its value only within one compressed form; ties
+    between IPv6 keys at a list's cut are rare enough not to warrant expanding `::` in SQL.
+    """
+    octets = ", ".join(f"lpad(split({column}, '[.]')[{i}], 3, '0')" for i in range(4))
+    return (
+        f"CASE WHEN instr({column}, ':') = 0 THEN concat('4', {octets}) "
+        f"ELSE concat('6', {column}) END"
+    )
+
+
+def _key_sql(what):
+    """The SELECT, GROUP BY and ORDER BY parts naming a top list's key."""
+    if what == "flows":
+        select = ", ".join(f"e.{f} AS {f}" for f in _FLOW_KEY)
+        group = ", ".join(f"e.{f}" for f in _FLOW_KEY)
+        order = ", ".join(
+            [_address_order("src"), _address_order("dst"), "src_port", "dst_port", "protocol"]
+        )
+        return select, group, order
+    return "e.address AS address", "e.address", _address_order("address")
+
+
+def parse_time(text):
+    """Unix seconds from Unix seconds or an RFC 3339 time (a time without zone is UTC)."""
+    try:
+        return int(text)
+    except ValueError:
+        pass
+    try:
+        moment = datetime.datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not Unix seconds nor an RFC 3339 time: {text!r}")
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=datetime.timezone.utc)
+    return int(moment.timestamp())
+
+
+def parse_address(text):
+    """An address in the form snapshots write it (dotted quad, RFC 5952 for IPv6)."""
+    try:
+        return str(ipaddress.ip_address(text))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an IP address: {text!r}")
+
+
+def session(remote=None, master=None):
+    """A Spark Connect session with `remote`, else the one spark-submit set up, else local."""
+    from pyspark.sql import SparkSession
+
+    if remote:
+        return SparkSession.builder.remote(remote).getOrCreate()
+    builder = SparkSession.builder.appName("hhmon-spark")
+    # Under spark-submit the JVM is already up with its --master; started from plain Python
+    # the job runs in-process on two cores unless told otherwise.
+    if master or "PYSPARK_GATEWAY_PORT" not in os.environ:
+        builder = (
+            builder.master(master or "local[2]")
+            .config("spark.sql.shuffle.partitions", "2")
+            .config("spark.ui.enabled", "false")
+            .config("spark.ui.showConsoleProgress", "false")
+        )
+    spark = builder.getOrCreate()
+    spark.sparkContext.setLogLevel("ERROR")
+    return spark
+
+
+def register(spark, paths, start=None, end=None, sensors=None):
+    """Registers the views `snapshots` (every snapshot under `paths`) and `selected` (those of
+    the time range [start, end) on `interval.start_unix` and of `sensors`)."""
+    raw = (
+        spark.read.schema(SCHEMA)
+        .option("recursiveFileLookup", "true")
+        .option("pathGlobFilter", "hhmon-*.json")
+        # A file that is not JSON is an error, not a row of nulls that would vanish from sums.
+        .option("mode", "FAILFAST")
+        .json(list(paths))
+        # The file's path is a metadata column of the reader, which a view does not pass on.
+        .selectExpr("*", "_metadata.file_path AS file_path")
+    )
+    raw.createOrReplaceTempView("raw_snapshots")
+    spark.sql(f"CREATE OR REPLACE TEMP VIEW snapshots AS {SNAPSHOTS_VIEW}")
+    where = ["true"]
+    if start is not None:
+        where.append(f"start_unix >= {int(start)}")
+    if end is not None:
+        where.append(f"start_unix < {int(end)}")
+    if sensors:
+        where.append("sensor IN (" + ", ".join(_sql_string(s) for s in sensors) + ")")
+    spark.sql(f"CREATE OR REPLACE TEMP VIEW selected AS SELECT * FROM snapshots WHERE {' AND '.join(where)}")
+
+
+def _sql_string(text):
+    """A SQL string literal of `text`."""
+    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def distinct(spark, per=None):
+    """Distinct sources and destinations of `selected`: one row overall, or one per interval
+    (`per="interval"`) or sensor (`per="sensor"`)."""
+    group = {None: "", "interval": "start_unix", "sensor": "sensor"}[per]
+    query = DISTINCT_QUERY.format(
+        group_select=f"{group} AS {per}," if per else "",
+        group_by=f"GROUP BY {group} ORDER BY {group}" if per else "",
+    )
+    return [_plain(row.asDict()) for row in spark.sql(query).collect()]
+
+
+def top(spark, what, by, n):
+    """The `n` top keys of `selected` by `by`, with bounds and certainty (see TOP_QUERY)."""
+    select, group, order = _key_sql(what)
+    query = TOP_QUERY.format(
+        list=_LISTS[(what, by)], by=by, key_select=select, key_group=group, key_order=order, top=int(n)
+    )
+    keys = _FLOW_KEY if what == "flows" else ["address"]
+    out = []
+    for row in spark.sql(query).collect():
+        row = row.asDict()
+        entry = {"rank": row["rank"]}
+        entry.update({k: row[k] for k in keys})
+        entry.update(
+            lower=row["lower"],
+            upper=row["upper"],
+            exact=row["lower"] == row["upper"],
+            rank_certain=bool(row["rank_certain"]),
+            listed_by=row["listed_by"],
+            sensor_intervals=row["sensor_intervals"],
+        )
+        out.append(entry)
+    return out
+
+
+def fan(spark, direction, address):
+    """Distinct peers of `address`: `direction` "in" counts its sources, "out" its
+    destinations."""
+    if direction == "in":
+        parts = dict(list="top_destinations", list_by_bytes="top_destinations_by_bytes",
+                     count="distinct_sources", sketch="distinct_sources_sketch")
+    else:
+        parts = dict(list="top_sources", list_by_bytes="top_sources_by_bytes",
+                     count="distinct_destinations", sketch="distinct_destinations_sketch")
+    row = spark.sql(FAN_QUERY.format(**parts), args={"address": address}).collect()[0]
+    return _plain(row.asDict())
+
+
+def _plain(row):
+    """Row values as JSON numbers (a sum of BIGINT may come back as Decimal)."""
+    return {k: (int(v) if v is not None and type(v).__name__ == "Decimal" else v) for k, v in row.items()}
+
+
+def _flow_text(entry):
+    def end(address, port):
+        return f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
+
+    return f"{end(entry['src'], entry['src_port'])} > {end(entry['dst'], entry['dst_port'])} proto {entry['protocol']}"
+
+
+def _table(headers, rows):
+    """Columns aligned: text left, numbers right."""
+    cells = [[("" if v is None else str(v)) for v in row] for row in rows]
+    widths = [max([len(h)] + [len(r[i]) for r in cells]) for i, h in enumerate(headers)]
+    numeric = [all(isinstance(row[i], (int, float)) or row[i] is None for row in rows) for i in range(len(headers))]
+    lines = []
+    for row in [headers] + cells:
+        lines.append("  ".join(
+            c.rjust(w) if num else c.ljust(w) for c, w, num in zip(row, widths, numeric)
+        ).rstrip())
+    return "\n".join(lines)
+
+
+def _when(unix):
+    if unix is None:
+        return None
+    return datetime.datetime.fromtimestamp(unix, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def render(args, result):
+    """The readable table of a subcommand's result."""
+    if args.command == "distinct":
+        per = args.per
+        headers = ([per] if per else []) + ["snapshots", "sensors", "start", "end", "packets", "bytes",
+                                             "distinct sources", "distinct destinations"]
+        rows = []
+        for r in result["rows"]:
+            key = [_when(r[per]) if per == "interval" else r[per]] if per else []
+            rows.append(key + [r["snapshots"], r["sensors"], _when(r["start_unix"]), _when(r["end_unix"]),
+                               r["packets"], r["bytes"], r["distinct_sources"], r["distinct_destinations"]])
+        return _table(headers, rows)
+    if args.command == "top":
+        key = "flow" if args.what == "flows" else args.what[:-1]
+        rows = [
+            [e["rank"], _flow_text(e) if args.what == "flows" else e["address"], e["lower"], e["upper"],
+             "yes" if e["rank_certain"] else "no", f"{e['listed_by']}/{e['sensor_intervals']}"]
+            for e in result["entries"]
+        ]
+        return f"top {args.what} by {args.by}\n" + _table(
+            ["rank", key, f"{args.by} >=", f"{args.by} <=", "rank certain", "listed by"], rows)
+    r = result
+    peers = "sources" if args.command == "fan-in" else "destinations"
+    return "\n".join([
+        f"{args.command} of {r['address']}: distinct {peers}",
+        f"  estimate (union of per-address sketches): {r['estimate'] if r['estimate'] is not None else 'none (no sketch listed)'}",
+        f"  largest one sensor-interval reported:      {r['reported'] if r['reported'] is not None else 'none'}",
+        f"  sensor-intervals listing it: {r['listed_by']} of {r['sensor_intervals']}, with a sketch: {r['with_sketch']}",
+    ])
+
+
+def parser():
+    p = argparse.ArgumentParser(
+        prog="hhmon-spark",
+        description="Network-wide questions over many sensors' hhmon snapshots, with Spark.",
+    )
+    p.add_argument("--remote", metavar="sc://HOST:PORT", help="run on a Spark Connect server")
+    p.add_argument("--master", help="Spark master when run from plain Python (default local[2])")
+    p.add_argument("--from", dest="start", type=parse_time, metavar="TIME",
+                   help="intervals starting at or after TIME (RFC 3339 or Unix seconds)")
+    p.add_argument("--to", dest="end", type=parse_time, metavar="TIME",
+                   help="intervals starting before TIME (RFC 3339 or Unix seconds)")
+    p.add_argument("--sensor", action="append", metavar="NAME", help="only this sensor (repeatable)")
+    p.add_argument("--json", action="store_true", help="print one JSON document")
+    sub = p.add_subparsers(dest="command", required=True)
+    d = sub.add_parser("distinct", help="distinct sources and destinations network-wide")
+    d.add_argument("--per", choices=["interval", "sensor"])
+    t = sub.add_parser("top", help="top flows, sources or destinations network-wide, with bounds")
+    t.add_argument("--what", choices=["flows", "sources", "destinations"], default="flows")
+    t.add_argument("--by", choices=["packets", "bytes"], default="packets")
+    t.add_argument("--top", type=int, default=20, metavar="N")
+    for name, peers in [("fan-in", "sources"), ("fan-out", "destinations")]:
+        f = sub.add_parser(name, help=f"distinct {peers} of one address network-wide")
+        f.add_argument("address", type=parse_address, metavar="ADDRESS")
+    for s in [d, t] + [sub.choices["fan-in"], sub.choices["fan-out"]]:
+        s.add_argument("paths", nargs="+", metavar="PATH",
+                       help="snapshot directories (searched recursively for hhmon-*.json)")
+    return p
+
+
+def run(args, spark):
+    """The result of the command line `args` as a JSON-ready dict."""
+    register(spark, args.paths, args.start, args.end, args.sensor)
+    result = {
+        "command": args.command,
+        "from": args.start,
+        "to": args.end,
+        "sensors": args.sensor,
+    }
+    if args.command == "distinct":
+        result.update(per=args.per, rows=distinct(spark, args.per))
+    elif args.command == "top":
+        result.update(what=args.what, by=args.by, top=args.top, entries=top(spark, args.what, args.by, args.top))
+    else:
+        direction = "in" if args.command == "fan-in" else "out"
+        result.update(address=args.address, **fan(spark, direction, args.address))
+    return result
+
+
+def main(argv=None):
+    args = parser().parse_args(argv)
+    if args.command == "top" and args.top < 1:
+        parser().error("--top must be at least 1")
+    spark = session(args.remote, args.master)
+    try:
+        result = run(args, spark)
+    finally:
+        spark.stop()
+    if args.json:
+        print(json.dumps(result, indent=None, sort_keys=False))
+    else:
+        print(render(args, result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
