@@ -43,7 +43,7 @@ SCHEMA = ", ".join(
     [
         "sensor STRING",
         "interval STRUCT<start_unix: BIGINT, seconds: BIGINT>",
-        "totals STRUCT<packets: BIGINT, bytes: BIGINT>",
+        "totals STRUCT<packets: BIGINT, bytes: BIGINT, unparsed_packets: BIGINT>",
         "distinct_sources BIGINT",
         "distinct_destinations BIGINT",
         "counting STRING",
@@ -68,6 +68,7 @@ SELECT coalesce(sensor, element_at(split(file_path, '/'), -2)) AS sensor,
        counting,
        totals.packets AS packets,
        totals.bytes AS bytes,
+       totals.unparsed_packets AS unparsed_packets,
        distinct_sources,
        distinct_destinations,
        nullif(sketches.sources, '') AS sources_sketch,
@@ -98,16 +99,20 @@ FROM selected
 # `top`. Each sensor-interval (one snapshot) lists its largest keys by the measure. For a key:
 # - lower: the sum of what the sensor-intervals listing it report;
 # - upper: lower plus, for each sensor-interval that did not list it, its `gap`: the smallest
-#   figure it listed when its list is full (the key, had it been larger, would be listed), and
-#   0 when its list is shorter than the longest list seen (it listed every key it had).
+#   figure it listed (the key, had it been larger, would be listed), or 0 when its list is
+#   complete, i.e. its entries' packets add up to every packet the snapshot decoded (no key is
+#   missing from it; a list shorter than its --top is not enough, as exact lists of a quiet
+#   interval and lists of different --top cannot be told apart by length).
 # A key no one listed has upper bound `all_gaps`, so a rank is certain only when its lower
 # bound also reaches that.
 TOP_QUERY = """
 WITH lists AS (
   SELECT sensor, start_unix, list,
-         CASE WHEN size(list) > 0 AND size(list) >= max(size(list)) OVER ()
-              THEN array_min(transform(list, e -> e.{by})) ELSE 0 END AS gap
-  FROM (SELECT sensor, start_unix, coalesce({list}, array()) AS list FROM selected)
+         CASE WHEN aggregate(list, CAST(0 AS BIGINT), (acc, e) -> acc + e.packets)
+                   >= packets - coalesce(unparsed_packets, 0)
+              THEN 0 ELSE coalesce(array_min(transform(list, e -> e.{by})), 0) END AS gap
+  FROM (SELECT sensor, start_unix, packets, unparsed_packets, coalesce({list}, array()) AS list
+        FROM selected)
 ),
 hidden AS (
   SELECT coalesce(sum(gap), 0) AS all_gaps, count(*) AS sensor_intervals FROM lists

@@ -1,0 +1,426 @@
+"""The Spark job against the real engine, on snapshots the real hhmon wrote.
+
+Fixtures: one synthetic trace (`hhmon generate`, with a fan-in attack) split by flow among
+three sensors, replayed by each in sketch mode and in exact mode; and three shipped captures,
+one per sensor. Everything the job's answers are compared with is computed here
+independently: exact counts from this file's own pcap parser, unions by Python DataSketches
+over the same sketch bytes, `hhmon merge` over the same files. The same questions are asked of
+a local session and of a Spark Connect server this test starts on 127.0.0.1.
+
+Runs with the test virtual environment's Python (scripts/install-deps.sh --test installs
+pyspark and datasketches there): a missing engine fails, it does not skip. Knows the snapshot
+schema and hhmon's command line, nothing of how the job computes its answers.
+"""
+
+import base64
+import collections
+import glob
+import ipaddress
+import json
+import os
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+import zlib
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(HERE)
+sys.path.insert(0, HERE)
+
+import hhmon_spark  # noqa: E402
+import datasketches  # noqa: E402
+import pyspark  # noqa: E402
+
+SENSORS = ["sensor1", "sensor2", "sensor3"]
+INTERVAL = 10
+
+# Shared by every test: built once, in setUpModule.
+FIX = {}
+
+
+def hhmon_binary():
+    """HHMON_BIN, else the debug binary cargo builds (built here if need be)."""
+    if os.environ.get("HHMON_BIN"):
+        return os.environ["HHMON_BIN"]
+    subprocess.run(["cargo", "build", "--locked", "--quiet"], cwd=REPO, check=True)
+    target = os.environ.get("CARGO_TARGET_DIR", os.path.join(REPO, "target"))
+    return os.path.join(target, "debug", "hhmon")
+
+
+def hhmon(*args):
+    return subprocess.run([FIX["bin"], *args], check=True, capture_output=True, text=True)
+
+
+# ---- pcap: read, split, count (this test's own reading of the bytes) ----
+
+def pcap_records(path):
+    """(header bytes, [(timestamp seconds, record bytes with its header, frame, wire length)])."""
+    data = open(path, "rb").read()
+    magic = data[:4]
+    endian = "<" if magic in (b"\xd4\xc3\xb2\xa1", b"\x4d\x3c\xb2\xa1") else ">"
+    link = struct.unpack(endian + "I", data[20:24])[0]
+    assert link == 1, f"{path}: Ethernet expected, link type {link}"
+    records, at = [], 24
+    while at + 16 <= len(data):
+        sec, _frac, incl, orig = struct.unpack(endian + "IIII", data[at:at + 16])
+        frame = data[at + 16:at + 16 + incl]
+        records.append((sec, data[at:at + 16 + incl], frame, orig))
+        at += 16 + incl
+    return data[:24], records
+
+
+def flow_of(frame):
+    """The five-tuple of an Ethernet frame carrying TCP or UDP over IP, else None."""
+    ethertype, at = struct.unpack(">H", frame[12:14])[0], 14
+    while ethertype in (0x8100, 0x88A8):
+        ethertype, at = struct.unpack(">H", frame[at + 2:at + 4])[0], at + 4
+    if ethertype == 0x0800:
+        ihl = (frame[at] & 0x0F) * 4
+        proto = frame[at + 9]
+        src, dst = ipaddress.ip_address(frame[at + 12:at + 16]), ipaddress.ip_address(frame[at + 16:at + 20])
+        fragment = struct.unpack(">H", frame[at + 6:at + 8])[0] & 0x1FFF
+        transport = at + ihl if fragment == 0 else None
+    elif ethertype == 0x86DD:
+        proto = frame[at + 6]
+        src, dst = ipaddress.ip_address(frame[at + 8:at + 24]), ipaddress.ip_address(frame[at + 24:at + 40])
+        transport = at + 40
+    else:
+        return None
+    ports = (0, 0)
+    if proto in (6, 17) and transport is not None and len(frame) >= transport + 4:
+        ports = struct.unpack(">HH", frame[transport:transport + 4])
+    return (str(src), str(dst), ports[0], ports[1], proto)
+
+
+def split_by_flow(path, outdir, parts):
+    """Writes `path`'s records into `parts` pcap files by a hash of the flow; returns their
+    paths and, per part, the records' (timestamp, flow, wire length)."""
+    header, records = pcap_records(path)
+    outs = [os.path.join(outdir, f"part{i}.pcap") for i in range(parts)]
+    chunks = [[header] for _ in range(parts)]
+    seen = [[] for _ in range(parts)]
+    for sec, raw, frame, orig in records:
+        flow = flow_of(frame)
+        part = zlib.crc32(repr(flow).encode()) % parts
+        chunks[part].append(raw)
+        seen[part].append((sec, flow, orig))
+    for out, chunk in zip(outs, chunks):
+        with open(out, "wb") as f:
+            f.write(b"".join(chunk))
+    return outs, seen
+
+
+def exact_counts(packets, what, by):
+    """Exact per-key figures of `packets` [(timestamp, flow, wire length)]."""
+    counts = collections.Counter()
+    for _sec, flow, orig in packets:
+        if flow is None:
+            continue
+        key = {"flows": flow, "sources": flow[0], "destinations": flow[1]}[what]
+        counts[key] += 1 if by == "packets" else orig
+    return counts
+
+
+def key_of(entry, what):
+    if what == "flows":
+        return (entry["src"], entry["dst"], entry["src_port"], entry["dst_port"], entry["protocol"])
+    return entry["address"]
+
+
+# ---- snapshots as this test reads them ----
+
+def snapshot_files(root):
+    return sorted(glob.glob(os.path.join(root, "**", "hhmon-*.json"), recursive=True))
+
+
+def load(path):
+    with open(path) as f:
+        return json.load(f)
+
+
+def sensor_of(path, snapshot):
+    return snapshot.get("sensor") or os.path.basename(os.path.dirname(path))
+
+
+def composite(sketch):
+    """DataSketches' composite estimate of an HLL sketch, which depends on its registers only:
+    Python asks for it when the sketch's out-of-order flag (preamble byte 5, bit 4, of the
+    DataSketches HLL format) is set."""
+    image = bytearray(sketch.serialize_updatable())
+    image[5] |= 0x10
+    return round(datasketches.hll_sketch.deserialize(bytes(image)).get_estimate())
+
+
+def datasketches_union(texts):
+    """Python DataSketches' union of base64 HLL sketches (an HLL_8 sketch), None if none."""
+    sketches = [datasketches.hll_sketch.deserialize(base64.b64decode(t)) for t in texts if t]
+    if not sketches:
+        return None
+    union = datasketches.hll_union(max(s.lg_config_k for s in sketches))
+    for s in sketches:
+        union.update(s)
+    return union.get_result(datasketches.tgt_hll_type.HLL_8)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_connect_server(log_path):
+    """A Spark Connect server from pip's pyspark, on 127.0.0.1; (process, sc:// URL)."""
+    home = os.path.dirname(pyspark.__file__)
+    port = free_port()
+    env = dict(os.environ, SPARK_HOME=home, SPARK_LOCAL_IP="127.0.0.1",
+               PYSPARK_PYTHON=sys.executable)
+    env["PATH"] = os.path.dirname(sys.executable) + os.pathsep + env.get("PATH", "")
+    log = open(log_path, "wb")
+    proc = subprocess.Popen(
+        [os.path.join(home, "bin", "spark-submit"), "--master", "local[2]",
+         "--class", "org.apache.spark.sql.connect.service.SparkConnectServer",
+         "--conf", "spark.connect.grpc.binding.address=127.0.0.1",
+         "--conf", f"spark.connect.grpc.binding.port={port}",
+         "--conf", "spark.sql.shuffle.partitions=2",
+         "--conf", "spark.ui.enabled=false",
+         "spark-internal"],
+        stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+    deadline = time.time() + 180
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError("the Spark Connect server exited:\n" + open(log_path).read()[-3000:])
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return proc, f"sc://127.0.0.1:{port}"
+        time.sleep(0.5)
+    proc.kill()
+    raise AssertionError("the Spark Connect server did not listen within 180 s")
+
+
+def setUpModule():
+    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    FIX["tmp"] = tempfile.TemporaryDirectory(prefix="hhmon-spark-")
+    tmp = FIX["tmp"].name
+    FIX["bin"] = hhmon_binary()
+    # A trace of three 10 s intervals with a fan-in attack (one victim, spoofed sources),
+    # split by flow among three sensors: each flow is seen by one sensor, while sources and
+    # destinations are seen by several.
+    trace = os.path.join(tmp, "trace.pcap")
+    hhmon("generate", "--packets", "36000", "--flows", "1500", "--rate", "1200", "--attack", "0.25",
+          "--seed", "7", "--out", trace)
+    parts, seen = split_by_flow(trace, tmp, len(SENSORS))
+    FIX["packets"] = dict(zip(SENSORS, seen))
+    for mode, extra in [("sketch", []), ("exact", ["--exact", "--top", "100000"])]:
+        for sensor, part in zip(SENSORS, parts):
+            hhmon("replay", "--quiet", "--interval", f"{INTERVAL}s", "--snapshot-dir",
+                  os.path.join(tmp, mode, sensor), *extra, part)
+        FIX[mode] = os.path.join(tmp, mode)
+    # Real captures, one per sensor, each in the interval it was captured in.
+    for sensor, capture in zip(SENSORS, ["ddos-synflood-spoofed.pcap", "ddos-reflection-synack.pcap",
+                                         "gnutella-p2p.pcap"]):
+        hhmon("replay", "--quiet", "--interval", "60s", "--snapshot-dir",
+              os.path.join(tmp, "shipped", sensor), os.path.join(REPO, "captures", capture))
+    FIX["shipped"] = os.path.join(tmp, "shipped")
+    FIX["local"] = hhmon_spark.session()
+
+
+def tearDownModule():
+    FIX["local"].stop()
+    FIX["tmp"].cleanup()
+
+
+def ask(spark, command, paths, **options):
+    """The job's answer to one command line, in `spark`."""
+    argv = []
+    for name in ("from", "to"):
+        if options.get(name) is not None:
+            argv += [f"--{name}", str(options.pop(name))]
+    for sensor in options.pop("sensors", []):
+        argv += ["--sensor", sensor]
+    argv += command + list(paths)
+    return hhmon_spark.run(hhmon_spark.parser().parse_args(argv), spark)
+
+
+class Distinct(unittest.TestCase):
+    def expected(self, root, group):
+        """Per group (None: overall), the Python DataSketches union of the snapshots' sketches."""
+        groups = collections.defaultdict(lambda: ([], []))
+        for path in snapshot_files(root):
+            snapshot = load(path)
+            key = {None: None, "interval": snapshot["interval"]["start_unix"],
+                   "sensor": sensor_of(path, snapshot)}[group]
+            groups[key][0].append(snapshot["sketches"]["sources"])
+            groups[key][1].append(snapshot["sketches"]["destinations"])
+        return {k: (datasketches_union(s), datasketches_union(d)) for k, (s, d) in groups.items()}
+
+    def test_distinct_is_the_datasketches_union_overall_per_interval_and_per_sensor(self):
+        # Spark's union (Java) and Python's (C++) hold the same registers, but their reported
+        # estimates may differ by a few units: while a union can still replay coupons in order
+        # it keeps the order-dependent HIP estimate, and the two libraries (and Java reading
+        # its own image back) replay them in different orders. So: the registers of Spark's
+        # union sketch (read from the job's `selected` view) give Python's union's composite
+        # estimate to the unit, and the job's answer lies within Python's union's own bounds
+        # of two standard deviations.
+        spark = FIX["local"]
+        for fixture in ("sketch", "shipped"):
+            for per in (None, "interval", "sensor"):
+                command = ["distinct"] + (["--per", per] if per else [])
+                rows = ask(spark, command, [FIX[fixture]])["rows"]
+                got = {row[per] if per else None: (row["distinct_sources"], row["distinct_destinations"])
+                       for row in rows}
+                group = {None: "NULL", "interval": "start_unix", "sensor": "sensor"}[per]
+                unions = {
+                    r["k"]: (r["s"], r["d"])
+                    for r in spark.sql(
+                        f"SELECT {group} AS k, base64(hll_union_agg(unbase64(sources_sketch), true)) AS s, "
+                        f"base64(hll_union_agg(unbase64(destinations_sketch), true)) AS d "
+                        f"FROM selected GROUP BY {group}").collect()
+                }
+                expected = self.expected(FIX[fixture], per)
+                with self.subTest(fixture=fixture, per=per):
+                    self.assertEqual(sorted(got, key=str), sorted(expected, key=str))
+                    for key, answers in got.items():
+                        for answer, ours, theirs in zip(answers, expected[key], unions[key]):
+                            theirs = datasketches.hll_sketch.deserialize(base64.b64decode(theirs))
+                            self.assertEqual(composite(theirs), composite(ours), key)
+                            self.assertGreaterEqual(answer, ours.get_lower_bound(2), key)
+                            self.assertLessEqual(answer, ours.get_upper_bound(2), key)
+
+    def test_distinct_is_within_two_percent_of_the_exact_count_of_the_whole_traffic(self):
+        row = ask(FIX["local"], ["distinct"], [FIX["sketch"]])["rows"][0]
+        packets = [p for sensor in SENSORS for p in FIX["packets"][sensor] if p[1]]
+        sources = len({p[1][0] for p in packets})
+        destinations = len({p[1][1] for p in packets})
+        self.assertLess(abs(row["distinct_sources"] - sources) / sources, 0.02, (row, sources))
+        self.assertLess(abs(row["distinct_destinations"] - destinations) / destinations, 0.02,
+                        (row, destinations))
+        self.assertEqual(row["packets"], sum(len(FIX["packets"][s]) for s in SENSORS))
+
+    def test_hhmon_merge_agrees(self):
+        # hhmon merge reports the union's composite estimate; Spark's hll_sketch_estimate the
+        # estimate of the union's result sketch, which after a union is the same composite
+        # estimate (the union's HIP accumulator no longer applies).
+        for fixture in ("sketch", "shipped"):
+            files = snapshot_files(FIX[fixture])
+            out = os.path.join(FIX["tmp"].name, f"merged-{fixture}.json")
+            hhmon("merge", "--out", out, *files)
+            merged = load(out)
+            row = ask(FIX["local"], ["distinct"], [FIX[fixture]])["rows"][0]
+            with self.subTest(fixture=fixture):
+                self.assertEqual((row["distinct_sources"], row["distinct_destinations"]),
+                                 (merged["distinct_sources"], merged["distinct_destinations"]))
+                self.assertEqual((row["packets"], row["bytes"]),
+                                 (merged["totals"]["packets"], merged["totals"]["bytes"]))
+
+    def test_time_range_and_sensors_select_snapshots(self):
+        starts = sorted({load(p)["interval"]["start_unix"] for p in snapshot_files(FIX["sketch"])})
+        middle = starts[1]
+        rows = ask(FIX["local"], ["distinct", "--per", "sensor"], [FIX["sketch"]],
+                   **{"from": middle, "to": middle + INTERVAL, "sensors": ["sensor1", "sensor3"]})["rows"]
+        self.assertEqual([r["sensor"] for r in rows], ["sensor1", "sensor3"])
+        for row in rows:
+            self.assertEqual((row["snapshots"], row["start_unix"]), (1, middle))
+            packets = [p for p in FIX["packets"][row["sensor"]] if middle <= p[0] < middle + INTERVAL]
+            self.assertEqual(row["packets"], len(packets))
+
+
+class Top(unittest.TestCase):
+    def test_exact_snapshots_give_the_exact_counts_of_the_whole_traffic(self):
+        packets = [p for s in SENSORS for p in FIX["packets"][s]]
+        for what in ("flows", "sources", "destinations"):
+            for by in ("packets", "bytes"):
+                exact = exact_counts(packets, what, by)
+                entries = ask(FIX["local"], ["top", "--what", what, "--by", by, "--top", "10"],
+                              [FIX["exact"]])["entries"]
+                with self.subTest(what=what, by=by):
+                    self.assertEqual([e["lower"] for e in entries], sorted(exact.values(), reverse=True)[:10])
+                    for e in entries:
+                        self.assertEqual((e["lower"], e["upper"]), (exact[key_of(e, what)],) * 2, e)
+                        self.assertTrue(e["rank_certain"], e)
+
+    def test_filters_give_the_exact_counts_of_what_they_select(self):
+        starts = sorted({sec - sec % INTERVAL for s in SENSORS for sec, _, _ in FIX["packets"][s]})
+        last = starts[-1]
+        packets = [p for s in ("sensor2",) for p in FIX["packets"][s] if p[0] >= last]
+        exact = exact_counts(packets, "sources", "bytes")
+        entries = ask(FIX["local"], ["top", "--what", "sources", "--by", "bytes", "--top", "5"],
+                      [FIX["exact"]], **{"from": last, "sensors": ["sensor2"]})["entries"]
+        self.assertEqual([(key_of(e, "sources"), e["lower"]) for e in entries],
+                         [(k, exact[k]) for k in [key_of(e, "sources") for e in entries]])
+        self.assertEqual([e["lower"] for e in entries], sorted(exact.values(), reverse=True)[:5])
+
+    def test_sketch_snapshots_bound_the_exact_counts(self):
+        packets = [p for s in SENSORS for p in FIX["packets"][s]]
+        for what in ("flows", "sources", "destinations"):
+            for by in ("packets", "bytes"):
+                exact = exact_counts(packets, what, by)
+                entries = ask(FIX["local"], ["top", "--what", what, "--by", by, "--top", "20"],
+                              [FIX["sketch"]])["entries"]
+                with self.subTest(what=what, by=by):
+                    self.assertTrue(entries)
+                    for e in entries:
+                        self.assertLessEqual(e["lower"], exact[key_of(e, what)], e)
+                        self.assertLessEqual(exact[key_of(e, what)], e["upper"], e)
+                    # The attack's victim leads the destinations, and is certain to.
+                    if what == "destinations":
+                        victim = exact.most_common(1)[0][0]
+                        self.assertEqual((entries[0]["address"], entries[0]["rank_certain"]), (victim, True))
+
+
+class FanIn(unittest.TestCase):
+    def test_fan_in_reports_the_largest_count_any_sensor_interval_listed(self):
+        victim = "203.0.113.10"
+        listed = [e["distinct_sources"] for p in snapshot_files(FIX["sketch"]) for snap in [load(p)]
+                  for e in snap["top_destinations"] + snap["top_destinations_by_bytes"]
+                  if e["address"] == victim]
+        got = ask(FIX["local"], ["fan-in", victim], [FIX["sketch"]])
+        self.assertEqual(got["reported"], max(listed))
+        self.assertEqual(got["sensor_intervals"], len(snapshot_files(FIX["sketch"])))
+
+
+class SparkConnect(unittest.TestCase):
+    """The same questions over Spark Connect, through the command line (one process has either
+    a local or a remote session, not both), compared with the local session's answers."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.log = os.path.join(FIX["tmp"].name, "connect-server.log")
+        cls.server, cls.url = start_connect_server(cls.log)
+
+    @classmethod
+    def tearDownClass(cls):
+        os.killpg(cls.server.pid, 15)
+        cls.server.wait(timeout=60)
+
+    def remote(self, *argv):
+        script = os.path.join(HERE, "hhmon-spark")
+        env = dict(os.environ, PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"])
+        return subprocess.run([script, "--remote", self.url, *argv], check=True, capture_output=True,
+                              text=True, env=env).stdout
+
+    def test_remote_answers_equal_local_answers(self):
+        questions = [
+            (["distinct", "--per", "interval"], "sketch"),
+            (["distinct", "--per", "sensor"], "shipped"),
+            (["top", "--what", "flows", "--by", "bytes", "--top", "10"], "sketch"),
+            (["top", "--what", "destinations", "--top", "10"], "exact"),
+            (["fan-in", "203.0.113.10"], "sketch"),
+        ]
+        for command, fixture in questions:
+            with self.subTest(command=command):
+                self.assertEqual(json.loads(self.remote("--json", *command, FIX[fixture])),
+                                 ask(FIX["local"], command, [FIX[fixture]]))
+
+    def test_the_table_shows_the_same_answer(self):
+        table = self.remote("distinct", FIX["shipped"])
+        row = ask(FIX["local"], ["distinct"], [FIX["shipped"]])["rows"][0]
+        self.assertRegex(table, rf"\b{row['distinct_sources']}\b")
+        self.assertRegex(table, rf"\b{row['packets']}\b")
+
+
+if __name__ == "__main__":
+    unittest.main()
