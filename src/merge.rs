@@ -17,6 +17,7 @@
 //! - **Interval**: from the earliest start to the latest end. Merging consecutive intervals of
 //!   one sensor gives the distinct counts over the whole span, as `--window` would; merging the
 //!   same interval of several sensors gives the network-wide view of that interval.
+//! - **Sensor**: the inputs' when they all name the same one, else none.
 //! - **Counting**: `exact` only when every snapshot is exact. A rolling window is not carried
 //!   over (its sketch is not in snapshots).
 //!
@@ -234,8 +235,14 @@ pub fn merge(inputs: &[(PathBuf, IntervalReport)], top: usize) -> Result<Interva
     } else {
         Counting::Chk
     };
+    // One sensor's intervals keep its name; several sensors' make a view of none of them.
+    let first_sensor = reports().next().map(|report| report.sensor.clone());
+    let sensor = first_sensor
+        .filter(|first| reports().all(|report| report.sensor == *first))
+        .unwrap_or_default();
     Ok(IntervalReport {
         interval: IntervalSpan::new(start, end.saturating_sub(start).max(1)),
+        sensor,
         cumulative: totals.clone(),
         totals,
         distinct_sources: estimate(&sources),
@@ -401,6 +408,7 @@ mod tests {
         let (flows, by_packets, by_bytes) = lists;
         IntervalReport {
             interval: IntervalSpan::new(start, 10),
+            sensor: String::new(),
             totals: totals(1000, 3),
             cumulative: totals(5000, 9),
             distinct_sources: sources.len() as u64,

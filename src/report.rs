@@ -23,6 +23,11 @@ use std::time::{Duration, UNIX_EPOCH};
 pub struct IntervalReport {
     /// The interval's bounds.
     pub interval: IntervalSpan,
+    /// The sensor that counted it (`--sensor`, by default the host name), so that the reports
+    /// of many sensors can be told apart once gathered; empty (and absent from JSON) in
+    /// snapshots older than the field and in a merge of several sensors' reports.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub sensor: String,
     /// Counts of this interval alone.
     pub totals: Totals,
     /// Counts since the monitor started (what Prometheus counters expose).
@@ -650,6 +655,7 @@ pub(crate) mod tests {
     pub(crate) fn listless(start_unix: u64, totals: Totals) -> IntervalReport {
         IntervalReport {
             interval: IntervalSpan::new(start_unix, 10),
+            sensor: String::new(),
             totals: totals.clone(),
             cumulative: totals,
             distinct_sources: 1,

@@ -259,6 +259,7 @@ mod tests {
         ("stall_timeout", "\"5s\"", Some("5s")),
         ("prom_top", "4", Some("4")),
         ("api_history", "7", Some("7")),
+        ("sensor", "\"edge-1\"", Some("edge-1")),
         ("quiet", "true", None),
         ("exact", "true", None),
         ("sketch_kib", "64", Some("64")),
@@ -327,7 +328,7 @@ mod tests {
         ] {
             assert!(checked.iter().any(|c| c == expected), "{checked:?}");
         }
-        assert_eq!(checked.len(), 17 + 24, "{checked:?}");
+        assert_eq!(checked.len(), 18 + 25, "{checked:?}");
     }
 
     #[test]

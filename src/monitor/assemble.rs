@@ -97,6 +97,7 @@ impl Assembler {
         }
         let mut report = IntervalReport {
             interval: IntervalSpan::new(start, self.interval_secs),
+            sensor: String::new(),
             totals,
             cumulative: self.cumulative.clone(),
             distinct_sources: 0,

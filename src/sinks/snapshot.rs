@@ -315,6 +315,7 @@ mod tests {
         };
         IntervalReport {
             interval: IntervalSpan::new(start_unix, 10),
+            sensor: String::new(),
             totals: totals.clone(),
             cumulative: totals,
             distinct_sources: 1,

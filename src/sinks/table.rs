@@ -380,6 +380,7 @@ mod tests {
         ];
         IntervalReport {
             interval: IntervalSpan::new(1_700_000_000, 10),
+            sensor: String::new(),
             totals: Totals {
                 packets: 1000,
                 bytes: 1_234_567,

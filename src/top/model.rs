@@ -442,6 +442,7 @@ pub(super) mod tests {
         let big = address("10.0.0.8", 200, 552_000, Some(2));
         IntervalReport {
             interval: IntervalSpan::new(start, 10),
+            sensor: String::new(),
             totals: totals.clone(),
             cumulative: totals,
             distinct_sources: 701,

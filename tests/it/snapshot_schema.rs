@@ -94,6 +94,7 @@ fn sketch_of(values: std::ops::Range<u32>) -> String {
 fn report() -> IntervalReport {
     IntervalReport {
         interval: IntervalSpan::new(1_700_000_000, 10),
+        sensor: "edge-1".into(),
         totals: totals(40),
         cumulative: totals(400),
         distinct_sources: 7,
@@ -404,6 +405,12 @@ fn lower_bounds_name_known_figures_once() {
     assert_eq!(
         snapshot["top_sources"][0]["lower_bound"],
         json!(["packets"])
+    );
+    let mut bad_sensor = snapshot.clone();
+    bad_sensor["sensor"] = json!("a/b");
+    assert!(
+        !validator().is_valid(&bad_sensor),
+        "a sensor name that is a path"
     );
     for (bad, what) in [
         (json!(["frames"]), "an unknown figure"),
