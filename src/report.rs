@@ -522,6 +522,14 @@ pub struct AddressEntry {
     /// Absent on destination entries, and when the address was not among the tracked keys.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub distinct_destinations: Option<u64>,
+    /// With `--fan-sketches`: the sketch of `distinct_sources` (fan-in), a serialized
+    /// DataSketches HLL in standard base64, hashed as the interval sketches are, so that the
+    /// fan-in of an address can be unioned across intervals and sensors.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub distinct_sources_sketch: Option<String>,
+    /// With `--fan-sketches`: the sketch of `distinct_destinations` (fan-out).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub distinct_destinations_sketch: Option<String>,
 }
 
 #[cfg(test)]

@@ -122,7 +122,7 @@ pub struct TopArgs {
     /// 127.0.0.1 (what to count is the server's choice: the counting flags are refused).
     #[arg(long, value_name = "HOST:PORT", value_parser = parse_connect, conflicts_with_all = [
         "interface", "files", "interval", "top", "exact", "sketch_kib", "hll_lg_k", "workers",
-        "window", "decap",
+        "window", "decap", "fan_sketches",
     ])]
     pub connect: Option<String>,
     /// Capture on this interface, in this process (`any` for all of them).
@@ -221,6 +221,11 @@ pub struct CountArgs {
     /// VXLAN, GENEVE, GTP-U, L2TPv2, Teredo) instead of the outer header the wire carries.
     #[arg(long)]
     pub decap: bool,
+    /// Also put in every snapshot the fan-in sketch of each listed destination and the
+    /// fan-out sketch of each listed source (DataSketches HLL), so that an address's distinct
+    /// peers can be unioned across intervals and sensors (`hhmon merge`, Spark).
+    #[arg(long)]
+    pub fan_sketches: bool,
 }
 
 /// `hhmon generate`. Defaults describe the benchmark trace of `docs/BENCHMARKS.md`.
@@ -326,6 +331,7 @@ impl CountArgs {
             window_secs: self.window.map(|window| window.as_secs()),
             distinct: true,
             workers: usize::from(self.workers),
+            fan_sketches: self.fan_sketches,
         }
     }
 

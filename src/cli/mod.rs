@@ -267,6 +267,7 @@ mod tests {
         ("workers", "3", Some("3")),
         ("window", "\"2h\"", Some("2h")),
         ("decap", "true", None),
+        ("fan_sketches", "true", None),
         ("interface", "\"veth9\"", Some("veth9")),
         ("snaplen", "512", Some("512")),
         ("no_promiscuous", "true", None),
@@ -328,7 +329,7 @@ mod tests {
         ] {
             assert!(checked.iter().any(|c| c == expected), "{checked:?}");
         }
-        assert_eq!(checked.len(), 18 + 25, "{checked:?}");
+        assert_eq!(checked.len(), 19 + 26, "{checked:?}");
     }
 
     #[test]

@@ -354,6 +354,8 @@ mod tests {
             lower_bound: crate::report::LowerBound::NONE,
             distinct_sources: None,
             distinct_destinations: None,
+            distinct_sources_sketch: None,
+            distinct_destinations_sketch: None,
         }
     }
 

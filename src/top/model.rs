@@ -414,6 +414,8 @@ pub(super) mod tests {
             lower_bound: LowerBound::NONE,
             distinct_sources: peers,
             distinct_destinations: peers.map(|n| n + 1),
+            distinct_sources_sketch: None,
+            distinct_destinations_sketch: None,
         }
     }
 

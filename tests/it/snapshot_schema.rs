@@ -65,12 +65,15 @@ fn address(text: &str) -> AddressEntry {
         },
         distinct_sources: None,
         distinct_destinations: None,
+        distinct_sources_sketch: None,
+        distinct_destinations_sketch: None,
     }
 }
 
 fn source(text: &str, fan_out: Option<u64>) -> AddressEntry {
     AddressEntry {
         distinct_destinations: fan_out,
+        distinct_destinations_sketch: fan_out.map(|n| sketch_of(0..n.min(50_000) as u32)),
         ..address(text)
     }
 }
@@ -78,6 +81,7 @@ fn source(text: &str, fan_out: Option<u64>) -> AddressEntry {
 fn destination(text: &str, fan_in: Option<u64>) -> AddressEntry {
     AddressEntry {
         distinct_sources: fan_in,
+        distinct_sources_sketch: fan_in.map(|n| sketch_of(0..n as u32)),
         ..address(text)
     }
 }
