@@ -10,13 +10,14 @@
 //!   that did not list a key adds nothing for it, so a key that was below the top of some
 //!   inputs has a merged count that is a lower bound. A figure some input marks as a lower
 //!   bound (`lower_bound`) is one in the sum too.
-//! - **Fan-in and fan-out** of a listed address: the largest any snapshot reports. Snapshots do
-//!   not carry per-address sketches (they would multiply their size), so this is a lower bound
-//!   of the union's.
+//! - **Fan-in and fan-out** of a listed address: the union of its fan sketches when every
+//!   snapshot listing it carries one (written with `--fan-sketches`), which the merged snapshot
+//!   carries on; else the largest any snapshot reports, a lower bound of the union's.
 //! - **Totals**: summed; `cumulative` is the merged totals (the merged view is its own history).
 //! - **Interval**: from the earliest start to the latest end. Merging consecutive intervals of
 //!   one sensor gives the distinct counts over the whole span, as `--window` would; merging the
 //!   same interval of several sensors gives the network-wide view of that interval.
+//! - **Sensor**: the inputs' when they all name the same one, else none.
 //! - **Counting**: `exact` only when every snapshot is exact. A rolling window is not carried
 //!   over (its sketch is not in snapshots).
 //!
@@ -234,8 +235,14 @@ pub fn merge(inputs: &[(PathBuf, IntervalReport)], top: usize) -> Result<Interva
     } else {
         Counting::Chk
     };
+    // One sensor's intervals keep its name; several sensors' make a view of none of them.
+    let first_sensor = reports().next().map(|report| report.sensor.clone());
+    let sensor = first_sensor
+        .filter(|first| reports().all(|report| report.sensor == *first))
+        .unwrap_or_default();
     Ok(IntervalReport {
         interval: IntervalSpan::new(start, end.saturating_sub(start).max(1)),
+        sensor,
         cumulative: totals.clone(),
         totals,
         distinct_sources: estimate(&sources),
@@ -325,11 +332,44 @@ fn sum_addresses<'a>(
                     sum.distinct_sources = sum.distinct_sources.max(entry.distinct_sources);
                     sum.distinct_destinations =
                         sum.distinct_destinations.max(entry.distinct_destinations);
+                    union_fan(
+                        (&mut sum.distinct_sources, &mut sum.distinct_sources_sketch),
+                        entry.distinct_sources_sketch.as_deref(),
+                    );
+                    union_fan(
+                        (
+                            &mut sum.distinct_destinations,
+                            &mut sum.distinct_destinations_sketch,
+                        ),
+                        entry.distinct_destinations_sketch.as_deref(),
+                    );
                 })
                 .or_insert_with(|| entry.clone());
         }
     }
     merged
+}
+
+/// Unions `more`, a part's fan sketch, into the sum's `(fan, sketch)`: the sum's figure is
+/// then the union's estimate. When either part has no sketch (written without
+/// `--fan-sketches`, or an address not tracked there), the sum keeps none and the larger
+/// figure; a sketch that does not decode is treated the same way.
+fn union_fan((fan, sketch): (&mut Option<u64>, &mut Option<String>), more: Option<&str>) {
+    let union = sketch.as_deref().zip(more).and_then(|(kept, more)| {
+        let kept = DistinctCounter::from_base64(kept).ok()?;
+        let more = DistinctCounter::from_base64(more).ok()?;
+        let mut union = DistinctUnion::new(kept.lg_k().max(more.lg_k()));
+        union.add(&kept);
+        union.add(&more);
+        Some(union)
+    });
+    match union {
+        Some(union) => {
+            *fan = Some(union.estimate().round() as u64);
+            *sketch = Some(union.to_counter().to_base64());
+        }
+        None => *sketch = None,
+    }
 }
 
 /// The `top` entries with the largest `rank`, ranked by [`largest`] as the monitor ranks them.
@@ -363,6 +403,8 @@ mod tests {
             lower_bound: crate::report::LowerBound::NONE,
             distinct_sources: fan_in,
             distinct_destinations: None,
+            distinct_sources_sketch: None,
+            distinct_destinations_sketch: None,
         }
     }
 
@@ -401,6 +443,7 @@ mod tests {
         let (flows, by_packets, by_bytes) = lists;
         IntervalReport {
             interval: IntervalSpan::new(start, 10),
+            sensor: String::new(),
             totals: totals(1000, 3),
             cumulative: totals(5000, 9),
             distinct_sources: sources.len() as u64,

@@ -23,6 +23,11 @@ use std::time::{Duration, UNIX_EPOCH};
 pub struct IntervalReport {
     /// The interval's bounds.
     pub interval: IntervalSpan,
+    /// The sensor that counted it (`--sensor`, by default the host name), so that the reports
+    /// of many sensors can be told apart once gathered; empty (and absent from JSON) in
+    /// snapshots older than the field and in a merge of several sensors' reports.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub sensor: String,
     /// Counts of this interval alone.
     pub totals: Totals,
     /// Counts since the monitor started (what Prometheus counters expose).
@@ -517,6 +522,14 @@ pub struct AddressEntry {
     /// Absent on destination entries, and when the address was not among the tracked keys.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub distinct_destinations: Option<u64>,
+    /// With `--fan-sketches`: the sketch of `distinct_sources` (fan-in), a serialized
+    /// DataSketches HLL in standard base64, hashed as the interval sketches are, so that the
+    /// fan-in of an address can be unioned across intervals and sensors.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub distinct_sources_sketch: Option<String>,
+    /// With `--fan-sketches`: the sketch of `distinct_destinations` (fan-out).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub distinct_destinations_sketch: Option<String>,
 }
 
 #[cfg(test)]
@@ -650,6 +663,7 @@ pub(crate) mod tests {
     pub(crate) fn listless(start_unix: u64, totals: Totals) -> IntervalReport {
         IntervalReport {
             interval: IntervalSpan::new(start_unix, 10),
+            sensor: String::new(),
             totals: totals.clone(),
             cumulative: totals,
             distinct_sources: 1,

@@ -3,8 +3,8 @@
 //! or of which flags conflict; one flag alone is checked by its value parser.
 
 use super::parse::{
-    parse_connect, parse_duration, parse_exponent, parse_listen, parse_positive_duration,
-    parse_share, parse_speed, parse_whole_seconds,
+    host_name, parse_connect, parse_duration, parse_exponent, parse_listen,
+    parse_positive_duration, parse_sensor, parse_share, parse_speed, parse_whole_seconds,
 };
 use crate::app::capture::CaptureConfig;
 use crate::app::replay::ReplayConfig;
@@ -122,7 +122,7 @@ pub struct TopArgs {
     /// 127.0.0.1 (what to count is the server's choice: the counting flags are refused).
     #[arg(long, value_name = "HOST:PORT", value_parser = parse_connect, conflicts_with_all = [
         "interface", "files", "interval", "top", "exact", "sketch_kib", "hll_lg_k", "workers",
-        "window", "decap",
+        "window", "decap", "fan_sketches",
     ])]
     pub connect: Option<String>,
     /// Capture on this interface, in this process (`any` for all of them).
@@ -172,6 +172,10 @@ pub struct MonitorArgs {
     /// report's JSON takes up to about 20 KB at the default --top and --hll-lg-k).
     #[arg(long, default_value_t = DEFAULT_API_HISTORY, value_parser = RangedU64ValueParser::<usize>::new().range(1..=MAX_API_HISTORY as u64), value_name = "N")]
     pub api_history: usize,
+    /// The name of this sensor in every report, snapshot and metric, so that the reports of
+    /// many sensors can be gathered and told apart. Default: the host name.
+    #[arg(long, value_name = "NAME", value_parser = parse_sensor)]
+    pub sensor: Option<String>,
     /// Do not print the per-interval table (the closing summary still goes to stderr).
     #[arg(long, short)]
     pub quiet: bool,
@@ -217,6 +221,11 @@ pub struct CountArgs {
     /// VXLAN, GENEVE, GTP-U, L2TPv2, Teredo) instead of the outer header the wire carries.
     #[arg(long)]
     pub decap: bool,
+    /// Also put in every snapshot the fan-in sketch of each listed destination and the
+    /// fan-out sketch of each listed source (DataSketches HLL), so that an address's distinct
+    /// peers can be unioned across intervals and sensors (`hhmon merge`, Spark).
+    #[arg(long)]
+    pub fan_sketches: bool,
 }
 
 /// `hhmon generate`. Defaults describe the benchmark trace of `docs/BENCHMARKS.md`.
@@ -306,6 +315,7 @@ impl MonitorArgs {
             api_history: Some(self.api_history),
             durability: Default::default(),
             tap: None,
+            sensor: self.sensor.clone().unwrap_or_else(host_name),
         }
     }
 }
@@ -321,6 +331,7 @@ impl CountArgs {
             window_secs: self.window.map(|window| window.as_secs()),
             distinct: true,
             workers: usize::from(self.workers),
+            fan_sketches: self.fan_sketches,
         }
     }
 
@@ -609,6 +620,7 @@ mod tests {
                 prom_top: 10,
                 stall_timeout: Some(Duration::from_secs(30)),
                 api_history: Some(60),
+                sensor: super::super::parse::host_name(),
                 ..SinkConfig::default()
             }
         );

@@ -29,6 +29,11 @@ const EXIT_STATUS: &str = "Exit status: 0 when every input was read; 1 when noth
 read or hhmon could not start; 2 when some inputs could not be read (each is reported, the \
 others are counted), or for a bad command line or configuration file.";
 
+/// `hhmon top`'s keys, for its `--help`.
+const TOP_KEYS: &str = "Keys: p / b rank by packets / bytes; tab or 1 2 3 focus flows, sources, \
+destinations; space pauses; \u{2190} / \u{2192} step through older and newer intervals; q, Esc or \
+Ctrl-C quits.";
+
 /// hhmon: heavy hitters and distinct sources of network traffic, per interval.
 // `args_override_self`: the config file's flags go first and a flag typed again replaces them.
 #[derive(Debug, Parser)]
@@ -62,6 +67,7 @@ pub enum Command {
     /// A live terminal view of the heavy hitters, refreshed every interval: of a running hhmon
     /// (`--connect`), of an interface (`-i`), or of capture files (held until `q`). Plain
     /// lines when standard output is not a terminal.
+    #[command(after_help = TOP_KEYS)]
     Top(TopArgs),
 }
 
@@ -259,6 +265,7 @@ mod tests {
         ("stall_timeout", "\"5s\"", Some("5s")),
         ("prom_top", "4", Some("4")),
         ("api_history", "7", Some("7")),
+        ("sensor", "\"edge-1\"", Some("edge-1")),
         ("quiet", "true", None),
         ("exact", "true", None),
         ("sketch_kib", "64", Some("64")),
@@ -266,6 +273,7 @@ mod tests {
         ("workers", "3", Some("3")),
         ("window", "\"2h\"", Some("2h")),
         ("decap", "true", None),
+        ("fan_sketches", "true", None),
         ("interface", "\"veth9\"", Some("veth9")),
         ("snaplen", "512", Some("512")),
         ("no_promiscuous", "true", None),
@@ -327,7 +335,7 @@ mod tests {
         ] {
             assert!(checked.iter().any(|c| c == expected), "{checked:?}");
         }
-        assert_eq!(checked.len(), 17 + 24, "{checked:?}");
+        assert_eq!(checked.len(), 19 + 26, "{checked:?}");
     }
 
     #[test]

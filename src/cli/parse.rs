@@ -47,6 +47,47 @@ pub(super) fn parse_listen(text: &str) -> Result<SocketAddr, String> {
         .map_err(|_| "expected ADDRESS:PORT (e.g. 127.0.0.1:9750) or a port".to_owned())
 }
 
+/// A sensor name: 1 to 64 letters, digits, `.`, `_` or `-`, so that it can name a directory
+/// of a partitioned export and a metric label as it is.
+pub(super) fn parse_sensor(text: &str) -> Result<String, String> {
+    let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
+    if (1..=MAX_SENSOR_LEN).contains(&text.len()) && text.chars().all(allowed) {
+        Ok(text.to_owned())
+    } else {
+        Err(format!(
+            "expected 1 to {MAX_SENSOR_LEN} letters, digits, '.', '_' or '-' (e.g. edge-fra-1)"
+        ))
+    }
+}
+
+/// The longest sensor name.
+const MAX_SENSOR_LEN: usize = 64;
+
+/// The default sensor name: the host name, with any character a sensor name cannot hold
+/// replaced by `_` (and `unknown` should the system not tell).
+pub(super) fn host_name() -> String {
+    let name = nix::unistd::gethostname()
+        .ok()
+        .and_then(|name| name.into_string().ok())
+        .unwrap_or_default();
+    let cleaned: String = name
+        .chars()
+        .take(MAX_SENSOR_LEN)
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if cleaned.is_empty() {
+        "unknown".to_owned()
+    } else {
+        cleaned
+    }
+}
+
 /// Where `hhmon top --connect` finds a running hhmon: `HOST:PORT` (a name, an IPv4 address or
 /// a bracketed IPv6 one), or a bare port on 127.0.0.1, as `--listen` takes it.
 pub(super) fn parse_connect(text: &str) -> Result<String, String> {
@@ -77,7 +118,7 @@ pub(super) fn parse_whole_seconds(text: &str) -> Result<Duration, String> {
 #[cfg(test)]
 mod tests {
     use super::super::tests::replay;
-    use super::parse_connect;
+    use super::{host_name, parse_connect, parse_sensor};
 
     #[test]
     fn a_bare_port_listens_on_loopback() {
@@ -105,5 +146,17 @@ mod tests {
         ] {
             assert!(parse_connect(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn sensor_names_are_path_and_label_safe() {
+        assert_eq!(
+            parse_sensor("edge-fra-1.example_2"),
+            Ok("edge-fra-1.example_2".into())
+        );
+        for bad in ["", "a/b", "../x", "a b", "é", &"x".repeat(65)] {
+            assert!(parse_sensor(bad).is_err(), "{bad:?}");
+        }
+        assert_eq!(parse_sensor(&host_name()), Ok(host_name()));
     }
 }

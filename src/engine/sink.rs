@@ -38,6 +38,8 @@ pub struct SinkConfig {
     pub durability: Durability,
     /// Also hand every report, after the other sinks, to an in-process viewer.
     pub tap: Option<ReportTap>,
+    /// The sensor name every report carries (`--sensor`).
+    pub sensor: String,
 }
 
 /// Where an in-process viewer (`hhmon top`) receives a copy of every report. Equal only to its
@@ -93,13 +95,16 @@ impl Sink {
         let (sender, receiver) = mpsc::channel::<IntervalReport>();
         let quiet = config.quiet;
         let prom_top = config.prom_top;
+        let sensor = config.sensor.clone();
         let mut tap = config.tap.clone();
         let handle = thread::Builder::new()
             .name("hhmon-sinks".into())
             .spawn(move || {
                 let mut delivered = Delivered::default();
                 let mut stdout_open = !quiet;
-                for report in receiver {
+                for mut report in receiver {
+                    // Named here, where reports leave for the outside: counting needs no name.
+                    report.sensor.clone_from(&sensor);
                     delivered.intervals += 1;
                     // Once per interval, here rather than in the capture thread, which must
                     // never wait on a log pipe.

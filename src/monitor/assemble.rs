@@ -97,6 +97,7 @@ impl Assembler {
         }
         let mut report = IntervalReport {
             interval: IntervalSpan::new(start, self.interval_secs),
+            sensor: String::new(),
             totals,
             cumulative: self.cumulative.clone(),
             distinct_sources: 0,
@@ -191,17 +192,27 @@ impl Assembler {
     ) -> Vec<AddressEntry> {
         let lower_bound = self.lower_bound(by);
         let all = lists.iter().flat_map(|l| view(l)[by].iter());
-        largest(all, self.top, |&(address, packets, bytes, _)| {
-            (if by == 1 { *bytes } else { *packets }, address)
+        largest(all, self.top, |ranked| {
+            let figure = if by == 1 {
+                ranked.bytes
+            } else {
+                ranked.packets
+            };
+            (figure, &ranked.address)
         })
         .into_iter()
-        .map(|&(address, packets, bytes, fan)| AddressEntry {
-            address,
-            packets,
-            bytes,
-            lower_bound,
-            distinct_sources: if fan_out { None } else { fan },
-            distinct_destinations: if fan_out { fan } else { None },
+        .map(|ranked| {
+            let (fan, sketch) = (ranked.fan, ranked.fan_sketch.clone());
+            AddressEntry {
+                address: ranked.address,
+                packets: ranked.packets,
+                bytes: ranked.bytes,
+                lower_bound,
+                distinct_sources: if fan_out { None } else { fan },
+                distinct_destinations: if fan_out { fan } else { None },
+                distinct_sources_sketch: if fan_out { None } else { sketch.clone() },
+                distinct_destinations_sketch: if fan_out { sketch } else { None },
+            }
         })
         .collect()
     }

@@ -37,6 +37,9 @@ pub struct MonitorConfig {
     /// [`IntervalAggregator::new`](super::IntervalAggregator::new) always counts on its caller's
     /// thread.
     pub workers: usize,
+    /// Attach to each listed address the sketch of its fan-in or fan-out (when tracked), so
+    /// that an address's distinct peers can be unioned across intervals and sensors.
+    pub fan_sketches: bool,
 }
 
 impl Default for MonitorConfig {
@@ -50,6 +53,7 @@ impl Default for MonitorConfig {
             window_secs: None,
             distinct: true,
             workers: 1,
+            fan_sketches: false,
         }
     }
 }

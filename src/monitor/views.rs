@@ -31,6 +31,8 @@ pub(super) struct DistinctSet {
     fan_in: KeyedDistinct<IpAddr>,
     /// Per tracked source, its distinct destinations.
     fan_out: KeyedDistinct<IpAddr>,
+    /// Whether listed addresses carry their fan counter's sketch.
+    fan_sketches: bool,
 }
 
 impl DistinctSet {
@@ -75,7 +77,15 @@ pub(super) struct ViewSet {
 }
 
 /// A top-list entry of an address view with its fan-in or fan-out.
-pub(super) type RankedAddress = (IpAddr, u64, u64, Option<u64>);
+pub(super) struct RankedAddress {
+    pub(super) address: IpAddr,
+    pub(super) packets: u64,
+    pub(super) bytes: u64,
+    /// The fan-in or fan-out; `None` when the address is not tracked.
+    pub(super) fan: Option<u64>,
+    /// Its sketch, in base64, when the set attaches them (`--fan-sketches`).
+    pub(super) fan_sketch: Option<String>,
+}
 
 /// The top lists of one set, each entry with both counts: index 0 ranked by packets, 1 by
 /// bytes.
@@ -115,6 +125,7 @@ impl ViewSet {
                 destinations: DistinctCounter::new(config.hll_lg_k),
                 fan_in: KeyedDistinct::new(tracked, fan_lg_k),
                 fan_out: KeyedDistinct::new(tracked, fan_lg_k),
+                fan_sketches: config.fan_sketches,
             }),
         }
     }
@@ -201,17 +212,26 @@ impl ViewSet {
         }
     }
 
-    /// The top `top` of every view, both counts, fan-in or fan-out attached.
+    /// The top `top` of every view, both counts, fan-in or fan-out attached (and its sketch
+    /// with `--fan-sketches`).
     pub(super) fn top_lists(&self, top: usize) -> TopLists {
+        let sketches = self.distinct.as_ref().is_some_and(|d| d.fan_sketches);
         let with_fan = |view: &HeavyHitters<IpAddr>, fans: Option<&KeyedDistinct<IpAddr>>| {
             [false, true].map(|by_bytes| {
                 view.top(top, by_bytes)
                     .into_iter()
                     .map(|(address, packets, bytes)| {
-                        let fan = fans.and_then(|fans| {
-                            fans.estimate(&address, view.hash(&address)).map(rounded)
-                        });
-                        (address, packets, bytes, fan)
+                        let counter =
+                            fans.and_then(|fans| fans.counter(&address, view.hash(&address)));
+                        RankedAddress {
+                            address,
+                            packets,
+                            bytes,
+                            fan: counter.map(|counter| rounded(counter.estimate())),
+                            fan_sketch: counter
+                                .filter(|_| sketches)
+                                .map(|counter| counter.to_base64()),
+                        }
                     })
                     .collect()
             })

@@ -49,6 +49,8 @@ pub enum Metric {
     TopDestinationBytes,
     /// Constant 1, labelled with the hhmon version.
     BuildInfo,
+    /// Always 1, labelled with the sensor's name.
+    SensorInfo,
     /// 1 when heavy hitters are counted exactly, 0 when estimated.
     CountingExact,
     /// Snapshots that could not be written since start.
@@ -81,7 +83,7 @@ const ADDRESS_LABELS: &[&str] = &["address"];
 
 impl Metric {
     /// Every metric.
-    pub const ALL: [Metric; 28] = [
+    pub const ALL: [Metric; 29] = [
         Metric::PacketsTotal,
         Metric::BytesTotal,
         Metric::UnparsedPacketsTotal,
@@ -98,6 +100,7 @@ impl Metric {
         Metric::TopDestinationPackets,
         Metric::TopDestinationBytes,
         Metric::BuildInfo,
+        Metric::SensorInfo,
         Metric::CountingExact,
         Metric::SnapshotWriteErrorsTotal,
         Metric::CaptureReceivedPacketsTotal,
@@ -131,6 +134,7 @@ impl Metric {
             Metric::TopDestinationPackets => "hhmon_top_destination_packets",
             Metric::TopDestinationBytes => "hhmon_top_destination_bytes",
             Metric::BuildInfo => "hhmon_build_info",
+            Metric::SensorInfo => "hhmon_sensor_info",
             Metric::CountingExact => "hhmon_counting_exact",
             Metric::SnapshotWriteErrorsTotal => "hhmon_snapshot_write_errors_total",
             Metric::CaptureReceivedPacketsTotal => "hhmon_capture_received_packets_total",
@@ -189,6 +193,9 @@ impl Metric {
                 "Wire bytes of each top destination address (by bytes or by packets) in the last closed interval; for one listed by packets only, counted since it was tracked (a lower bound)."
             }
             Metric::BuildInfo => "Always 1; the version label names the running hhmon.",
+            Metric::SensorInfo => {
+                "Always 1; the sensor label names the sensor that counted the last closed interval (--sensor)."
+            }
             Metric::CountingExact => {
                 "1 when heavy hitters are counted exactly, 0 when estimated by Cuckoo Heavy Keeper."
             }
@@ -238,6 +245,7 @@ impl Metric {
             | Metric::TopDestinationDistinctSources
             | Metric::TopSourceDistinctDestinations => ADDRESS_LABELS,
             Metric::BuildInfo => &["version"],
+            Metric::SensorInfo => &["sensor"],
             Metric::CaptureDroppedPacketsTotal => &["reason"],
             Metric::CaptureReaderReceivedPacketsTotal => &["reader"],
             Metric::CaptureReaderDroppedPacketsTotal => &["reader", "reason"],
@@ -406,6 +414,12 @@ fn build(metrics: &Metrics, report: &IntervalReport, top: usize) -> prometheus::
     }
 
     metrics.build_info()?;
+    if !report.sensor.is_empty() {
+        metrics
+            .gauge_vec(Metric::SensorInfo)?
+            .get_metric_with_label_values(&[&report.sensor])?
+            .set(1.0);
+    }
     metrics.gauge(
         Metric::CountingExact,
         if report.counting == Counting::Exact {
@@ -649,6 +663,8 @@ mod tests {
             lower_bound: crate::report::LowerBound::NONE,
             distinct_sources: None,
             distinct_destinations: None,
+            distinct_sources_sketch: None,
+            distinct_destinations_sketch: None,
         }
     }
 
@@ -692,6 +708,7 @@ mod tests {
         };
         IntervalReport {
             interval: IntervalSpan::new(1_700_000_000, 10),
+            sensor: "edge-1".into(),
             totals: Totals {
                 packets: 120,
                 bytes: 12_000,
@@ -807,6 +824,10 @@ mod tests {
         assert_eq!(value(&all, Metric::CountingExact, &[]), 0.0);
         let version = [("version", env!("CARGO_PKG_VERSION"))];
         assert_eq!(value(&all, Metric::BuildInfo, &version), 1.0);
+        assert_eq!(
+            value(&all, Metric::SensorInfo, &[("sensor", "edge-1")]),
+            1.0
+        );
     }
 
     #[test]

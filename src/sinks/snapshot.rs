@@ -312,9 +312,12 @@ mod tests {
             lower_bound: crate::report::LowerBound::NONE,
             distinct_sources: None,
             distinct_destinations: None,
+            distinct_sources_sketch: None,
+            distinct_destinations_sketch: None,
         };
         IntervalReport {
             interval: IntervalSpan::new(start_unix, 10),
+            sensor: String::new(),
             totals: totals.clone(),
             cumulative: totals,
             distinct_sources: 1,

@@ -9,7 +9,9 @@
 //! `counting` field.
 
 use super::protocol_name;
-use crate::report::{AddressEntry, CaptureStats, FlowEntry, IntervalReport, ReasonCounts, Totals};
+use crate::report::{
+    AddressEntry, CaptureStats, FlowEntry, IntervalReport, LowerBound, ReasonCounts, Totals,
+};
 use std::fmt::Write as _;
 use std::net::{IpAddr, SocketAddr};
 
@@ -65,6 +67,17 @@ pub fn render(report: &IntervalReport, top: usize) -> String {
 /// The legend of the `≥` mark, under the lists when one shows it.
 const LOWER_BOUND_NOTE: &str =
     "\n≥ at least: counted since the key was tracked by the sketch that ranks the list\n";
+
+/// The packets, their share, the bytes and their share of an entry, each marked `≥` when a
+/// lower bound.
+fn figures(packets: u64, bytes: u64, bound: LowerBound, totals: &Totals) -> [String; 4] {
+    [
+        at_least(packets.to_string(), bound.packets),
+        at_least(share(packets, totals.packets), bound.packets),
+        at_least(human_bytes(bytes), bound.bytes),
+        at_least(share(bytes, totals.bytes), bound.bytes),
+    ]
+}
 
 /// `text` marked `≥` when the figure is a lower bound.
 fn at_least(text: String, bounded: bool) -> String {
@@ -158,7 +171,7 @@ fn flow_section(out: &mut String, title: &str, flows: &[FlowEntry], top: usize, 
         .map(|(index, flow)| {
             let protocol =
                 protocol_name(flow.protocol).map_or_else(|| flow.protocol.to_string(), Into::into);
-            vec![
+            [
                 (index + 1).to_string(),
                 format!(
                     "{} -> {}",
@@ -166,14 +179,10 @@ fn flow_section(out: &mut String, title: &str, flows: &[FlowEntry], top: usize, 
                     endpoint(flow.dst, flow.dst_port, flow)
                 ),
                 protocol,
-                at_least(flow.packets.to_string(), flow.lower_bound.packets),
-                at_least(
-                    share(flow.packets, totals.packets),
-                    flow.lower_bound.packets,
-                ),
-                at_least(human_bytes(flow.bytes), flow.lower_bound.bytes),
-                at_least(share(flow.bytes, totals.bytes), flow.lower_bound.bytes),
             ]
+            .into_iter()
+            .chain(figures(flow.packets, flow.bytes, flow.lower_bound, totals))
+            .collect()
         })
         .collect();
     section(out, title, &FLOW_COLUMNS, &rows);
@@ -195,18 +204,17 @@ fn address_section(
         .take(top)
         .enumerate()
         .map(|(index, entry)| {
-            vec![
-                (index + 1).to_string(),
-                entry.address.to_string(),
-                at_least(entry.packets.to_string(), entry.lower_bound.packets),
-                at_least(
-                    share(entry.packets, totals.packets),
-                    entry.lower_bound.packets,
-                ),
-                at_least(human_bytes(entry.bytes), entry.lower_bound.bytes),
-                at_least(share(entry.bytes, totals.bytes), entry.lower_bound.bytes),
-                peers(entry).map_or_else(|| "-".into(), |count| count.to_string()),
-            ]
+            let peers = peers(entry).map_or_else(|| "-".into(), |count| count.to_string());
+            [(index + 1).to_string(), entry.address.to_string()]
+                .into_iter()
+                .chain(figures(
+                    entry.packets,
+                    entry.bytes,
+                    entry.lower_bound,
+                    totals,
+                ))
+                .chain([peers])
+                .collect()
         })
         .collect();
     let mut columns = ADDRESS_COLUMNS.to_vec();
@@ -354,6 +362,8 @@ mod tests {
             lower_bound: crate::report::LowerBound::NONE,
             distinct_sources: None,
             distinct_destinations: None,
+            distinct_sources_sketch: None,
+            distinct_destinations_sketch: None,
         }
     }
 
@@ -380,6 +390,7 @@ mod tests {
         ];
         IntervalReport {
             interval: IntervalSpan::new(1_700_000_000, 10),
+            sensor: String::new(),
             totals: Totals {
                 packets: 1000,
                 bytes: 1_234_567,

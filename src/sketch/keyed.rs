@@ -160,10 +160,13 @@ impl<K: Eq + Clone> KeyedDistinct<K> {
 
     /// The estimated number of distinct peers of `key`, or `None` when it is not tracked.
     pub fn estimate(&self, key: &K, hash: u64) -> Option<f64> {
+        self.counter(key, hash).map(DistinctCounter::estimate)
+    }
+
+    /// The counter of `key`'s distinct peers, or `None` when it is not tracked.
+    pub fn counter(&self, key: &K, hash: u64) -> Option<&DistinctCounter> {
         let way = self.find(self.bucket(hash), key, hash)?;
-        self.entries[way]
-            .as_ref()
-            .map(|entry| entry.counter.estimate())
+        self.entries[way].as_ref().map(|entry| &entry.counter)
     }
 
     /// Forgets every key and releases their counters.

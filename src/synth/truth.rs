@@ -115,6 +115,8 @@ impl TruthCounter {
                     lower_bound: crate::report::LowerBound::NONE,
                     distinct_sources: None,
                     distinct_destinations: None,
+                    distinct_sources_sketch: None,
+                    distinct_destinations_sketch: None,
                 })
                 .collect()
         };

@@ -414,6 +414,8 @@ pub(super) mod tests {
             lower_bound: LowerBound::NONE,
             distinct_sources: peers,
             distinct_destinations: peers.map(|n| n + 1),
+            distinct_sources_sketch: None,
+            distinct_destinations_sketch: None,
         }
     }
 
@@ -442,6 +444,7 @@ pub(super) mod tests {
         let big = address("10.0.0.8", 200, 552_000, Some(2));
         IntervalReport {
             interval: IntervalSpan::new(start, 10),
+            sensor: String::new(),
             totals: totals.clone(),
             cumulative: totals,
             distinct_sources: 701,

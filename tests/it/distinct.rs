@@ -658,3 +658,70 @@ fn merge_names_the_file_it_cannot_use() {
     assert!(stderr.contains(garbage.to_str().unwrap()), "{stderr}");
     assert!(stderr.contains("not an hhmon snapshot"), "{stderr}");
 }
+
+/// With `--fan-sketches`, each listed address carries its fan counter's sketch: it decodes to
+/// the entry's figure, and `hhmon merge` unions an address's sketches across intervals, so the
+/// flood victim's fan-in over many 1 s intervals is its fan-in over the whole capture (within
+/// 2% of exact), where without the sketches merge can only keep the largest interval's.
+#[test]
+fn fan_sketches_union_a_victims_fan_in_across_intervals() {
+    let path = capture("ddos-synflood-spoofed.pcap");
+    let truth = tshark_peers(&path);
+    let (&victim, _) = truth.packets_to.iter().max_by_key(|(_, &n)| n).unwrap();
+    let fan_in = truth.sources_of[&victim].len() as u64;
+    let merged_fan_in = |sketches: bool| -> (u64, Option<String>, u64) {
+        let dir = tempfile::tempdir().unwrap();
+        let mut args = vec!["--interval", "1s", "--sensor", "edge-1"];
+        if sketches {
+            args.push("--fan-sketches");
+        }
+        let reports = replay(dir.path(), &args, std::slice::from_ref(&path));
+        assert!(reports.len() > 10, "{} intervals", reports.len());
+        let mut bytes = 0;
+        for report in &reports {
+            let entry = &report.top_destinations[0];
+            assert_eq!(entry.address, victim);
+            assert_eq!(entry.distinct_sources_sketch.is_some(), sketches);
+            if let Some(text) = &entry.distinct_sources_sketch {
+                let estimate = sketch(text).estimate().round() as u64;
+                assert_eq!(Some(estimate), entry.distinct_sources);
+            }
+            // Sources are all tracked or none is: a sketch only where there is a figure.
+            for source in report
+                .top_sources
+                .iter()
+                .chain(&report.top_sources_by_bytes)
+            {
+                let with = source.distinct_destinations_sketch.is_some();
+                assert_eq!(with, sketches && source.distinct_destinations.is_some());
+            }
+            bytes += serde_json::to_vec(report).unwrap().len() as u64;
+        }
+        let out = dir.path().join("merged.json");
+        let mut args: Vec<&std::ffi::OsStr> = vec!["merge".as_ref(), "--out".as_ref()];
+        args.push(out.as_os_str());
+        let files = interval_files(dir.path());
+        args.extend(files.iter().map(|f| f.as_os_str()));
+        run(&args);
+        let merged = read(&out);
+        let entry = &merged.top_destinations[0];
+        assert_eq!(entry.address, victim);
+        (
+            entry.distinct_sources.unwrap(),
+            entry.distinct_sources_sketch.clone(),
+            bytes / reports.len() as u64,
+        )
+    };
+    let (with, sketch_text, size_with) = merged_fan_in(true);
+    let (without, none, size_without) = merged_fan_in(false);
+    eprintln!(
+        "victim fan-in over the capture: exact {fan_in}, merged with sketches {with}, without \
+         {without}; snapshot {size_without} B a 1 s interval, {size_with} B with fan sketches"
+    );
+    assert!(relative_error(with, fan_in) <= 0.02, "{with} vs {fan_in}");
+    assert!(without < with * 9 / 10, "{without} vs {with}");
+    assert!(none.is_none());
+    // The merged snapshot carries the union on, so merges merge again.
+    let union = sketch(&sketch_text.unwrap());
+    assert_eq!(union.composite_estimate().round() as u64, with);
+}

@@ -728,3 +728,42 @@ fn value(samples: &[Sample], name: &str, labels: &[(&str, String)]) -> Option<f6
         .find(|(metric, found, _)| metric == name && *found == wanted)
         .map(|sample| sample.2)
 }
+
+/// Every snapshot names its sensor, as given or else the host name, and `hhmon merge` keeps
+/// the name of one sensor's intervals but names none for several sensors'.
+#[test]
+fn snapshots_name_their_sensor_and_merges_keep_only_a_common_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = capture("gnutella-p2p.pcap");
+    let named = dir.path().join("named");
+    replay_into(&named, &["--sensor", "edge-fra-1"], &input);
+    let unnamed = dir.path().join("unnamed");
+    replay_into(&unnamed, &[], &input);
+    let host = Command::new("hostname").output().unwrap();
+    let host = String::from_utf8_lossy(&host.stdout).trim().to_owned();
+    let sensors = |dir: &Path| -> BTreeSet<String> {
+        interval_files(dir)
+            .iter()
+            .map(|(_, file)| read(file).sensor)
+            .collect()
+    };
+    assert_eq!(sensors(&named), BTreeSet::from(["edge-fra-1".to_owned()]));
+    assert_eq!(sensors(&unnamed), BTreeSet::from([host]));
+
+    let merged = |inputs: &[&Path]| -> IntervalReport {
+        let out = dir.path().join("merged.json");
+        let mut command = hhmon(["merge", "--out"]);
+        command = command.arg(&out);
+        for input in inputs {
+            command = command.args(interval_files(input).into_iter().map(|(_, file)| file));
+        }
+        command.output().succeeded();
+        read(&out)
+    };
+    assert_eq!(merged(&[&named]).sensor, "edge-fra-1");
+    assert_eq!(merged(&[&named, &unnamed]).sensor, "");
+
+    let refused = hhmon(["replay", "--sensor", "../etc"]).arg(&input).output();
+    assert_eq!(refused.status.code(), Some(2), "{}", refused.stderr);
+    assert!(refused.stderr.contains("--sensor"), "{}", refused.stderr);
+}

@@ -65,12 +65,15 @@ fn address(text: &str) -> AddressEntry {
         },
         distinct_sources: None,
         distinct_destinations: None,
+        distinct_sources_sketch: None,
+        distinct_destinations_sketch: None,
     }
 }
 
 fn source(text: &str, fan_out: Option<u64>) -> AddressEntry {
     AddressEntry {
         distinct_destinations: fan_out,
+        distinct_destinations_sketch: fan_out.map(|n| sketch_of(0..n.min(50_000) as u32)),
         ..address(text)
     }
 }
@@ -78,6 +81,7 @@ fn source(text: &str, fan_out: Option<u64>) -> AddressEntry {
 fn destination(text: &str, fan_in: Option<u64>) -> AddressEntry {
     AddressEntry {
         distinct_sources: fan_in,
+        distinct_sources_sketch: fan_in.map(|n| sketch_of(0..n as u32)),
         ..address(text)
     }
 }
@@ -94,6 +98,7 @@ fn sketch_of(values: std::ops::Range<u32>) -> String {
 fn report() -> IntervalReport {
     IntervalReport {
         interval: IntervalSpan::new(1_700_000_000, 10),
+        sensor: "edge-1".into(),
         totals: totals(40),
         cumulative: totals(400),
         distinct_sources: 7,
@@ -404,6 +409,12 @@ fn lower_bounds_name_known_figures_once() {
     assert_eq!(
         snapshot["top_sources"][0]["lower_bound"],
         json!(["packets"])
+    );
+    let mut bad_sensor = snapshot.clone();
+    bad_sensor["sensor"] = json!("a/b");
+    assert!(
+        !validator().is_valid(&bad_sensor),
+        "a sensor name that is a path"
     );
     for (bad, what) in [
         (json!(["frames"]), "an unknown figure"),
