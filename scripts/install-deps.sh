@@ -9,13 +9,15 @@
 #                                   (sysctl, kill) for the privilege and signal tests,
 #                                   chromium (renders the status page headless),
 #                                   tmux (drives `hhmon top` in a terminal),
-#                                   and Apache DataSketches for Python (reads hhmon's sketches)
+#                                   Apache DataSketches for Python (reads hhmon's sketches)
+#                                   and PySpark with the Spark Connect extras (the engine the
+#                                   Spark job in spark/ runs on, with Debian's Java 17)
 #                                   in a virtual environment at $HHMON_TEST_VENV
 #                                   (default /opt/hhmon-test-venv)
 set -euo pipefail
 packages=(libpcap-dev pkg-config)
 if [ "${1:-}" = "--test" ]; then
-    packages+=(tshark prometheus tcpreplay iproute2 gzip systemd util-linux libcap2-bin procps python3-venv chromium tmux)
+    packages+=(tshark prometheus tcpreplay iproute2 gzip systemd util-linux libcap2-bin procps python3-venv chromium tmux openjdk-17-jre-headless)
 fi
 sudo=""
 if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
@@ -29,9 +31,11 @@ if [ "${#missing[@]}" -gt 0 ]; then
 fi
 if [ "${1:-}" = "--test" ]; then
     venv="${HHMON_TEST_VENV:-/opt/hhmon-test-venv}"
-    if ! "$venv/bin/python3" -c "import datasketches" 2>/dev/null; then
+    # Installed again whenever one of them does not import (a venv made before pyspark was
+    # needed, or a broken one); pip leaves what is already at the pinned version alone.
+    if ! "$venv/bin/python3" -c "import datasketches, pyspark, pyspark.sql.connect.session" 2>/dev/null; then
         # Debian's own Python, which the python3-venv package above equips.
         $sudo /usr/bin/python3 -m venv "$venv"
-        $sudo "$venv/bin/pip" install --quiet "datasketches==5.2.0"
+        $sudo "$venv/bin/pip" install --quiet "datasketches==5.2.0" "pyspark[connect]==4.0.1"
     fi
 fi

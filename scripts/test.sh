@@ -9,3 +9,6 @@ cargo fmt --all -- --check
 cargo clippy --all-targets --locked -- -D warnings
 # Benches are compiled by clippy above and run with `cargo bench` (figures, not tests).
 cargo test --locked
+# The Spark job (spark/) against the real engine, in local mode and over Spark Connect; it runs
+# the debug hhmon that cargo test just built to make its snapshots.
+"$HHMON_TEST_VENV/bin/python" -m unittest discover -s spark -v

@@ -81,19 +81,31 @@ FROM raw_snapshots
 
 # `distinct`: the union of the interval sketches. `true` lets sketches of different lg_k merge
 # (older snapshots hold lg_k 12): the union then has the smallest lg_k among them.
+#
+# The count reported is the union's composite estimate, which depends on its registers only, as
+# `hhmon merge` reports it. Spark's `hll_sketch_estimate` of a union would otherwise give the
+# HIP estimate wherever the union could replay coupons in order, and that order follows how
+# Spark split and combined the partial aggregates: the same snapshots could give counts a few
+# units apart. A union of the union with itself is marked out of order by DataSketches, so its
+# estimate is the composite one (and a coupon-mode union's is its coupon count, unchanged).
 DISTINCT_QUERY = """
-SELECT {group_select}
-       count(*) AS snapshots,
-       count(DISTINCT sensor) AS sensors,
-       min(start_unix) AS start_unix,
-       max(start_unix + seconds) AS end_unix,
-       sum(packets) AS packets,
-       sum(bytes) AS bytes,
-       hll_sketch_estimate(hll_union_agg(unbase64(sources_sketch), true)) AS distinct_sources,
-       hll_sketch_estimate(hll_union_agg(unbase64(destinations_sketch), true))
-           AS distinct_destinations
-FROM selected
-{group_by}
+SELECT {group_select} snapshots, sensors, start_unix, end_unix, packets, bytes,
+       hll_sketch_estimate(hll_union(sources, sources, true)) AS distinct_sources,
+       hll_sketch_estimate(hll_union(destinations, destinations, true)) AS distinct_destinations
+FROM (
+  SELECT {group_select}
+         count(*) AS snapshots,
+         count(DISTINCT sensor) AS sensors,
+         min(start_unix) AS start_unix,
+         max(start_unix + seconds) AS end_unix,
+         sum(packets) AS packets,
+         sum(bytes) AS bytes,
+         hll_union_agg(unbase64(sources_sketch), true) AS sources,
+         hll_union_agg(unbase64(destinations_sketch), true) AS destinations
+  FROM selected
+  {group_by}
+)
+{order_by}
 """
 
 # `top`. Each sensor-interval (one snapshot) lists its largest keys by the measure. For a key:
@@ -157,8 +169,14 @@ SELECT (SELECT count(*) FROM selected) AS sensor_intervals,
        count(DISTINCT CASE WHEN sketch IS NOT NULL THEN struct(sensor, start_unix) END)
            AS with_sketch,
        max(reported) AS reported,
-       hll_sketch_estimate(hll_union_agg(unbase64(sketch), true)) AS estimate
+       hll_union_agg(unbase64(sketch), true) AS peers
 FROM listed
+"""
+# The composite estimate, for the reasons given at DISTINCT_QUERY.
+FAN_ESTIMATE = """
+SELECT sensor_intervals, listed_by, with_sketch, reported,
+       hll_sketch_estimate(hll_union(peers, peers, true)) AS estimate
+FROM ({fan})
 """
 
 _LISTS = {
@@ -277,7 +295,8 @@ def distinct(spark, per=None):
     group = {None: "", "interval": "start_unix", "sensor": "sensor"}[per]
     query = DISTINCT_QUERY.format(
         group_select=f"{group} AS {per}," if per else "",
-        group_by=f"GROUP BY {group} ORDER BY {group}" if per else "",
+        group_by=f"GROUP BY {group}" if per else "",
+        order_by=f"ORDER BY {per}" if per else "",
     )
     return [_plain(row.asDict()) for row in spark.sql(query).collect()]
 
@@ -315,7 +334,8 @@ def fan(spark, direction, address):
     else:
         parts = dict(list="top_sources", list_by_bytes="top_sources_by_bytes",
                      count="distinct_destinations", sketch="distinct_destinations_sketch")
-    row = spark.sql(FAN_QUERY.format(**parts), args={"address": address}).collect()[0]
+    query = FAN_ESTIMATE.format(fan=FAN_QUERY.format(**parts))
+    row = spark.sql(query, args={"address": address}).collect()[0]
     return _plain(row.asDict())
 
 

@@ -211,18 +211,18 @@ def setUpModule():
     # destinations are seen by several.
     trace = os.path.join(tmp, "trace.pcap")
     hhmon("generate", "--packets", "36000", "--flows", "1500", "--rate", "1200", "--attack", "0.25",
-          "--seed", "7", "--out", trace)
+          "--scan", "0.1", "--seed", "7", "--out", trace)
     parts, seen = split_by_flow(trace, tmp, len(SENSORS))
     FIX["packets"] = dict(zip(SENSORS, seen))
-    for mode, extra in [("sketch", []), ("exact", ["--exact", "--top", "100000"])]:
+    for mode, extra in [("sketch", ["--fan-sketches"]), ("exact", ["--exact", "--top", "100000"])]:
         for sensor, part in zip(SENSORS, parts):
-            hhmon("replay", "--quiet", "--interval", f"{INTERVAL}s", "--snapshot-dir",
-                  os.path.join(tmp, mode, sensor), *extra, part)
+            hhmon("replay", "--quiet", "--interval", f"{INTERVAL}s", "--sensor", sensor,
+                  "--snapshot-dir", os.path.join(tmp, mode, sensor), *extra, part)
         FIX[mode] = os.path.join(tmp, mode)
     # Real captures, one per sensor, each in the interval it was captured in.
     for sensor, capture in zip(SENSORS, ["ddos-synflood-spoofed.pcap", "ddos-reflection-synack.pcap",
                                          "gnutella-p2p.pcap"]):
-        hhmon("replay", "--quiet", "--interval", "60s", "--snapshot-dir",
+        hhmon("replay", "--quiet", "--interval", "60s", "--sensor", sensor, "--snapshot-dir",
               os.path.join(tmp, "shipped", sensor), os.path.join(REPO, "captures", capture))
     FIX["shipped"] = os.path.join(tmp, "shipped")
     FIX["local"] = hhmon_spark.session()
@@ -255,40 +255,20 @@ class Distinct(unittest.TestCase):
                    "sensor": sensor_of(path, snapshot)}[group]
             groups[key][0].append(snapshot["sketches"]["sources"])
             groups[key][1].append(snapshot["sketches"]["destinations"])
-        return {k: (datasketches_union(s), datasketches_union(d)) for k, (s, d) in groups.items()}
+        return {k: (composite(datasketches_union(s)), composite(datasketches_union(d)))
+                for k, (s, d) in groups.items()}
 
     def test_distinct_is_the_datasketches_union_overall_per_interval_and_per_sensor(self):
-        # Spark's union (Java) and Python's (C++) hold the same registers, but their reported
-        # estimates may differ by a few units: while a union can still replay coupons in order
-        # it keeps the order-dependent HIP estimate, and the two libraries (and Java reading
-        # its own image back) replay them in different orders. So: the registers of Spark's
-        # union sketch (read from the job's `selected` view) give Python's union's composite
-        # estimate to the unit, and the job's answer lies within Python's union's own bounds
-        # of two standard deviations.
-        spark = FIX["local"]
+        # The job reports the union's composite estimate (as hhmon merge does), which depends
+        # on the union's registers only, so Python's union gives it to the unit.
         for fixture in ("sketch", "shipped"):
             for per in (None, "interval", "sensor"):
                 command = ["distinct"] + (["--per", per] if per else [])
-                rows = ask(spark, command, [FIX[fixture]])["rows"]
+                rows = ask(FIX["local"], command, [FIX[fixture]])["rows"]
                 got = {row[per] if per else None: (row["distinct_sources"], row["distinct_destinations"])
                        for row in rows}
-                group = {None: "NULL", "interval": "start_unix", "sensor": "sensor"}[per]
-                unions = {
-                    r["k"]: (r["s"], r["d"])
-                    for r in spark.sql(
-                        f"SELECT {group} AS k, base64(hll_union_agg(unbase64(sources_sketch), true)) AS s, "
-                        f"base64(hll_union_agg(unbase64(destinations_sketch), true)) AS d "
-                        f"FROM selected GROUP BY {group}").collect()
-                }
-                expected = self.expected(FIX[fixture], per)
                 with self.subTest(fixture=fixture, per=per):
-                    self.assertEqual(sorted(got, key=str), sorted(expected, key=str))
-                    for key, answers in got.items():
-                        for answer, ours, theirs in zip(answers, expected[key], unions[key]):
-                            theirs = datasketches.hll_sketch.deserialize(base64.b64decode(theirs))
-                            self.assertEqual(composite(theirs), composite(ours), key)
-                            self.assertGreaterEqual(answer, ours.get_lower_bound(2), key)
-                            self.assertLessEqual(answer, ours.get_upper_bound(2), key)
+                    self.assertEqual(got, self.expected(FIX[fixture], per))
 
     def test_distinct_is_within_two_percent_of_the_exact_count_of_the_whole_traffic(self):
         row = ask(FIX["local"], ["distinct"], [FIX["sketch"]])["rows"][0]
@@ -301,20 +281,29 @@ class Distinct(unittest.TestCase):
         self.assertEqual(row["packets"], sum(len(FIX["packets"][s]) for s in SENSORS))
 
     def test_hhmon_merge_agrees(self):
-        # hhmon merge reports the union's composite estimate; Spark's hll_sketch_estimate the
-        # estimate of the union's result sketch, which after a union is the same composite
-        # estimate (the union's HIP accumulator no longer applies).
+        # Both report the union's composite estimate: overall, and for each interval's and
+        # each sensor's snapshots merged on their own.
         for fixture in ("sketch", "shipped"):
-            files = snapshot_files(FIX[fixture])
-            out = os.path.join(FIX["tmp"].name, f"merged-{fixture}.json")
-            hhmon("merge", "--out", out, *files)
-            merged = load(out)
-            row = ask(FIX["local"], ["distinct"], [FIX[fixture]])["rows"][0]
-            with self.subTest(fixture=fixture):
-                self.assertEqual((row["distinct_sources"], row["distinct_destinations"]),
-                                 (merged["distinct_sources"], merged["distinct_destinations"]))
-                self.assertEqual((row["packets"], row["bytes"]),
-                                 (merged["totals"]["packets"], merged["totals"]["bytes"]))
+            for per in (None, "interval", "sensor"):
+                groups = collections.defaultdict(list)
+                for path in snapshot_files(FIX[fixture]):
+                    snapshot = load(path)
+                    key = {None: None, "interval": snapshot["interval"]["start_unix"],
+                           "sensor": sensor_of(path, snapshot)}[per]
+                    groups[key].append(path)
+                merged = {}
+                for key, files in groups.items():
+                    out = os.path.join(FIX["tmp"].name, "merged.json")
+                    hhmon("merge", "--out", out, *files)
+                    m = load(out)
+                    merged[key] = (m["distinct_sources"], m["distinct_destinations"],
+                                   m["totals"]["packets"], m["totals"]["bytes"])
+                command = ["distinct"] + (["--per", per] if per else [])
+                rows = ask(FIX["local"], command, [FIX[fixture]])["rows"]
+                got = {row[per] if per else None: (row["distinct_sources"], row["distinct_destinations"],
+                                                   row["packets"], row["bytes"]) for row in rows}
+                with self.subTest(fixture=fixture, per=per):
+                    self.assertEqual(got, merged)
 
     def test_time_range_and_sensors_select_snapshots(self):
         starts = sorted({load(p)["interval"]["start_unix"] for p in snapshot_files(FIX["sketch"])})
@@ -371,15 +360,59 @@ class Top(unittest.TestCase):
                         self.assertEqual((entries[0]["address"], entries[0]["rank_certain"]), (victim, True))
 
 
-class FanIn(unittest.TestCase):
-    def test_fan_in_reports_the_largest_count_any_sensor_interval_listed(self):
-        victim = "203.0.113.10"
-        listed = [e["distinct_sources"] for p in snapshot_files(FIX["sketch"]) for snap in [load(p)]
-                  for e in snap["top_destinations"] + snap["top_destinations_by_bytes"]
-                  if e["address"] == victim]
-        got = ask(FIX["local"], ["fan-in", victim], [FIX["sketch"]])
-        self.assertEqual(got["reported"], max(listed))
-        self.assertEqual(got["sensor_intervals"], len(snapshot_files(FIX["sketch"])))
+class Fan(unittest.TestCase):
+    VICTIM = "203.0.113.10"  # hhmon generate's fan-in attack: SYNs from spoofed sources
+    SCANNER = "198.51.100.7"  # and its scanner: SYNs to consecutive addresses
+
+    def exact_peers(self, address, direction):
+        packets = [p for s in SENSORS for p in FIX["packets"][s] if p[1]]
+        if direction == "in":
+            return len({p[1][0] for p in packets if p[1][1] == address})
+        return len({p[1][1] for p in packets if p[1][0] == address})
+
+    def test_the_victims_fan_in_and_the_scanners_fan_out_are_within_two_percent_of_exact(self):
+        for command, address, direction in [("fan-in", self.VICTIM, "in"), ("fan-out", self.SCANNER, "out")]:
+            got = ask(FIX["local"], [command, address], [FIX["sketch"]])
+            exact = self.exact_peers(address, direction)
+            with self.subTest(command=command):
+                self.assertLess(abs(got["estimate"] - exact) / exact, 0.02, (got, exact))
+                self.assertEqual(got["with_sketch"], got["listed_by"])
+                self.assertEqual(got["sensor_intervals"], len(snapshot_files(FIX["sketch"])))
+
+    def test_fan_in_agrees_with_hhmon_merge_and_the_datasketches_union(self):
+        files = snapshot_files(FIX["sketch"])
+        out = os.path.join(FIX["tmp"].name, "merged-fan.json")
+        hhmon("merge", "--out", out, *files)
+        merged = [e for e in load(out)["top_destinations"] if e["address"] == self.VICTIM][0]
+        got = ask(FIX["local"], ["fan-in", self.VICTIM], [FIX["sketch"]])
+        sketches = [e["distinct_sources_sketch"] for p in files for snap in [load(p)]
+                    for e in snap["top_destinations"] + snap["top_destinations_by_bytes"]
+                    if e["address"] == self.VICTIM]
+        ours = datasketches_union(sketches)
+        self.assertEqual(got["estimate"], merged["distinct_sources"])
+        self.assertEqual(got["estimate"], composite(ours))
+        self.assertEqual(got["reported"], max(e["distinct_sources"] for p in files for snap in [load(p)]
+                                              for e in snap["top_destinations"] if e["address"] == self.VICTIM))
+
+    def test_an_address_no_one_listed_has_no_estimate(self):
+        got = ask(FIX["local"], ["fan-in", "192.0.2.123"], [FIX["sketch"]])
+        self.assertEqual((got["listed_by"], got["estimate"], got["reported"]), (0, None, None))
+
+
+class Sensors(unittest.TestCase):
+    def test_snapshots_without_a_sensor_field_belong_to_their_directory(self):
+        root = os.path.join(FIX["tmp"].name, "legacy")
+        for path in snapshot_files(FIX["shipped"]):
+            snapshot = load(path)
+            snapshot.pop("sensor")
+            folder = os.path.join(root, "old-" + os.path.basename(os.path.dirname(path)))
+            os.makedirs(folder, exist_ok=True)
+            with open(os.path.join(folder, os.path.basename(path)), "w") as f:
+                json.dump(snapshot, f)
+        old = ask(FIX["local"], ["distinct", "--per", "sensor"], [root])["rows"]
+        new = ask(FIX["local"], ["distinct", "--per", "sensor"], [FIX["shipped"]])["rows"]
+        self.assertEqual([r["sensor"] for r in old], ["old-" + s for s in SENSORS])
+        self.assertEqual([dict(r, sensor=None) for r in old], [dict(r, sensor=None) for r in new])
 
 
 class SparkConnect(unittest.TestCase):
