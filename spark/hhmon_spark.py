@@ -240,7 +240,11 @@ def parse_address(text):
 
 def session(remote=None, master=None):
     """A Spark Connect session with `remote`, else the one spark-submit set up, else local."""
-    from pyspark.sql import SparkSession
+    try:
+        from pyspark.sql import SparkSession
+    except ImportError:
+        sys.exit("hhmon-spark: this Python has no pyspark: pip install 'pyspark[connect]==4.0.1' "
+                 "(Spark 3.5 or later; spark/README.md)")
 
     if remote:
         return SparkSession.builder.remote(remote).getOrCreate()
@@ -456,6 +460,14 @@ def main(argv=None):
     spark = session(args.remote, args.master)
     try:
         result = run(args, spark)
+    except Exception as error:
+        # Spark's own errors (a path that does not exist, a file that is not a snapshot) say
+        # what is wrong in their first line; the JVM stack behind it helps no one here.
+        if not type(error).__module__.startswith(("pyspark", "py4j")):
+            raise
+        lines = str(error).strip().splitlines() or [type(error).__name__]
+        said = next((line for line in lines if "SQLSTATE" in line), lines[0])
+        sys.exit(f"hhmon-spark: {said.lstrip(': ')}")
     finally:
         spark.stop()
     if args.json:

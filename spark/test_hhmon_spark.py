@@ -415,6 +415,21 @@ class Sensors(unittest.TestCase):
         self.assertEqual([dict(r, sensor=None) for r in old], [dict(r, sensor=None) for r in new])
 
 
+class CommandLine(unittest.TestCase):
+    def test_a_file_that_is_not_a_snapshot_is_named_and_fails_the_run(self):
+        root = os.path.join(FIX["tmp"].name, "broken", "sensor1")
+        os.makedirs(root)
+        bad = os.path.join(root, "hhmon-000000000060.json")
+        with open(bad, "w") as f:
+            f.write("not json\n")
+        env = dict(os.environ, PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"])
+        ran = subprocess.run([os.path.join(HERE, "hhmon-spark"), "distinct", os.path.dirname(root)],
+                             capture_output=True, text=True, env=env)
+        self.assertEqual(ran.returncode, 1, ran.stderr)
+        self.assertIn(bad, ran.stderr.strip().splitlines()[-1])
+        self.assertTrue(ran.stderr.strip().splitlines()[-1].startswith("hhmon-spark: "), ran.stderr)
+
+
 class SparkConnect(unittest.TestCase):
     """The same questions over Spark Connect, through the command line (one process has either
     a local or a remote session, not both), compared with the local session's answers."""
