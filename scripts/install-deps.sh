@@ -36,6 +36,10 @@ if [ "${1:-}" = "--test" ]; then
     if ! "$venv/bin/python3" -c "import datasketches, pyspark, pyspark.sql.connect.session" 2>/dev/null; then
         # Debian's own Python, which the python3-venv package above equips.
         $sudo /usr/bin/python3 -m venv "$venv"
-        $sudo "$venv/bin/pip" install --quiet "datasketches==5.2.0" "pyspark[connect]==4.0.1"
+        # pyspark's Connect client libraries are pinned to the versions the tests passed with,
+        # so a new release of one cannot change what the tests run against unnoticed.
+        $sudo "$venv/bin/pip" install --quiet "datasketches==5.2.0" "pyspark[connect]==4.0.1" \
+            "pandas==3.1.1" "pyarrow==26.0.1" "grpcio==1.85.3" "grpcio-status==1.85.3" \
+            "googleapis-common-protos==1.76.0" "protobuf==7.36.2"
     fi
 fi
