@@ -397,14 +397,8 @@ mod tests {
 
     fn address(text: &str, packets: u64, bytes: u64, fan_in: Option<u64>) -> AddressEntry {
         AddressEntry {
-            address: text.parse().unwrap(),
-            packets,
-            bytes,
-            lower_bound: crate::report::LowerBound::NONE,
             distinct_sources: fan_in,
-            distinct_destinations: None,
-            distinct_sources_sketch: None,
-            distinct_destinations_sketch: None,
+            ..AddressEntry::new(text.parse().unwrap(), packets, bytes)
         }
     }
 

@@ -532,6 +532,22 @@ pub struct AddressEntry {
     pub distinct_destinations_sketch: Option<String>,
 }
 
+impl AddressEntry {
+    /// The entry of `address` with its counts: exact (no lower bound), no fan figure.
+    pub fn new(address: IpAddr, packets: u64, bytes: u64) -> Self {
+        Self {
+            address,
+            packets,
+            bytes,
+            lower_bound: LowerBound::NONE,
+            distinct_sources: None,
+            distinct_destinations: None,
+            distinct_sources_sketch: None,
+            distinct_destinations_sketch: None,
+        }
+    }
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;

@@ -656,16 +656,7 @@ mod tests {
     }
 
     fn address(text: &str, packets: u64) -> AddressEntry {
-        AddressEntry {
-            address: ip(text),
-            packets,
-            bytes: packets * 100,
-            lower_bound: crate::report::LowerBound::NONE,
-            distinct_sources: None,
-            distinct_destinations: None,
-            distinct_sources_sketch: None,
-            distinct_destinations_sketch: None,
-        }
+        AddressEntry::new(ip(text), packets, packets * 100)
     }
 
     /// `count` of `reason`, none of the others.

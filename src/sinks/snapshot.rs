@@ -275,9 +275,7 @@ fn replace_atomically(path: &Path, bytes: &[u8], sync: bool) -> Result<(), Error
 mod tests {
     use super::*;
     use crate::decode::UnparsedReason;
-    use crate::report::{
-        AddressEntry, Counting, FlowEntry, IntervalSpan, ReasonCounts, Sketches, Totals,
-    };
+    use crate::report::{AddressEntry, Counting, FlowEntry, ReasonCounts, Sketches, Totals};
     use crate::sketch::hll::DistinctCounter;
 
     fn reasons(reason: UnparsedReason, count: u64) -> ReasonCounts {
@@ -305,24 +303,8 @@ mod tests {
             bytes: 3000,
             lower_bound: crate::report::LowerBound::NONE,
         };
-        let address = AddressEntry {
-            address: "192.0.2.1".parse().unwrap(),
-            packets: 11,
-            bytes: 3000,
-            lower_bound: crate::report::LowerBound::NONE,
-            distinct_sources: None,
-            distinct_destinations: None,
-            distinct_sources_sketch: None,
-            distinct_destinations_sketch: None,
-        };
+        let address = AddressEntry::new("192.0.2.1".parse().unwrap(), 11, 3000);
         IntervalReport {
-            interval: IntervalSpan::new(start_unix, 10),
-            sensor: String::new(),
-            totals: totals.clone(),
-            cumulative: totals,
-            distinct_sources: 1,
-            distinct_destinations: 1,
-            window: None,
             counting: Counting::Exact,
             top_flows: vec![flow.clone()],
             top_flows_by_bytes: vec![flow],
@@ -330,12 +312,12 @@ mod tests {
             top_sources_by_bytes: vec![address.clone()],
             top_destinations: vec![address.clone()],
             top_destinations_by_bytes: vec![address],
-            capture: None,
             // hhmon always writes them, and a snapshot without them does not load.
             sketches: Some(Sketches {
                 sources: DistinctCounter::default().to_base64(),
                 destinations: DistinctCounter::default().to_base64(),
             }),
+            ..crate::report::tests::listless(start_unix, totals)
         }
     }
 

@@ -108,16 +108,7 @@ impl TruthCounter {
         // The truth holds no per-address distinct counts.
         let addresses = |counts: &Counts<IpAddr>, by_bytes| {
             ranked(counts, top, by_bytes)
-                .map(|(&address, packets, bytes)| AddressEntry {
-                    address,
-                    packets,
-                    bytes,
-                    lower_bound: crate::report::LowerBound::NONE,
-                    distinct_sources: None,
-                    distinct_destinations: None,
-                    distinct_sources_sketch: None,
-                    distinct_destinations_sketch: None,
-                })
+                .map(|(&address, packets, bytes)| AddressEntry::new(address, packets, bytes))
                 .collect()
         };
         Truth {

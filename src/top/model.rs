@@ -408,14 +408,9 @@ pub(super) mod tests {
 
     fn address(text: &str, packets: u64, bytes: u64, peers: Option<u64>) -> AddressEntry {
         AddressEntry {
-            address: text.parse().unwrap(),
-            packets,
-            bytes,
-            lower_bound: LowerBound::NONE,
             distinct_sources: peers,
             distinct_destinations: peers.map(|n| n + 1),
-            distinct_sources_sketch: None,
-            distinct_destinations_sketch: None,
+            ..AddressEntry::new(text.parse().unwrap(), packets, bytes)
         }
     }
 

@@ -56,17 +56,11 @@ fn flow(src: &str, dst: &str, protocol: u8) -> FlowEntry {
 
 fn address(text: &str) -> AddressEntry {
     AddressEntry {
-        address: text.parse().unwrap(),
-        packets: 3,
-        bytes: 180,
         lower_bound: LowerBound {
             packets: true,
             bytes: false,
         },
-        distinct_sources: None,
-        distinct_destinations: None,
-        distinct_sources_sketch: None,
-        distinct_destinations_sketch: None,
+        ..AddressEntry::new(text.parse().unwrap(), 3, 180)
     }
 }
 
