@@ -386,6 +386,21 @@ pub fn largest<T, K: Ord>(
     kept
 }
 
+/// The `n` keys of `counts` (packets and bytes per key) with the most packets, or bytes,
+/// with both counts, ranked by [`largest`]: an exact top list.
+pub fn largest_counts<K: Ord, S>(
+    counts: &std::collections::HashMap<K, (u64, u64), S>,
+    n: usize,
+    by_bytes: bool,
+) -> Vec<(&K, u64, u64)> {
+    let entries = counts
+        .iter()
+        .map(|(key, &(packets, bytes))| (key, packets, bytes));
+    largest(entries, n, |&(key, packets, bytes)| {
+        (if by_bytes { bytes } else { packets }, key)
+    })
+}
+
 /// Which figures of a top-list entry are lower bounds. A sketched list ranks its keys by one
 /// figure (an estimate) and gives the other as counted since the key was tracked: every
 /// packet or byte of it was really sent, but what came before the key was tracked is missing.

@@ -5,7 +5,7 @@
 use super::config::MonitorConfig;
 use super::hash::{flow_view_hash, ViewKey, EXACT_HASH_SEEDS};
 use crate::decode::FlowKey;
-use crate::report::largest;
+use crate::report::{largest, largest_counts};
 use crate::sketch::chk::CuckooHeavyKeeper;
 use std::collections::HashMap;
 
@@ -106,17 +106,10 @@ impl<K: ViewKey> HeavyHitters<K> {
                 })
                 .collect()
             }
-            HeavyHitters::Exact { counts, .. } => {
-                let entries = counts
-                    .iter()
-                    .map(|(key, &(packets, bytes))| (key, packets, bytes));
-                largest(entries, n, |&(key, packets, bytes)| {
-                    (if by_bytes { bytes } else { packets }, key)
-                })
+            HeavyHitters::Exact { counts, .. } => largest_counts(counts, n, by_bytes)
                 .into_iter()
                 .map(|(key, packets, bytes)| (key.clone(), packets, bytes))
-                .collect()
-            }
+                .collect(),
         }
     }
 

@@ -6,7 +6,7 @@
 use super::generator::{SynthPacket, Traffic};
 use super::SynthConfig;
 use crate::decode::FlowKey;
-use crate::report::{largest, AddressEntry, FlowEntry};
+use crate::report::{largest_counts, AddressEntry, FlowEntry};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -101,13 +101,15 @@ impl TruthCounter {
     pub fn finish(self, config: &SynthConfig) -> Truth {
         let top = config.top;
         let flows = |by_bytes| {
-            ranked(&self.flows, top, by_bytes)
+            largest_counts(&self.flows, top, by_bytes)
+                .into_iter()
                 .map(|(&key, packets, bytes)| FlowEntry::new(key, packets, bytes))
                 .collect()
         };
         // The truth holds no per-address distinct counts.
         let addresses = |counts: &Counts<IpAddr>, by_bytes| {
-            ranked(counts, top, by_bytes)
+            largest_counts(counts, top, by_bytes)
+                .into_iter()
                 .map(|(&address, packets, bytes)| AddressEntry::new(address, packets, bytes))
                 .collect()
         };
@@ -131,20 +133,4 @@ impl TruthCounter {
             top_destinations_by_bytes: addresses(&self.destinations, true),
         }
     }
-}
-
-/// The `n` keys with the largest packet (or byte) counts with both counts, largest first, by
-/// the reports' ranking rule ([`largest`]: ties by ascending key).
-fn ranked<K: Ord>(
-    counts: &Counts<K>,
-    n: usize,
-    by_bytes: bool,
-) -> impl Iterator<Item = (&K, u64, u64)> {
-    let entries = counts
-        .iter()
-        .map(|(key, &(packets, bytes))| (key, packets, bytes));
-    largest(entries, n, |&(key, packets, bytes)| {
-        (if by_bytes { bytes } else { packets }, key)
-    })
-    .into_iter()
 }
