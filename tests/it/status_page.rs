@@ -115,6 +115,20 @@ fn chromium(url: &str, args: &[&str], stdout: &Path, profile: &Path) {
     assert!(status.success(), "chromium {args:?}: {status}");
 }
 
+/// The DOM of `url` after its script ran, kept in `dom_path`, and a note naming that file for
+/// failure messages; fails the test unless the page loaded its reports.
+fn loaded_dom(url: &str, dom_path: &Path, profile: &Path) -> (String, String) {
+    chromium(url, &["--dump-dom"], dom_path, profile);
+    let dom = std::fs::read_to_string(dom_path).unwrap();
+    let context = format!("DOM in {}", dom_path.display());
+    let state = element(&dom, "span", "state");
+    assert!(
+        state.contains("updated"),
+        "the page did not load: {state} ({context})"
+    );
+    (dom, context)
+}
+
 /// The markup of the element `<tag ... id="id" ...>` of `dom`, up to its end tag (the
 /// elements checked hold no nested element of their own kind).
 fn element<'a>(dom: &'a str, tag: &str, id: &str) -> &'a str {
@@ -191,15 +205,7 @@ fn the_status_page_shows_the_flood_victim_with_its_packets_in_a_real_browser() {
     let profile = tempfile::tempdir().unwrap();
     let url = format!("http://{address}/");
     let dom_path = out.join("status-page.html");
-    chromium(&url, &["--dump-dom"], &dom_path, profile.path());
-    let dom = std::fs::read_to_string(&dom_path).unwrap();
-    let context = format!("DOM in {}", dom_path.display());
-
-    let state = element(&dom, "span", "state");
-    assert!(
-        state.contains("updated"),
-        "the page did not load: {state} ({context})"
-    );
+    let (dom, context) = loaded_dom(&url, &dom_path, profile.path());
     let span = element(&dom, "span", "span");
     let start =
         humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + Duration::from_secs(truth.start))
@@ -365,19 +371,10 @@ fn the_status_page_marks_lower_bounds_ignores_unknown_fields_and_shows_markup_as
     }
     let served = serve(state);
 
-    let out = output_dir();
     let profile = tempfile::tempdir().unwrap();
-    let dom_path = out.join("status-page-crafted.html");
     let url = format!("http://{}/", served.address);
-    chromium(&url, &["--dump-dom"], &dom_path, profile.path());
-    let dom = std::fs::read_to_string(&dom_path).unwrap();
-    let context = format!("DOM in {}", dom_path.display());
-
-    let state = element(&dom, "span", "state");
-    assert!(
-        state.contains("updated"),
-        "the page did not load: {state} ({context})"
-    );
+    let dom_path = output_dir().join("status-page-crafted.html");
+    let (dom, context) = loaded_dom(&url, &dom_path, profile.path());
     // Markup in a report is text on the page, never elements.
     assert!(!dom.contains("<img") && !dom.contains("<b>"), "{context}");
     assert!(dom.contains("&lt;img src=x"), "{context}");
