@@ -138,6 +138,20 @@ fn tcpreplay(netns: &Netns, path: &Path, rate: &[&str]) -> (u64, String) {
     (field("Successful packets:"), rate_line)
 }
 
+/// The text `output` gives, line by line as it comes, read on a thread of its own.
+fn collected(output: impl std::io::Read + Send + 'static) -> Arc<Mutex<String>> {
+    let text = Arc::new(Mutex::new(String::new()));
+    let sink = Arc::clone(&text);
+    thread::spawn(move || {
+        for line in BufReader::new(output).lines().map_while(Result::ok) {
+            let mut text = sink.lock().unwrap();
+            text.push_str(&line);
+            text.push('\n');
+        }
+    });
+    text
+}
+
 /// hhmon running in a namespace; killed if the test ends while it still runs.
 struct Hhmon {
     running: Running,
@@ -164,16 +178,7 @@ impl Hhmon {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        let stderr = Arc::new(Mutex::new(String::new()));
-        let lines = BufReader::new(child.stderr.take().unwrap());
-        let sink = Arc::clone(&stderr);
-        thread::spawn(move || {
-            for line in lines.lines().map_while(Result::ok) {
-                let mut text = sink.lock().unwrap();
-                text.push_str(&line);
-                text.push('\n');
-            }
-        });
+        let stderr = collected(child.stderr.take().unwrap());
         let mut hhmon = Self {
             running: Running::new(child),
             stderr,
@@ -984,16 +989,7 @@ fn top_on_an_interface_shows_the_flood_victim_with_every_packet() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let lines = BufReader::new(child.stdout.take().unwrap());
-    let shown = Arc::new(Mutex::new(String::new()));
-    let sink = Arc::clone(&shown);
-    thread::spawn(move || {
-        for line in lines.lines().map_while(Result::ok) {
-            let mut text = sink.lock().unwrap();
-            text.push_str(&line);
-            text.push('\n');
-        }
-    });
+    let shown = collected(child.stdout.take().unwrap());
     let mut top = Running::new(child);
     // The first interval's block says the capture is open.
     let started = Instant::now();
