@@ -28,5 +28,6 @@ pub mod report;
 pub mod sinks;
 pub mod sketch;
 pub mod synth;
+pub mod telemetry;
 pub mod top;
 pub mod window;
