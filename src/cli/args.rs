@@ -3,7 +3,7 @@
 //! or of which flags conflict; one flag alone is checked by its value parser.
 
 use super::parse::{
-    host_name, parse_connect, parse_duration, parse_exponent, parse_listen,
+    host_name, parse_connect, parse_duration, parse_exponent, parse_export_roll, parse_listen,
     parse_positive_duration, parse_sensor, parse_share, parse_speed, parse_whole_seconds,
 };
 use crate::app::capture::CaptureConfig;
@@ -156,6 +156,16 @@ pub struct MonitorArgs {
     /// (packet time, e.g. `7d`).
     #[arg(long, value_name = "DURATION", value_parser = parse_duration, requires = "snapshot_dir")]
     pub keep_age: Option<Duration>,
+    /// Also write every closed interval into this export tree for Spark and its peers:
+    /// Parquet files partitioned as `date=YYYY-MM-DD/sensor=NAME/`, one per sensor and roll
+    /// period (docs/export.md).
+    #[arg(long, value_name = "DIR")]
+    pub export_dir: Option<PathBuf>,
+    /// One export file per sensor and this period: a whole number of seconds that divides a
+    /// day (`1h`, `10m`, `1d`). Intervals of the period still open are published when it
+    /// ends, or when hhmon stops.
+    #[arg(long, default_value = "1h", value_parser = parse_export_roll, value_name = "DURATION", requires = "export_dir")]
+    pub export_roll: Duration,
     /// Serve Prometheus metrics at /metrics, a health check at /healthz, the last reports as
     /// JSON at /api/v1/report and /api/v1/reports, and a status page at / on this address
     /// (e.g. 127.0.0.1:9750), or on this port of 127.0.0.1 (e.g. 9750). A replay keeps serving
@@ -308,6 +318,8 @@ impl MonitorArgs {
             snapshot_dir: self.snapshot_dir.clone(),
             keep: self.keep,
             keep_age: self.keep_age,
+            export_dir: self.export_dir.clone(),
+            export_roll: Some(self.export_roll),
             listen: self.listen,
             quiet: self.quiet,
             prom_top: self.prom_top,
@@ -620,6 +632,7 @@ mod tests {
                 prom_top: 10,
                 stall_timeout: Some(Duration::from_secs(30)),
                 api_history: Some(60),
+                export_roll: Some(Duration::from_secs(3600)),
                 sensor: super::super::parse::host_name(),
                 ..SinkConfig::default()
             }

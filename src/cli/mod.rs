@@ -261,6 +261,8 @@ mod tests {
         ("snapshot_dir", "\"/s\"", Some("/s")),
         ("keep", "3", Some("3")),
         ("keep_age", "\"2h\"", Some("2h")),
+        ("export_dir", "\"/e\"", Some("/e")),
+        ("export_roll", "\"10m\"", Some("10m")),
         ("listen", "9751", Some("9751")),
         ("stall_timeout", "\"5s\"", Some("5s")),
         ("prom_top", "4", Some("4")),
@@ -287,7 +289,11 @@ mod tests {
     #[test]
     fn every_flag_of_every_command_that_reads_a_config_file_has_a_key() {
         // What `--keep` needs and `capture` requires, from the file so that a typed flag wins.
-        let context = [("snapshot_dir", "\"/ctx\""), ("interface", "\"eth0\"")];
+        let context = [
+            ("snapshot_dir", "\"/ctx\""),
+            ("export_dir", "\"/ctx-export\""),
+            ("interface", "\"eth0\""),
+        ];
         let mut checked = Vec::new();
         for sub in Cli::command().get_subcommands() {
             if !sub.get_arguments().any(|arg| arg.get_id() == config::FLAG) {
@@ -335,7 +341,7 @@ mod tests {
         ] {
             assert!(checked.iter().any(|c| c == expected), "{checked:?}");
         }
-        assert_eq!(checked.len(), 19 + 26, "{checked:?}");
+        assert_eq!(checked.len(), 21 + 28, "{checked:?}");
     }
 
     #[test]

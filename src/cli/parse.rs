@@ -38,6 +38,14 @@ pub(super) fn parse_positive_duration(text: &str) -> Result<Duration, String> {
     Ok(duration)
 }
 
+pub(super) fn parse_export_roll(text: &str) -> Result<Duration, String> {
+    let duration = parse_duration(text)?;
+    if !crate::sinks::export::is_valid_roll(duration) {
+        return Err("must be a whole number of seconds that divides a day (1h, 10m, 1d)".into());
+    }
+    Ok(duration)
+}
+
 /// An address, or a bare port on 127.0.0.1: metrics stay on loopback unless asked otherwise.
 pub(super) fn parse_listen(text: &str) -> Result<SocketAddr, String> {
     if let Ok(port) = text.parse::<u16>() {

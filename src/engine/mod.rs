@@ -51,6 +51,9 @@ pub enum Error {
     /// The snapshot directory is unusable.
     #[error(transparent)]
     Snapshot(#[from] snapshot::Error),
+    /// The export tree is unusable.
+    #[error(transparent)]
+    Export(#[from] crate::sinks::export::Error),
     /// The runtime for HTTP and signals, the sink thread, or the worker threads could not
     /// start.
     #[error("cannot start a thread: {0}")]
@@ -86,6 +89,9 @@ pub struct Delivered {
     pub intervals: u64,
     /// Snapshots that could not be written (or made durable).
     pub snapshot_errors: u64,
+    /// Intervals that could not be staged, or staged periods that could not be published, in
+    /// the export tree.
+    pub export_errors: u64,
 }
 
 impl Engine {

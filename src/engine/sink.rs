@@ -1,11 +1,12 @@
-//! The sink thread: every closed interval's report goes to the snapshot directory, the stdout
-//! table, and the metrics text and JSON the endpoint serves, in that order (then to an
+//! The sink thread: every closed interval's report goes to the snapshot directory, the export
+//! tree, the stdout table, and the metrics text and JSON the endpoint serves, in that order (then to an
 //! in-process viewer's tap, if one is set), on a thread of its own, so that a slow disk or a
 //! closed pipe never blocks a packet loop. Knows nothing of packets or sketches.
 
 use super::http::{self, EndpointState};
 use super::{Delivered, Error};
 use crate::report::{CaptureStats, IntervalReport};
+use crate::sinks::export::ExportWriter;
 use crate::sinks::snapshot::{self, Durability, Retention, SnapshotWriter};
 use crate::sinks::{prometheus, table};
 use std::io::Write;
@@ -24,6 +25,11 @@ pub struct SinkConfig {
     pub keep: Option<usize>,
     /// Remove snapshots of intervals older than this (packet time) behind the newest.
     pub keep_age: Option<Duration>,
+    /// Write every closed interval into this export tree (Parquet, partitioned by date and
+    /// sensor).
+    pub export_dir: Option<PathBuf>,
+    /// One export file per sensor and this period; `None`: an hour.
+    pub export_roll: Option<Duration>,
     /// Serve the metrics, health, JSON API and status page on this address.
     pub listen: Option<SocketAddr>,
     /// Do not print the per-interval table.
@@ -92,6 +98,17 @@ impl Sink {
             )?),
             None => None,
         };
+        let mut export = match &config.export_dir {
+            Some(dir) => Some(ExportWriter::new(
+                dir,
+                &config.sensor,
+                config
+                    .export_roll
+                    .unwrap_or(crate::sinks::export::DEFAULT_ROLL),
+                config.durability,
+            )?),
+            None => None,
+        };
         let (sender, receiver) = mpsc::channel::<IntervalReport>();
         let quiet = config.quiet;
         let prom_top = config.prom_top;
@@ -117,13 +134,22 @@ impl Sink {
                             tracing::error!(error = %error, "Cannot write snapshot; capture goes on.");
                         }
                     }
+                    if let Some(export) = export.as_mut() {
+                        if let Err(error) = export.write(&report) {
+                            delivered.export_errors += 1;
+                            tracing::error!(error = %error, "Cannot export the interval; it stays staged, capture goes on.");
+                        }
+                    }
                     if stdout_open {
                         let text = table::render(&report, report.top_flows.len().max(report.top_sources.len()));
                         let mut out = std::io::stdout().lock();
                         // A closed pipe (`hhmon replay x | head`) just ends the table output.
                         stdout_open = writeln!(out, "{text}").and_then(|_| out.flush()).is_ok();
                     }
-                    let process = prometheus::ProcessCounters { snapshot_write_errors: delivered.snapshot_errors };
+                    let process = prometheus::ProcessCounters {
+                        snapshot_write_errors: delivered.snapshot_errors,
+                        export_write_errors: delivered.export_errors,
+                    };
                     metrics.publish(prometheus::render(&report, &process, prom_top));
                     match snapshot::render(&report) {
                         Ok(json) => metrics.publish_report(json),
@@ -138,6 +164,12 @@ impl Sink {
                     if let Err(error) = writer.settle() {
                         delivered.snapshot_errors += 1;
                         tracing::error!(error = %error, "Cannot make the snapshots durable.");
+                    }
+                }
+                if let Some(export) = export.as_mut() {
+                    if let Err(error) = export.finish() {
+                        delivered.export_errors += 1;
+                        tracing::error!(error = %error, "Cannot publish the staged intervals; the next run will.");
                     }
                 }
                 delivered

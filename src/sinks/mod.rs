@@ -1,8 +1,9 @@
 //! Sinks: everything that renders or writes an [`IntervalReport`](crate::report::IntervalReport):
-//! the JSON snapshots, the terminal table and the Prometheus text (served by the engine's
+//! the JSON snapshots, the Parquet export tree, the terminal table and the Prometheus text (served by the engine's
 //! service thread). Sinks never see live sketches, only finished reports, and know nothing of
 //! threads or where packets come from.
 
+pub mod export;
 pub mod prometheus;
 pub mod snapshot;
 pub mod table;

@@ -55,6 +55,8 @@ pub enum Metric {
     CountingExact,
     /// Snapshots that could not be written since start.
     SnapshotWriteErrorsTotal,
+    /// Export files that could not be written since start.
+    ExportWriteErrorsTotal,
     /// Frames libpcap received on a live interface since start (0 for replays).
     CaptureReceivedPacketsTotal,
     /// Frames dropped by the kernel or the interface since start, by reason (0 for replays).
@@ -83,7 +85,7 @@ const ADDRESS_LABELS: &[&str] = &["address"];
 
 impl Metric {
     /// Every metric.
-    pub const ALL: [Metric; 29] = [
+    pub const ALL: [Metric; 30] = [
         Metric::PacketsTotal,
         Metric::BytesTotal,
         Metric::UnparsedPacketsTotal,
@@ -103,6 +105,7 @@ impl Metric {
         Metric::SensorInfo,
         Metric::CountingExact,
         Metric::SnapshotWriteErrorsTotal,
+        Metric::ExportWriteErrorsTotal,
         Metric::CaptureReceivedPacketsTotal,
         Metric::CaptureDroppedPacketsTotal,
         Metric::IntervalDistinctDestinations,
@@ -137,6 +140,7 @@ impl Metric {
             Metric::SensorInfo => "hhmon_sensor_info",
             Metric::CountingExact => "hhmon_counting_exact",
             Metric::SnapshotWriteErrorsTotal => "hhmon_snapshot_write_errors_total",
+            Metric::ExportWriteErrorsTotal => "hhmon_export_write_errors_total",
             Metric::CaptureReceivedPacketsTotal => "hhmon_capture_received_packets_total",
             Metric::CaptureDroppedPacketsTotal => "hhmon_capture_dropped_packets_total",
             Metric::IntervalDistinctDestinations => "hhmon_interval_distinct_destinations",
@@ -202,6 +206,9 @@ impl Metric {
             Metric::SnapshotWriteErrorsTotal => {
                 "Snapshots that could not be written (directory full, gone or read-only) since hhmon started."
             }
+            Metric::ExportWriteErrorsTotal => {
+                "Intervals that could not be staged, or staged hours that could not be published, in the export tree (full, gone or read-only) since hhmon started; what was staged is published later."
+            }
             Metric::CaptureReceivedPacketsTotal => {
                 "Frames libpcap received on the live interface (passed the filter, dropped ones included), since hhmon started; 0 for file replays."
             }
@@ -264,6 +271,8 @@ impl Metric {
 pub struct ProcessCounters {
     /// Snapshots that could not be written since start.
     pub snapshot_write_errors: u64,
+    /// Export writes that failed since start.
+    pub export_write_errors: u64,
 }
 
 /// The `reason` label values of the drop counters, with their counts.
@@ -513,7 +522,8 @@ impl Metrics {
         self.counter(
             Metric::SnapshotWriteErrorsTotal,
             process.snapshot_write_errors,
-        )
+        )?;
+        self.counter(Metric::ExportWriteErrorsTotal, process.export_write_errors)
     }
 
     /// The per-reader capture counters; nothing when the interface is not shared.
@@ -783,9 +793,11 @@ mod tests {
     fn counters_and_gauges_carry_the_report_and_process_values() {
         let process = ProcessCounters {
             snapshot_write_errors: 3,
+            export_write_errors: 2,
         };
         let all = samples(&render(&fixture(), &process, 10));
         assert_eq!(value(&all, Metric::SnapshotWriteErrorsTotal, &[]), 3.0);
+        assert_eq!(value(&all, Metric::ExportWriteErrorsTotal, &[]), 2.0);
         assert_eq!(value(&all, Metric::PacketsTotal, &[]), 5_000.0);
         assert_eq!(value(&all, Metric::BytesTotal, &[]), 640_000.0);
         assert_eq!(

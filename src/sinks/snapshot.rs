@@ -246,7 +246,7 @@ fn is_temporary(name: &str) -> bool {
 
 /// Writes `bytes` to a temporary file beside `path`, fsyncs it if `sync`, and renames it over
 /// `path`.
-fn replace_atomically(path: &Path, bytes: &[u8], sync: bool) -> Result<(), Error> {
+pub(crate) fn replace_atomically(path: &Path, bytes: &[u8], sync: bool) -> Result<(), Error> {
     let file_name = path
         .file_name()
         .map(|name| name.to_string_lossy())

@@ -1,0 +1,653 @@
+//! The export sink: every closed interval into a directory tree a data lake can hold, for
+//! Spark and its peers to merge across sensors. Knows nothing of how reports are computed or
+//! who reads the tree.
+//!
+//! Layout under the export directory (Hive-style partitions, Parquet files):
+//! - `date=YYYY-MM-DD/sensor=NAME/hhmon-<start_unix>.parquet`: the intervals of one roll period
+//!   (an hour by default) of one sensor, `start_unix` being that of its first interval, 12
+//!   digits. One row group; its rows are described in `docs/export.md`. `NAME` is the sensor
+//!   name with every byte outside `[A-Za-z0-9._-]` written `%XX`, as Hive escapes partition
+//!   values.
+//! - `.hhmon-staging/sensor=NAME/<period_start>/hhmon-<start_unix>.json`: the intervals of a period
+//!   not yet published, each a snapshot (`docs/snapshot.schema.json`) written atomically. Spark,
+//!   Hive, Trino and `hdfs dfs -put` skip names starting with a dot, so readers never see one.
+//!
+//! A period is published when an interval of a later period arrives, and at the end of a run:
+//! its staged intervals become one Parquet file, written under a hidden temporary name and
+//! renamed into place, then the staging directory of the period is renamed to `.published` and
+//! removed. A crash (kill -9, power cut) therefore loses nothing that was staged: the next
+//! writer for the same sensor publishes what it finds. Publishing a period again writes the
+//! same file name over the same content, so a crash between the rename of the file and the
+//! removal of the staging directory yields no duplicate. A run that ends in the middle of a
+//! period publishes it; a later run adds a second file for that period, named by its own first
+//! interval. A failed write (full disk, read-only directory) leaves the staged intervals in
+//! place, to be published by the next write that succeeds.
+//!
+//! Durability follows the snapshots' ([`Durability`]): a live capture fsyncs every staged file
+//! and every published file and directory; a replay settles the tree once at its end.
+
+use super::snapshot::{self, replace_atomically, Durability};
+use crate::report::IntervalReport;
+use base64::Engine as _;
+use parquet::basic::Compression;
+use parquet::data_type::{BoolType, ByteArray, ByteArrayType, Int32Type, Int64Type};
+use parquet::file::properties::WriterProperties;
+use parquet::file::writer::SerializedFileWriter;
+use std::fs::{self, File};
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+const STAGING: &str = ".hhmon-staging";
+const PUBLISHED: &str = ".published";
+const PREFIX: &str = "hhmon-";
+const STAGED_SUFFIX: &str = ".json";
+const EXPORT_SUFFIX: &str = ".parquet";
+const SECONDS_PER_DAY: u64 = 86_400;
+
+/// The default roll period: one file per sensor and hour.
+pub const DEFAULT_ROLL: Duration = Duration::from_secs(3600);
+
+/// Errors of the export sink. Each names the file or directory and the cause.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A directory of the tree could not be created, listed or synced.
+    #[error("export directory {path}: {source}")]
+    Directory {
+        /// The directory.
+        path: PathBuf,
+        /// The cause.
+        source: io::Error,
+    },
+    /// An interval could not be staged, or a period could not be published; what was staged
+    /// stays staged.
+    #[error("cannot write export file {path}: {source}")]
+    Write {
+        /// The file being written.
+        path: PathBuf,
+        /// The cause.
+        source: io::Error,
+    },
+    /// A staged interval could not be read back. It is left out of the published file and
+    /// removed with its period.
+    #[error("cannot read staged interval {path}: {reason}")]
+    Staged {
+        /// The staged file.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+}
+
+impl From<snapshot::Error> for Error {
+    fn from(error: snapshot::Error) -> Self {
+        match error {
+            snapshot::Error::Directory { path, source }
+            | snapshot::Error::Remove { path, source } => Error::Directory { path, source },
+            snapshot::Error::Write { path, source } => Error::Write { path, source },
+        }
+    }
+}
+
+/// Whether `roll` can be an export roll period: whole seconds that divide a day, so that a
+/// period never spans two dates.
+#[must_use]
+pub fn is_valid_roll(roll: Duration) -> bool {
+    let seconds = roll.as_secs();
+    roll.subsec_nanos() == 0 && seconds > 0 && SECONDS_PER_DAY % seconds == 0
+}
+
+/// Writes interval reports into an export tree, for one sensor.
+#[derive(Debug)]
+pub struct ExportWriter {
+    root: PathBuf,
+    /// `sensor=NAME`: the sensor's partition directory, also its staging directory.
+    partition: String,
+    staging: PathBuf,
+    roll_secs: u64,
+    durability: Durability,
+}
+
+impl ExportWriter {
+    /// A writer into the tree at `root` (created if missing) for `sensor`, one file per
+    /// `roll` (which [`is_valid_roll`] must accept; others are taken as an hour). Leftovers of
+    /// a crashed writer are cleaned up; the periods it staged are published with the next
+    /// write or at [`ExportWriter::finish`].
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Directory`] when the tree cannot be created or its staging area listed or
+    /// cleaned.
+    pub fn new(
+        root: &Path,
+        sensor: &str,
+        roll: Duration,
+        durability: Durability,
+    ) -> Result<Self, Error> {
+        let partition = format!("sensor={}", escape_partition_value(sensor));
+        let staging = root.join(STAGING).join(&partition);
+        let directory_error = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| Error::Directory { path, source }
+        };
+        fs::create_dir_all(&staging).map_err(directory_error(&staging))?;
+        let roll_secs = if is_valid_roll(roll) {
+            roll.as_secs()
+        } else {
+            DEFAULT_ROLL.as_secs()
+        };
+        let writer = Self {
+            root: root.to_path_buf(),
+            partition,
+            staging,
+            roll_secs,
+            durability,
+        };
+        for entry in fs::read_dir(&writer.staging).map_err(directory_error(&writer.staging))? {
+            let path = entry.map_err(directory_error(&writer.staging))?.path();
+            let name = path
+                .file_name()
+                .and_then(|name| name.to_str())
+                .unwrap_or_default();
+            if name.ends_with(PUBLISHED) {
+                fs::remove_dir_all(&path).map_err(directory_error(&path))?;
+            }
+        }
+        Ok(writer)
+    }
+
+    /// The file the period starting at `period_start`, whose first interval starts at
+    /// `first_start`, is published as.
+    pub fn path_for(&self, period_start: u64, first_start: u64) -> PathBuf {
+        self.partition_dir(period_start)
+            .join(format!("{PREFIX}{first_start:012}{EXPORT_SUFFIX}"))
+    }
+
+    /// Stages `report`, then publishes every staged period that ended before its interval
+    /// started.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Write`] when the report cannot be staged or a period published (what was
+    /// staged before stays staged), [`Error::Directory`], [`Error::Staged`].
+    pub fn write(&mut self, report: &IntervalReport) -> Result<(), Error> {
+        let start = report.interval.start_unix;
+        let period = start - start % self.roll_secs;
+        let staged = self.stage(period, report);
+        let published = self.publish_before(Some(period));
+        staged.and(published)
+    }
+
+    /// Publishes every staged period, the current one included, and makes the tree durable.
+    ///
+    /// # Errors
+    ///
+    /// As [`ExportWriter::write`]; a period that fails stays staged for the next writer.
+    pub fn finish(&mut self) -> Result<(), Error> {
+        self.publish_before(None)?;
+        if self.durability == Durability::AtEnd {
+            File::open(&self.root)
+                .and_then(|dir| nix::unistd::syncfs(&dir).map_err(io::Error::from))
+                .map_err(|source| Error::Directory {
+                    path: self.root.clone(),
+                    source,
+                })?;
+        }
+        Ok(())
+    }
+
+    fn each(&self) -> bool {
+        self.durability == Durability::EachSnapshot
+    }
+
+    fn partition_dir(&self, period_start: u64) -> PathBuf {
+        let date = humantime::format_rfc3339_seconds(
+            std::time::UNIX_EPOCH + Duration::from_secs(period_start),
+        )
+        .to_string();
+        let day = date.get(..10).unwrap_or(&date);
+        self.root.join(format!("date={day}")).join(&self.partition)
+    }
+
+    fn stage(&self, period: u64, report: &IntervalReport) -> Result<(), Error> {
+        let dir = self.staging.join(period.to_string());
+        create_dirs(&dir, self.each())?;
+        let path = dir.join(format!(
+            "{PREFIX}{:012}{STAGED_SUFFIX}",
+            report.interval.start_unix
+        ));
+        let mut json = snapshot::render(report).map_err(|error| Error::Write {
+            path: path.clone(),
+            source: error.into(),
+        })?;
+        json.push(b'\n');
+        replace_atomically(&path, &json, self.each())?;
+        if self.each() {
+            sync_dir(&dir)?;
+        }
+        Ok(())
+    }
+
+    /// Publishes the staged periods that start before `before` (all with `None`), oldest first;
+    /// stops at the first that fails.
+    fn publish_before(&self, before: Option<u64>) -> Result<(), Error> {
+        let mut periods = Vec::new();
+        let listing_error = |source| Error::Directory {
+            path: self.staging.clone(),
+            source,
+        };
+        for entry in fs::read_dir(&self.staging).map_err(listing_error)? {
+            let name = entry.map_err(listing_error)?.file_name();
+            if let Some(period) = name.to_str().and_then(|name| name.parse::<u64>().ok()) {
+                if before.is_none_or(|before| period < before) {
+                    periods.push(period);
+                }
+            }
+        }
+        periods.sort_unstable();
+        let mut first_error = None;
+        for period in periods {
+            if let Err(error) = self.publish(period) {
+                // A bad staged file must not hold the others back; a write error will fail the
+                // next period too, so the first one is what to report.
+                let keep_going = matches!(error, Error::Staged { .. });
+                first_error.get_or_insert(error);
+                if !keep_going {
+                    break;
+                }
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+
+    fn publish(&self, period: u64) -> Result<(), Error> {
+        let dir = self.staging.join(period.to_string());
+        let (reports, unreadable) = read_staged(&dir)?;
+        if let Some(first) = reports.first() {
+            let path = self.path_for(period, first.interval.start_unix);
+            let bytes = to_parquet(&reports).map_err(|source| Error::Write {
+                path: path.clone(),
+                source,
+            })?;
+            let partition = path.parent().unwrap_or(&self.root).to_path_buf();
+            create_dirs(&partition, self.each())?;
+            replace_atomically(&path, &bytes, self.each())?;
+            if self.each() {
+                sync_dir(&partition)?;
+            }
+        }
+        let published = self.staging.join(format!("{period}{PUBLISHED}"));
+        let remove_error = |source| Error::Directory {
+            path: dir.clone(),
+            source,
+        };
+        fs::rename(&dir, &published).map_err(remove_error)?;
+        if self.each() {
+            sync_dir(&self.staging)?;
+        }
+        fs::remove_dir_all(&published).map_err(remove_error)?;
+        unreadable.map_or(Ok(()), Err)
+    }
+}
+
+/// The staged reports of one period in time order, and the first file that could not be read.
+fn read_staged(dir: &Path) -> Result<(Vec<IntervalReport>, Option<Error>), Error> {
+    let listing_error = |source| Error::Directory {
+        path: dir.to_path_buf(),
+        source,
+    };
+    let mut reports = Vec::new();
+    let mut unreadable = None;
+    for entry in fs::read_dir(dir).map_err(listing_error)? {
+        let path = entry.map_err(listing_error)?.path();
+        let name = path
+            .file_name()
+            .and_then(|name| name.to_str())
+            .unwrap_or_default();
+        // Temporary files of an interrupted write start with a dot; they go with the period.
+        if !(name.starts_with(PREFIX) && name.ends_with(STAGED_SUFFIX)) {
+            continue;
+        }
+        let read = fs::read(&path)
+            .map_err(|error| error.to_string())
+            .and_then(|bytes| {
+                serde_json::from_slice::<IntervalReport>(&bytes).map_err(|error| error.to_string())
+            });
+        match read {
+            Ok(report) => reports.push(report),
+            Err(reason) => {
+                unreadable.get_or_insert(Error::Staged { path, reason });
+            }
+        }
+    }
+    reports.sort_by_key(|report| report.interval.start_unix);
+    Ok((reports, unreadable))
+}
+
+fn create_dirs(dir: &Path, sync: bool) -> Result<(), Error> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    fs::create_dir_all(dir).map_err(|source| Error::Directory {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    if sync {
+        // The new directory entries, up to the export root's parent at most three levels up.
+        for ancestor in dir.ancestors().skip(1).take(3) {
+            sync_dir(ancestor)?;
+        }
+    }
+    Ok(())
+}
+
+fn sync_dir(dir: &Path) -> Result<(), Error> {
+    File::open(dir)
+        .and_then(|dir| dir.sync_all())
+        .map_err(|source| Error::Directory {
+            path: dir.to_path_buf(),
+            source,
+        })
+}
+
+/// A partition value as Hive writes it in a path: bytes outside `[A-Za-z0-9._-]` as `%XX`.
+fn escape_partition_value(value: &str) -> String {
+    let mut escaped = String::with_capacity(value.len());
+    for byte in value.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'.' | b'_' | b'-') {
+            escaped.push(char::from(byte));
+        } else {
+            escaped.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    escaped
+}
+
+/// The Parquet schema of an export file; `docs/export.md` describes each column.
+pub const SCHEMA: &str = "message hhmon_export {
+  required binary sensor (STRING);
+  required int64 start_unix;
+  required int64 interval_start (TIMESTAMP(MICROS,true));
+  required int64 seconds;
+  required binary kind (STRING);
+  optional binary ranked_by (STRING);
+  optional int32 rank;
+  optional binary address (STRING);
+  optional binary src (STRING);
+  optional binary dst (STRING);
+  optional int32 src_port;
+  optional int32 dst_port;
+  optional int32 protocol;
+  required int64 packets;
+  required int64 bytes;
+  optional boolean packets_lower_bound;
+  optional boolean bytes_lower_bound;
+  optional int64 distinct_sources;
+  optional int64 distinct_destinations;
+  optional binary sources_sketch;
+  optional binary destinations_sketch;
+  optional int64 unparsed_packets;
+  optional int64 dropped_packets;
+  optional binary counting (STRING);
+}";
+
+/// One export file's rows, column by column, in [`SCHEMA`] order.
+#[derive(Default)]
+struct Columns {
+    sensor: Vec<ByteArray>,
+    start_unix: Vec<i64>,
+    interval_start: Vec<i64>,
+    seconds: Vec<i64>,
+    kind: Vec<ByteArray>,
+    ranked_by: Optional<ByteArray>,
+    rank: Optional<i32>,
+    address: Optional<ByteArray>,
+    src: Optional<ByteArray>,
+    dst: Optional<ByteArray>,
+    src_port: Optional<i32>,
+    dst_port: Optional<i32>,
+    protocol: Optional<i32>,
+    packets: Vec<i64>,
+    bytes: Vec<i64>,
+    packets_lower_bound: Optional<bool>,
+    bytes_lower_bound: Optional<bool>,
+    distinct_sources: Optional<i64>,
+    distinct_destinations: Optional<i64>,
+    sources_sketch: Optional<ByteArray>,
+    destinations_sketch: Optional<ByteArray>,
+    unparsed_packets: Optional<i64>,
+    dropped_packets: Optional<i64>,
+    counting: Optional<ByteArray>,
+}
+
+/// An optional column: the values present, and a definition level (1 present, 0 null) per row.
+struct Optional<T> {
+    values: Vec<T>,
+    levels: Vec<i16>,
+}
+
+impl<T> Default for Optional<T> {
+    fn default() -> Self {
+        Self {
+            values: Vec::new(),
+            levels: Vec::new(),
+        }
+    }
+}
+
+impl<T> Optional<T> {
+    fn push(&mut self, value: Option<T>) {
+        self.levels.push(i16::from(value.is_some()));
+        self.values.extend(value);
+    }
+}
+
+fn text(value: impl ToString) -> ByteArray {
+    ByteArray::from(value.to_string().into_bytes())
+}
+
+fn signed(value: u64) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
+}
+
+/// A base64 sketch of a report as bytes; `None` for an absent, empty or undecodable one (a
+/// report made by hhmon always decodes).
+fn sketch(base64: Option<&str>) -> Option<ByteArray> {
+    base64
+        .filter(|text| !text.is_empty())
+        .and_then(|text| base64::engine::general_purpose::STANDARD.decode(text).ok())
+        .map(ByteArray::from)
+}
+
+impl Columns {
+    /// The columns every row has: the interval and the kind of row.
+    fn start_row(&mut self, report: &IntervalReport, kind: &str) {
+        let start = signed(report.interval.start_unix);
+        self.sensor.push(text(&report.sensor));
+        self.start_unix.push(start);
+        self.interval_start.push(start.saturating_mul(1_000_000));
+        self.seconds.push(signed(report.interval.seconds));
+        self.kind.push(text(kind));
+    }
+
+    fn add(&mut self, report: &IntervalReport) {
+        self.start_row(report, "interval");
+        self.ranked_by.push(None);
+        self.rank.push(None);
+        self.no_address();
+        self.no_flow();
+        self.packets.push(signed(report.totals.packets));
+        self.bytes.push(signed(report.totals.bytes));
+        self.packets_lower_bound.push(None);
+        self.bytes_lower_bound.push(None);
+        self.distinct_sources
+            .push(Some(signed(report.distinct_sources)));
+        self.distinct_destinations
+            .push(Some(signed(report.distinct_destinations)));
+        let sketches = report.sketches.as_ref();
+        self.sources_sketch
+            .push(sketch(sketches.map(|s| s.sources.as_str())));
+        self.destinations_sketch
+            .push(sketch(sketches.map(|s| s.destinations.as_str())));
+        self.unparsed_packets
+            .push(Some(signed(report.totals.unparsed_packets)));
+        let dropped = report.capture.as_ref().map(|capture| {
+            capture
+                .interval
+                .dropped_kernel
+                .saturating_add(capture.interval.dropped_interface)
+        });
+        self.dropped_packets.push(dropped.map(signed));
+        self.counting.push(Some(text(report.counting.as_str())));
+
+        for (ranked_by, list) in [
+            ("packets", &report.top_flows),
+            ("bytes", &report.top_flows_by_bytes),
+        ] {
+            for (rank, entry) in list.iter().enumerate() {
+                self.entry_row(report, "flow", ranked_by, rank);
+                self.address.push(None);
+                self.src.push(Some(text(entry.src)));
+                self.dst.push(Some(text(entry.dst)));
+                self.src_port.push(Some(i32::from(entry.src_port)));
+                self.dst_port.push(Some(i32::from(entry.dst_port)));
+                self.protocol.push(Some(i32::from(entry.protocol)));
+                self.figures(entry.packets, entry.bytes, entry.lower_bound);
+                self.distinct_sources.push(None);
+                self.distinct_destinations.push(None);
+                self.sources_sketch.push(None);
+                self.destinations_sketch.push(None);
+            }
+        }
+        let address_lists = [
+            ("source", "packets", &report.top_sources),
+            ("source", "bytes", &report.top_sources_by_bytes),
+            ("destination", "packets", &report.top_destinations),
+            ("destination", "bytes", &report.top_destinations_by_bytes),
+        ];
+        for (kind, ranked_by, list) in address_lists {
+            for (rank, entry) in list.iter().enumerate() {
+                self.entry_row(report, kind, ranked_by, rank);
+                self.address.push(Some(text(entry.address)));
+                self.no_flow();
+                self.figures(entry.packets, entry.bytes, entry.lower_bound);
+                self.distinct_sources
+                    .push(entry.distinct_sources.map(signed));
+                self.distinct_destinations
+                    .push(entry.distinct_destinations.map(signed));
+                self.sources_sketch
+                    .push(sketch(entry.distinct_sources_sketch.as_deref()));
+                self.destinations_sketch
+                    .push(sketch(entry.distinct_destinations_sketch.as_deref()));
+            }
+        }
+    }
+
+    fn entry_row(&mut self, report: &IntervalReport, kind: &str, ranked_by: &str, rank: usize) {
+        self.start_row(report, kind);
+        self.ranked_by.push(Some(text(ranked_by)));
+        self.rank
+            .push(Some(i32::try_from(rank + 1).unwrap_or(i32::MAX)));
+        self.unparsed_packets.push(None);
+        self.dropped_packets.push(None);
+        self.counting.push(None);
+    }
+
+    fn figures(&mut self, packets: u64, bytes: u64, lower_bound: crate::report::LowerBound) {
+        self.packets.push(signed(packets));
+        self.bytes.push(signed(bytes));
+        self.packets_lower_bound.push(Some(lower_bound.packets));
+        self.bytes_lower_bound.push(Some(lower_bound.bytes));
+    }
+
+    fn no_address(&mut self) {
+        self.address.push(None);
+    }
+
+    fn no_flow(&mut self) {
+        self.src.push(None);
+        self.dst.push(None);
+        self.src_port.push(None);
+        self.dst_port.push(None);
+        self.protocol.push(None);
+    }
+}
+
+/// The Parquet file of `reports`: one row group, Snappy-compressed.
+fn to_parquet(reports: &[IntervalReport]) -> io::Result<Vec<u8>> {
+    let mut columns = Columns::default();
+    for report in reports {
+        columns.add(report);
+    }
+    write_parquet(&columns).map_err(io::Error::other)
+}
+
+fn write_parquet(columns: &Columns) -> parquet::errors::Result<Vec<u8>> {
+    let schema = Arc::new(parquet::schema::parser::parse_message_type(SCHEMA)?);
+    let properties = Arc::new(
+        WriterProperties::builder()
+            .set_compression(Compression::SNAPPY)
+            .set_created_by(concat!("hhmon ", env!("CARGO_PKG_VERSION")).to_owned())
+            .build(),
+    );
+    let mut writer = SerializedFileWriter::new(Vec::new(), schema, properties)?;
+    let mut group = writer.next_row_group()?;
+    let mut index = 0;
+    while let Some(mut column) = group.next_column()? {
+        let c = columns;
+        match index {
+            0 => required::<ByteArrayType>(&mut column, &c.sensor),
+            1 => required::<Int64Type>(&mut column, &c.start_unix),
+            2 => required::<Int64Type>(&mut column, &c.interval_start),
+            3 => required::<Int64Type>(&mut column, &c.seconds),
+            4 => required::<ByteArrayType>(&mut column, &c.kind),
+            5 => optional::<ByteArrayType>(&mut column, &c.ranked_by),
+            6 => optional::<Int32Type>(&mut column, &c.rank),
+            7 => optional::<ByteArrayType>(&mut column, &c.address),
+            8 => optional::<ByteArrayType>(&mut column, &c.src),
+            9 => optional::<ByteArrayType>(&mut column, &c.dst),
+            10 => optional::<Int32Type>(&mut column, &c.src_port),
+            11 => optional::<Int32Type>(&mut column, &c.dst_port),
+            12 => optional::<Int32Type>(&mut column, &c.protocol),
+            13 => required::<Int64Type>(&mut column, &c.packets),
+            14 => required::<Int64Type>(&mut column, &c.bytes),
+            15 => optional::<BoolType>(&mut column, &c.packets_lower_bound),
+            16 => optional::<BoolType>(&mut column, &c.bytes_lower_bound),
+            17 => optional::<Int64Type>(&mut column, &c.distinct_sources),
+            18 => optional::<Int64Type>(&mut column, &c.distinct_destinations),
+            19 => optional::<ByteArrayType>(&mut column, &c.sources_sketch),
+            20 => optional::<ByteArrayType>(&mut column, &c.destinations_sketch),
+            21 => optional::<Int64Type>(&mut column, &c.unparsed_packets),
+            22 => optional::<Int64Type>(&mut column, &c.dropped_packets),
+            23 => optional::<ByteArrayType>(&mut column, &c.counting),
+            _ => Err(parquet::errors::ParquetError::General(format!(
+                "the export schema has more columns than hhmon writes ({index})"
+            ))),
+        }?;
+        column.close()?;
+        index += 1;
+    }
+    group.close()?;
+    writer.into_inner()
+}
+
+fn required<T: parquet::data_type::DataType>(
+    column: &mut parquet::file::writer::SerializedColumnWriter<'_>,
+    values: &[T::T],
+) -> parquet::errors::Result<()> {
+    column
+        .typed::<T>()
+        .write_batch(values, None, None)
+        .map(drop)
+}
+
+fn optional<T: parquet::data_type::DataType>(
+    column: &mut parquet::file::writer::SerializedColumnWriter<'_>,
+    values: &Optional<T::T>,
+) -> parquet::errors::Result<()> {
+    column
+        .typed::<T>()
+        .write_batch(&values.values, Some(&values.levels), None)
+        .map(drop)
+}
