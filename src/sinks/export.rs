@@ -651,3 +651,286 @@ fn optional<T: parquet::data_type::DataType>(
         .write_batch(&values.values, Some(&values.levels), None)
         .map(drop)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sinks::snapshot::tests::report;
+    use parquet::file::reader::{FileReader, SerializedFileReader};
+    use parquet::record::{Field, Row};
+
+    const ROLL: Duration = Duration::from_secs(10);
+
+    fn sensor_report(start_unix: u64) -> IntervalReport {
+        IntervalReport {
+            sensor: "edge-1".into(),
+            ..report(start_unix)
+        }
+    }
+
+    fn writer(root: &Path) -> ExportWriter {
+        ExportWriter::new(root, "edge-1", ROLL, Durability::EachSnapshot).unwrap()
+    }
+
+    /// Every Parquet file under `root`, relative, sorted; hidden paths included.
+    fn files(root: &Path) -> Vec<String> {
+        let mut found = Vec::new();
+        let mut pending = vec![root.to_path_buf()];
+        while let Some(dir) = pending.pop() {
+            for entry in fs::read_dir(&dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    pending.push(path);
+                } else {
+                    found.push(path.strip_prefix(root).unwrap().display().to_string());
+                }
+            }
+        }
+        found.sort();
+        found
+    }
+
+    fn rows(path: &Path) -> Vec<Row> {
+        let reader = SerializedFileReader::new(File::open(path).unwrap()).unwrap();
+        assert_eq!(reader.metadata().num_row_groups(), 1);
+        reader
+            .get_row_iter(None)
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    }
+
+    fn field<'a>(row: &'a Row, name: &str) -> &'a Field {
+        row.get_column_iter()
+            .find(|(column, _)| column.as_str() == name)
+            .map(|(_, value)| value)
+            .unwrap_or_else(|| panic!("no column {name}"))
+    }
+
+    fn text_of(row: &Row, name: &str) -> String {
+        match field(row, name) {
+            Field::Str(text) => text.clone(),
+            Field::Null => String::new(),
+            other => panic!("{name} is {other:?}"),
+        }
+    }
+
+    fn long(row: &Row, name: &str) -> i64 {
+        match field(row, name) {
+            Field::Long(value) => *value,
+            Field::Int(value) => i64::from(*value),
+            Field::TimestampMicros(value) => *value,
+            other => panic!("{name} is {other:?}"),
+        }
+    }
+
+    fn binary(row: &Row, name: &str) -> Option<Vec<u8>> {
+        match field(row, name) {
+            Field::Bytes(bytes) => Some(bytes.data().to_vec()),
+            Field::Null => None,
+            other => panic!("{name} is {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_period_is_published_as_one_parquet_file_once_a_later_interval_arrives() {
+        let root = tempfile::tempdir().unwrap();
+        let mut export = writer(root.path());
+        export.write(&sensor_report(100)).unwrap();
+        export.write(&sensor_report(105)).unwrap();
+        let published = "date=1970-01-01/sensor=edge-1/hhmon-000000000100.parquet";
+        assert!(!files(root.path()).iter().any(|file| file == published));
+        export.write(&sensor_report(110)).unwrap();
+        let all = files(root.path());
+        assert!(all.iter().any(|file| file == published), "{all:?}");
+
+        let rows = rows(&root.path().join(published));
+        // Per interval: its own row, and one row per entry of its six lists.
+        assert_eq!(rows.len(), 2 * (1 + 6));
+        let interval = &rows[0];
+        let expected = sensor_report(100);
+        assert_eq!(text_of(interval, "sensor"), "edge-1");
+        assert_eq!(text_of(interval, "kind"), "interval");
+        assert_eq!(long(interval, "start_unix"), 100);
+        assert_eq!(long(interval, "interval_start"), 100_000_000);
+        assert_eq!(long(interval, "packets"), 12);
+        assert_eq!(long(interval, "bytes"), 3456);
+        assert_eq!(long(interval, "unparsed_packets"), 1);
+        let sources = expected.sketches.as_ref().unwrap().sources.as_str();
+        assert_eq!(
+            binary(interval, "sources_sketch"),
+            Some(
+                base64::engine::general_purpose::STANDARD
+                    .decode(sources)
+                    .unwrap()
+            )
+        );
+        let kinds: Vec<(String, String)> = rows[..7]
+            .iter()
+            .map(|row| (text_of(row, "kind"), text_of(row, "ranked_by")))
+            .collect();
+        let expected_kinds = [
+            ("interval", ""),
+            ("flow", "packets"),
+            ("flow", "bytes"),
+            ("source", "packets"),
+            ("source", "bytes"),
+            ("destination", "packets"),
+            ("destination", "bytes"),
+        ];
+        assert_eq!(
+            kinds,
+            expected_kinds.map(|(kind, by)| (kind.to_owned(), by.to_owned()))
+        );
+        let flow = &rows[1];
+        assert_eq!(text_of(flow, "src"), "192.0.2.1");
+        assert_eq!(text_of(flow, "dst"), "2001:db8::1");
+        assert_eq!(long(flow, "src_port"), 443);
+        assert_eq!(long(flow, "protocol"), 6);
+        assert_eq!(long(flow, "rank"), 1);
+        assert_eq!((long(flow, "packets"), long(flow, "bytes")), (11, 3000));
+        assert_eq!(text_of(&rows[5], "address"), "192.0.2.1");
+        assert_eq!(long(&rows[7], "start_unix"), 105);
+
+        // The interval of the open period is published at the end.
+        export.finish().unwrap();
+        assert!(files(root.path())
+            .iter()
+            .any(|file| file == "date=1970-01-01/sensor=edge-1/hhmon-000000000110.parquet"));
+        assert!(files(root.path())
+            .iter()
+            .all(|file| !file.contains(".hhmon-staging")));
+    }
+
+    #[test]
+    fn what_a_killed_writer_staged_is_published_by_the_next_one() {
+        let root = tempfile::tempdir().unwrap();
+        let mut killed = writer(root.path());
+        killed.write(&sensor_report(100)).unwrap();
+        killed.write(&sensor_report(101)).unwrap();
+        // Dropped without `finish`, as kill -9 would leave it.
+        drop(killed);
+        assert!(files(root.path())
+            .iter()
+            .all(|file| file.starts_with(STAGING)));
+
+        let mut next = writer(root.path());
+        next.write(&sensor_report(102)).unwrap();
+        next.finish().unwrap();
+        let rows = rows(
+            &root
+                .path()
+                .join("date=1970-01-01/sensor=edge-1/hhmon-000000000100.parquet"),
+        );
+        let intervals: Vec<i64> = rows
+            .iter()
+            .filter(|row| text_of(row, "kind") == "interval")
+            .map(|row| long(row, "start_unix"))
+            .collect();
+        assert_eq!(intervals, [100, 101, 102]);
+    }
+
+    #[test]
+    fn publishing_again_after_a_crash_before_the_cleanup_writes_no_duplicate() {
+        let root = tempfile::tempdir().unwrap();
+        let mut export = writer(root.path());
+        export.write(&sensor_report(100)).unwrap();
+        export.write(&sensor_report(101)).unwrap();
+        let staged = root.path().join(STAGING).join("sensor=edge-1").join("100");
+        let copy = root.path().join("copy");
+        fs::create_dir(&copy).unwrap();
+        for entry in fs::read_dir(&staged).unwrap() {
+            let path = entry.unwrap().path();
+            fs::copy(&path, copy.join(path.file_name().unwrap())).unwrap();
+        }
+        export.finish().unwrap();
+        // The crash came after the rename of the file, before the staging was removed.
+        fs::rename(&copy, &staged).unwrap();
+
+        writer(root.path()).finish().unwrap();
+        let published: Vec<String> = files(root.path())
+            .into_iter()
+            .filter(|file| file.ends_with(".parquet"))
+            .collect();
+        assert_eq!(
+            published,
+            ["date=1970-01-01/sensor=edge-1/hhmon-000000000100.parquet"]
+        );
+        let path = root.path().join(&published[0]);
+        assert_eq!(rows(&path).len(), 2 * 7);
+    }
+
+    #[test]
+    fn a_period_that_cannot_be_published_stays_staged_until_it_can() {
+        let root = tempfile::tempdir().unwrap();
+        let mut export = writer(root.path());
+        // A file where the date directory goes: the publish fails, as on a read-only or full
+        // file system, even for root.
+        let blocker = root.path().join("date=1970-01-01");
+        fs::write(&blocker, b"").unwrap();
+        export.write(&sensor_report(100)).unwrap();
+        let error = export.write(&sensor_report(110)).unwrap_err();
+        assert!(error.to_string().contains("date=1970-01-01"), "{error}");
+        assert!(export.finish().is_err());
+        assert!(!files(root.path())
+            .iter()
+            .any(|file| file.ends_with(".parquet")));
+
+        fs::remove_file(&blocker).unwrap();
+        export.write(&sensor_report(120)).unwrap();
+        export.finish().unwrap();
+        let published: Vec<String> = files(root.path())
+            .into_iter()
+            .filter(|file| file.ends_with(".parquet"))
+            .collect();
+        assert_eq!(published.len(), 3, "{published:?}");
+    }
+
+    #[test]
+    fn a_bad_staged_file_is_reported_and_does_not_hold_back_its_period() {
+        let root = tempfile::tempdir().unwrap();
+        let mut export = writer(root.path());
+        export.write(&sensor_report(100)).unwrap();
+        let bad = root
+            .path()
+            .join(STAGING)
+            .join("sensor=edge-1/100/hhmon-000000000101.json");
+        fs::write(&bad, b"{not json").unwrap();
+        let error = export.finish().unwrap_err();
+        assert!(matches!(error, Error::Staged { .. }), "{error}");
+        let rows = rows(
+            &root
+                .path()
+                .join("date=1970-01-01/sensor=edge-1/hhmon-000000000100.parquet"),
+        );
+        assert_eq!(rows.len(), 7);
+    }
+
+    #[test]
+    fn periods_are_whole_seconds_that_divide_a_day() {
+        for seconds in [1, 10, 60, 600, 3600, 7200, 86_400] {
+            assert!(is_valid_roll(Duration::from_secs(seconds)), "{seconds}");
+        }
+        for roll in [
+            Duration::ZERO,
+            Duration::from_secs(7),
+            Duration::from_secs(86_401),
+            Duration::from_millis(1500),
+        ] {
+            assert!(!is_valid_roll(roll), "{roll:?}");
+        }
+    }
+
+    #[test]
+    fn partitions_are_dated_by_the_period_start_in_utc() {
+        let root = tempfile::tempdir().unwrap();
+        let export = writer(root.path());
+        assert_eq!(
+            export.path_for(1_700_000_000, 1_700_000_003),
+            root.path()
+                .join("date=2023-11-14/sensor=edge-1/hhmon-001700000003.parquet")
+        );
+        assert_eq!(escape_partition_value("a b/c=d%"), "a%20b%2Fc%3Dd%25");
+        assert_eq!(escape_partition_value("edge-1.fra_2"), "edge-1.fra_2");
+    }
+}

@@ -272,7 +272,7 @@ pub(crate) fn replace_atomically(path: &Path, bytes: &[u8], sync: bool) -> Resul
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::decode::UnparsedReason;
     use crate::report::{AddressEntry, Counting, FlowEntry, ReasonCounts, Sketches, Totals};
@@ -284,7 +284,8 @@ mod tests {
         counts
     }
 
-    fn report(start_unix: u64) -> IntervalReport {
+    /// A report with one entry in every list, for the sinks' tests.
+    pub(crate) fn report(start_unix: u64) -> IntervalReport {
         let totals = Totals {
             packets: 12,
             bytes: 3456,
