@@ -52,6 +52,8 @@ pub struct CaptureSummary {
     pub intervals: u64,
     /// Snapshots that could not be written.
     pub snapshot_errors: u64,
+    /// Export writes that failed (intervals not staged, periods not published).
+    pub export_errors: u64,
     /// libpcap's statistics at the end, summed over the readers.
     pub stats: Stats,
 }
@@ -135,6 +137,7 @@ pub fn run(config: CaptureConfig) -> Result<CaptureSummary, Error> {
         elapsed: started.elapsed(),
         intervals: delivered.intervals,
         snapshot_errors: delivered.snapshot_errors,
+        export_errors: delivered.export_errors,
         ..CaptureSummary::default()
     };
     let mut failure = None;
@@ -201,6 +204,15 @@ fn check_writable(dir: &Path, user: &str) -> Result<(), Error> {
         })
 }
 
+/// `; N what write error(s)`, or nothing when there were none.
+fn errors(count: u64, what: &str) -> String {
+    if count > 0 {
+        format!("; {count} {what} write error(s)")
+    } else {
+        String::new()
+    }
+}
+
 /// Runs the capture and prints its summary line: [`Status::Done`] after a stop by signal,
 /// [`Status::Failed`] when it could not start or the capture failed.
 pub fn main(config: CaptureConfig) -> Status {
@@ -210,7 +222,7 @@ pub fn main(config: CaptureConfig) -> Status {
     };
     let stats = summary.stats;
     eprintln!(
-        "hhmon: {} packets, {} bytes in {:.3} s; {} intervals; libpcap received {}, dropped {} (kernel) + {} (interface){}",
+        "hhmon: {} packets, {} bytes in {:.3} s; {} intervals; libpcap received {}, dropped {} (kernel) + {} (interface){}{}",
         summary.packets,
         summary.bytes,
         summary.elapsed.as_secs_f64(),
@@ -218,11 +230,8 @@ pub fn main(config: CaptureConfig) -> Status {
         stats.received,
         stats.dropped_kernel,
         stats.dropped_interface,
-        if summary.snapshot_errors > 0 {
-            format!("; {} snapshot write error(s)", summary.snapshot_errors)
-        } else {
-            String::new()
-        },
+        errors(summary.snapshot_errors, "snapshot"),
+        errors(summary.export_errors, "export"),
     );
     Status::Done
 }

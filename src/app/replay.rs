@@ -45,6 +45,8 @@ pub struct ReplaySummary {
     pub intervals: u64,
     /// Snapshots that could not be written.
     pub snapshot_errors: u64,
+    /// Export writes that failed (intervals not staged, periods not published).
+    pub export_errors: u64,
     /// Whether a signal cut the replay short.
     pub interrupted: bool,
 }
@@ -116,6 +118,7 @@ pub fn run(config: ReplayConfig) -> Result<ReplaySummary, Error> {
         failed_files: turns.failed,
         intervals: delivered.intervals,
         snapshot_errors: delivered.snapshot_errors,
+        export_errors: delivered.export_errors,
         interrupted,
     };
     if summary.packets == 0 {
@@ -153,6 +156,9 @@ pub fn main(config: ReplayConfig) -> Status {
     }
     if summary.snapshot_errors > 0 {
         line += &format!("; {} snapshot write error(s)", summary.snapshot_errors);
+    }
+    if summary.export_errors > 0 {
+        line += &format!("; {} export write error(s)", summary.export_errors);
     }
     if summary.interrupted {
         line += "; interrupted";

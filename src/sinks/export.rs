@@ -113,45 +113,41 @@ impl ExportWriter {
     /// A writer into the tree at `root` (created if missing) for `sensor`, one file per
     /// `roll` (which [`is_valid_roll`] must accept; others are taken as an hour). Leftovers of
     /// a crashed writer are cleaned up; the periods it staged are published with the next
-    /// write or at [`ExportWriter::finish`].
+    /// write or at [`ExportWriter::finish`]. The tree below `root` is made as writes need it,
+    /// so a root that is full or read-only fails each write, as a snapshot directory does,
+    /// rather than the start.
     ///
     /// # Errors
     ///
-    /// [`Error::Directory`] when the tree cannot be created or its staging area listed or
-    /// cleaned.
+    /// [`Error::Directory`] when `root` cannot be created, or a crashed writer's leftovers
+    /// cannot be listed or removed.
     pub fn new(
         root: &Path,
         sensor: &str,
         roll: Duration,
         durability: Durability,
     ) -> Result<Self, Error> {
+        fs::create_dir_all(root).map_err(|source| Error::Directory {
+            path: root.to_path_buf(),
+            source,
+        })?;
         let partition = format!("sensor={}", escape_partition_value(sensor));
-        let staging = root.join(STAGING).join(&partition);
-        let directory_error = |path: &Path| {
-            let path = path.to_path_buf();
-            move |source| Error::Directory { path, source }
-        };
-        fs::create_dir_all(&staging).map_err(directory_error(&staging))?;
         let roll_secs = if is_valid_roll(roll) {
             roll.as_secs()
         } else {
             DEFAULT_ROLL.as_secs()
         };
         let writer = Self {
+            staging: root.join(STAGING).join(&partition),
             root: root.to_path_buf(),
             partition,
-            staging,
             roll_secs,
             durability,
         };
-        for entry in fs::read_dir(&writer.staging).map_err(directory_error(&writer.staging))? {
-            let path = entry.map_err(directory_error(&writer.staging))?.path();
-            let name = path
-                .file_name()
-                .and_then(|name| name.to_str())
-                .unwrap_or_default();
+        for name in writer.staged_names()? {
             if name.ends_with(PUBLISHED) {
-                fs::remove_dir_all(&path).map_err(directory_error(&path))?;
+                let path = writer.staging.join(name);
+                fs::remove_dir_all(&path).map_err(|source| Error::Directory { path, source })?;
             }
         }
         Ok(writer)
@@ -197,6 +193,24 @@ impl ExportWriter {
         Ok(())
     }
 
+    /// The names in the sensor's staging directory; none when it does not exist (yet).
+    fn staged_names(&self) -> Result<Vec<String>, Error> {
+        let listing_error = |source| Error::Directory {
+            path: self.staging.clone(),
+            source,
+        };
+        let entries = match fs::read_dir(&self.staging) {
+            Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            entries => entries.map_err(listing_error)?,
+        };
+        let mut names = Vec::new();
+        for entry in entries {
+            let name = entry.map_err(listing_error)?.file_name();
+            names.extend(name.to_str().map(str::to_owned));
+        }
+        Ok(names)
+    }
+
     fn each(&self) -> bool {
         self.durability == Durability::EachSnapshot
     }
@@ -232,19 +246,12 @@ impl ExportWriter {
     /// Publishes the staged periods that start before `before` (all with `None`), oldest first;
     /// stops at the first that fails.
     fn publish_before(&self, before: Option<u64>) -> Result<(), Error> {
-        let mut periods = Vec::new();
-        let listing_error = |source| Error::Directory {
-            path: self.staging.clone(),
-            source,
-        };
-        for entry in fs::read_dir(&self.staging).map_err(listing_error)? {
-            let name = entry.map_err(listing_error)?.file_name();
-            if let Some(period) = name.to_str().and_then(|name| name.parse::<u64>().ok()) {
-                if before.is_none_or(|before| period < before) {
-                    periods.push(period);
-                }
-            }
-        }
+        let mut periods: Vec<u64> = self
+            .staged_names()?
+            .iter()
+            .filter_map(|name| name.parse().ok())
+            .filter(|&period| before.is_none_or(|before| period < before))
+            .collect();
         periods.sort_unstable();
         let mut first_error = None;
         for period in periods {

@@ -7,4 +7,4 @@ mod util;
 
 mod e2e_prometheus;
 mod live_capture;
-mod snapshot_faults;
+mod write_faults;

@@ -5,6 +5,8 @@ use std::sync::{Mutex, MutexGuard};
 
 #[path = "../it/util/dashboards.rs"]
 pub mod dashboards;
+#[path = "../it/util/export.rs"]
+pub mod export;
 #[path = "../it/util/http.rs"]
 pub mod http;
 #[path = "../it/util/process.rs"]

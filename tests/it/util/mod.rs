@@ -7,6 +7,7 @@
 
 pub mod captures;
 pub mod dashboards;
+pub mod export;
 pub mod hhmon;
 pub mod http;
 pub mod process;

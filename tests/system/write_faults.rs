@@ -1,6 +1,8 @@
-//! Snapshots when things go wrong, with the real binary: a snapshot directory that fills up or
-//! is read-only is reported (log line, summary, `hhmon_snapshot_write_errors_total`) while the
-//! replay counts every packet; a process killed at any moment leaves only complete JSON files.
+//! Snapshots and exports when things go wrong, with the real binary: a snapshot directory or
+//! export tree that fills up or is read-only is reported (log line, summary,
+//! `hhmon_snapshot_write_errors_total`, `hhmon_export_write_errors_total`) while the replay
+//! counts every packet; a process killed at any moment leaves only complete JSON files, and
+//! only whole Parquet files where readers look, and what it staged is published by the next run.
 //!
 //! The full and read-only directories are small tmpfs mounts, because file permissions do not
 //! stop root (CI runs as root). Mounting needs root: without it the test fails, it does not skip.
@@ -14,6 +16,7 @@ use std::time::{Duration, Instant};
 use hhmon::report::IntervalReport;
 use rand::{Rng, SeedableRng};
 
+use crate::util::export::{published_files, published_rows, rows};
 use crate::util::http;
 use crate::util::process::Running;
 use crate::util::repo::capture;
@@ -86,8 +89,14 @@ fn check_only_complete_json(dir: &Path) -> usize {
 }
 
 /// Packets, intervals and snapshot write errors from the closing line
-/// `hhmon: N packets, ...; M intervals[; E snapshot write error(s)]`.
+/// `hhmon: N packets, ...; M intervals[; E snapshot write error(s)][; X export write error(s)]`.
 fn summary(stderr: &str) -> (u64, u64, u64) {
+    let (packets, intervals, errors, _) = summary_with_export(stderr);
+    (packets, intervals, errors)
+}
+
+/// [`summary`] and the export write errors.
+fn summary_with_export(stderr: &str) -> (u64, u64, u64, u64) {
     let line = stderr
         .lines()
         .find_map(|line| line.strip_prefix("hhmon: "))
@@ -103,17 +112,21 @@ fn summary(stderr: &str) -> (u64, u64, u64) {
         count(" packets, "),
         count(" intervals"),
         count(" snapshot write error"),
+        count(" export write error"),
     )
 }
 
-/// Replays `MANY_INTERVALS` into `dir` serving metrics; returns the final value of
-/// `hhmon_snapshot_write_errors_total`, then after SIGTERM the exit status and stderr.
-fn replay_serving_metrics(dir: &Path) -> (u64, ExitStatus, String) {
+/// Replays `MANY_INTERVALS` into `dir` serving metrics, as snapshots (`--snapshot-dir`) or
+/// exports (`--export-dir`); returns the final value of the write errors metric
+/// (`hhmon_snapshot_write_errors_total` or `hhmon_export_write_errors_total`), then after
+/// SIGTERM the exit status and stderr.
+fn replay_serving_metrics(dir: &Path, into: &[&str], metric: &str) -> (u64, ExitStatus, String) {
     let port = http::free_port();
     let address = SocketAddr::from(([127, 0, 0, 1], port));
     let path = capture(MANY_INTERVALS);
     let child = Command::new(HHMON)
-        .args(["replay", "--quiet", "--interval", "1s", "--snapshot-dir"])
+        .args(["replay", "--quiet", "--interval", "1s"])
+        .args(into)
         .arg(dir)
         .args(["--listen", &port.to_string()])
         .arg(&path)
@@ -141,7 +154,7 @@ fn replay_serving_metrics(dir: &Path) -> (u64, ExitStatus, String) {
                 // The final interval is published: its text holds the final error count.
                 let value = text
                     .lines()
-                    .find_map(|line| line.strip_prefix("hhmon_snapshot_write_errors_total "))
+                    .find_map(|line| line.strip_prefix(metric)?.strip_prefix(' '))
                     .unwrap_or_else(|| panic!("no error counter in {text}"));
                 break value.parse().unwrap();
             }
@@ -159,7 +172,11 @@ fn a_full_or_read_only_directory_is_reported_and_the_replay_goes_on() {
     // 64 KiB holds a few dozen of these snapshots; read-only holds none.
     for (options, room) in [("size=64k,mode=0755", true), ("size=64k,ro", false)] {
         let tmpfs = Tmpfs::mount(options);
-        let (metric, status, stderr) = replay_serving_metrics(tmpfs.path());
+        let (metric, status, stderr) = replay_serving_metrics(
+            tmpfs.path(),
+            &["--snapshot-dir"],
+            "hhmon_snapshot_write_errors_total",
+        );
         assert!(status.success(), "{options}: {stderr}");
         let (read, intervals, errors) = summary(&stderr);
         assert_eq!(read, packets, "{options}: every packet counted: {stderr}");
@@ -260,4 +277,147 @@ fn a_kill_at_any_moment_leaves_only_complete_json_files() {
         .filter(|name| name.to_string_lossy().ends_with(".tmp"))
         .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+/// The intervals of an export tree's rows, each with its figures, sorted: what a reader of the
+/// tree sees, to compare trees and find duplicates.
+fn exported(root: &Path) -> Vec<String> {
+    let mut rows: Vec<String> = published_rows(root)
+        .iter()
+        .map(|row| {
+            let field = |name: &str| row[name].to_string();
+            [
+                "start_unix",
+                "kind",
+                "ranked_by",
+                "rank",
+                "packets",
+                "bytes",
+            ]
+            .map(field)
+            .join(" ")
+        })
+        .collect();
+    rows.sort();
+    rows
+}
+
+#[test]
+fn a_full_or_read_only_export_tree_is_reported_and_the_replay_goes_on() {
+    let _turn = crate::util::serial();
+    let packets = tshark_packets(&capture(MANY_INTERVALS));
+    // 64 KiB stages a few intervals; read-only stages none.
+    for (options, room) in [("size=64k,mode=0755", true), ("size=64k,ro", false)] {
+        let tmpfs = Tmpfs::mount(options);
+        let (metric, status, stderr) = replay_serving_metrics(
+            tmpfs.path(),
+            &["--export-roll", "1m", "--export-dir"],
+            "hhmon_export_write_errors_total",
+        );
+        assert!(status.success(), "{options}: {stderr}");
+        let (read, intervals, _, errors) = summary_with_export(&stderr);
+        assert_eq!(read, packets, "{options}: every packet counted: {stderr}");
+        assert!(intervals > 1_000, "{options}: {stderr}");
+        assert!(errors > 0, "{options}: {stderr}");
+        // The metric is read before the end of the run, whose final publish may fail once more.
+        assert!(
+            metric == errors || metric + 1 == errors,
+            "{options}: metric {metric}, summary {errors}"
+        );
+        let reason = if room {
+            "No space left on device"
+        } else {
+            "Read-only file system"
+        };
+        let logged: Vec<&str> = stderr
+            .lines()
+            .filter(|line| {
+                line.contains("Cannot export the interval") || line.contains("Cannot publish")
+            })
+            .collect();
+        assert_eq!(logged.len() as u64, errors, "{options}: one log line each");
+        assert!(logged[0].contains(reason), "{options}: {}", logged[0]);
+        assert!(
+            logged[0].contains(tmpfs.path().to_str().unwrap()),
+            "{options}: {}",
+            logged[0]
+        );
+        // Whatever made it out is whole (`published_files` and `rows` fail on anything else).
+        for file in published_files(tmpfs.path()) {
+            assert!(!rows(&file).is_empty());
+        }
+        if !room {
+            assert!(published_files(tmpfs.path()).is_empty());
+            assert_eq!(errors, intervals, "{options}");
+        }
+    }
+}
+
+#[test]
+fn a_killed_export_loses_no_interval_and_shows_readers_only_whole_files() {
+    let _turn = crate::util::serial();
+    let path = capture(MANY_INTERVALS);
+    let run = |dir: &Path, speed: Option<&str>| {
+        let mut command = Command::new(HHMON);
+        command
+            .args([
+                "replay",
+                "--quiet",
+                "--interval",
+                "1s",
+                "--sensor",
+                "killed",
+            ])
+            .args(["--export-roll", "1m", "--export-dir"])
+            .arg(dir);
+        if let Some(speed) = speed {
+            command.args(["--speed", speed]);
+        }
+        command
+            .arg(&path)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let reference = tempfile::tempdir().unwrap();
+    assert!(run(reference.path(), None).wait().unwrap().success());
+    let expected = exported(reference.path());
+    assert!(expected.len() > 1_000);
+
+    let dir = tempfile::tempdir().unwrap();
+    let seed: u64 = rand::rng().random();
+    eprintln!("seed {seed}");
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let mut killed_while_running = 0;
+    for _ in 0..8 {
+        let mut child = run(dir.path(), Some("300"));
+        std::thread::sleep(Duration::from_millis(rng.random_range(30..2_500)));
+        child.kill().unwrap();
+        if child.wait().unwrap().code().is_none() {
+            killed_while_running += 1;
+        }
+        // Readers see whole files only, and never an interval twice.
+        let seen = exported(dir.path());
+        let mut unique = seen.clone();
+        unique.dedup();
+        assert_eq!(seen.len(), unique.len(), "an interval published twice");
+    }
+    assert!(
+        killed_while_running >= 6,
+        "the replay ended before most kills"
+    );
+    let staged = dir.path().join(".hhmon-staging/sensor=killed");
+    assert!(
+        staged.read_dir().unwrap().next().is_some(),
+        "the kills left nothing staged"
+    );
+
+    // A run to the end publishes what the killed ones staged: the tree is the reference's.
+    assert!(run(dir.path(), None).wait().unwrap().success());
+    assert_eq!(exported(dir.path()), expected);
+    assert!(
+        staged.read_dir().unwrap().next().is_none(),
+        "staged intervals left behind"
+    );
 }
