@@ -1,8 +1,9 @@
-"""hhmon-spark: network-wide answers over many sensors' hhmon snapshots, computed by Spark.
+"""hhmon-spark: network-wide answers over many sensors' hhmon reports, computed by Spark.
 
-Every sensor running hhmon writes one JSON snapshot per closed interval. This job reads any
-number of snapshot trees (local paths or any URI Spark reads) and answers, over a time range
-and a set of sensors:
+Every sensor running hhmon writes one JSON snapshot per closed interval (``--snapshot-dir``),
+or exports its intervals into a Parquet tree (``--export-dir``). This job reads any number of
+snapshot directories and export trees (local paths or any URI Spark reads), in any mix, and
+answers, over a time range and a set of sensors:
 
 - ``distinct``: distinct sources and destinations network-wide, the union of the interval
   sketches (DataSketches HLL bytes, merged by Spark's own ``hll_union_agg``), overall, per
@@ -17,8 +18,9 @@ local session, under ``spark-submit`` and against a Spark Connect server. The qu
 over temporary views (``snapshots``, ``selected``) so that what the job runs is what
 ``spark/README.md`` documents for people who query with Spark SQL.
 
-It knows the snapshot schema (``docs/snapshot.schema.json``) and nothing of how hhmon counts,
-writes or names anything else; it never reads a file itself, Spark does.
+It knows the snapshot schema (``docs/snapshot.schema.json``) and the export schema
+(``docs/export.md``), and nothing of how hhmon counts, writes or names anything else; it never
+reads a file itself, Spark does.
 """
 
 import argparse
@@ -57,10 +59,79 @@ SCHEMA = ", ".join(
     ]
 )
 
-# One row per snapshot file. A snapshot without a `sensor` field (written before hhmon had
-# `--sensor`) belongs to the sensor named by its file's parent directory, so a tree laid out as
-# one directory per sensor needs nothing more.
-SNAPSHOTS_VIEW = """
+# The export files' columns the job reads (docs/export.md).
+EXPORT_SCHEMA = ", ".join(
+    [
+        "sensor STRING, start_unix BIGINT, seconds BIGINT, kind STRING, ranked_by STRING",
+        "address STRING, src STRING, dst STRING, src_port INT, dst_port INT, protocol INT",
+        "packets BIGINT, bytes BIGINT, packets_lower_bound BOOLEAN, bytes_lower_bound BOOLEAN",
+        "distinct_sources BIGINT, distinct_destinations BIGINT",
+        "sources_sketch BINARY, destinations_sketch BINARY",
+        "unparsed_packets BIGINT, counting STRING",
+    ]
+)
+
+# The fields of a list entry in the `snapshots` view, each with how to compute it from a
+# snapshot's entry `e` and from an export row. Sketches are bytes in the view (base64 in
+# snapshots), so that what Spark merges is never text.
+_ENTRY_FIELDS = {
+    "flow": [
+        ("src", "e.src", "src"),
+        ("dst", "e.dst", "dst"),
+        ("src_port", "e.src_port", "src_port"),
+        ("dst_port", "e.dst_port", "dst_port"),
+        ("protocol", "e.protocol", "protocol"),
+    ],
+    "address": [("address", "e.address", "address")],
+}
+_FIGURES = [
+    ("packets", "e.packets", "packets"),
+    ("bytes", "e.bytes", "bytes"),
+    (
+        "lower_bound",
+        "e.lower_bound",
+        "filter(array(IF(packets_lower_bound, 'packets', NULL), "
+        "IF(bytes_lower_bound, 'bytes', NULL)), x -> x IS NOT NULL)",
+    ),
+]
+_FANS = [
+    ("distinct_sources", "e.distinct_sources", "distinct_sources"),
+    ("distinct_sources_sketch", "unbase64(nullif(e.distinct_sources_sketch, ''))", "sources_sketch"),
+    ("distinct_destinations", "e.distinct_destinations", "distinct_destinations"),
+    (
+        "distinct_destinations_sketch",
+        "unbase64(nullif(e.distinct_destinations_sketch, ''))",
+        "destinations_sketch",
+    ),
+]
+
+
+def _entry(kind, source):
+    """SQL of one list entry as a struct: `source` 1 from a snapshot entry `e`, 2 from an
+    export row."""
+    fields = _ENTRY_FIELDS[kind] + _FIGURES + (_FANS if kind == "address" else [])
+    return "named_struct(" + ", ".join(f"'{f[0]}', {f[source]}" for f in fields) + ")"
+
+
+# (list, kind of row, ranked by) of the six lists.
+_LIST_ROWS = [
+    ("top_flows", "flow", "packets"),
+    ("top_flows_by_bytes", "flow", "bytes"),
+    ("top_sources", "source", "packets"),
+    ("top_sources_by_bytes", "source", "bytes"),
+    ("top_destinations", "destination", "packets"),
+    ("top_destinations_by_bytes", "destination", "bytes"),
+]
+
+
+def _entry_kind(row_kind):
+    return "flow" if row_kind == "flow" else "address"
+
+
+# One row per sensor-interval, from a snapshot file. A snapshot without a `sensor` field
+# (written before hhmon had `--sensor`) belongs to the sensor named by its file's parent
+# directory, so a tree laid out as one directory per sensor needs nothing more.
+SNAPSHOTS_FROM_JSON = f"""
 SELECT coalesce(sensor, element_at(split(file_path, '/'), -2)) AS sensor,
        interval.start_unix AS start_unix,
        interval.seconds AS seconds,
@@ -71,13 +142,30 @@ SELECT coalesce(sensor, element_at(split(file_path, '/'), -2)) AS sensor,
        totals.unparsed_packets AS unparsed_packets,
        distinct_sources,
        distinct_destinations,
-       nullif(sketches.sources, '') AS sources_sketch,
-       nullif(sketches.destinations, '') AS destinations_sketch,
-       top_flows, top_flows_by_bytes,
-       top_sources, top_sources_by_bytes,
-       top_destinations, top_destinations_by_bytes
+       unbase64(nullif(sketches.sources, '')) AS sources_sketch,
+       unbase64(nullif(sketches.destinations, '')) AS destinations_sketch,
+       {", ".join(f"transform({name}, e -> {_entry(_entry_kind(kind), 1)}) AS {name}" for name, kind, _ in _LIST_ROWS)}
 FROM raw_snapshots
 """
+
+# One row per sensor-interval, from an export tree: the interval's own row, and its list
+# entries gathered back into the six lists (in no particular order: no query needs one).
+SNAPSHOTS_FROM_EXPORT = f"""
+WITH lists AS (
+  SELECT sensor, start_unix,
+         {", ".join(f"collect_list(CASE WHEN kind = '{kind}' AND ranked_by = '{by}' THEN {_entry(_entry_kind(kind), 2)} END) AS {name}" for name, kind, by in _LIST_ROWS)}
+  FROM raw_exports WHERE kind <> 'interval'
+  GROUP BY sensor, start_unix
+)
+SELECT i.sensor, i.start_unix, i.seconds, i.file_path AS path, i.counting,
+       i.packets, i.bytes, i.unparsed_packets, i.distinct_sources, i.distinct_destinations,
+       i.sources_sketch, i.destinations_sketch,
+       {", ".join(f"coalesce(l.{name}, array()) AS {name}" for name, _, _ in _LIST_ROWS)}
+FROM raw_exports i LEFT JOIN lists l ON i.sensor = l.sensor AND i.start_unix = l.start_unix
+WHERE i.kind = 'interval'
+"""
+
+SNAPSHOTS_VIEW = "SELECT * FROM json_snapshots UNION ALL SELECT * FROM export_snapshots"
 
 # `distinct`: the union of the interval sketches. `true` lets sketches of different lg_k merge
 # (older snapshots hold lg_k 12): the union then has the smallest lg_k among them.
@@ -100,8 +188,8 @@ FROM (
          max(start_unix + seconds) AS end_unix,
          sum(packets) AS packets,
          sum(bytes) AS bytes,
-         hll_union_agg(unbase64(sources_sketch), true) AS sources,
-         hll_union_agg(unbase64(destinations_sketch), true) AS destinations
+         hll_union_agg(sources_sketch, true) AS sources,
+         hll_union_agg(destinations_sketch, true) AS destinations
   FROM selected
   {group_by}
 )
@@ -159,7 +247,7 @@ SELECT * FROM judged WHERE rank <= {top} ORDER BY rank
 # no sketch.
 FAN_QUERY = """
 WITH listed AS (
-  SELECT sensor, start_unix, e.{count} AS reported, nullif(e.{sketch}, '') AS sketch
+  SELECT sensor, start_unix, e.{count} AS reported, e.{sketch} AS sketch
   FROM selected LATERAL VIEW explode(concat(coalesce({list}, array()),
                                            coalesce({list_by_bytes}, array()))) x AS e
   WHERE e.address = :address
@@ -169,7 +257,7 @@ SELECT (SELECT count(*) FROM selected) AS sensor_intervals,
        count(DISTINCT CASE WHEN sketch IS NOT NULL THEN struct(sensor, start_unix) END)
            AS with_sketch,
        max(reported) AS reported,
-       hll_union_agg(unbase64(sketch), true) AS peers
+       hll_union_agg(sketch, true) AS peers
 FROM listed
 """
 # The composite estimate, for the reasons given at DISTINCT_QUERY.
@@ -264,12 +352,16 @@ def session(remote=None, master=None):
 
 
 def register(spark, paths, start=None, end=None, sensors=None):
-    """Registers the views `snapshots` (every snapshot under `paths`) and `selected` (those of
-    the time range [start, end) on `interval.start_unix` and of `sensors`)."""
+    """Registers the views `snapshots` (every snapshot and exported interval under `paths`)
+    and `selected` (those of the time range [start, end) on `start_unix` and of `sensors`)."""
+    # Spark skips names starting with a dot or an underscore, so an export's staging area and
+    # temporary files are never read.
+    def files(glob):
+        return spark.read.option("recursiveFileLookup", "true").option("pathGlobFilter", glob)
+
     raw = (
-        spark.read.schema(SCHEMA)
-        .option("recursiveFileLookup", "true")
-        .option("pathGlobFilter", "hhmon-*.json")
+        files("hhmon-*.json")
+        .schema(SCHEMA)
         # A file that is not JSON is an error, not a row of nulls that would vanish from sums.
         .option("mode", "FAILFAST")
         .json(list(paths))
@@ -277,6 +369,10 @@ def register(spark, paths, start=None, end=None, sensors=None):
         .selectExpr("*", "_metadata.file_path AS file_path")
     )
     raw.createOrReplaceTempView("raw_snapshots")
+    exports = files("hhmon-*.parquet").schema(EXPORT_SCHEMA).parquet(*paths)
+    exports.selectExpr("*", "_metadata.file_path AS file_path").createOrReplaceTempView("raw_exports")
+    spark.sql(f"CREATE OR REPLACE TEMP VIEW json_snapshots AS {SNAPSHOTS_FROM_JSON}")
+    spark.sql(f"CREATE OR REPLACE TEMP VIEW export_snapshots AS {SNAPSHOTS_FROM_EXPORT}")
     spark.sql(f"CREATE OR REPLACE TEMP VIEW snapshots AS {SNAPSHOTS_VIEW}")
     where = ["true"]
     if start is not None:

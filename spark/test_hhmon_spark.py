@@ -2,7 +2,8 @@
 
 Fixtures: one synthetic trace (`hhmon generate`, with a fan-in attack) split by flow among
 three sensors, replayed by each in sketch mode and in exact mode; and three shipped captures,
-one per sensor. Everything the job's answers are compared with is computed here
+one per sensor. Every replay writes both snapshots and an export tree (Parquet), which must
+give the same answers. Everything the job's answers are compared with is computed here
 independently: exact counts from this file's own pcap parser, unions by Python DataSketches
 over the same sketch bytes, `hhmon merge` over the same files. The same questions are asked of
 a local session and of a Spark Connect server this test starts on 127.0.0.1.
@@ -217,14 +218,19 @@ def setUpModule():
     for mode, extra in [("sketch", ["--fan-sketches"]), ("exact", ["--exact", "--top", "100000"])]:
         for sensor, part in zip(SENSORS, parts):
             hhmon("replay", "--quiet", "--interval", f"{INTERVAL}s", "--sensor", sensor,
-                  "--snapshot-dir", os.path.join(tmp, mode, sensor), *extra, part)
+                  "--snapshot-dir", os.path.join(tmp, mode, sensor),
+                  "--export-dir", os.path.join(tmp, f"export-{mode}"), "--export-roll", "1m",
+                  *extra, part)
         FIX[mode] = os.path.join(tmp, mode)
+        FIX[f"export-{mode}"] = os.path.join(tmp, f"export-{mode}")
     # Real captures, one per sensor, each in the interval it was captured in.
     for sensor, capture in zip(SENSORS, ["ddos-synflood-spoofed.pcap", "ddos-reflection-synack.pcap",
                                          "gnutella-p2p.pcap"]):
         hhmon("replay", "--quiet", "--interval", "60s", "--sensor", sensor, "--snapshot-dir",
-              os.path.join(tmp, "shipped", sensor), os.path.join(REPO, "captures", capture))
+              os.path.join(tmp, "shipped", sensor), "--export-dir", os.path.join(tmp, "export-shipped"),
+              os.path.join(REPO, "captures", capture))
     FIX["shipped"] = os.path.join(tmp, "shipped")
+    FIX["export-shipped"] = os.path.join(tmp, "export-shipped")
     FIX["local"] = hhmon_spark.session()
 
 
@@ -430,6 +436,67 @@ class CommandLine(unittest.TestCase):
         self.assertTrue(ran.stderr.strip().splitlines()[-1].startswith("hhmon-spark: "), ran.stderr)
 
 
+class Export(unittest.TestCase):
+    """Export trees (`--export-dir`) against the snapshots of the same replays."""
+
+    QUESTIONS = [
+        ["distinct"],
+        ["distinct", "--per", "interval"],
+        ["distinct", "--per", "sensor"],
+        ["top", "--what", "flows", "--top", "15"],
+        ["top", "--what", "flows", "--by", "bytes", "--top", "15"],
+        ["top", "--what", "sources", "--top", "15"],
+        ["top", "--what", "destinations", "--by", "bytes", "--top", "15"],
+        ["fan-in", "203.0.113.10"],
+        ["fan-out", "198.51.100.7"],
+    ]
+
+    def test_every_answer_from_an_export_tree_equals_the_answer_from_the_snapshots(self):
+        # Every question of the sketch fixture; of the others, what differs in them: complete
+        # lists (exact) and intervals of real captures (shipped).
+        asked = [("sketch", command) for command in self.QUESTIONS] + [
+            ("exact", ["top", "--what", "flows", "--by", "bytes", "--top", "15"]),
+            ("exact", ["top", "--what", "destinations", "--top", "15"]),
+            ("shipped", ["distinct", "--per", "sensor"]),
+            ("shipped", ["top", "--what", "sources", "--top", "15"]),
+        ]
+        for fixture, command in asked:
+            with self.subTest(fixture=fixture, command=command):
+                from_export = ask(FIX["local"], command, [FIX[f"export-{fixture}"]])
+                self.assertEqual(from_export, ask(FIX["local"], command, [FIX[fixture]]))
+                if command[0] == "distinct":
+                    self.assertGreater(from_export["rows"][0]["packets"], 0)
+
+    def test_snapshots_and_exports_mix(self):
+        # sensor1 from its snapshots, the others from their partitions of the export tree.
+        paths = [os.path.join(FIX["sketch"], SENSORS[0])]
+        for sensor in SENSORS[1:]:
+            paths += glob.glob(os.path.join(FIX["export-sketch"], "date=*", f"sensor={sensor}"))
+        for command in (self.QUESTIONS[1], self.QUESTIONS[5], self.QUESTIONS[7]):
+            with self.subTest(command=command):
+                self.assertEqual(ask(FIX["local"], command, paths), ask(FIX["local"], command, [FIX["sketch"]]))
+
+    def test_spark_reads_the_tree_with_its_partitions_and_few_files(self):
+        spark = FIX["local"]
+        tree = spark.read.parquet(FIX["export-sketch"])
+        intervals = tree.where("kind = 'interval'").select("sensor", "date", "start_unix").collect()
+        snapshots = {(sensor_of(path, load(path)), load(path)["interval"]["start_unix"])
+                     for path in snapshot_files(FIX["sketch"])}
+        self.assertEqual({(r["sensor"], r["start_unix"]) for r in intervals}, snapshots)
+        self.assertEqual(len(intervals), len(snapshots))
+        for r in intervals:
+            utc = time.strftime("%Y-%m-%d", time.gmtime(r["start_unix"]))
+            self.assertEqual(str(r["date"]), utc)
+        self.assertEqual(dict(tree.dtypes)["sources_sketch"], "binary")
+        # One file per sensor and minute (--export-roll 1m), not one per interval.
+        files = glob.glob(os.path.join(FIX["export-sketch"], "date=*", "sensor=*", "*.parquet"))
+        minutes = {(sensor, start // 60) for sensor, start in snapshots}
+        self.assertEqual(len(files), len(minutes))
+        self.assertLess(len(files), len(snapshots))
+        # Nothing is left staged once the replays ended.
+        self.assertEqual(glob.glob(os.path.join(FIX["export-sketch"], ".hhmon-staging", "*", "*")), [])
+
+
 class SparkConnect(unittest.TestCase):
     """The same questions over Spark Connect, through the command line (one process has either
     a local or a remote session, not both), compared with the local session's answers."""
@@ -457,6 +524,7 @@ class SparkConnect(unittest.TestCase):
             (["top", "--what", "flows", "--by", "bytes", "--top", "10"], "sketch"),
             (["top", "--what", "destinations", "--top", "10"], "exact"),
             (["fan-in", "203.0.113.10"], "sketch"),
+            (["top", "--what", "sources", "--by", "bytes", "--top", "10"], "export-sketch"),
         ]
         for command, fixture in questions:
             with self.subTest(command=command):
