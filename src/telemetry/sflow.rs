@@ -308,6 +308,53 @@ impl Streams {
     }
 }
 
+/// The header of an sFlow v5 datagram, for collectors that account per agent and for tests.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DatagramHeader {
+    /// The agent address; `None` when the datagram gives its type as unknown (0).
+    pub agent: Option<IpAddr>,
+    /// The sub-agent id: one agent may send several independently numbered streams.
+    pub sub_agent: u32,
+    /// The datagram sequence number of this (agent, sub-agent).
+    pub sequence: u32,
+    /// The agent's uptime when it sent the datagram, milliseconds.
+    pub uptime_ms: u32,
+    /// The number of samples the datagram says it carries (it may lie: the decoder stops
+    /// where the bytes end).
+    pub samples: u32,
+}
+
+impl DatagramHeader {
+    /// Reads the header at the start of `datagram`.
+    ///
+    /// # Errors
+    ///
+    /// The [`DatagramSummary::malformed`] label saying why it cannot be read: `truncated`,
+    /// `bad_version` or `bad_address_type`.
+    pub fn read(datagram: &[u8]) -> Result<DatagramHeader, &'static str> {
+        Self::parse(&mut Xdr::new(datagram, Fault::Truncated)).map_err(Fault::label)
+    }
+
+    fn parse(xdr: &mut Xdr<'_>) -> Result<DatagramHeader, Fault> {
+        if xdr.u32()? != 5 {
+            return Err(Fault::BadVersion);
+        }
+        let agent = match xdr.u32()? {
+            0 => None,
+            1 => Some(IpAddr::V4(xdr.ipv4()?)),
+            2 => Some(IpAddr::V6(xdr.ipv6()?)),
+            _ => return Err(Fault::BadAddressType),
+        };
+        Ok(DatagramHeader {
+            agent,
+            sub_agent: xdr.u32()?,
+            sequence: xdr.u32()?,
+            uptime_ms: xdr.u32()?,
+            samples: xdr.u32()?,
+        })
+    }
+}
+
 /// What the datagram header says, for the samples.
 #[derive(Clone, Copy)]
 struct Datagram {
@@ -427,19 +474,13 @@ impl SflowDecoder {
         counters: &mut impl FnMut(&InterfaceCounters),
         summary: &mut DatagramSummary,
     ) -> Result<(), Fault> {
-        if xdr.u32()? != 5 {
-            return Err(Fault::BadVersion);
-        }
-        let agent = match xdr.u32()? {
-            0 => None,
-            1 => Some(IpAddr::V4(xdr.ipv4()?)),
-            2 => Some(IpAddr::V6(xdr.ipv6()?)),
-            _ => return Err(Fault::BadAddressType),
-        };
-        let sub_agent = xdr.u32()?;
-        let sequence = xdr.u32()?;
-        let uptime_ms = xdr.u32()?;
-        let samples = xdr.u32()?;
+        let DatagramHeader {
+            agent,
+            sub_agent,
+            sequence,
+            uptime_ms,
+            samples,
+        } = DatagramHeader::parse(xdr)?;
         let header = Datagram {
             exporter,
             agent,
@@ -1070,6 +1111,25 @@ mod tests {
         assert_eq!(summary.records, 1);
         assert_eq!(flows[0].key, udp_key());
         assert_eq!(flows[0].bytes, 500, "frame_length as is for an IP header");
+    }
+
+    #[test]
+    fn the_datagram_header_reads_alone() {
+        let agent: IpAddr = "2001:db8::1".parse().unwrap();
+        let bytes = datagram(agent, 42, 9000, &[flow_sample(1, 1, 1, 0, &[])]);
+        let header = DatagramHeader {
+            agent: Some(agent),
+            sub_agent: 7,
+            sequence: 42,
+            uptime_ms: 9000,
+            samples: 1,
+        };
+        assert_eq!(DatagramHeader::read(&bytes), Ok(header));
+        assert_eq!(DatagramHeader::read(&bytes[..39]), Err("truncated"));
+        let unknown = Xdr::default().u32(5).u32(0).u32(1).u32(2).u32(3).u32(0).0;
+        let (_, _, summary) = once(&unknown);
+        assert_eq!(summary, DatagramSummary::default());
+        assert_eq!(DatagramHeader::read(&unknown).map(|h| h.agent), Ok(None));
     }
 
     #[test]
