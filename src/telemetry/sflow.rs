@@ -27,6 +27,10 @@ use crate::decode::{decode_with, DecodeOptions, FlowKey, LinkType, UnparsedReaso
 /// sample sequence. About 80 bytes each.
 pub const DEFAULT_STREAMS: usize = 8192;
 
+/// The most sequence streams a decoder may be asked to track (about 1.3 GB): larger requests
+/// are cut to this.
+pub const MAX_STREAMS: usize = 1 << 24;
+
 /// Entries per set of the stream table: a new stream evicts the least recently seen entry of
 /// its set, so a hostile exporter spraying agent addresses pushes out only what it collides
 /// with, and never makes the table grow.
@@ -266,7 +270,10 @@ struct Streams {
 
 impl Streams {
     fn new(streams: usize) -> Self {
-        let sets = streams.div_ceil(WAYS).max(1).next_power_of_two();
+        let sets = streams
+            .clamp(1, MAX_STREAMS)
+            .div_ceil(WAYS)
+            .next_power_of_two();
         Streams {
             slots: vec![None; sets * WAYS],
             sets,
@@ -400,7 +407,7 @@ impl SflowDecoder {
     }
 
     /// A decoder tracking up to `streams` sequence streams (rounded up to a power of two
-    /// times 8, at least 8), allocated now; the table never grows.
+    /// times 8, at least 8, at most [`MAX_STREAMS`]), allocated now; the table never grows.
     #[must_use]
     pub fn with_capacity(options: DecodeOptions, streams: usize) -> Self {
         SflowDecoder {
@@ -415,7 +422,8 @@ impl SflowDecoder {
         self.streams.slots.len()
     }
 
-    /// The number of sequence streams tracked now.
+    /// The number of sequence streams tracked now; it walks the whole table, so it is for
+    /// tests and occasional metrics, not for every datagram.
     #[must_use]
     pub fn tracked_streams(&self) -> usize {
         self.streams.tracked()
@@ -1466,6 +1474,18 @@ mod tests {
         assert_eq!(decoder.tracked_streams(), 8);
         let big = SflowDecoder::new(DecodeOptions::default());
         assert_eq!(big.capacity(), DEFAULT_STREAMS);
+        for (asked, got) in [(0, 8), (9, 16), (100, 128)] {
+            assert_eq!(
+                SflowDecoder::with_capacity(DecodeOptions::default(), asked).capacity(),
+                got
+            );
+        }
+        // What DEFAULT_STREAMS and MAX_STREAMS say an entry costs.
+        assert!(
+            std::mem::size_of::<Option<Slot>>() <= 80,
+            "{}",
+            std::mem::size_of::<Option<Slot>>()
+        );
     }
 
     proptest! {
