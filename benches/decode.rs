@@ -53,7 +53,10 @@ fn main() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("captures");
     let mut names: Vec<String> = std::fs::read_dir(&dir)
         .unwrap()
-        .map(|entry| entry.unwrap().file_name().into_string().unwrap())
+        .map(|entry| entry.unwrap())
+        // Subdirectories (flow-telemetry/) hold captures of other kinds.
+        .filter(|entry| entry.file_type().unwrap().is_file())
+        .map(|entry| entry.file_name().into_string().unwrap())
         .filter(|name| name != "README.md")
         .collect();
     names.sort();

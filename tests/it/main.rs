@@ -26,6 +26,7 @@ mod memory;
 mod prometheus_endpoint;
 mod python_datasketches;
 mod replay;
+mod sflow_decode;
 mod snapshot_schema;
 mod status_page;
 mod systemd_unit;
