@@ -75,7 +75,9 @@ pub fn udp_payload(link_type: crate::decode::LinkType, frame: &[u8]) -> Option<(
     let sliced = match link_type {
         LinkType::ETHERNET => SlicedPacket::from_ethernet(frame).ok()?,
         LinkType::LINUX_SLL => SlicedPacket::from_linux_sll(frame).ok()?,
-        LinkType::RAW | LinkType::DLT_RAW | LinkType::IPV4 | LinkType::IPV6 => SlicedPacket::from_ip(frame).ok()?,
+        LinkType::RAW | LinkType::DLT_RAW | LinkType::IPV4 | LinkType::IPV6 => {
+            SlicedPacket::from_ip(frame).ok()?
+        }
         _ => return None,
     };
     let source = match sliced.net? {
