@@ -31,6 +31,7 @@ impl Clock {
     }
 }
 
+/// The big-endian `u16` at `at`, if `bytes` holds it.
 pub fn be16(bytes: &[u8], at: usize) -> Option<u16> {
     let b = bytes.get(at..at.checked_add(2)?)?;
     Some(u16::from_be_bytes([b[0], b[1]]))
@@ -61,10 +62,15 @@ fn weighted(
 
 /// What one datagram's decoding borrows from the decoder.
 pub struct Context<'a> {
+    /// The decoder's caps.
     pub limits: &'a Limits,
+    /// Templates held, all exporters together.
     pub templates: &'a mut usize,
+    /// Field specifiers of the template being parsed, reused.
     pub scratch: &'a mut Vec<Field>,
+    /// The datagram's arrival, Unix nanoseconds.
     pub now: u64,
+    /// The datagram's summary, filled in as it is read.
     pub summary: &'a mut DatagramSummary,
 }
 

@@ -2,7 +2,7 @@
 //!
 //! [`NetflowDecoder`] reads one export datagram at a time, picks the version from its first
 //! two bytes, and hands every flow record it can key to a callback as a
-//! [`FlowRecord`](super::FlowRecord), its packets and bytes multiplied by the sampling rate.
+//! [`FlowRecord`], its packets and bytes multiplied by the sampling rate.
 //! It keeps, per exporter address, the v9/IPFIX templates (`templates`), the sampling rates
 //! options records announced, and the sequence numbers that reveal loss. Every table has a
 //! fixed cap ([`Limits`]); no record allocates. It must not know sockets, capture files,
