@@ -23,6 +23,7 @@ mod hll_accuracy;
 mod json_api;
 mod layout;
 mod memory;
+mod netflow_decode;
 mod prometheus_endpoint;
 mod python_datasketches;
 mod replay;

@@ -1,10 +1,12 @@
 //! Writes seed inputs from the shipped captures:
-//! `seed_corpus <captures dir> <decode corpus dir> <pcap_file corpus dir>`.
+//! `seed_corpus <captures dir> <decode corpus dir> <pcap_file corpus dir> <netflow corpus dir>`.
 //!
 //! For `decode`, each input is the link-type selector byte the target reads, then one frame,
 //! read with hhmon's own capture reader (libpcap, gzip included), so no other tool is needed.
 //! For `pcap_file`, each input is the header selector byte, then the records of one
-//! uncompressed classic pcap file as they are on disk, damage included.
+//! uncompressed classic pcap file as they are on disk, damage included. For `netflow`, each
+//! input is the datagrams of one NetFlow/IPFIX export in `captures/flow-telemetry/`
+//! (templates, then options, then data), framed as the target reads them.
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -18,17 +20,25 @@ const MAX_PER_CAPTURE: usize = 1000;
 
 fn main() -> ExitCode {
     let args: Vec<PathBuf> = std::env::args_os().skip(1).map(PathBuf::from).collect();
-    let [captures, decode, pcap_file] = &args[..] else {
-        eprintln!("usage: seed_corpus <captures dir> <decode corpus dir> <pcap_file corpus dir>");
+    let [captures, decode, pcap_file, netflow] = &args[..] else {
+        eprintln!(
+            "usage: seed_corpus <captures dir> <decode corpus dir> <pcap_file corpus dir> \
+             <netflow corpus dir>"
+        );
         return ExitCode::FAILURE;
     };
-    let seeded = seed(captures, decode).and_then(|frames| {
-        eprintln!("{frames} seed inputs in {}", decode.display());
-        seed_records(captures, pcap_file)
-    });
-    match seeded {
-        Ok(files) => {
+    let seeded = seed(captures, decode)
+        .and_then(|frames| {
+            eprintln!("{frames} seed inputs in {}", decode.display());
+            seed_records(captures, pcap_file)
+        })
+        .and_then(|files| {
             eprintln!("{files} seed inputs in {}", pcap_file.display());
+            seed_netflow(&captures.join("flow-telemetry"), netflow)
+        });
+    match seeded {
+        Ok(exports) => {
+            eprintln!("{exports} seed inputs in {}", netflow.display());
             ExitCode::SUCCESS
         }
         Err(error) => {
@@ -62,6 +72,49 @@ fn seed(captures: &Path, corpus: &Path) -> Result<usize, Box<dyn std::error::Err
         }
     }
     Ok(seen.len())
+}
+
+/// One `netflow` input per export: the `netflow-*.pcap` files that share a stem once their
+/// `-template`, `-options-template`, `-options-data` and `-data` suffixes are taken off,
+/// templates first, each datagram framed as `[exporter 1, arrival step 1, length, bytes]`.
+fn seed_netflow(flows: &Path, corpus: &Path) -> Result<usize, Box<dyn std::error::Error>> {
+    use std::collections::BTreeMap;
+    std::fs::create_dir_all(corpus)?;
+    const ORDER: [&str; 4] = ["-template", "-options-template", "-options-data", "-data"];
+    let mut exports: BTreeMap<String, Vec<(usize, PathBuf)>> = BTreeMap::new();
+    for path in capture_paths(flows)? {
+        let name = path.file_stem().unwrap_or_default().to_string_lossy().into_owned();
+        if !name.starts_with("netflow-") {
+            continue;
+        }
+        // The longest suffix that matches: "-options-template" before "-template".
+        let (rank, stem) = ORDER
+            .iter()
+            .enumerate()
+            .filter_map(|(rank, suffix)| Some((rank, name.strip_suffix(suffix)?)))
+            .max_by_key(|(_, stem)| std::cmp::Reverse(stem.len()))
+            .map_or((0, name.as_str()), |(rank, stem)| (rank, stem));
+        exports.entry(stem.to_owned()).or_default().push((rank, path.clone()));
+    }
+    for (stem, mut files) in exports.iter_mut().map(|(s, f)| (s, std::mem::take(f))) {
+        files.sort();
+        let mut input = Vec::new();
+        for (_, path) in files {
+            let mut source = FileSource::open(&path)?;
+            let link = source.link_type();
+            while let Ok(Some(packet)) = source.next_packet() {
+                let Some((_, payload)) = hhmon::telemetry::udp_payload(link, packet.data) else {
+                    continue;
+                };
+                let len = u16::try_from(payload.len())?;
+                input.extend([1, 1]);
+                input.extend(len.to_be_bytes());
+                input.extend(payload);
+            }
+        }
+        std::fs::write(corpus.join(stem), input)?;
+    }
+    Ok(exports.len())
 }
 
 /// The records of a large capture are cut to about this many bytes (at a record boundary):

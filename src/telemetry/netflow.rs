@@ -1,1 +1,0 @@
-//! NetFlow v5, v9 and IPFIX datagrams to flow records.
