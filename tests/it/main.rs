@@ -17,6 +17,7 @@ mod dashboards;
 mod decode_vs_tshark;
 mod distinct;
 mod exact_flows_vs_tshark;
+mod export;
 mod generate;
 mod golden;
 mod hll_accuracy;

@@ -1,0 +1,156 @@
+//! The export tree of the real binary against its own snapshots: one replay writes both, and
+//! every row of the published Parquet files must be what the snapshot of its interval says,
+//! field for field, sketches byte for byte; periods become few files, nothing stays staged.
+
+use std::collections::BTreeMap;
+
+use serde_json::{json, Value};
+
+use crate::util::export::{published_files, published_rows, rows};
+use crate::util::hhmon::hhmon;
+use crate::util::repo::capture;
+use crate::util::snapshots::interval_files;
+
+/// The rows a snapshot's interval must have in the export, built from the snapshot's JSON
+/// as docs/export.md describes them (without `interval_start`, checked apart).
+fn expected_rows(snapshot: &Value) -> Vec<Value> {
+    let start = &snapshot["interval"]["start_unix"];
+    let common = |kind: &str| {
+        json!({
+            "sensor": snapshot["sensor"],
+            "start_unix": start,
+            "seconds": snapshot["interval"]["seconds"],
+            "kind": kind,
+        })
+    };
+    let mut rows = Vec::new();
+    let mut interval = common("interval");
+    let fields = [
+        ("packets", snapshot["totals"]["packets"].clone()),
+        ("bytes", snapshot["totals"]["bytes"].clone()),
+        ("distinct_sources", snapshot["distinct_sources"].clone()),
+        ("distinct_destinations", snapshot["distinct_destinations"].clone()),
+        ("sources_sketch", snapshot["sketches"]["sources"].clone()),
+        ("destinations_sketch", snapshot["sketches"]["destinations"].clone()),
+        ("unparsed_packets", snapshot["totals"]["unparsed_packets"].clone()),
+        ("counting", snapshot["counting"].clone()),
+    ];
+    for (name, value) in fields {
+        interval[name] = value;
+    }
+    rows.push(interval);
+    let lists = [
+        ("top_flows", "flow", "packets"),
+        ("top_flows_by_bytes", "flow", "bytes"),
+        ("top_sources", "source", "packets"),
+        ("top_sources_by_bytes", "source", "bytes"),
+        ("top_destinations", "destination", "packets"),
+        ("top_destinations_by_bytes", "destination", "bytes"),
+    ];
+    for (list, kind, by) in lists {
+        for (rank, entry) in snapshot[list].as_array().unwrap().iter().enumerate() {
+            let mut row = common(kind);
+            row["ranked_by"] = json!(by);
+            row["rank"] = json!(rank + 1);
+            let bound = |figure: &str| {
+                let listed = entry.get("lower_bound").and_then(Value::as_array);
+                json!(listed.is_some_and(|l| l.contains(&json!(figure))))
+            };
+            row["packets_lower_bound"] = bound("packets");
+            row["bytes_lower_bound"] = bound("bytes");
+            let copied: &[(&str, &str)] = if kind == "flow" {
+                &[
+                    ("src", "src"),
+                    ("dst", "dst"),
+                    ("src_port", "src_port"),
+                    ("dst_port", "dst_port"),
+                    ("protocol", "protocol"),
+                    ("packets", "packets"),
+                    ("bytes", "bytes"),
+                ]
+            } else {
+                &[
+                    ("address", "address"),
+                    ("packets", "packets"),
+                    ("bytes", "bytes"),
+                    ("distinct_sources", "distinct_sources"),
+                    ("distinct_destinations", "distinct_destinations"),
+                    ("sources_sketch", "distinct_sources_sketch"),
+                    ("destinations_sketch", "distinct_destinations_sketch"),
+                ]
+            };
+            for &(column, field) in copied {
+                if let Some(value) = entry.get(field).filter(|v| !v.is_null()) {
+                    row[column] = value.clone();
+                }
+            }
+            rows.push(row);
+        }
+    }
+    rows
+}
+
+/// An exported row without its nulls and `interval_start`, as text, for comparing multisets.
+fn canonical(row: &Value) -> String {
+    let object: BTreeMap<&String, &Value> = row
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter(|(name, value)| !value.is_null() && name.as_str() != "interval_start")
+        .collect();
+    serde_json::to_string(&object).unwrap()
+}
+
+#[test]
+fn every_exported_row_is_what_the_snapshot_of_its_interval_says() {
+    let out = tempfile::tempdir().unwrap();
+    let (snapshots, export) = (out.path().join("snapshots"), out.path().join("export"));
+    // 24 one-second intervals in 10 s periods; the flood's victim carries a fan-in sketch.
+    hhmon([
+        "replay",
+        "--quiet",
+        "--interval",
+        "1s",
+        "--top",
+        "5",
+        "--fan-sketches",
+        "--sensor",
+        "edge-1",
+        "--export-roll",
+        "10s",
+    ])
+    .arg("--snapshot-dir")
+    .arg(&snapshots)
+    .arg("--export-dir")
+    .arg(&export)
+    .arg(capture("ddos-synflood-spoofed.pcap"))
+    .output()
+    .succeeded();
+
+    let mut expected = Vec::new();
+    let mut periods = std::collections::BTreeSet::new();
+    for path in interval_files(&snapshots) {
+        let snapshot: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        periods.insert(snapshot["interval"]["start_unix"].as_u64().unwrap() / 10);
+        expected.extend(expected_rows(&snapshot).iter().map(canonical));
+    }
+    let exported = published_rows(&export);
+    let mut got: Vec<String> = exported.iter().map(canonical).collect();
+    expected.sort();
+    got.sort();
+    assert!(expected.len() > 24, "{}", expected.len());
+    assert_eq!(got, expected);
+
+    // One file per 10 s period, under its date and sensor; the timestamp column is the start.
+    let files = published_files(&export);
+    assert_eq!(files.len(), periods.len());
+    for file in &files {
+        let relative = file.strip_prefix(&export).unwrap().to_string_lossy().into_owned();
+        assert!(relative.starts_with("date=2021-04-28/sensor=edge-1/hhmon-0016196058"), "{relative}");
+        for row in rows(file) {
+            assert!(row["interval_start"].as_str().unwrap().starts_with("2021-04-28"), "{row}");
+        }
+    }
+    let staging = export.join(".hhmon-staging/sensor=edge-1");
+    assert_eq!(std::fs::read_dir(staging).unwrap().count(), 0, "nothing stays staged");
+}
