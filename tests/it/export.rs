@@ -29,10 +29,19 @@ fn expected_rows(snapshot: &Value) -> Vec<Value> {
         ("packets", snapshot["totals"]["packets"].clone()),
         ("bytes", snapshot["totals"]["bytes"].clone()),
         ("distinct_sources", snapshot["distinct_sources"].clone()),
-        ("distinct_destinations", snapshot["distinct_destinations"].clone()),
+        (
+            "distinct_destinations",
+            snapshot["distinct_destinations"].clone(),
+        ),
         ("sources_sketch", snapshot["sketches"]["sources"].clone()),
-        ("destinations_sketch", snapshot["sketches"]["destinations"].clone()),
-        ("unparsed_packets", snapshot["totals"]["unparsed_packets"].clone()),
+        (
+            "destinations_sketch",
+            snapshot["sketches"]["destinations"].clone(),
+        ),
+        (
+            "unparsed_packets",
+            snapshot["totals"]["unparsed_packets"].clone(),
+        ),
         ("counting", snapshot["counting"].clone()),
     ];
     for (name, value) in fields {
@@ -145,12 +154,29 @@ fn every_exported_row_is_what_the_snapshot_of_its_interval_says() {
     let files = published_files(&export);
     assert_eq!(files.len(), periods.len());
     for file in &files {
-        let relative = file.strip_prefix(&export).unwrap().to_string_lossy().into_owned();
-        assert!(relative.starts_with("date=2021-04-28/sensor=edge-1/hhmon-0016196058"), "{relative}");
+        let relative = file
+            .strip_prefix(&export)
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
+        assert!(
+            relative.starts_with("date=2021-04-28/sensor=edge-1/hhmon-0016196058"),
+            "{relative}"
+        );
         for row in rows(file) {
-            assert!(row["interval_start"].as_str().unwrap().starts_with("2021-04-28"), "{row}");
+            assert!(
+                row["interval_start"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with("2021-04-28"),
+                "{row}"
+            );
         }
     }
     let staging = export.join(".hhmon-staging/sensor=edge-1");
-    assert_eq!(std::fs::read_dir(staging).unwrap().count(), 0, "nothing stays staged");
+    assert_eq!(
+        std::fs::read_dir(staging).unwrap().count(),
+        0,
+        "nothing stays staged"
+    );
 }
