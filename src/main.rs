@@ -39,6 +39,7 @@ fn main() -> ExitCode {
     let status = match cli.command {
         Command::Replay(args) => app::replay::main(args.config()),
         Command::Capture(args) => app::capture::main(args.config()),
+        Command::Collect(args) => app::collect::main(args.config()),
         Command::Merge(args) => app::merge::main(&args.config(), args.top),
         Command::Generate(args) => {
             app::generate::main(&args.config(), &args.out, args.truth.as_deref())

@@ -3,6 +3,7 @@
 //! a report itself: that is the engine's, the monitor's and the sinks' work.
 
 pub mod capture;
+pub mod collect;
 pub mod generate;
 pub mod merge;
 pub mod replay;

@@ -4,9 +4,11 @@
 
 use super::parse::{
     host_name, parse_connect, parse_duration, parse_exponent, parse_export_roll, parse_listen,
-    parse_positive_duration, parse_sensor, parse_share, parse_speed, parse_whole_seconds,
+    parse_positive_duration, parse_sensor, parse_share, parse_speed, parse_udp_listen,
+    parse_whole_seconds,
 };
 use crate::app::capture::CaptureConfig;
+use crate::app::collect::{CollectConfig, NETFLOW_PORTS, SFLOW_PORT};
 use crate::app::replay::ReplayConfig;
 use crate::app::top::{TopConfig, TopSource};
 use crate::capture::{LiveConfig, DEFAULT_BUFFER_BYTES, DEFAULT_SNAPLEN, MAX_READERS};
@@ -61,6 +63,48 @@ pub struct ReplayArgs {
     /// Options shared by every mode.
     #[command(flatten)]
     pub monitor: MonitorArgs,
+}
+
+/// `hhmon collect`.
+#[derive(Debug, Args)]
+pub struct CollectArgs {
+    /// Capture files of export datagrams (UDP payloads of any port), read in order instead of
+    /// listening; `-` reads standard input.
+    #[arg(value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+    /// Receive sFlow v5 here: ADDRESS:PORT, or a port on every address (default 6343).
+    /// Repeatable, or comma-separated.
+    #[arg(long, value_name = "ADDR|PORT", value_parser = parse_udp_listen, value_delimiter = ',', conflicts_with = "files")]
+    pub sflow_listen: Vec<SocketAddr>,
+    /// Receive NetFlow v5/v9 and IPFIX here (default ports 2055 and 4739). Repeatable, or
+    /// comma-separated.
+    #[arg(long, value_name = "ADDR|PORT", value_parser = parse_udp_listen, value_delimiter = ',', conflicts_with = "files")]
+    pub netflow_listen: Vec<SocketAddr>,
+    /// Options shared by every mode.
+    #[command(flatten)]
+    pub monitor: MonitorArgs,
+}
+
+impl CollectArgs {
+    /// The collector these flags describe; without files or addresses, the default ports on
+    /// every address.
+    pub fn config(&self) -> CollectConfig {
+        let any = |port: u16| SocketAddr::from((std::net::Ipv6Addr::UNSPECIFIED, port));
+        let (mut sflow_listen, mut netflow_listen) =
+            (self.sflow_listen.clone(), self.netflow_listen.clone());
+        if self.files.is_empty() && sflow_listen.is_empty() && netflow_listen.is_empty() {
+            sflow_listen.push(any(SFLOW_PORT));
+            netflow_listen.extend(NETFLOW_PORTS.map(any));
+        }
+        CollectConfig {
+            files: self.files.clone(),
+            sflow_listen,
+            netflow_listen,
+            decode: self.monitor.decode_options(),
+            monitor: self.monitor.monitor_config(),
+            sinks: self.monitor.sink_config(),
+        }
+    }
 }
 
 /// `hhmon capture`.

@@ -15,7 +15,8 @@ mod parse;
 mod validate;
 
 pub use args::{
-    CaptureArgs, CountArgs, GenerateArgs, LiveArgs, MergeArgs, MonitorArgs, ReplayArgs, TopArgs,
+    CaptureArgs, CollectArgs, CountArgs, GenerateArgs, LiveArgs, MergeArgs, MonitorArgs,
+    ReplayArgs, TopArgs,
 };
 pub use validate::Conflict;
 
@@ -58,6 +59,10 @@ pub enum Command {
     Replay(ReplayArgs),
     /// Capture live on a network interface until SIGINT or SIGTERM.
     Capture(CaptureArgs),
+    /// Collect flow telemetry (sFlow v5, NetFlow v5/v9, IPFIX) from routers and switches on
+    /// UDP until SIGINT or SIGTERM, or from capture files of their export datagrams.
+    #[command(after_help = EXIT_STATUS)]
+    Collect(CollectArgs),
     /// Merge JSON snapshots (intervals of one sensor, or one interval of several sensors) into
     /// one view: distinct counts from the union of their sketches, top lists and totals summed.
     Merge(MergeArgs),
@@ -236,6 +241,7 @@ mod tests {
     enum Parsed {
         Replay(ReplayConfig),
         Capture(CaptureConfig),
+        Collect(crate::app::collect::CollectConfig),
     }
 
     /// Parses `hhmon <subcommand> --config FILE <typed>` with FILE holding `toml`.
@@ -249,6 +255,7 @@ mod tests {
         Ok(match Cli::parse_with_config(argv)?.command {
             Command::Replay(args) => Parsed::Replay(args.config()),
             Command::Capture(args) => Parsed::Capture(args.config()),
+            Command::Collect(args) => Parsed::Collect(args.config()),
             other => panic!("{other:?} reads no config file"),
         })
     }
@@ -263,6 +270,12 @@ mod tests {
         ("keep_age", "\"2h\"", Some("2h")),
         ("export_dir", "\"/e\"", Some("/e")),
         ("export_roll", "\"10m\"", Some("10m")),
+        ("sflow_listen", "\"6343\"", Some("6343")),
+        (
+            "netflow_listen",
+            "\"127.0.0.1:2055,4739\"",
+            Some("127.0.0.1:2055,4739"),
+        ),
         ("listen", "9751", Some("9751")),
         ("stall_timeout", "\"5s\"", Some("5s")),
         ("prom_top", "4", Some("4")),
@@ -338,10 +351,11 @@ mod tests {
             "replay window",
             "capture interface",
             "capture filter",
+            "collect netflow_listen",
         ] {
             assert!(checked.iter().any(|c| c == expected), "{checked:?}");
         }
-        assert_eq!(checked.len(), 21 + 28, "{checked:?}");
+        assert_eq!(checked.len(), 21 + 28 + 22, "{checked:?}");
     }
 
     #[test]

@@ -55,6 +55,15 @@ pub(super) fn parse_listen(text: &str) -> Result<SocketAddr, String> {
         .map_err(|_| "expected ADDRESS:PORT (e.g. 127.0.0.1:9750) or a port".to_owned())
 }
 
+/// Where to receive datagrams: ADDRESS:PORT, or a bare port on every address (IPv6 and IPv4).
+pub(super) fn parse_udp_listen(text: &str) -> Result<SocketAddr, String> {
+    if let Ok(port) = text.parse::<u16>() {
+        return Ok(SocketAddr::from((std::net::Ipv6Addr::UNSPECIFIED, port)));
+    }
+    text.parse()
+        .map_err(|_| "expected ADDRESS:PORT (e.g. 0.0.0.0:6343, [::]:2055) or a port".to_owned())
+}
+
 /// A sensor name: 1 to 64 letters, digits, `.`, `_` or `-`, so that it can name a directory
 /// of a partitioned export and a metric label as it is.
 pub(super) fn parse_sensor(text: &str) -> Result<String, String> {

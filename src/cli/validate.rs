@@ -47,6 +47,7 @@ impl Cli {
         match &self.command {
             Command::Replay(args) => args.monitor.validate(),
             Command::Capture(args) => args.monitor.validate(),
+            Command::Collect(args) => args.monitor.validate(),
             Command::Generate(args) => args.config().validate().map_err(|error| {
                 let reason = match error {
                     crate::synth::Error::Config(reason) => reason.to_owned(),

@@ -17,6 +17,7 @@
 //! (with worker threads, through their combiner). A slow disk or a flood of scrapes never
 //! blocks a loop. Knows nothing of file formats, sketches or how reports are rendered.
 
+pub mod collect;
 pub mod http;
 mod progress;
 mod pump;

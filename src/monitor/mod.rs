@@ -43,7 +43,7 @@ use assemble::{Assembler, IntervalPart};
 use flow_cache::{FlowCache, FlowCount};
 use views::ViewSet;
 
-use crate::decode::{Decoded, UnparsedReason};
+use crate::decode::{Decoded, FlowKey, UnparsedReason};
 use crate::report::{CaptureStats, IntervalReport, ReasonCounts, Totals};
 use std::sync::mpsc::Sender;
 
@@ -174,23 +174,46 @@ impl IntervalAggregator {
         decoded: Result<Decoded, UnparsedReason>,
         capture: impl FnOnce() -> Option<CaptureStats>,
     ) {
-        if timestamp_nanos < self.open_until_nanos {
-            self.count(wire_len, decoded);
-            return;
+        if timestamp_nanos >= self.open_until_nanos {
+            self.advance_to(timestamp_nanos, capture);
         }
-        self.observe_past_the_open_interval(timestamp_nanos, wire_len, decoded, capture);
+        self.count(wire_len, decoded);
     }
 
-    /// [`observe`](Self::observe) for a packet at or after the end of the open interval, or
-    /// with none open. Out of line: once per interval, and its report is large to move.
-    #[inline(never)]
-    fn observe_past_the_open_interval(
+    /// Accounts `packets` packets and `bytes` bytes of flow `key` that an exporter reported
+    /// (a NetFlow or IPFIX record, a sampled sFlow packet scaled by its rate) at
+    /// `timestamp_nanos`, in the interval of that time as [`observe`](Self::observe) would.
+    /// They go to the views as one update, past the flow cache: an exporter's record is
+    /// already one flow's sum.
+    pub fn observe_flow(
         &mut self,
         timestamp_nanos: u64,
-        wire_len: u32,
-        decoded: Result<Decoded, UnparsedReason>,
+        key: FlowKey,
+        packets: u64,
+        bytes: u64,
         capture: impl FnOnce() -> Option<CaptureStats>,
     ) {
+        if packets == 0 {
+            return;
+        }
+        if timestamp_nanos >= self.open_until_nanos {
+            self.advance_to(timestamp_nanos, capture);
+        }
+        self.interval.packets = self.interval.packets.saturating_add(packets);
+        self.interval.bytes = self.interval.bytes.saturating_add(bytes);
+        let flow = FlowCount {
+            key,
+            packets,
+            bytes,
+        };
+        count_flow(&mut self.views, &mut self.outlet, flow);
+    }
+
+    /// Makes the interval of `timestamp_nanos`, at or after the end of the open one (or with
+    /// none open), the open interval, closing the open one. Out of line: once per interval,
+    /// and its report is large to move.
+    #[inline(never)]
+    fn advance_to(&mut self, timestamp_nanos: u64, capture: impl FnOnce() -> Option<CaptureStats>) {
         let start = self.interval_of(timestamp_nanos);
         match self.interval_start {
             Some(open) if start > open => {
@@ -204,7 +227,6 @@ impl IntervalAggregator {
         self.open_until_nanos = open
             .saturating_add(self.config.interval_secs)
             .saturating_mul(1_000_000_000);
-        self.count(wire_len, decoded);
     }
 
     /// Closes the open interval (end of input, shutdown) and sends its report with the capture
@@ -324,7 +346,6 @@ fn count_flow(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::decode::FlowKey;
     use crate::monitor::testing::{small_config as config, Collecting};
     use crate::report::Counting;
     use crate::sketch::hll::{DistinctCounter, DEFAULT_LG_K};

@@ -1,0 +1,292 @@
+//! The flow-telemetry loop (`hhmon collect`): export datagrams, read from capture files or
+//! received on UDP sockets, through the sFlow and NetFlow/IPFIX decoders into the same
+//! aggregator the packet loop feeds.
+//!
+//! A datagram is told apart by its first bytes, whatever its port: sFlow v5 starts with the
+//! 32-bit version 5, NetFlow v5 with the 16-bit version 5 followed by a record count that is
+//! never 0, NetFlow v9 with 9 and IPFIX with 10. Each flow record counts in the interval of its
+//! flow end time, but never later than the datagram's arrival (an exporter cannot report the
+//! future; a clock ahead of ours would otherwise close intervals early), and at the arrival
+//! time when it claims to have ended more than [`MAX_RECORD_AGE_NANOS`] before it (a clock far
+//! behind). A record older than the open interval counts in the open one, as a late packet
+//! does: closed intervals are never reopened. A long flow whose exporter reports it once
+//! counts whole in the interval of its end; exporters with an active timeout (softflowd,
+//! pmacct, routers: typically one to five minutes) report long flows in pieces, each in its
+//! own interval.
+//!
+//! Knows nothing of sketches, sinks or file formats: it touches sources, the decoders and the
+//! aggregator only. Nothing is allocated or logged per datagram.
+
+use super::LoopContext;
+use crate::capture::{self, PacketSource};
+use crate::decode::DecodeOptions;
+use crate::monitor::IntervalAggregator;
+use crate::telemetry::netflow::{Limits, NetflowDecoder};
+use crate::telemetry::sflow::SflowDecoder;
+use crate::telemetry::{udp_payload, DatagramSummary, FlowRecord};
+use std::io;
+use std::net::{IpAddr, UdpSocket};
+use std::os::fd::AsFd;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+/// A record claiming to have ended longer than this before its datagram arrived counts at the
+/// arrival: its exporter's clock is wrong.
+pub const MAX_RECORD_AGE_NANOS: u64 = 3_600 * 1_000_000_000;
+
+/// How long the live loop waits for a datagram before it looks at the clock and the stop flag.
+const WAKE: Duration = Duration::from_millis(200);
+
+/// Datagrams read from one socket before the others get their turn.
+const BURST: usize = 64;
+
+/// The largest UDP payload.
+const MAX_DATAGRAM: usize = 65_535;
+
+/// What the collector saw, over the whole run.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TelemetryTally {
+    /// sFlow datagrams decoded.
+    pub sflow_datagrams: u64,
+    /// NetFlow v5, v9 and IPFIX datagrams decoded.
+    pub netflow_datagrams: u64,
+    /// UDP payloads that are none of those (not counted further).
+    pub not_telemetry: u64,
+    /// Flow records and flow samples counted.
+    pub records: u64,
+    /// Datagrams lost on the way, from sequence numbers.
+    pub lost_datagrams: u64,
+    /// Records or samples lost on the way or dropped by the exporter.
+    pub lost_records: u64,
+    /// Data sets whose template was not known.
+    pub template_misses: u64,
+    /// Datagrams that were malformed in whole or part.
+    pub malformed: u64,
+    /// sFlow interface counter records received.
+    pub interface_counters: u64,
+}
+
+impl TelemetryTally {
+    fn add(&mut self, summary: &DatagramSummary) {
+        self.records += summary.records;
+        self.lost_datagrams += summary.lost_datagrams;
+        self.lost_records += summary.lost_records;
+        self.template_misses += summary.template_misses;
+        self.malformed += u64::from(summary.malformed.is_some());
+    }
+
+    /// Datagrams of either kind.
+    pub fn datagrams(&self) -> u64 {
+        self.sflow_datagrams + self.netflow_datagrams
+    }
+}
+
+/// Which decoder a datagram is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Protocol {
+    Sflow,
+    Netflow,
+}
+
+fn protocol_of(datagram: &[u8]) -> Option<Protocol> {
+    match datagram {
+        [0, 0, 0, 5, ..] => Some(Protocol::Sflow),
+        [0, 5 | 9 | 10, ..] => Some(Protocol::Netflow),
+        _ => None,
+    }
+}
+
+/// The decoders and what they saw.
+pub(crate) struct Collector {
+    sflow: SflowDecoder,
+    netflow: NetflowDecoder,
+    pub(crate) tally: TelemetryTally,
+}
+
+impl Collector {
+    pub(crate) fn new(decode: DecodeOptions) -> Self {
+        Self {
+            sflow: SflowDecoder::new(decode),
+            netflow: NetflowDecoder::new(Limits::default()),
+            tally: TelemetryTally::default(),
+        }
+    }
+
+    /// Decodes one datagram from `exporter` that arrived at `arrival_nanos` and counts its
+    /// records into `aggregator`.
+    fn datagram(
+        &mut self,
+        exporter: IpAddr,
+        datagram: &[u8],
+        arrival_nanos: u64,
+        aggregator: &mut IntervalAggregator,
+    ) {
+        let mut count = |record: &FlowRecord| {
+            let time = if arrival_nanos.saturating_sub(record.time_nanos) > MAX_RECORD_AGE_NANOS {
+                arrival_nanos
+            } else {
+                record.time_nanos.min(arrival_nanos)
+            };
+            aggregator.observe_flow(time, record.key, record.packets, record.bytes, || None);
+        };
+        let summary = match protocol_of(datagram) {
+            Some(Protocol::Sflow) => {
+                self.tally.sflow_datagrams += 1;
+                let counters = &mut self.tally.interface_counters;
+                self.sflow
+                    .decode(exporter, datagram, arrival_nanos, &mut count, &mut |_| {
+                        *counters += 1
+                    })
+            }
+            Some(Protocol::Netflow) => {
+                self.tally.netflow_datagrams += 1;
+                self.netflow
+                    .decode(exporter, datagram, arrival_nanos, &mut count)
+            }
+            None => {
+                self.tally.not_telemetry += 1;
+                return;
+            }
+        };
+        self.tally.add(&summary);
+    }
+}
+
+/// Reads the UDP payloads of `sources` one after another as export datagrams (the exporter is
+/// each one's IP source, the arrival its capture time), until they end or a stop is
+/// requested, then closes the last interval. A source that cannot be opened or fails part-way
+/// is logged and counted as failed. Returns the frames read and the failed sources.
+pub(crate) fn collect_files<S: PacketSource>(
+    sources: impl IntoIterator<Item = Result<S, capture::Error>>,
+    collector: &mut Collector,
+    mut aggregator: IntervalAggregator,
+    context: LoopContext,
+) -> (u64, usize) {
+    let (mut frames, mut failed) = (0, 0);
+    for source in sources {
+        if context.stop.load(Ordering::Relaxed) {
+            break;
+        }
+        let mut source = match source {
+            Ok(source) => source,
+            Err(error) => {
+                tracing::error!(error = %error, "Cannot read capture file.");
+                failed += 1;
+                continue;
+            }
+        };
+        let link_type = source.link_type();
+        loop {
+            match source.next_packet() {
+                Ok(Some(packet)) => {
+                    frames += 1;
+                    match udp_payload(link_type, packet.data) {
+                        Some((exporter, datagram)) => {
+                            collector.datagram(
+                                exporter,
+                                datagram,
+                                packet.timestamp_nanos,
+                                &mut aggregator,
+                            );
+                        }
+                        None => collector.tally.not_telemetry += 1,
+                    }
+                    if frames % 8192 == 0 {
+                        context.health.heartbeat();
+                        if context.stop.load(Ordering::Relaxed) {
+                            break;
+                        }
+                    }
+                }
+                Ok(None) => break,
+                Err(error) => {
+                    tracing::error!(error = %error, "Capture file ended with an error; its datagrams up to it are counted.");
+                    failed += 1;
+                    break;
+                }
+            }
+        }
+    }
+    aggregator.finish(|| None);
+    (frames, failed)
+}
+
+/// Receives datagrams on `sockets` until a stop is requested, counting each at the wall-clock
+/// time `clock` gives when it is read, and closing intervals on that clock even when nothing
+/// arrives. Then closes the last interval.
+///
+/// # Errors
+///
+/// When polling the sockets fails (a receive error on one socket is logged and the others go
+/// on).
+pub(crate) fn collect_live(
+    sockets: &[UdpSocket],
+    collector: &mut Collector,
+    mut aggregator: IntervalAggregator,
+    context: LoopContext,
+    clock: fn() -> u64,
+) -> io::Result<()> {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    let mut buffer = vec![0u8; MAX_DATAGRAM];
+    for socket in sockets {
+        socket.set_nonblocking(true)?;
+    }
+    let timeout = PollTimeout::try_from(WAKE).unwrap_or(PollTimeout::NONE);
+    aggregator.tick(clock(), || None);
+    while !context.stop.load(Ordering::Relaxed) {
+        context.health.heartbeat();
+        let mut fds: Vec<PollFd> = sockets
+            .iter()
+            .map(|socket| PollFd::new(socket.as_fd(), PollFlags::POLLIN))
+            .collect();
+        match poll(&mut fds, timeout) {
+            Ok(_) => {}
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(error) => return Err(error.into()),
+        }
+        drop(fds);
+        for socket in sockets {
+            for _ in 0..BURST {
+                match socket.recv_from(&mut buffer) {
+                    Ok((length, from)) => {
+                        let datagram = buffer.get(..length).unwrap_or_default();
+                        collector.datagram(
+                            from.ip().to_canonical(),
+                            datagram,
+                            clock(),
+                            &mut aggregator,
+                        );
+                    }
+                    Err(error) if error.kind() == io::ErrorKind::WouldBlock => break,
+                    Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(error) => {
+                        tracing::warn!(error = %error, "Cannot receive a datagram; collection goes on.");
+                        break;
+                    }
+                }
+            }
+        }
+        aggregator.tick(clock(), || None);
+    }
+    aggregator.finish(|| None);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn datagrams_are_told_apart_by_their_first_bytes() {
+        assert_eq!(
+            protocol_of(&[0, 0, 0, 5, 0, 0, 0, 1]),
+            Some(Protocol::Sflow)
+        );
+        assert_eq!(protocol_of(&[0, 5, 0, 1]), Some(Protocol::Netflow));
+        assert_eq!(protocol_of(&[0, 9, 0, 1]), Some(Protocol::Netflow));
+        assert_eq!(protocol_of(&[0, 10, 0, 16]), Some(Protocol::Netflow));
+        assert_eq!(protocol_of(&[0, 0, 0, 4]), None);
+        assert_eq!(protocol_of(&[0, 7]), None);
+        assert_eq!(protocol_of(&[]), None);
+    }
+}
