@@ -91,9 +91,7 @@ pub fn run(config: CollectConfig) -> Result<CollectSummary, Error> {
     let sockets = if live {
         let addresses = config.sflow_listen.iter().chain(&config.netflow_listen);
         addresses
-            .map(|&address| {
-                UdpSocket::bind(address).map_err(|source| Error::Bind { address, source })
-            })
+            .map(|&address| bind(address).map_err(|source| Error::Bind { address, source }))
             .collect::<Result<Vec<_>, _>>()?
     } else {
         Vec::new()
@@ -163,6 +161,22 @@ pub fn run(config: CollectConfig) -> Result<CollectSummary, Error> {
     }
     engine.shutdown();
     Ok(summary)
+}
+
+/// The receive buffer asked for each socket: exporters send their datagrams in bursts (softflowd
+/// expiring a capture's flows sends thousands at once), which the default 208 KiB drops.
+pub const RECEIVE_BUFFER_BYTES: usize = 32 << 20;
+
+/// A UDP socket bound to `address` with a receive buffer of [`RECEIVE_BUFFER_BYTES`]: forced
+/// past `net.core.rmem_max` when running as root, else as large as that limit allows.
+fn bind(address: SocketAddr) -> std::io::Result<UdpSocket> {
+    use nix::sys::socket::{setsockopt, sockopt};
+    let socket = UdpSocket::bind(address)?;
+    if setsockopt(&socket, sockopt::RcvBufForce, &RECEIVE_BUFFER_BYTES).is_err() {
+        // Capped by the kernel's limit; a smaller buffer still works.
+        let _ = setsockopt(&socket, sockopt::RcvBuf, &RECEIVE_BUFFER_BYTES);
+    }
+    Ok(socket)
 }
 
 /// Runs the collector and prints its summary line.

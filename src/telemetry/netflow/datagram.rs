@@ -146,7 +146,8 @@ pub fn v5(
         ctx.fault("truncated");
     }
     let domain = state.domain(5, u32::from(engine), ctx.limits.domains_per_exporter);
-    ctx.summary.lost_records += track_sequence(domain, sequence, Some(u32::from(count)));
+    let count = u32::from(count);
+    ctx.summary.lost_records += track_sequence(domain, sequence, Some(count), count);
 }
 
 const V9_HEADER: usize = 20;
@@ -169,7 +170,7 @@ pub fn v9(
         uptime_ms: Some(uptime_ms),
     };
     let domain = state.domain(9, source_id, ctx.limits.domains_per_exporter);
-    ctx.summary.lost_datagrams += track_sequence(domain, sequence, Some(1));
+    ctx.summary.lost_datagrams += track_sequence(domain, sequence, Some(1), 1);
     sets(state, 9, source_id, d, V9_HEADER, clock, ctx, flows);
 }
 
@@ -213,7 +214,8 @@ pub fn ipfix(
     );
     let domain = state.domain(10, domain_id, ctx.limits.domains_per_exporter);
     let counted = data_records.filter(|_| ctx.summary.malformed.is_none());
-    ctx.summary.lost_records += track_sequence(domain, sequence, counted);
+    let flows_read = u32::try_from(ctx.summary.records).unwrap_or(u32::MAX);
+    ctx.summary.lost_records += track_sequence(domain, sequence, counted, flows_read);
 }
 
 /// Walks the sets (flowsets) of a v9 or IPFIX message from `at`; returns the number of data

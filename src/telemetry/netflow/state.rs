@@ -13,6 +13,14 @@ pub struct Domain {
     pub id: u32,
     /// The sequence number the next datagram should carry; `None` to resynchronise.
     pub next_sequence: Option<u32>,
+    /// The sequence number of the last datagram taken in order, and its units both ways
+    /// (every data record; flow records only).
+    pub last_sequence: Option<(u32, [u32; 2])>,
+    /// How this exporter numbers, once its datagrams showed it: by the units up to and
+    /// including a message's own (`Some(true)`) or before it (`Some(false)`, the RFCs').
+    pub inclusive: Option<bool>,
+    /// Whether its numbers count options records (`Some(true)`, the RFCs') or not.
+    pub with_options: Option<bool>,
     /// The rate options records announced without a sampler ID.
     pub default_rate: Option<u32>,
     /// systemInitTimeMilliseconds from an options record.
@@ -58,6 +66,9 @@ pub fn domain_in(domains: &mut Vec<Domain>, version: u16, id: u32, cap: usize) -
                 version,
                 id,
                 next_sequence: None,
+                last_sequence: None,
+                inclusive: None,
+                with_options: None,
                 default_rate: None,
                 system_init_ms: None,
             });
@@ -108,12 +119,55 @@ fn check_sequence(expected: Option<u32>, got: u32) -> Sequence {
 }
 
 /// Updates a domain's sequence state with a datagram carrying `got` and `units` (records or
-/// 1 datagram; `None` when they could not be counted); returns the units lost.
-pub fn track_sequence(domain: &mut Domain, got: u32, units: Option<u32>) -> u64 {
-    match check_sequence(domain.next_sequence, got) {
+/// 1 datagram; `None` when they could not be counted), of which `flows` are flow records;
+/// returns the units lost.
+///
+/// Exporters differ from RFC 3954 and RFC 7011 in two ways seen in the wild: numbering a
+/// message by the units up to and including its own rather than before it, and leaving options
+/// records out of the count (softflowd's IPFIX does both). Each is learned per domain from the
+/// first datagrams that tell the readings apart (consecutive messages of different sizes, a
+/// message with options records); until then a datagram that fits any reading is in order, and
+/// one that fits none is judged by the RFCs' reading.
+pub fn track_sequence(domain: &mut Domain, got: u32, units: Option<u32>, flows: u32) -> u64 {
+    let current = units.map(|all| [all, flows.min(all)]);
+    let mut expected = domain.next_sequence;
+    if let (Some((last, previous)), Some(current)) = (domain.last_sequence, current) {
+        // The four readings: (inclusive, with options) -> the number expected.
+        let reading = |inclusive: bool, with_options: bool| {
+            let units = if inclusive { current } else { previous };
+            last.wrapping_add(units[usize::from(!with_options)])
+        };
+        let readings = [(false, true), (false, false), (true, true), (true, false)];
+        let fits = readings.map(|(i, o)| reading(i, o) == got);
+        // A dimension is learned when every reading that fits agrees on it.
+        let learn = |dimension: fn((bool, bool)) -> bool| {
+            let mut fitting = readings
+                .iter()
+                .zip(fits)
+                .filter(|&(_, fit)| fit)
+                .map(|(&r, _)| dimension(r));
+            let first = fitting.next()?;
+            fitting.all(|other| other == first).then_some(first)
+        };
+        if domain.inclusive.is_none() {
+            domain.inclusive = learn(|(inclusive, _)| inclusive);
+        }
+        if domain.with_options.is_none() && current[0] != current[1] {
+            domain.with_options = learn(|(_, with_options)| with_options);
+        }
+        expected = Some(reading(
+            domain.inclusive.unwrap_or(false),
+            domain.with_options.unwrap_or(true),
+        ));
+        if fits.iter().any(|&fit| fit) && domain.inclusive.is_none() {
+            expected = Some(got);
+        }
+    }
+    match check_sequence(expected, got) {
         Sequence::Late => 0,
         outcome => {
             domain.next_sequence = units.map(|n| got.wrapping_add(n));
+            domain.last_sequence = current.map(|current| (got, current));
             match outcome {
                 Sequence::InOrder { lost } => u64::from(lost),
                 _ => 0,

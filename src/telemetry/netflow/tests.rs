@@ -453,6 +453,38 @@ fn ipfix_totals_end_time_and_record_sequence() {
 }
 
 #[test]
+fn an_exporter_numbering_messages_after_their_own_records_loses_nothing_in_order() {
+    // softflowd's IPFIX: each message carries the records sent up to and including its own.
+    let mut d = decoder();
+    let end_ms = NOW / 1_000_000;
+    let records = |n: u16| {
+        set(
+            400,
+            &(0..n)
+                .map(|i| flow6(i, 1, end_ms))
+                .collect::<Vec<_>>()
+                .concat(),
+        )
+    };
+    let first = ipfix(3, 3, &[set(2, &template(400, FLOW6)), records(3)]);
+    assert_eq!(run(&mut d, &first, NOW).1.lost_records, 0);
+    let mut sequence = 3;
+    for n in [5, 2, 5, 5, 1] {
+        sequence += u32::from(n);
+        let (_, summary) = run(&mut d, &ipfix(sequence, 3, &[records(n)]), NOW);
+        assert_eq!(summary.lost_records, 0, "message of {n} at {sequence}");
+    }
+    // A lost message of 4 records shows as a gap of 4.
+    sequence += 4 + 2;
+    assert_eq!(
+        run(&mut d, &ipfix(sequence, 3, &[records(2)]), NOW)
+            .1
+            .lost_records,
+        4
+    );
+}
+
+#[test]
 fn ipfix_withdrawal_of_one_and_of_all() {
     let mut d = decoder();
     let defs = set(2, &[template(400, FLOW6), template(401, FLOW6)].concat());
