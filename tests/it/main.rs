@@ -13,6 +13,7 @@ mod util;
 mod alert_rules;
 mod both_counts;
 mod chk_accuracy;
+mod collect;
 mod dashboards;
 mod decode_vs_tshark;
 mod distinct;

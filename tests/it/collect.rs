@@ -1,0 +1,232 @@
+//! `hhmon collect` against a real exporter: softflowd (Debian's) reads a shipped capture and
+//! exports its flows as NetFlow v5, v9 and IPFIX to the collector over loopback. Unsampled, the
+//! collector's totals and its complete (exact) flow list must equal what tshark counts in the
+//! capture itself, with no datagram or record lost. The shipped exports read from files count
+//! every record they decode into the report.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::util::hhmon::hhmon;
+use crate::util::http::free_port;
+use crate::util::repo::capture;
+use crate::util::snapshots::interval_files;
+use crate::util::tshark::dissect;
+
+const CAPTURE: &str = "ddos-synflood-spoofed.pcap";
+/// What softflowd counts as a flow's bytes: the frame after its 14-byte Ethernet header, the
+/// padding of short frames included (the IP total length would leave the padding out).
+const ETHERNET_HEADER: u64 = 14;
+
+type Flow = (String, String, u64, u64, u64);
+
+/// Per five-tuple, packets and bytes as softflowd defines them, from tshark's own dissection.
+fn exact_flows(path: &Path) -> BTreeMap<Flow, (u64, u64)> {
+    let fields = [
+        "-Y",
+        "ip",
+        "-T",
+        "fields",
+        "-e",
+        "ip.src",
+        "-e",
+        "ip.dst",
+        "-e",
+        "tcp.srcport",
+        "-e",
+        "tcp.dstport",
+        "-e",
+        "ip.proto",
+        "-e",
+        "frame.len",
+    ];
+    let dissection = dissect(path, &fields);
+    assert!(dissection.success, "tshark failed on {}", path.display());
+    let mut flows = BTreeMap::new();
+    for line in dissection.stdout.lines() {
+        let f: Vec<&str> = line.split('\t').collect();
+        let number = |i: usize| f[i].parse::<u64>().unwrap_or(0);
+        let key = (
+            f[0].to_owned(),
+            f[1].to_owned(),
+            number(2),
+            number(3),
+            number(4),
+        );
+        let entry = flows.entry(key).or_insert((0, 0));
+        entry.0 += 1;
+        entry.1 += number(5) - ETHERNET_HEADER;
+    }
+    flows
+}
+
+/// The flows of every exact snapshot in `dir`, summed over intervals, and the totals.
+fn collected(dir: &Path) -> (BTreeMap<Flow, (u64, u64)>, (u64, u64)) {
+    let mut flows = BTreeMap::new();
+    let mut totals = (0, 0);
+    for path in interval_files(dir) {
+        let snapshot: Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+        totals.0 += snapshot["totals"]["packets"].as_u64().unwrap();
+        totals.1 += snapshot["totals"]["bytes"].as_u64().unwrap();
+        for flow in snapshot["top_flows"].as_array().unwrap() {
+            let text = |name: &str| flow[name].as_str().unwrap().to_owned();
+            let number = |name: &str| flow[name].as_u64().unwrap();
+            let key = (
+                text("src"),
+                text("dst"),
+                number("src_port"),
+                number("dst_port"),
+                number("protocol"),
+            );
+            let entry = flows.entry(key).or_insert((0, 0));
+            entry.0 += number("packets");
+            entry.1 += number("bytes");
+        }
+    }
+    (flows, totals)
+}
+
+/// Runs a collector on a free loopback port, has softflowd export `path` to it as NetFlow
+/// `version`, stops the collector once the export is done; returns its summary line.
+fn collect_from_softflowd(path: &Path, version: &str, dir: &Path) -> String {
+    let port = free_port();
+    let mut collector = hhmon([
+        "collect",
+        "--quiet",
+        "--exact",
+        "--top",
+        "100000",
+        "--interval",
+        "3600s",
+    ])
+    .args([
+        "--netflow-listen",
+        &format!("127.0.0.1:{port}"),
+        "--snapshot-dir",
+    ])
+    .arg(dir)
+    .spawn(Stdio::null(), Stdio::piped());
+    let mut stderr = BufReader::new(collector.child().stderr.take().unwrap());
+    let mut line = String::new();
+    while !line.contains("Listening for flow telemetry") {
+        line.clear();
+        assert!(
+            stderr.read_line(&mut line).unwrap() > 0,
+            "the collector ended before listening"
+        );
+    }
+    let softflowd = Command::new("softflowd")
+        .arg("-r")
+        .arg(path)
+        .args(["-n", &format!("127.0.0.1:{port}"), "-v", version])
+        .output()
+        .expect("softflowd runs (scripts/install-deps.sh --test installs it)");
+    assert!(
+        softflowd.status.success(),
+        "{}",
+        String::from_utf8_lossy(&softflowd.stderr)
+    );
+    // softflowd has sent everything when it exits; loopback delivers it at once.
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(collector.stop(Duration::from_secs(30)).success());
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stderr, &mut rest).unwrap();
+    rest.lines()
+        .find(|line| line.starts_with("hhmon: "))
+        .unwrap_or_else(|| panic!("no summary in {rest}"))
+        .to_owned()
+}
+
+#[test]
+fn softflowd_exports_count_exactly_what_the_capture_holds() {
+    let path = capture(CAPTURE);
+    let exact = exact_flows(&path);
+    let packets: u64 = exact.values().map(|counts| counts.0).sum();
+    let bytes: u64 = exact.values().map(|counts| counts.1).sum();
+    assert!(exact.len() > 30_000, "{}", exact.len());
+    for version in ["5", "9", "10"] {
+        let dir = tempfile::tempdir().unwrap();
+        let summary = collect_from_softflowd(&path, version, dir.path());
+        assert!(
+            summary.contains(&format!("{} records", exact.len())),
+            "v{version}: {summary}"
+        );
+        assert!(
+            summary.contains("lost 0 datagrams, 0 records"),
+            "v{version}: {summary}"
+        );
+        assert!(
+            summary.contains("0 template misses; 0 malformed"),
+            "v{version}: {summary}"
+        );
+        let (flows, totals) = collected(dir.path());
+        assert_eq!(totals, (packets, bytes), "v{version}");
+        assert_eq!(flows.len(), exact.len(), "v{version}");
+        assert!(flows == exact, "v{version}: the flows differ from tshark's");
+    }
+}
+
+#[test]
+fn the_shipped_exports_read_from_files_count_every_record() {
+    // Templates before the data they describe, as an exporter sends them.
+    let dir = tempfile::tempdir().unwrap();
+    let files = [
+        "netflow-nfv5.pcap",
+        "netflow-template.pcap",
+        "netflow-options-template.pcap",
+        "netflow-options-data.pcap",
+        "netflow-data.pcap",
+        "sflow-data-qinq.pcap",
+        "sflow-data-sflow-ipv4-data.pcap",
+    ];
+    let ran = hhmon([
+        "collect",
+        "--quiet",
+        "--exact",
+        "--top",
+        "1000",
+        "--interval",
+        "3600s",
+    ])
+    .arg("--snapshot-dir")
+    .arg(dir.path())
+    .args(files.map(|name| capture(&format!("flow-telemetry/{name}"))))
+    .output()
+    .succeeded();
+    let summary = ran
+        .stderr
+        .lines()
+        .find(|line| line.starts_with("hhmon: "))
+        .unwrap()
+        .to_owned();
+    assert!(
+        summary.contains("7 datagrams (2 sFlow, 5 NetFlow/IPFIX)"),
+        "{summary}"
+    );
+    assert!(
+        summary.contains("0 template misses; 0 malformed; 0 not flow telemetry"),
+        "{summary}"
+    );
+    // Every record becomes a flow entry (the exact list holds them all) and the totals are
+    // their sums: no record is dropped between the decoders and the report.
+    let records: u64 = summary
+        .split(", ")
+        .find(|part| part.contains(" records in "))
+        .and_then(|part| part.split(' ').next()?.parse().ok())
+        .unwrap_or_else(|| panic!("no record count in {summary}"));
+    let (flows, totals) = collected(dir.path());
+    assert!(
+        records >= flows.len() as u64 && !flows.is_empty(),
+        "{summary}: {} flows",
+        flows.len()
+    );
+    let summed = flows
+        .values()
+        .fold((0, 0), |sum, counts| (sum.0 + counts.0, sum.1 + counts.1));
+    assert_eq!(totals, summed);
+}
