@@ -49,7 +49,8 @@ fn promtool_accepts_the_rules() {
             "HhmonHeavyDestination",
             "HhmonHeavySource",
             "HhmonDistinctSourcesSpike",
-            "HhmonSnapshotWriteErrors"
+            "HhmonSnapshotWriteErrors",
+            "HhmonExportWriteErrors"
         ]
     );
     let output = promtool(&["check", "rules", "hhmon.rules.yml"]);
