@@ -5,6 +5,7 @@
 
 mod util;
 
+mod collect_exporters;
 mod e2e_prometheus;
 mod live_capture;
 mod write_faults;

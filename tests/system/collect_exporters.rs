@@ -1,0 +1,298 @@
+//! `hhmon collect` fed by real exporters from Debian over loopback, with what they sent
+//! captured by `dumpcap` as the independent record: pmacct's `pmacctd` (sFlow, `sfprobe`) at
+//! sampling rate 1 and 10, and `softflowd` (NetFlow v9), each exporting a shipped capture.
+//!
+//! For sFlow, tshark's dissection of the captured datagrams gives the expected totals (each
+//! sample's rate, and its frame length less the FCS, times the rate): the live counts must
+//! equal them. Unsampled, they must also come within pmacctd's own shortfall (it may not send
+//! the last few packets of a file) of the capture's exact counts; sampled 1 in 10, within four
+//! standard deviations of the exact counts (the estimate of n packets sampled 1 in N has a
+//! variance of about n(N - 1)). For every exporter, `hhmon collect` over the captured
+//! datagrams gives the same totals and flows as the live run. dumpcap needs root, as the
+//! other system tests do.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::util::http::free_port;
+use crate::util::process::Running;
+use crate::util::repo::capture;
+use crate::util::tshark::frame_times;
+use crate::util::HHMON;
+
+const CAPTURE: &str = "ddos-synflood-spoofed.pcap";
+const ETHERNET_FCS: u64 = 4;
+
+type Flow = (String, String, u64, u64, u64);
+
+/// Totals and flows (summed over intervals) of the exact snapshots in `dir`.
+fn collected(dir: &Path) -> ((u64, u64), BTreeMap<Flow, (u64, u64)>) {
+    let mut totals = (0, 0);
+    let mut flows = BTreeMap::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.file_name().unwrap() == "latest.json" {
+            continue;
+        }
+        let snapshot: Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+        totals.0 += snapshot["totals"]["packets"].as_u64().unwrap();
+        totals.1 += snapshot["totals"]["bytes"].as_u64().unwrap();
+        for flow in snapshot["top_flows"].as_array().unwrap() {
+            let text = |name: &str| flow[name].as_str().unwrap().to_owned();
+            let number = |name: &str| flow[name].as_u64().unwrap();
+            let key = (
+                text("src"),
+                text("dst"),
+                number("src_port"),
+                number("dst_port"),
+                number("protocol"),
+            );
+            let entry = flows.entry(key).or_insert((0, 0));
+            entry.0 += number("packets");
+            entry.1 += number("bytes");
+        }
+    }
+    (totals, flows)
+}
+
+/// Starts `command` and reads its standard error until a line containing `ready` (the child
+/// keeps its standard error piped; its later lines are left unread, which is fine for the
+/// little they print).
+fn start_when(
+    command: &mut Command,
+    ready: &str,
+) -> (Running, BufReader<std::process::ChildStderr>) {
+    let mut running = Running::new(
+        command
+            .stderr(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let mut stderr = BufReader::new(running.child().stderr.take().unwrap());
+    let mut line = String::new();
+    while !line.contains(ready) {
+        line.clear();
+        assert!(
+            stderr.read_line(&mut line).unwrap() > 0,
+            "ended before saying {ready:?}"
+        );
+    }
+    (running, stderr)
+}
+
+fn interrupt(child: &Child) {
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+/// Has `export` (an exporter's command line, given the port) send to a live collector while
+/// dumpcap records the datagrams; returns the live run's snapshots and summary line.
+fn live_and_captured(
+    kind: &str,
+    export: impl FnOnce(u16) -> Command,
+    work: &Path,
+) -> (std::path::PathBuf, String, u16) {
+    let port = free_port();
+    let exports = work.join("exports.pcapng");
+    // Its standard error stays open until it has stopped: a closed pipe would kill it early.
+    let (mut dumpcap, _dumpcap_stderr) = start_when(
+        Command::new("dumpcap")
+            .args(["-i", "lo", "-f", &format!("udp port {port}"), "-w"])
+            .arg(&exports),
+        "Capturing on",
+    );
+    let live = work.join("live");
+    let (mut collector, mut stderr) = start_when(
+        Command::new(HHMON)
+            .args([
+                "collect",
+                "--quiet",
+                "--exact",
+                "--top",
+                "100000",
+                "--interval",
+                "3600s",
+            ])
+            .args([
+                &format!("--{kind}-listen"),
+                &format!("127.0.0.1:{port}"),
+                "--snapshot-dir",
+            ])
+            .arg(&live),
+        "Listening for flow telemetry",
+    );
+    let output = export(port)
+        .output()
+        .expect("the exporter runs (scripts/install-deps.sh --test)");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(collector.stop(Duration::from_secs(30)).success());
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stderr, &mut rest).unwrap();
+    let summary = rest
+        .lines()
+        .find(|l| l.starts_with("hhmon: "))
+        .unwrap()
+        .to_owned();
+    interrupt(dumpcap.child());
+    assert!(
+        dumpcap.wait_within(Duration::from_secs(30)).is_some(),
+        "dumpcap did not stop"
+    );
+
+    // The same datagrams from the file count the same.
+    let from_file = work.join("from-file");
+    let status = Command::new(HHMON)
+        .args([
+            "collect",
+            "--quiet",
+            "--exact",
+            "--top",
+            "100000",
+            "--interval",
+            "3600s",
+            "--snapshot-dir",
+        ])
+        .arg(&from_file)
+        .arg(&exports)
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    assert_eq!(
+        collected(&from_file),
+        collected(&live),
+        "{kind}: file and live runs differ"
+    );
+    (live, summary, port)
+}
+
+fn pmacctd(config: &Path, port: u16, rate: u32) -> Command {
+    let capture = capture(CAPTURE);
+    std::fs::write(
+        config,
+        format!(
+            "daemonize: false\npcap_savefile: {}\nplugins: sfprobe\nsfprobe_receiver: 127.0.0.1:{port}\n\
+             sfprobe_agentip: 192.0.2.1\nsampling_rate: {rate}\n",
+            capture.display()
+        ),
+    )
+    .unwrap();
+    let mut command = Command::new("pmacctd");
+    command.arg("-f").arg(config);
+    command
+}
+
+/// Packets and bytes the sFlow samples in `exports` stand for, by tshark's dissection.
+fn sflow_expected(exports: &Path, port: u16) -> (u64, u64) {
+    let output = Command::new("tshark")
+        .args(["-n", "-r"])
+        .arg(exports)
+        .args(["-d", &format!("udp.port=={port},sflow")])
+        .args(["-T", "fields", "-E", "occurrence=a", "-E", "aggregator=;"])
+        .args([
+            "-e",
+            "sflow.flow_sample.sampling_rate",
+            "-e",
+            "sflow_245.header.frame_length",
+        ])
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let mut totals = (0, 0);
+    for line in String::from_utf8(output.stdout).unwrap().lines() {
+        let (rates, lengths) = line.split_once('\t').unwrap();
+        let rates: Vec<u64> = rates
+            .split(';')
+            .filter(|s| !s.is_empty())
+            .map(|s| s.parse().unwrap())
+            .collect();
+        let lengths: Vec<u64> = lengths
+            .split(';')
+            .filter(|s| !s.is_empty())
+            .map(|s| s.parse().unwrap())
+            .collect();
+        assert_eq!(
+            rates.len(),
+            lengths.len(),
+            "one raw header per sample: {line}"
+        );
+        for (rate, length) in rates.iter().zip(&lengths) {
+            totals.0 += rate;
+            totals.1 += rate * (length - ETHERNET_FCS);
+        }
+    }
+    totals
+}
+
+#[test]
+fn pmacct_sflow_counts_what_was_sent_and_estimates_the_capture() {
+    let _turn = crate::util::serial();
+    let packets = frame_times(&capture(CAPTURE)).len() as u64;
+    // Every frame of this capture is 60 bytes on the wire.
+    let bytes = packets * 60;
+    for rate in [1, 10] {
+        let work = tempfile::tempdir().unwrap();
+        let config = work.path().join("pmacctd.conf");
+        let (live, summary, port) =
+            live_and_captured("sflow", |port| pmacctd(&config, port, rate), work.path());
+        assert!(
+            summary.contains("lost 0 datagrams, 0 records"),
+            "rate {rate}: {summary}"
+        );
+        let ((got_packets, got_bytes), _) = collected(&live);
+        let sent = sflow_expected(&work.path().join("exports.pcapng"), port);
+        assert_eq!((got_packets, got_bytes), sent, "rate {rate}: {summary}");
+        if rate == 1 {
+            assert!(
+                got_packets <= packets && got_packets * 1000 >= packets * 999,
+                "{got_packets} of {packets}"
+            );
+            assert_eq!(got_bytes, got_packets * 60);
+        } else {
+            let sigma = ((packets * (u64::from(rate) - 1)) as f64).sqrt();
+            let off = (got_packets as f64 - packets as f64).abs();
+            assert!(
+                off <= 4.0 * sigma,
+                "rate {rate}: {got_packets} for {packets} (sigma {sigma:.0})"
+            );
+            assert_eq!(got_bytes, got_packets * 60, "rate {rate}: {bytes}");
+        }
+    }
+}
+
+#[test]
+fn softflowd_ipfix_read_back_from_a_capture_counts_as_received() {
+    let _turn = crate::util::serial();
+    let work = tempfile::tempdir().unwrap();
+    let path = capture(CAPTURE);
+    let (live, summary, _) = live_and_captured(
+        "netflow",
+        |port| {
+            let mut command = Command::new("softflowd");
+            command
+                .arg("-r")
+                .arg(&path)
+                .args(["-n", &format!("127.0.0.1:{port}"), "-v", "10"]);
+            command
+        },
+        work.path(),
+    );
+    assert!(summary.contains("lost 0 datagrams, 0 records"), "{summary}");
+    let ((got_packets, _), flows) = collected(&live);
+    assert_eq!(got_packets, frame_times(&path).len() as u64);
+    assert!(flows.len() > 30_000);
+}
