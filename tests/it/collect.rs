@@ -94,6 +94,17 @@ fn collected(dir: &Path) -> (BTreeMap<Flow, (u64, u64)>, (u64, u64)) {
 /// Runs a collector on a free loopback port, has softflowd export `path` to it as NetFlow
 /// `version`, stops the collector once the export is done; returns its summary line.
 fn collect_from_softflowd(path: &Path, version: &str, dir: &Path) -> String {
+    collect_from_softflowd_beside(path, version, dir, |_| {})
+}
+
+/// [`collect_from_softflowd`], with `beside` run on a thread of its own, given the port, while
+/// softflowd exports.
+fn collect_from_softflowd_beside(
+    path: &Path,
+    version: &str,
+    dir: &Path,
+    beside: impl FnOnce(u16) + Send,
+) -> String {
     let port = free_port();
     let mut collector = hhmon([
         "collect",
@@ -120,12 +131,15 @@ fn collect_from_softflowd(path: &Path, version: &str, dir: &Path) -> String {
             "the collector ended before listening"
         );
     }
-    let softflowd = Command::new("softflowd")
-        .arg("-r")
-        .arg(path)
-        .args(["-n", &format!("127.0.0.1:{port}"), "-v", version])
-        .output()
-        .expect("softflowd runs (scripts/install-deps.sh --test installs it)");
+    let softflowd = std::thread::scope(|scope| {
+        scope.spawn(|| beside(port));
+        Command::new("softflowd")
+            .arg("-r")
+            .arg(path)
+            .args(["-n", &format!("127.0.0.1:{port}"), "-v", version])
+            .output()
+            .expect("softflowd runs (scripts/install-deps.sh --test installs it)")
+    });
     assert!(
         softflowd.status.success(),
         "{}",
@@ -229,4 +243,54 @@ fn the_shipped_exports_read_from_files_count_every_record() {
         .values()
         .fold((0, 0), |sum, counts| (sum.0 + counts.0, sum.1 + counts.1));
     assert_eq!(totals, summed);
+}
+
+#[test]
+fn a_flood_of_garbage_does_not_keep_a_real_exporter_from_being_counted() {
+    let path = capture(CAPTURE);
+    let exact = exact_flows(&path);
+    let dir = tempfile::tempdir().unwrap();
+    const GARBAGE: u64 = 20_000;
+    let summary = collect_from_softflowd_beside(&path, "9", dir.path(), |port| {
+        // Datagrams of random bytes, some dressed as NetFlow v9 and sFlow headers, from
+        // another source port, as fast as the socket takes them.
+        let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+        let mut datagram = [0u8; 512];
+        for i in 0..GARBAGE {
+            for byte in datagram.iter_mut() {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                *byte = state as u8;
+            }
+            match i % 3 {
+                0 => datagram[..2].copy_from_slice(&[0, 9]),
+                1 => datagram[..4].copy_from_slice(&[0, 0, 0, 5]),
+                _ => datagram[..2].copy_from_slice(&[0xff, 0xff]),
+            }
+            let length = 20 + (state as usize % 490);
+            let _ = socket.send_to(&datagram[..length], ("127.0.0.1", port));
+        }
+    });
+    assert!(
+        summary.contains(&format!("{} records", exact.len())),
+        "{summary}"
+    );
+    assert!(summary.contains("lost 0 datagrams, 0 records"), "{summary}");
+    let (flows, _) = collected(dir.path());
+    assert!(
+        flows == exact,
+        "the real exporter's flows differ from tshark's: {summary}"
+    );
+    // The garbage was read and set aside, not silently dropped by the socket.
+    let count = |what: &str| -> u64 {
+        summary
+            .split(|c| c == ';' || c == ',')
+            .find(|part| part.contains(what))
+            .and_then(|part| part.split_whitespace().next()?.parse().ok())
+            .unwrap_or_else(|| panic!("no {what} in {summary}"))
+    };
+    assert_eq!(count("not flow telemetry"), GARBAGE / 3, "{summary}");
+    assert!(count("malformed") > 0, "{summary}");
 }
