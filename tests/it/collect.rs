@@ -286,7 +286,7 @@ fn a_flood_of_garbage_does_not_keep_a_real_exporter_from_being_counted() {
     // The garbage was read and set aside, not silently dropped by the socket.
     let count = |what: &str| -> u64 {
         summary
-            .split(|c| c == ';' || c == ',')
+            .split([';', ','])
             .find(|part| part.contains(what))
             .and_then(|part| part.split_whitespace().next()?.parse().ok())
             .unwrap_or_else(|| panic!("no {what} in {summary}"))
