@@ -10,20 +10,16 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use serde_json::Value;
-
+use crate::util::flows::{summed, Flow};
 use crate::util::hhmon::hhmon;
 use crate::util::http::free_port;
 use crate::util::repo::capture;
-use crate::util::snapshots::interval_files;
 use crate::util::tshark::dissect;
 
 const CAPTURE: &str = "ddos-synflood-spoofed.pcap";
 /// What softflowd counts as a flow's bytes: the frame after its 14-byte Ethernet header, the
 /// padding of short frames included (the IP total length would leave the padding out).
 const ETHERNET_HEADER: u64 = 14;
-
-type Flow = (String, String, u64, u64, u64);
 
 /// Per five-tuple, packets and bytes as softflowd defines them, from tshark's own dissection.
 fn exact_flows(path: &Path) -> BTreeMap<Flow, (u64, u64)> {
@@ -63,32 +59,6 @@ fn exact_flows(path: &Path) -> BTreeMap<Flow, (u64, u64)> {
         entry.1 += number(5) - ETHERNET_HEADER;
     }
     flows
-}
-
-/// The flows of every exact snapshot in `dir`, summed over intervals, and the totals.
-fn collected(dir: &Path) -> (BTreeMap<Flow, (u64, u64)>, (u64, u64)) {
-    let mut flows = BTreeMap::new();
-    let mut totals = (0, 0);
-    for path in interval_files(dir) {
-        let snapshot: Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
-        totals.0 += snapshot["totals"]["packets"].as_u64().unwrap();
-        totals.1 += snapshot["totals"]["bytes"].as_u64().unwrap();
-        for flow in snapshot["top_flows"].as_array().unwrap() {
-            let text = |name: &str| flow[name].as_str().unwrap().to_owned();
-            let number = |name: &str| flow[name].as_u64().unwrap();
-            let key = (
-                text("src"),
-                text("dst"),
-                number("src_port"),
-                number("dst_port"),
-                number("protocol"),
-            );
-            let entry = flows.entry(key).or_insert((0, 0));
-            entry.0 += number("packets");
-            entry.1 += number("bytes");
-        }
-    }
-    (flows, totals)
 }
 
 /// Runs a collector on a free loopback port, has softflowd export `path` to it as NetFlow
@@ -178,7 +148,7 @@ fn softflowd_exports_count_exactly_what_the_capture_holds() {
             summary.contains("0 template misses; 0 malformed"),
             "v{version}: {summary}"
         );
-        let (flows, totals) = collected(dir.path());
+        let (totals, flows) = summed(dir.path());
         assert_eq!(totals, (packets, bytes), "v{version}");
         assert_eq!(flows.len(), exact.len(), "v{version}");
         assert!(flows == exact, "v{version}: the flows differ from tshark's");
@@ -233,7 +203,7 @@ fn the_shipped_exports_read_from_files_count_every_record() {
         .find(|part| part.contains(" records in "))
         .and_then(|part| part.split(' ').next()?.parse().ok())
         .unwrap_or_else(|| panic!("no record count in {summary}"));
-    let (flows, totals) = collected(dir.path());
+    let (totals, flows) = summed(dir.path());
     assert!(
         records >= flows.len() as u64 && !flows.is_empty(),
         "{summary}: {} flows",
@@ -278,7 +248,7 @@ fn a_flood_of_garbage_does_not_keep_a_real_exporter_from_being_counted() {
         "{summary}"
     );
     assert!(summary.contains("lost 0 datagrams, 0 records"), "{summary}");
-    let (flows, _) = collected(dir.path());
+    let (_, flows) = summed(dir.path());
     assert!(
         flows == exact,
         "the real exporter's flows differ from tshark's: {summary}"

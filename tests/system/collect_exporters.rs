@@ -11,14 +11,12 @@
 //! datagrams gives the same totals and flows as the live run. dumpcap needs root, as the
 //! other system tests do.
 
-use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use serde_json::Value;
-
+use crate::util::flows::summed;
 use crate::util::http::free_port;
 use crate::util::process::Running;
 use crate::util::repo::capture;
@@ -27,38 +25,6 @@ use crate::util::HHMON;
 
 const CAPTURE: &str = "ddos-synflood-spoofed.pcap";
 const ETHERNET_FCS: u64 = 4;
-
-type Flow = (String, String, u64, u64, u64);
-
-/// Totals and flows (summed over intervals) of the exact snapshots in `dir`.
-fn collected(dir: &Path) -> ((u64, u64), BTreeMap<Flow, (u64, u64)>) {
-    let mut totals = (0, 0);
-    let mut flows = BTreeMap::new();
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.file_name().unwrap() == "latest.json" {
-            continue;
-        }
-        let snapshot: Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
-        totals.0 += snapshot["totals"]["packets"].as_u64().unwrap();
-        totals.1 += snapshot["totals"]["bytes"].as_u64().unwrap();
-        for flow in snapshot["top_flows"].as_array().unwrap() {
-            let text = |name: &str| flow[name].as_str().unwrap().to_owned();
-            let number = |name: &str| flow[name].as_u64().unwrap();
-            let key = (
-                text("src"),
-                text("dst"),
-                number("src_port"),
-                number("dst_port"),
-                number("protocol"),
-            );
-            let entry = flows.entry(key).or_insert((0, 0));
-            entry.0 += number("packets");
-            entry.1 += number("bytes");
-        }
-    }
-    (totals, flows)
-}
 
 /// Starts `command` and reads its standard error until a line containing `ready` (the child
 /// keeps its standard error piped; its later lines are left unread, which is fine for the
@@ -173,8 +139,8 @@ fn live_and_captured(
         .unwrap();
     assert!(status.success());
     assert_eq!(
-        collected(&from_file),
-        collected(&live),
+        summed(&from_file),
+        summed(&live),
         "{kind}: file and live runs differ"
     );
     (live, summary, port)
@@ -253,7 +219,7 @@ fn pmacct_sflow_counts_what_was_sent_and_estimates_the_capture() {
             summary.contains("lost 0 datagrams, 0 records"),
             "rate {rate}: {summary}"
         );
-        let ((got_packets, got_bytes), _) = collected(&live);
+        let ((got_packets, got_bytes), _) = summed(&live);
         let sent = sflow_expected(&work.path().join("exports.pcapng"), port);
         assert_eq!((got_packets, got_bytes), sent, "rate {rate}: {summary}");
         if rate == 1 {
@@ -292,7 +258,7 @@ fn softflowd_ipfix_read_back_from_a_capture_counts_as_received() {
         work.path(),
     );
     assert!(summary.contains("lost 0 datagrams, 0 records"), "{summary}");
-    let ((got_packets, _), flows) = collected(&live);
+    let ((got_packets, _), flows) = summed(&live);
     assert_eq!(got_packets, frame_times(&path).len() as u64);
     assert!(flows.len() > 30_000);
 }

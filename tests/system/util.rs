@@ -7,6 +7,8 @@ use std::sync::{Mutex, MutexGuard};
 pub mod dashboards;
 #[path = "../it/util/export.rs"]
 pub mod export;
+#[path = "../it/util/flows.rs"]
+pub mod flows;
 #[path = "../it/util/http.rs"]
 pub mod http;
 #[path = "../it/util/process.rs"]

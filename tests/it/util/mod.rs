@@ -8,6 +8,7 @@
 pub mod captures;
 pub mod dashboards;
 pub mod export;
+pub mod flows;
 pub mod hhmon;
 pub mod http;
 pub mod process;
