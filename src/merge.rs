@@ -260,6 +260,8 @@ pub fn merge(inputs: &[(PathBuf, IntervalReport)], top: usize) -> Result<Interva
             destinations: encoded(&destinations),
         }),
         capture: sum_capture(reports()),
+        // Per-exporter counts are one collector's, since its start: a merge keeps none.
+        telemetry: None,
     })
 }
 
@@ -455,6 +457,7 @@ mod tests {
                 destinations: counter_of(destinations, 12).to_base64(),
             }),
             capture: None,
+            telemetry: None,
         }
     }
 

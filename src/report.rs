@@ -13,6 +13,7 @@ use crate::decode::{FlowKey, UnparsedReason};
 use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde::ser::{SerializeMap, Serializer};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::fmt;
 use std::net::IpAddr;
 use std::ops::{Index, IndexMut};
@@ -63,6 +64,70 @@ pub struct IntervalReport {
     /// libpcap's statistics of a live capture; absent (`null`) for file replays.
     #[serde(default)]
     pub capture: Option<CaptureStats>,
+    /// What `hhmon collect` received from its exporters since it started; absent for packet
+    /// captures and replays.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub telemetry: Option<TelemetryStats>,
+}
+
+/// Flow telemetry received since the collector started, per exporter: the busiest
+/// [`TelemetryStats::LISTED`] by datagrams each with its counts (so that labels stay bounded),
+/// the others summed.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TelemetryStats {
+    /// The busiest exporters, most datagrams first (ties by address).
+    pub exporters: Vec<ExporterStats>,
+    /// Every other exporter, summed.
+    pub other: ExporterCounts,
+    /// Exporters heard from since the start, listed or not (the collector tracks at most a
+    /// fixed number; those beyond count in `other` only).
+    pub exporters_seen: u64,
+}
+
+impl TelemetryStats {
+    /// Exporters listed by name in a report.
+    pub const LISTED: usize = 20;
+}
+
+/// One exporter's counts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExporterStats {
+    /// The exporter: the IP source of its datagrams.
+    pub exporter: IpAddr,
+    /// Its counts since the start.
+    #[serde(flatten)]
+    pub counts: ExporterCounts,
+}
+
+/// What an exporter sent, and what of it could not be counted, since the start.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExporterCounts {
+    /// Datagrams received.
+    pub datagrams: u64,
+    /// Flow records (NetFlow, IPFIX) and flow samples (sFlow) counted.
+    pub records: u64,
+    /// Datagrams lost on the way, from sequence numbers.
+    pub lost_datagrams: u64,
+    /// Records or samples lost on the way or dropped by the exporter, from sequence numbers.
+    pub lost_records: u64,
+    /// Data sets whose template was not known.
+    pub template_misses: u64,
+    /// Datagrams malformed in whole or part, by reason.
+    pub malformed: BTreeMap<String, u64>,
+}
+
+impl ExporterCounts {
+    /// Adds `other`'s counts to these.
+    pub fn add(&mut self, other: &ExporterCounts) {
+        self.datagrams += other.datagrams;
+        self.records += other.records;
+        self.lost_datagrams += other.lost_datagrams;
+        self.lost_records += other.lost_records;
+        self.template_misses += other.template_misses;
+        for (reason, count) in &other.malformed {
+            *self.malformed.entry(reason.clone()).or_default() += count;
+        }
+    }
 }
 
 /// Deserializes a field that is `Option` in memory but required in snapshots: serde would
@@ -712,6 +777,7 @@ pub(crate) mod tests {
                 destinations: "AgEHDAMIAQAAAAAA".into(),
             }),
             capture: None,
+            telemetry: None,
         }
     }
 

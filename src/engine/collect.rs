@@ -21,9 +21,11 @@ use super::LoopContext;
 use crate::capture::{self, PacketSource};
 use crate::decode::DecodeOptions;
 use crate::monitor::IntervalAggregator;
+use crate::report::{ExporterCounts, ExporterStats, TelemetryStats};
 use crate::telemetry::netflow::{Limits, NetflowDecoder};
 use crate::telemetry::sflow::SflowDecoder;
 use crate::telemetry::{udp_payload, DatagramSummary, FlowRecord};
+use std::collections::HashMap;
 use std::io;
 use std::net::{IpAddr, UdpSocket};
 use std::os::fd::AsFd;
@@ -81,6 +83,70 @@ impl TelemetryTally {
     }
 }
 
+/// Exporters counted one by one; datagrams of any beyond count in `other` only, so that a
+/// flood of spoofed sources cannot grow memory.
+pub const MAX_EXPORTERS: usize = 4096;
+
+/// Each exporter's counts since the start.
+#[derive(Default)]
+struct Exporters {
+    by_address: HashMap<IpAddr, ExporterCounts>,
+    /// Exporters beyond [`MAX_EXPORTERS`].
+    beyond: ExporterCounts,
+}
+
+impl Exporters {
+    fn add(&mut self, exporter: IpAddr, summary: &DatagramSummary) {
+        let full = self.by_address.len() >= MAX_EXPORTERS;
+        let counts = match self.by_address.get_mut(&exporter) {
+            Some(counts) => counts,
+            None if full => &mut self.beyond,
+            None => self.by_address.entry(exporter).or_default(),
+        };
+        counts.datagrams += 1;
+        counts.records += summary.records;
+        counts.lost_datagrams += summary.lost_datagrams;
+        counts.lost_records += summary.lost_records;
+        counts.template_misses += summary.template_misses;
+        if let Some(reason) = summary.malformed {
+            match counts.malformed.get_mut(reason) {
+                Some(count) => *count += 1,
+                None => {
+                    counts.malformed.insert(reason.to_owned(), 1);
+                }
+            }
+        }
+    }
+
+    /// The busiest [`TelemetryStats::LISTED`] exporters by datagrams, and the rest summed.
+    fn stats(&self) -> TelemetryStats {
+        let mut exporters: Vec<ExporterStats> = self
+            .by_address
+            .iter()
+            .map(|(&exporter, counts)| ExporterStats {
+                exporter,
+                counts: counts.clone(),
+            })
+            .collect();
+        exporters.sort_by(|a, b| {
+            b.counts
+                .datagrams
+                .cmp(&a.counts.datagrams)
+                .then(a.exporter.cmp(&b.exporter))
+        });
+        let mut other = self.beyond.clone();
+        for rest in exporters.iter().skip(TelemetryStats::LISTED) {
+            other.add(&rest.counts);
+        }
+        exporters.truncate(TelemetryStats::LISTED);
+        TelemetryStats {
+            exporters,
+            other,
+            exporters_seen: self.by_address.len() as u64 + u64::from(self.beyond.datagrams > 0),
+        }
+    }
+}
+
 /// Which decoder a datagram is for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Protocol {
@@ -100,6 +166,7 @@ fn protocol_of(datagram: &[u8]) -> Option<Protocol> {
 pub(crate) struct Collector {
     sflow: SflowDecoder,
     netflow: NetflowDecoder,
+    exporters: Exporters,
     pub(crate) tally: TelemetryTally,
 }
 
@@ -108,6 +175,7 @@ impl Collector {
         Self {
             sflow: SflowDecoder::new(decode),
             netflow: NetflowDecoder::new(Limits::default()),
+            exporters: Exporters::default(),
             tally: TelemetryTally::default(),
         }
     }
@@ -121,12 +189,16 @@ impl Collector {
         arrival_nanos: u64,
         aggregator: &mut IntervalAggregator,
     ) {
+        let exporters = &self.exporters;
         let mut count = |record: &FlowRecord| {
             let time = if arrival_nanos.saturating_sub(record.time_nanos) > MAX_RECORD_AGE_NANOS {
                 arrival_nanos
             } else {
                 record.time_nanos.min(arrival_nanos)
             };
+            if aggregator.closes_at(time) {
+                aggregator.set_telemetry(exporters.stats());
+            }
             aggregator.observe_flow(time, record.key, record.packets, record.bytes, || None);
         };
         let summary = match protocol_of(datagram) {
@@ -149,6 +221,15 @@ impl Collector {
             }
         };
         self.tally.add(&summary);
+        self.exporters.add(exporter, &summary);
+    }
+
+    /// Hands the counts so far to `aggregator` for the next report, when `now_nanos` would
+    /// close its interval (or always, at the end).
+    fn report_to(&self, aggregator: &mut IntervalAggregator, now_nanos: Option<u64>) {
+        if now_nanos.is_none_or(|now| aggregator.closes_at(now)) {
+            aggregator.set_telemetry(self.exporters.stats());
+        }
     }
 }
 
@@ -207,6 +288,7 @@ pub(crate) fn collect_files<S: PacketSource>(
             }
         }
     }
+    collector.report_to(&mut aggregator, None);
     aggregator.finish(|| None);
     (frames, failed)
 }
@@ -266,8 +348,11 @@ pub(crate) fn collect_live(
                 }
             }
         }
-        aggregator.tick(clock(), || None);
+        let now = clock();
+        collector.report_to(&mut aggregator, Some(now));
+        aggregator.tick(now, || None);
     }
+    collector.report_to(&mut aggregator, None);
     aggregator.finish(|| None);
     Ok(())
 }

@@ -11,7 +11,7 @@ use super::config::{window_lg_k, MonitorConfig};
 use super::views::{rounded, IntervalDistinct, RankedAddress, TopLists};
 use crate::report::{
     largest, AddressEntry, CaptureCounts, CaptureStats, Counting, Figure, FlowEntry,
-    IntervalReport, IntervalSpan, LowerBound, ReaderCapture, Totals, WindowCounts,
+    IntervalReport, IntervalSpan, LowerBound, ReaderCapture, TelemetryStats, Totals, WindowCounts,
 };
 use crate::window::SlidingDistinct;
 use std::collections::BTreeMap;
@@ -22,6 +22,8 @@ pub(super) struct IntervalPart {
     /// Its capture's statistics for the interval, if it reads a live interface (cumulative
     /// counts are the assembly's).
     pub(super) capture: Option<CaptureStats>,
+    /// What a flow-telemetry collector received, if it is one.
+    pub(super) telemetry: Option<TelemetryStats>,
 }
 
 /// Assembles the reports of one run, interval after interval.
@@ -75,10 +77,12 @@ impl Assembler {
         let IntervalPart {
             mut totals,
             mut capture,
-            ..
+            mut telemetry,
         } = parts.next()?;
         for part in parts {
             totals.add(&part.totals);
+            // One collector per run: the first part that has its counts has them all.
+            telemetry = telemetry.or(part.telemetry);
             match (&mut capture, part.capture) {
                 (Some(sum), Some(more)) => {
                     sum.interval.add(&more.interval);
@@ -111,6 +115,7 @@ impl Assembler {
             top_destinations: self.addresses(lists, |l| &l.destinations, 0, false),
             top_destinations_by_bytes: self.addresses(lists, |l| &l.destinations, 1, false),
             capture,
+            telemetry,
             sketches: None,
         };
         reconcile(

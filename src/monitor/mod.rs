@@ -44,7 +44,7 @@ use flow_cache::{FlowCache, FlowCount};
 use views::ViewSet;
 
 use crate::decode::{Decoded, FlowKey, UnparsedReason};
-use crate::report::{CaptureStats, IntervalReport, ReasonCounts, Totals};
+use crate::report::{CaptureStats, IntervalReport, ReasonCounts, TelemetryStats, Totals};
 use std::sync::mpsc::Sender;
 
 /// Plain counters of an interval or of the whole run.
@@ -96,6 +96,8 @@ pub struct IntervalAggregator {
     /// no interval arithmetic.
     open_until_nanos: u64,
     interval: Tally,
+    /// A collector's counts for the report of the next interval to close.
+    telemetry: Option<TelemetryStats>,
 }
 
 impl IntervalAggregator {
@@ -151,6 +153,7 @@ impl IntervalAggregator {
             interval_start: None,
             open_until_nanos: 0,
             interval: Tally::default(),
+            telemetry: None,
             config,
         }
     }
@@ -207,6 +210,19 @@ impl IntervalAggregator {
             bytes,
         };
         count_flow(&mut self.views, &mut self.outlet, flow);
+    }
+
+    /// Whether a flow observed at `timestamp_nanos` would close the open interval (or open the
+    /// first one): a collector then gives its counts first, with
+    /// [`set_telemetry`](Self::set_telemetry).
+    pub fn closes_at(&self, timestamp_nanos: u64) -> bool {
+        timestamp_nanos >= self.open_until_nanos
+    }
+
+    /// What a flow-telemetry collector received so far: the report of the next interval to
+    /// close carries it.
+    pub fn set_telemetry(&mut self, telemetry: TelemetryStats) {
+        self.telemetry = Some(telemetry);
     }
 
     /// Makes the interval of `timestamp_nanos`, at or after the end of the open one (or with
@@ -302,9 +318,11 @@ impl IntervalAggregator {
         let (views, outlet) = (&mut self.views, &mut self.outlet);
         self.cache.drain(|flow| count_flow(views, outlet, flow));
         let reported = self.interval.packets > 0 || keep_empty;
+        let telemetry = self.telemetry.take();
         let part = reported.then(|| IntervalPart {
             totals: self.interval.to_totals(),
             capture: capture(),
+            telemetry,
         });
         self.interval = Tally::default();
         match &mut self.outlet {

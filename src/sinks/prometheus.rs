@@ -7,7 +7,8 @@
 
 use super::protocol_name;
 use crate::report::{
-    AddressEntry, CaptureCounts, Counting, FlowEntry, IntervalReport, ReaderCapture,
+    AddressEntry, CaptureCounts, Counting, ExporterCounts, FlowEntry, IntervalReport,
+    ReaderCapture, TelemetryStats,
 };
 use prometheus::{Gauge, GaugeVec, IntCounter, IntCounterVec, Opts, Registry, TextEncoder};
 
@@ -78,6 +79,18 @@ pub enum Metric {
     CaptureReaderReceivedPacketsTotal,
     /// Frames dropped since start, per reader of a shared interface and by reason.
     CaptureReaderDroppedPacketsTotal,
+    /// Flow-telemetry datagrams received since start, per exporter.
+    TelemetryDatagramsTotal,
+    /// Flow records and samples counted since start, per exporter.
+    TelemetryRecordsTotal,
+    /// Datagrams lost on the way since start, per exporter.
+    TelemetryLostDatagramsTotal,
+    /// Records or samples lost since start, per exporter.
+    TelemetryLostRecordsTotal,
+    /// Data sets without their template since start, per exporter.
+    TelemetryTemplateMissesTotal,
+    /// Malformed datagrams since start, per exporter and reason.
+    TelemetryMalformedDatagramsTotal,
 }
 
 const FLOW_LABELS: &[&str] = &["src", "dst", "src_port", "dst_port", "protocol"];
@@ -85,7 +98,7 @@ const ADDRESS_LABELS: &[&str] = &["address"];
 
 impl Metric {
     /// Every metric.
-    pub const ALL: [Metric; 30] = [
+    pub const ALL: [Metric; 36] = [
         Metric::PacketsTotal,
         Metric::BytesTotal,
         Metric::UnparsedPacketsTotal,
@@ -116,6 +129,12 @@ impl Metric {
         Metric::DecapFallbackPacketsTotal,
         Metric::CaptureReaderReceivedPacketsTotal,
         Metric::CaptureReaderDroppedPacketsTotal,
+        Metric::TelemetryDatagramsTotal,
+        Metric::TelemetryRecordsTotal,
+        Metric::TelemetryLostDatagramsTotal,
+        Metric::TelemetryLostRecordsTotal,
+        Metric::TelemetryTemplateMissesTotal,
+        Metric::TelemetryMalformedDatagramsTotal,
     ];
 
     /// The exported metric name.
@@ -155,6 +174,12 @@ impl Metric {
             Metric::CaptureReaderDroppedPacketsTotal => {
                 "hhmon_capture_reader_dropped_packets_total"
             }
+            Metric::TelemetryDatagramsTotal => "hhmon_telemetry_datagrams_total",
+            Metric::TelemetryRecordsTotal => "hhmon_telemetry_records_total",
+            Metric::TelemetryLostDatagramsTotal => "hhmon_telemetry_lost_datagrams_total",
+            Metric::TelemetryLostRecordsTotal => "hhmon_telemetry_lost_records_total",
+            Metric::TelemetryTemplateMissesTotal => "hhmon_telemetry_template_misses_total",
+            Metric::TelemetryMalformedDatagramsTotal => "hhmon_telemetry_malformed_datagrams_total",
         }
     }
 
@@ -237,6 +262,24 @@ impl Metric {
             Metric::CaptureReaderDroppedPacketsTotal => {
                 "Frames lost before hhmon read them since it started, per reader when --readers shares the interface, by reason kernel or interface (absent with one reader)."
             }
+            Metric::TelemetryDatagramsTotal => {
+                "Flow-telemetry datagrams received since hhmon collect started, per exporter (the 20 busiest; the rest as exporter=\"other\")."
+            }
+            Metric::TelemetryRecordsTotal => {
+                "Flow records (NetFlow, IPFIX) and flow samples (sFlow) counted since hhmon collect started, per exporter."
+            }
+            Metric::TelemetryLostDatagramsTotal => {
+                "Datagrams an exporter sent that never arrived, from sequence numbers, since hhmon collect started."
+            }
+            Metric::TelemetryLostRecordsTotal => {
+                "Records or samples an exporter made that never arrived or that it dropped itself, from sequence numbers, since hhmon collect started."
+            }
+            Metric::TelemetryTemplateMissesTotal => {
+                "NetFlow v9/IPFIX data sets that arrived before their template (not counted), since hhmon collect started."
+            }
+            Metric::TelemetryMalformedDatagramsTotal => {
+                "Datagrams malformed in whole or part, per exporter and reason, since hhmon collect started."
+            }
         }
     }
 
@@ -256,6 +299,12 @@ impl Metric {
             Metric::CaptureDroppedPacketsTotal => &["reason"],
             Metric::CaptureReaderReceivedPacketsTotal => &["reader"],
             Metric::CaptureReaderDroppedPacketsTotal => &["reader", "reason"],
+            Metric::TelemetryDatagramsTotal
+            | Metric::TelemetryRecordsTotal
+            | Metric::TelemetryLostDatagramsTotal
+            | Metric::TelemetryLostRecordsTotal
+            | Metric::TelemetryTemplateMissesTotal => &["exporter"],
+            Metric::TelemetryMalformedDatagramsTotal => &["exporter", "reason"],
             _ => &[],
         }
     }
@@ -421,6 +470,9 @@ fn build(metrics: &Metrics, report: &IntervalReport, top: usize) -> prometheus::
     if let Some(stats) = &report.capture {
         metrics.readers(&stats.readers)?;
     }
+    if let Some(telemetry) = &report.telemetry {
+        metrics.telemetry(telemetry)?;
+    }
 
     metrics.build_info()?;
     if !report.sensor.is_empty() {
@@ -542,6 +594,41 @@ impl Metrics {
             for (reason, count) in drops_by_reason(counts) {
                 dropped
                     .get_metric_with_label_values(&[&number, reason])?
+                    .inc_by(count);
+            }
+        }
+        Ok(())
+    }
+
+    /// The per-exporter counters of a collector: the listed exporters by address, the rest as
+    /// `exporter="other"`.
+    fn telemetry(&self, telemetry: &TelemetryStats) -> prometheus::Result<()> {
+        let labelled = telemetry
+            .exporters
+            .iter()
+            .map(|listed| (listed.exporter.to_string(), &listed.counts))
+            .chain([("other".to_owned(), &telemetry.other)]);
+        type Figure = fn(&ExporterCounts) -> u64;
+        let figures: [(Metric, Figure); 5] = [
+            (Metric::TelemetryDatagramsTotal, |c| c.datagrams),
+            (Metric::TelemetryRecordsTotal, |c| c.records),
+            (Metric::TelemetryLostDatagramsTotal, |c| c.lost_datagrams),
+            (Metric::TelemetryLostRecordsTotal, |c| c.lost_records),
+            (Metric::TelemetryTemplateMissesTotal, |c| c.template_misses),
+        ];
+        let vecs = figures
+            .iter()
+            .map(|&(metric, _)| self.counter_vec(metric))
+            .collect::<prometheus::Result<Vec<_>>>()?;
+        let malformed = self.counter_vec(Metric::TelemetryMalformedDatagramsTotal)?;
+        for (exporter, counts) in labelled {
+            for (vec, (_, figure)) in vecs.iter().zip(&figures) {
+                vec.get_metric_with_label_values(&[&exporter])?
+                    .inc_by(figure(counts));
+            }
+            for (reason, &count) in &counts.malformed {
+                malformed
+                    .get_metric_with_label_values(&[&exporter, reason])?
                     .inc_by(count);
             }
         }
@@ -754,6 +841,7 @@ mod tests {
                 destination("10.0.0.4", 20, None),
             ],
             capture: None,
+            telemetry: None,
             top_destinations_by_bytes: vec![
                 AddressEntry {
                     distinct_sources: Some(1),

@@ -411,6 +411,7 @@ mod tests {
             top_destinations: Vec::new(),
             top_destinations_by_bytes: Vec::new(),
             capture: None,
+            telemetry: None,
             sketches: None,
         }
     }

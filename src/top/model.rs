@@ -454,6 +454,7 @@ pub(super) mod tests {
             top_destinations_by_bytes: vec![big, many],
             sketches: None,
             capture: None,
+            telemetry: None,
         }
     }
 

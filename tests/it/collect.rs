@@ -256,6 +256,7 @@ fn a_flood_of_garbage_does_not_keep_a_real_exporter_from_being_counted() {
     // The garbage was read and set aside, not silently dropped by the socket.
     let count = |what: &str| -> u64 {
         summary
+            .trim_start_matches("hhmon: ")
             .split([';', ','])
             .find(|part| part.contains(what))
             .and_then(|part| part.split_whitespace().next()?.parse().ok())
@@ -263,4 +264,33 @@ fn a_flood_of_garbage_does_not_keep_a_real_exporter_from_being_counted() {
     };
     assert_eq!(count("not flow telemetry"), GARBAGE / 3, "{summary}");
     assert!(count("malformed") > 0, "{summary}");
+
+    // The snapshot's per-exporter counts: one exporter (softflowd and the flood share
+    // 127.0.0.1), every datagram that looked like telemetry, and the malformed ones by reason.
+    let latest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("latest.json")).unwrap()).unwrap();
+    let validator = crate::snapshot_schema::validator();
+    assert!(
+        validator.is_valid(&latest),
+        "{:?}",
+        validator.iter_errors(&latest).next()
+    );
+    let telemetry = &latest["telemetry"];
+    assert_eq!(telemetry["exporters_seen"], 1);
+    let exporter = &telemetry["exporters"][0];
+    assert_eq!(exporter["exporter"], "127.0.0.1");
+    assert_eq!(exporter["records"].as_u64().unwrap(), exact.len() as u64);
+    let datagrams = count("datagrams");
+    assert_eq!(
+        exporter["datagrams"].as_u64().unwrap(),
+        datagrams,
+        "{summary}"
+    );
+    let malformed: u64 = exporter["malformed"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|v| v.as_u64().unwrap())
+        .sum();
+    assert_eq!(malformed, count("malformed"), "{exporter}");
 }

@@ -5,8 +5,9 @@
 use hhmon::decode::UnparsedReason;
 use hhmon::merge;
 use hhmon::report::{
-    AddressEntry, CaptureCounts, CaptureStats, Counting, FlowEntry, IntervalReport, IntervalSpan,
-    LowerBound, ReaderCapture, ReasonCounts, Sketches, Totals, WindowCounts,
+    AddressEntry, CaptureCounts, CaptureStats, Counting, ExporterCounts, ExporterStats, FlowEntry,
+    IntervalReport, IntervalSpan, LowerBound, ReaderCapture, ReasonCounts, Sketches,
+    TelemetryStats, Totals, WindowCounts,
 };
 use hhmon::sinks::snapshot::{Durability, Retention, SnapshotWriter};
 use hhmon::sketch::hll::DistinctCounter;
@@ -139,6 +140,23 @@ fn report() -> IntervalReport {
                     dropped_interface: 1,
                 },
             }],
+        }),
+        // A live capture has no telemetry, nor a collector capture statistics: the schema
+        // checks each part, not which come together.
+        telemetry: Some(TelemetryStats {
+            exporters: vec![ExporterStats {
+                exporter: "2001:db8::9".parse().unwrap(),
+                counts: ExporterCounts {
+                    datagrams: 40,
+                    records: 1_000,
+                    lost_datagrams: 2,
+                    lost_records: 60,
+                    template_misses: 1,
+                    malformed: [("truncated".to_owned(), 3)].into(),
+                },
+            }],
+            other: ExporterCounts::default(),
+            exporters_seen: 1,
         }),
         sketches: Some(Sketches {
             sources: sketch_of(0..7),
