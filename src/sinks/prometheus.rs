@@ -1084,10 +1084,90 @@ mod tests {
         }
     }
 
+    /// A collector's counts: one listed exporter with malformed datagrams, and the others.
+    fn telemetry() -> TelemetryStats {
+        let counts = |datagrams, malformed: &[(&str, u64)]| ExporterCounts {
+            datagrams,
+            records: datagrams * 30,
+            lost_datagrams: 2,
+            lost_records: 60,
+            template_misses: 1,
+            malformed: malformed.iter().map(|&(r, n)| (r.to_owned(), n)).collect(),
+        };
+        TelemetryStats {
+            exporters: vec![crate::report::ExporterStats {
+                exporter: "192.0.2.7".parse().unwrap(),
+                counts: counts(900, &[("truncated", 3), ("bad_set_length", 1)]),
+            }],
+            other: counts(40, &[]),
+            exporters_seen: 25,
+        }
+    }
+
+    #[test]
+    fn exporters_are_labelled_by_address_and_the_rest_as_other() {
+        let report = IntervalReport {
+            telemetry: Some(telemetry()),
+            ..fixture()
+        };
+        let all = samples(&render(&report, &ProcessCounters::default(), 10));
+        fn exporter(name: &str) -> [(&str, &str); 1] {
+            [("exporter", name)]
+        }
+        assert_eq!(
+            value(
+                &all,
+                Metric::TelemetryDatagramsTotal,
+                &exporter("192.0.2.7")
+            ),
+            900.0
+        );
+        assert_eq!(
+            value(&all, Metric::TelemetryDatagramsTotal, &exporter("other")),
+            40.0
+        );
+        assert_eq!(
+            value(&all, Metric::TelemetryRecordsTotal, &exporter("192.0.2.7")),
+            27_000.0
+        );
+        assert_eq!(
+            value(&all, Metric::TelemetryLostRecordsTotal, &exporter("other")),
+            60.0
+        );
+        fn malformed(reason: &str) -> [(&str, &str); 2] {
+            [("exporter", "192.0.2.7"), ("reason", reason)]
+        }
+        assert_eq!(
+            value(
+                &all,
+                Metric::TelemetryMalformedDatagramsTotal,
+                &malformed("truncated")
+            ),
+            3.0
+        );
+        assert_eq!(
+            value(
+                &all,
+                Metric::TelemetryMalformedDatagramsTotal,
+                &malformed("bad_set_length")
+            ),
+            1.0
+        );
+        // A replay has none of them.
+        let replay = samples(&render(&fixture(), &ProcessCounters::default(), 10));
+        assert!(replay
+            .iter()
+            .all(|sample| !sample.0.starts_with("hhmon_telemetry_")));
+    }
+
     #[test]
     fn every_metric_has_help_and_a_series_when_the_report_is_full() {
         // gather() drops families without samples, so a HELP line also proves a series.
-        let text = render(&shared_capture(), &ProcessCounters::default(), 10);
+        let full = IntervalReport {
+            telemetry: Some(telemetry()),
+            ..shared_capture()
+        };
+        let text = render(&full, &ProcessCounters::default(), 10);
         for metric in Metric::ALL {
             assert!(
                 text.contains(&format!("# HELP {} {}\n", metric.name(), metric.help())),
