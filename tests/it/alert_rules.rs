@@ -50,7 +50,8 @@ fn promtool_accepts_the_rules() {
             "HhmonHeavySource",
             "HhmonDistinctSourcesSpike",
             "HhmonSnapshotWriteErrors",
-            "HhmonExportWriteErrors"
+            "HhmonExportWriteErrors",
+            "HhmonExporterSilent"
         ]
     );
     let output = promtool(&["check", "rules", "hhmon.rules.yml"]);
