@@ -205,6 +205,11 @@ FROM (
 #   interval and lists of different --top cannot be told apart by length).
 # A key no one listed has upper bound `all_gaps`, so a rank is certain only when its lower
 # bound also reaches that.
+# Both running bounds are frames that grow from the start of their order (the largest upper
+# bound below a key is taken in descending rank): Spark evaluates a frame that ends at
+# UNBOUNDED FOLLOWING again for every row, quadratic in the keys: `top --what flows` over a day
+# of 50 sensors (every flow any sensor-interval listed) had not finished after 5 minutes on one
+# core (docs/BENCHMARKS.md, "Export at scale (Spark)").
 TOP_QUERY = """
 WITH lists AS (
   SELECT sensor, start_unix, list,
@@ -232,8 +237,8 @@ ranked AS (
 ),
 judged AS (
   SELECT *,
-         lower >= greatest(all_gaps, coalesce(max(upper) OVER (ORDER BY rank
-                  ROWS BETWEEN 1 FOLLOWING AND UNBOUNDED FOLLOWING), 0))
+         lower >= greatest(all_gaps, coalesce(max(upper) OVER (ORDER BY rank DESC
+                  ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0))
          AND upper <= coalesce(min(lower) OVER (ORDER BY rank
                   ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), upper) AS rank_certain
   FROM ranked
