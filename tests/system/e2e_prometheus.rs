@@ -2,7 +2,9 @@
 //! every second while a real capture is replayed over several intervals, and its HTTP API must
 //! show what tshark says the capture holds: counters that end at the capture's totals and only
 //! ever take the values of whole intervals, the top talkers of every scraped interval, departed
-//! talkers gone, and data for every panel query of the shipped Grafana dashboards.
+//! talkers gone, and data for every panel query of the shipped Grafana dashboards. For the
+//! flow-telemetry panels, a second target (job `hhmon-collect`) is `hhmon collect` over shipped
+//! NetFlow exports and one malformed datagram.
 //!
 //! Prometheus, promtool's sibling, and tshark must be installed (scripts/install-deps.sh
 //! --test): a missing program fails the test. Both child processes die with the test.
@@ -199,12 +201,13 @@ fn check_top(
     Ok(())
 }
 
-fn write_prometheus_config(dir: &Path, hhmon_port: u16) -> PathBuf {
+fn write_prometheus_config(dir: &Path, hhmon_port: u16, collect_port: u16) -> PathBuf {
     let rules = repo::path("dashboards/alerts/hhmon.rules.yml");
     let config = format!(
         "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n  evaluation_interval: 1s\n\
          rule_files:\n  - {}\n\
-         scrape_configs:\n  - job_name: hhmon\n    static_configs:\n      - targets: ['127.0.0.1:{hhmon_port}']\n",
+         scrape_configs:\n  - job_name: hhmon\n    static_configs:\n      - targets: ['127.0.0.1:{hhmon_port}']\n\
+         \x20 - job_name: hhmon-collect\n    static_configs:\n      - targets: ['127.0.0.1:{collect_port}']\n",
         rules.display()
     );
     let path = dir.join("prometheus.yml");
@@ -223,7 +226,8 @@ fn prometheus_scrapes_a_paced_replay_and_every_dashboard_query_returns_data() {
     let dir = tempfile::tempdir().unwrap();
     let hhmon_port = http::free_port();
     let prometheus_port = http::free_port();
-    let config = write_prometheus_config(dir.path(), hhmon_port);
+    let collect_port = http::free_port();
+    let config = write_prometheus_config(dir.path(), hhmon_port, collect_port);
     let _prometheus = Running::new(
         Command::new("prometheus")
             .arg(format!("--config.file={}", config.display()))
@@ -249,6 +253,20 @@ fn prometheus_scrapes_a_paced_replay_and_every_dashboard_query_returns_data() {
         std::thread::sleep(Duration::from_millis(100));
     }
     let ready = begun.elapsed();
+
+    // The collector reads its files and serves their counts until the test ends.
+    let malformed = dir.path().join("malformed-export.pcap");
+    std::fs::write(&malformed, truncated_netflow_v9()).unwrap();
+    let _collector = Running::new(
+        Command::new(HHMON)
+            .args(["collect", "--quiet", "--listen", &collect_port.to_string()])
+            .arg(repo::capture("flow-telemetry/netflow-nfv5.pcap"))
+            .arg(&malformed)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
 
     let hhmon_address = SocketAddr::from(([127, 0, 0, 1], hhmon_port));
     let replay_started = now();
@@ -477,6 +495,37 @@ fn prometheus_scrapes_a_paced_replay_and_every_dashboard_query_returns_data() {
         "panels without data:\n{}",
         empty_panels.join("\n")
     );
+}
+
+/// A pcap file of one Ethernet frame whose UDP payload is a NetFlow v9 header cut short, from
+/// 192.0.2.99: one exporter with one malformed datagram (`truncated`).
+fn truncated_netflow_v9() -> Vec<u8> {
+    let payload = [0u8, 9, 0, 1, 0, 0];
+    let mut frame = vec![0u8; 12];
+    frame.extend([0x08, 0x00]);
+    let ip_length = (20 + 8 + payload.len()) as u16;
+    frame.extend([0x45, 0]);
+    frame.extend(ip_length.to_be_bytes());
+    frame.extend([0, 0, 0x40, 0, 64, 17, 0, 0]);
+    frame.extend([192, 0, 2, 99, 192, 0, 2, 1]);
+    frame.extend(40000u16.to_be_bytes());
+    frame.extend(2055u16.to_be_bytes());
+    frame.extend((8 + payload.len() as u16).to_be_bytes());
+    frame.extend([0, 0]);
+    frame.extend(payload);
+    let mut file = Vec::new();
+    file.extend(0xa1b2_c3d4u32.to_le_bytes());
+    file.extend(2u16.to_le_bytes());
+    file.extend(4u16.to_le_bytes());
+    file.extend([0u8; 8]);
+    file.extend(65535u32.to_le_bytes());
+    file.extend(1u32.to_le_bytes());
+    file.extend(1_700_000_000u32.to_le_bytes());
+    file.extend(0u32.to_le_bytes());
+    file.extend((frame.len() as u32).to_le_bytes());
+    file.extend((frame.len() as u32).to_le_bytes());
+    file.extend(frame);
+    file
 }
 
 /// One panel query.
