@@ -108,13 +108,8 @@ pub fn run(config: CollectConfig) -> Result<CollectSummary, Error> {
     let aggregator = engine
         .open_sinks(&sinks, config.monitor.clone(), 1)?
         .swap_remove(0);
-    let total_bytes = config
-        .files
-        .iter()
-        .filter_map(|f| std::fs::metadata(f).ok())
-        .map(|m| m.len())
-        .sum();
-    let progress = Progress::new(if live { None } else { Some(total_bytes) }, true);
+    // No progress bar: a collector runs for days, and its files are read in seconds.
+    let progress = Progress::new(None, true);
     let context = engine.context(config.decode, &progress);
     let mut collector = Collector::new(config.decode);
     let started = Instant::now();
