@@ -17,6 +17,7 @@
 //! Knows nothing of sketches, sinks or file formats: it touches sources, the decoders and the
 //! aggregator only. Nothing is allocated or logged per datagram.
 
+use super::pump::each_source;
 use super::LoopContext;
 use crate::capture::{self, PacketSource};
 use crate::decode::DecodeOptions;
@@ -244,18 +245,7 @@ pub(crate) fn collect_files<S: PacketSource>(
     context: LoopContext,
 ) -> (u64, usize) {
     let (mut frames, mut failed) = (0, 0);
-    for source in sources {
-        if context.stop.load(Ordering::Relaxed) {
-            break;
-        }
-        let mut source = match source {
-            Ok(source) => source,
-            Err(error) => {
-                tracing::error!(error = %error, "Cannot read capture file.");
-                failed += 1;
-                continue;
-            }
-        };
+    let unopened = each_source(sources, context, |mut source| {
         let link_type = source.link_type();
         loop {
             match source.next_packet() {
@@ -287,10 +277,10 @@ pub(crate) fn collect_files<S: PacketSource>(
                 }
             }
         }
-    }
+    });
     collector.report_to(&mut aggregator, None);
     aggregator.finish(|| None);
-    (frames, failed)
+    (frames, failed + unopened)
 }
 
 /// Receives datagrams on `sockets` until a stop is requested, counting each at the wall-clock

@@ -237,18 +237,7 @@ pub(crate) fn read_in_turn<S: PacketSource>(
 ) -> Turns {
     let mut turns = Turns::default();
     let mut stats = StatsReader::new(None);
-    for source in sources {
-        if context.stop.load(Ordering::Relaxed) {
-            break;
-        }
-        let mut source = match source {
-            Ok(source) => source,
-            Err(error) => {
-                tracing::error!(error = %error, "Cannot read capture file.");
-                turns.failed += 1;
-                continue;
-            }
-        };
+    let unopened = each_source(sources, context, |mut source| {
         let pumped = pump(
             &mut source,
             &mut aggregator,
@@ -263,9 +252,33 @@ pub(crate) fn read_in_turn<S: PacketSource>(
             tracing::error!(packets_read = pumped.packets, error = %error, "Capture file ended with an error; its packets up to it are counted.");
             turns.failed += 1;
         }
-    }
+    });
+    turns.failed += unopened;
     aggregator.finish(|| None);
     turns
+}
+
+/// Hands `read` each of `sources` that opens, one after another, until a stop is requested;
+/// logs those that cannot be opened and returns how many.
+pub(crate) fn each_source<S>(
+    sources: impl IntoIterator<Item = Result<S, capture::Error>>,
+    context: LoopContext,
+    mut read: impl FnMut(S),
+) -> usize {
+    let mut failed = 0;
+    for source in sources {
+        if context.stop.load(Ordering::Relaxed) {
+            break;
+        }
+        match source {
+            Ok(source) => read(source),
+            Err(error) => {
+                tracing::error!(error = %error, "Cannot read capture file.");
+                failed += 1;
+            }
+        }
+    }
+    failed
 }
 
 /// What one reader did.
