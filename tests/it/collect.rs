@@ -5,13 +5,12 @@
 //! every record they decode into the report.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Command, Stdio};
-use std::time::Duration;
+use std::process::Command;
 
+use crate::util::collector::{start_when, stop_for_summary, EXACT_COLLECT, LISTENING};
 use crate::util::flows::{summed, Flow};
-use crate::util::hhmon::hhmon;
+use crate::util::hhmon::{hhmon, BINARY};
 use crate::util::http::free_port;
 use crate::util::repo::capture;
 use crate::util::tshark::dissect;
@@ -76,31 +75,17 @@ fn collect_from_softflowd_beside(
     beside: impl FnOnce(u16) + Send,
 ) -> String {
     let port = free_port();
-    let mut collector = hhmon([
-        "collect",
-        "--quiet",
-        "--exact",
-        "--top",
-        "100000",
-        "--interval",
-        "3600s",
-    ])
-    .args([
-        "--netflow-listen",
-        &format!("127.0.0.1:{port}"),
-        "--snapshot-dir",
-    ])
-    .arg(dir)
-    .spawn(Stdio::null(), Stdio::piped());
-    let mut stderr = BufReader::new(collector.child().stderr.take().unwrap());
-    let mut line = String::new();
-    while !line.contains("Listening for flow telemetry") {
-        line.clear();
-        assert!(
-            stderr.read_line(&mut line).unwrap() > 0,
-            "the collector ended before listening"
-        );
-    }
+    let (collector, stderr) = start_when(
+        Command::new(BINARY)
+            .args(EXACT_COLLECT)
+            .args([
+                "--netflow-listen",
+                &format!("127.0.0.1:{port}"),
+                "--snapshot-dir",
+            ])
+            .arg(dir),
+        LISTENING,
+    );
     let softflowd = std::thread::scope(|scope| {
         scope.spawn(|| beside(port));
         Command::new("softflowd")
@@ -115,15 +100,7 @@ fn collect_from_softflowd_beside(
         "{}",
         String::from_utf8_lossy(&softflowd.stderr)
     );
-    // softflowd has sent everything when it exits; loopback delivers it at once.
-    std::thread::sleep(Duration::from_millis(500));
-    assert!(collector.stop(Duration::from_secs(30)).success());
-    let mut rest = String::new();
-    std::io::Read::read_to_string(&mut stderr, &mut rest).unwrap();
-    rest.lines()
-        .find(|line| line.starts_with("hhmon: "))
-        .unwrap_or_else(|| panic!("no summary in {rest}"))
-        .to_owned()
+    stop_for_summary(collector, stderr)
 }
 
 #[test]

@@ -11,46 +11,19 @@
 //! datagrams gives the same totals and flows as the live run. dumpcap needs root, as the
 //! other system tests do.
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use crate::util::collector::{start_when, stop_for_summary, EXACT_COLLECT, LISTENING};
 use crate::util::flows::summed;
 use crate::util::http::free_port;
-use crate::util::process::Running;
 use crate::util::repo::capture;
 use crate::util::tshark::frame_times;
 use crate::util::HHMON;
 
 const CAPTURE: &str = "ddos-synflood-spoofed.pcap";
 const ETHERNET_FCS: u64 = 4;
-
-/// Starts `command` and reads its standard error until a line containing `ready` (the child
-/// keeps its standard error piped; its later lines are left unread, which is fine for the
-/// little they print).
-fn start_when(
-    command: &mut Command,
-    ready: &str,
-) -> (Running, BufReader<std::process::ChildStderr>) {
-    let mut running = Running::new(
-        command
-            .stderr(Stdio::piped())
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let mut stderr = BufReader::new(running.child().stderr.take().unwrap());
-    let mut line = String::new();
-    while !line.contains(ready) {
-        line.clear();
-        assert!(
-            stderr.read_line(&mut line).unwrap() > 0,
-            "ended before saying {ready:?}"
-        );
-    }
-    (running, stderr)
-}
 
 fn interrupt(child: &Child) {
     let status = Command::new("kill")
@@ -77,24 +50,16 @@ fn live_and_captured(
         "Capturing on",
     );
     let live = work.join("live");
-    let (mut collector, mut stderr) = start_when(
+    let (collector, stderr) = start_when(
         Command::new(HHMON)
-            .args([
-                "collect",
-                "--quiet",
-                "--exact",
-                "--top",
-                "100000",
-                "--interval",
-                "3600s",
-            ])
+            .args(EXACT_COLLECT)
             .args([
                 &format!("--{kind}-listen"),
                 &format!("127.0.0.1:{port}"),
                 "--snapshot-dir",
             ])
             .arg(&live),
-        "Listening for flow telemetry",
+        LISTENING,
     );
     let output = export(port)
         .output()
@@ -104,15 +69,7 @@ fn live_and_captured(
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    std::thread::sleep(Duration::from_millis(500));
-    assert!(collector.stop(Duration::from_secs(30)).success());
-    let mut rest = String::new();
-    std::io::Read::read_to_string(&mut stderr, &mut rest).unwrap();
-    let summary = rest
-        .lines()
-        .find(|l| l.starts_with("hhmon: "))
-        .unwrap()
-        .to_owned();
+    let summary = stop_for_summary(collector, stderr);
     interrupt(dumpcap.child());
     assert!(
         dumpcap.wait_within(Duration::from_secs(30)).is_some(),
@@ -122,16 +79,8 @@ fn live_and_captured(
     // The same datagrams from the file count the same.
     let from_file = work.join("from-file");
     let status = Command::new(HHMON)
-        .args([
-            "collect",
-            "--quiet",
-            "--exact",
-            "--top",
-            "100000",
-            "--interval",
-            "3600s",
-            "--snapshot-dir",
-        ])
+        .args(EXACT_COLLECT)
+        .arg("--snapshot-dir")
         .arg(&from_file)
         .arg(&exports)
         .stderr(Stdio::null())

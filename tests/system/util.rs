@@ -3,6 +3,8 @@
 
 use std::sync::{Mutex, MutexGuard};
 
+#[path = "../it/util/collector.rs"]
+pub mod collector;
 #[path = "../it/util/dashboards.rs"]
 pub mod dashboards;
 #[path = "../it/util/export.rs"]

@@ -6,6 +6,7 @@
 //! binaries.
 
 pub mod captures;
+pub mod collector;
 pub mod dashboards;
 pub mod export;
 pub mod flows;
