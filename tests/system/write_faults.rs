@@ -7,10 +7,11 @@
 //! The full and read-only directories are small tmpfs mounts, because file permissions do not
 //! stop root (CI runs as root). Mounting needs root: without it the test fails, it does not skip.
 
+use std::ffi::OsStr;
 use std::io::Read;
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Command, ExitStatus, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use hhmon::report::IntervalReport;
@@ -215,43 +216,63 @@ fn a_full_or_read_only_directory_is_reported_and_the_replay_goes_on() {
     }
 }
 
+/// Starts a quiet replay of `MANY_INTERVALS` in 1 s intervals with `args` (where it writes),
+/// paced at `speed` if given.
+fn spawn_replay(args: &[&OsStr], speed: Option<&str>) -> Child {
+    let mut command = Command::new(HHMON);
+    command
+        .args(["replay", "--quiet", "--interval", "1s"])
+        .args(args);
+    if let Some(speed) = speed {
+        command.args(["--speed", speed]);
+    }
+    command
+        .arg(capture(MANY_INTERVALS))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+/// Kills eight replays started by `start` (paced at 300 times real speed: 26 minutes of
+/// packets in about 5 s, so that every kill lands mid-run however fast the machine) anywhere
+/// in their first 2.5 s, calling `after_kill` after each; fails the test unless most were
+/// killed while running. The kill times come from a seed the test prints.
+fn kill_at_random_moments(start: impl Fn(Option<&str>) -> Child, mut after_kill: impl FnMut()) {
+    let seed: u64 = rand::rng().random();
+    eprintln!("seed {seed}");
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let mut killed_while_running = 0;
+    for _ in 0..8 {
+        let mut child = start(Some("300"));
+        std::thread::sleep(Duration::from_millis(rng.random_range(30..2_500)));
+        child.kill().unwrap();
+        if child.wait().unwrap().code().is_none() {
+            killed_while_running += 1;
+        }
+        after_kill();
+    }
+    eprintln!("{killed_while_running} of 8 killed mid-run");
+    assert!(
+        killed_while_running >= 6,
+        "the replay ended before most kills"
+    );
+}
+
 #[test]
 fn a_kill_at_any_moment_leaves_only_complete_json_files() {
     let _turn = crate::util::serial();
     let dir = tempfile::tempdir().unwrap();
-    let path = capture(MANY_INTERVALS);
-    let seed: u64 = rand::rng().random();
-    eprintln!("seed {seed}");
-    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
-    // `speed`: the killed runs are paced (26 minutes of packets at 300 times real speed, about
-    // 5 s, a snapshot every 3 ms), so that every kill lands mid-run however fast the machine.
-    let run = |dir: &Path, speed: Option<&str>| {
-        let mut command = Command::new(HHMON);
-        command
-            .args(["replay", "--quiet", "--interval", "1s", "--keep", "200"])
-            .arg("--snapshot-dir")
-            .arg(dir);
-        if let Some(speed) = speed {
-            command.args(["--speed", speed]);
-        }
-        command
-            .arg(&path)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap()
+    let start = |speed: Option<&str>| {
+        let keep = [
+            OsStr::new("--keep"),
+            OsStr::new("200"),
+            OsStr::new("--snapshot-dir"),
+        ];
+        spawn_replay(&[&keep[..], &[dir.path().as_os_str()]].concat(), speed)
     };
-    let mut killed_while_running = 0;
     let mut saw_temporary = false;
-    for _ in 0..8 {
-        let mut child = run(dir.path(), Some("300"));
-        // Kill anywhere in the first 2.5 s.
-        std::thread::sleep(Duration::from_millis(rng.random_range(30..2_500)));
-        child.kill().unwrap();
-        let status = child.wait().unwrap();
-        if status.code().is_none() {
-            killed_while_running += 1;
-        }
+    kill_at_random_moments(start, || {
         check_only_complete_json(dir.path());
         saw_temporary |= std::fs::read_dir(dir.path()).unwrap().any(|entry| {
             entry
@@ -260,15 +281,11 @@ fn a_kill_at_any_moment_leaves_only_complete_json_files() {
                 .to_string_lossy()
                 .ends_with(".tmp")
         });
-    }
-    eprintln!("{killed_while_running} of 8 killed mid-run; a temporary file left: {saw_temporary}");
-    assert!(
-        killed_while_running >= 6,
-        "the replay ended before most kills"
-    );
+    });
+    eprintln!("a temporary file left: {saw_temporary}");
 
     // A run to the end clears what the killed ones left and keeps its rotation promise.
-    let status = run(dir.path(), None).wait().unwrap();
+    let status = start(None).wait().unwrap();
     assert!(status.success());
     assert_eq!(check_only_complete_json(dir.path()), 200);
     let leftovers: Vec<_> = std::fs::read_dir(dir.path())
@@ -356,56 +373,25 @@ fn a_full_or_read_only_export_tree_is_reported_and_the_replay_goes_on() {
 #[test]
 fn a_killed_export_loses_no_interval_and_shows_readers_only_whole_files() {
     let _turn = crate::util::serial();
-    let path = capture(MANY_INTERVALS);
-    let run = |dir: &Path, speed: Option<&str>| {
-        let mut command = Command::new(HHMON);
-        command
-            .args([
-                "replay",
-                "--quiet",
-                "--interval",
-                "1s",
-                "--sensor",
-                "killed",
-            ])
-            .args(["--export-roll", "1m", "--export-dir"])
-            .arg(dir);
-        if let Some(speed) = speed {
-            command.args(["--speed", speed]);
-        }
-        command
-            .arg(&path)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap()
+    let start = |dir: &Path, speed: Option<&str>| {
+        let export = ["--sensor", "killed", "--export-roll", "1m", "--export-dir"].map(OsStr::new);
+        spawn_replay(&[&export[..], &[dir.as_os_str()]].concat(), speed)
     };
     let reference = tempfile::tempdir().unwrap();
-    assert!(run(reference.path(), None).wait().unwrap().success());
+    assert!(start(reference.path(), None).wait().unwrap().success());
     let expected = exported(reference.path());
     assert!(expected.len() > 1_000);
 
     let dir = tempfile::tempdir().unwrap();
-    let seed: u64 = rand::rng().random();
-    eprintln!("seed {seed}");
-    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
-    let mut killed_while_running = 0;
-    for _ in 0..8 {
-        let mut child = run(dir.path(), Some("300"));
-        std::thread::sleep(Duration::from_millis(rng.random_range(30..2_500)));
-        child.kill().unwrap();
-        if child.wait().unwrap().code().is_none() {
-            killed_while_running += 1;
-        }
-        // Readers see whole files only, and never an interval twice.
-        let seen = exported(dir.path());
-        let mut unique = seen.clone();
-        unique.dedup();
-        assert_eq!(seen.len(), unique.len(), "an interval published twice");
-    }
-    assert!(
-        killed_while_running >= 6,
-        "the replay ended before most kills"
+    kill_at_random_moments(
+        |speed| start(dir.path(), speed),
+        || {
+            // Readers see whole files only, and never an interval twice.
+            let seen = exported(dir.path());
+            let mut unique = seen.clone();
+            unique.dedup();
+            assert_eq!(seen.len(), unique.len(), "an interval published twice");
+        },
     );
     let staged = dir.path().join(".hhmon-staging/sensor=killed");
     assert!(
@@ -414,7 +400,7 @@ fn a_killed_export_loses_no_interval_and_shows_readers_only_whole_files() {
     );
 
     // A run to the end publishes what the killed ones staged: the tree is the reference's.
-    assert!(run(dir.path(), None).wait().unwrap().success());
+    assert!(start(dir.path(), None).wait().unwrap().success());
     assert_eq!(exported(dir.path()), expected);
     assert!(
         staged.read_dir().unwrap().next().is_none(),
