@@ -183,12 +183,10 @@ impl ExportWriter {
     pub fn finish(&mut self) -> Result<(), Error> {
         self.publish_before(None)?;
         if self.durability == Durability::AtEnd {
-            File::open(&self.root)
-                .and_then(|dir| nix::unistd::syncfs(&dir).map_err(io::Error::from))
-                .map_err(|source| Error::Directory {
-                    path: self.root.clone(),
-                    source,
-                })?;
+            snapshot::sync_file_system(&self.root).map_err(|source| Error::Directory {
+                path: self.root.clone(),
+                source,
+            })?;
         }
         Ok(())
     }

@@ -183,12 +183,10 @@ impl SnapshotWriter {
         if self.durability == Durability::EachSnapshot {
             return Ok(());
         }
-        File::open(&self.dir)
-            .and_then(|dir| nix::unistd::syncfs(&dir).map_err(io::Error::from))
-            .map_err(|source| Error::Write {
-                path: self.dir.clone(),
-                source,
-            })
+        sync_file_system(&self.dir).map_err(|source| Error::Write {
+            path: self.dir.clone(),
+            source,
+        })
     }
 
     /// Removes the interval files the retention does not keep. Sorts by number, not name, so
@@ -242,6 +240,11 @@ fn is_temporary(name: &str) -> bool {
     name.strip_prefix('.')
         .and_then(|rest| rest.strip_suffix(".tmp"))
         .is_some_and(|final_name| snapshot_start(final_name).is_some() || final_name == LATEST)
+}
+
+/// Makes everything written on the file system holding `dir` durable: one `syncfs`.
+pub(crate) fn sync_file_system(dir: &Path) -> io::Result<()> {
+    File::open(dir).and_then(|dir| nix::unistd::syncfs(&dir).map_err(io::Error::from))
 }
 
 /// Writes `bytes` to a temporary file beside `path`, fsyncs it if `sync`, and renames it over
