@@ -137,7 +137,7 @@ pub fn run(config: CollectConfig) -> Result<CollectSummary, Error> {
             collect_files(files, &mut collector, aggregator, context);
     }
     summary.elapsed = started.elapsed();
-    summary.tally = collector.tally;
+    summary.tally = collector.tally();
     progress.finish();
     let delivered = engine.delivered();
     engine.mark_finished();
@@ -186,13 +186,13 @@ pub fn main(config: CollectConfig) -> Status {
         tally.datagrams(),
         tally.sflow_datagrams,
         tally.netflow_datagrams,
-        tally.records,
+        tally.exporters.records,
         summary.elapsed.as_secs_f64(),
         summary.intervals,
-        tally.lost_datagrams,
-        tally.lost_records,
-        tally.template_misses,
-        tally.malformed,
+        tally.exporters.lost_datagrams,
+        tally.exporters.lost_records,
+        tally.exporters.template_misses,
+        tally.malformed(),
         tally.not_telemetry,
     );
     for (count, what) in [

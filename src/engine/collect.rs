@@ -47,7 +47,7 @@ const BURST: usize = 64;
 const MAX_DATAGRAM: usize = 65_535;
 
 /// What the collector saw, over the whole run.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct TelemetryTally {
     /// sFlow datagrams decoded.
     pub sflow_datagrams: u64,
@@ -55,32 +55,21 @@ pub struct TelemetryTally {
     pub netflow_datagrams: u64,
     /// UDP payloads that are none of those (not counted further).
     pub not_telemetry: u64,
-    /// Flow records and flow samples counted.
-    pub records: u64,
-    /// Datagrams lost on the way, from sequence numbers.
-    pub lost_datagrams: u64,
-    /// Records or samples lost on the way or dropped by the exporter.
-    pub lost_records: u64,
-    /// Data sets whose template was not known.
-    pub template_misses: u64,
-    /// Datagrams that were malformed in whole or part.
-    pub malformed: u64,
     /// sFlow interface counter records received.
     pub interface_counters: u64,
+    /// Every exporter's records, losses, template misses and malformed datagrams, summed.
+    pub exporters: ExporterCounts,
 }
 
 impl TelemetryTally {
-    fn add(&mut self, summary: &DatagramSummary) {
-        self.records += summary.records;
-        self.lost_datagrams += summary.lost_datagrams;
-        self.lost_records += summary.lost_records;
-        self.template_misses += summary.template_misses;
-        self.malformed += u64::from(summary.malformed.is_some());
-    }
-
     /// Datagrams of either kind.
     pub fn datagrams(&self) -> u64 {
         self.sflow_datagrams + self.netflow_datagrams
+    }
+
+    /// Datagrams that were malformed in whole or part, whatever the reason.
+    pub fn malformed(&self) -> u64 {
+        self.exporters.malformed.values().sum()
     }
 }
 
@@ -168,7 +157,8 @@ pub(crate) struct Collector {
     sflow: SflowDecoder,
     netflow: NetflowDecoder,
     exporters: Exporters,
-    pub(crate) tally: TelemetryTally,
+    /// Its datagrams by kind, with no exporter counts: [`Collector::tally`] adds them up.
+    tally: TelemetryTally,
 }
 
 impl Collector {
@@ -221,8 +211,19 @@ impl Collector {
                 return;
             }
         };
-        self.tally.add(&summary);
         self.exporters.add(exporter, &summary);
+    }
+
+    /// What the collector saw so far, every exporter's counts summed.
+    pub(crate) fn tally(&self) -> TelemetryTally {
+        let mut exporters = self.exporters.beyond.clone();
+        for counts in self.exporters.by_address.values() {
+            exporters.add(counts);
+        }
+        TelemetryTally {
+            exporters,
+            ..self.tally.clone()
+        }
     }
 
     /// Hands the counts so far to `aggregator` for the next report, when `now_nanos` would
