@@ -82,6 +82,35 @@ pub struct TelemetryStats {
     /// Exporters heard from since the start, listed or not (the collector tracks at most a
     /// fixed number; those beyond count in `other` only).
     pub exporters_seen: u64,
+    /// The busiest sFlow interfaces, by octets moved while the collector listened, with their
+    /// agents' latest counters.
+    #[serde(default)]
+    pub interfaces: Vec<InterfaceStats>,
+    /// sFlow interface counter records of interfaces beyond the collector's table, not kept.
+    #[serde(default)]
+    pub interfaces_untracked_records: u64,
+    /// Datagrams the kernel dropped because a socket's receive buffer was full, since the
+    /// collector started; absent when reading capture files.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub socket_drops: Option<u64>,
+}
+
+/// One interface's latest counters, as its sFlow agent polled them (running totals since the
+/// agent started: octets are 64-bit, packets the sum of three 32-bit counters).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InterfaceStats {
+    /// The agent: the address its datagrams name, or their IP source.
+    pub agent: IpAddr,
+    /// The interface's ifIndex.
+    pub if_index: u32,
+    /// ifInOctets.
+    pub in_octets: u64,
+    /// ifInUcastPkts + ifInMulticastPkts + ifInBroadcastPkts.
+    pub in_packets: u64,
+    /// ifOutOctets.
+    pub out_octets: u64,
+    /// ifOutUcastPkts + ifOutMulticastPkts + ifOutBroadcastPkts.
+    pub out_packets: u64,
 }
 
 impl TelemetryStats {

@@ -195,6 +195,9 @@ pub fn main(config: CollectConfig) -> Status {
         tally.malformed(),
         tally.not_telemetry,
     );
+    if let Some(drops) = tally.socket_drops {
+        line += &format!("; {drops} dropped by the sockets");
+    }
     for (count, what) in [
         (summary.snapshot_errors, "snapshot"),
         (summary.export_errors, "export"),

@@ -23,13 +23,18 @@ use crate::capture::{self, PacketSource};
 use crate::decode::DecodeOptions;
 use crate::monitor::IntervalAggregator;
 use crate::report::{ExporterCounts, ExporterStats, TelemetryStats};
+use crate::telemetry::interfaces::InterfaceTable;
 use crate::telemetry::netflow::{Limits, NetflowDecoder};
 use crate::telemetry::sflow::SflowDecoder;
-use crate::telemetry::{udp_payload, DatagramSummary, FlowRecord};
+use crate::telemetry::{udp_payload, DatagramSummary, FlowRecord, InterfaceCounters};
+use nix::sys::socket::{
+    recvmmsg, setsockopt, sockopt, ControlMessageOwned, MsgFlags, MultiHeaders, SockaddrStorage,
+};
 use std::collections::HashMap;
 use std::io;
+use std::io::IoSliceMut;
 use std::net::{IpAddr, UdpSocket};
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, AsRawFd};
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
@@ -40,8 +45,11 @@ pub const MAX_RECORD_AGE_NANOS: u64 = 3_600 * 1_000_000_000;
 /// How long the live loop waits for a datagram before it looks at the clock and the stop flag.
 const WAKE: Duration = Duration::from_millis(200);
 
-/// Datagrams read from one socket before the others get their turn.
-const BURST: usize = 64;
+/// Datagrams one `recvmmsg` call takes at most.
+const BATCH: usize = 32;
+
+/// Batches read from one socket before the others get their turn.
+const BURST: usize = 4;
 
 /// The largest UDP payload.
 const MAX_DATAGRAM: usize = 65_535;
@@ -57,6 +65,9 @@ pub struct TelemetryTally {
     pub not_telemetry: u64,
     /// sFlow interface counter records received.
     pub interface_counters: u64,
+    /// Datagrams the sockets dropped with their receive buffers full; `None` when reading
+    /// files.
+    pub socket_drops: Option<u64>,
     /// Every exporter's records, losses, template misses and malformed datagrams, summed.
     pub exporters: ExporterCounts,
 }
@@ -108,8 +119,9 @@ impl Exporters {
         }
     }
 
-    /// The busiest [`TelemetryStats::LISTED`] exporters by datagrams, and the rest summed.
-    fn stats(&self) -> TelemetryStats {
+    /// The busiest [`TelemetryStats::LISTED`] exporters by datagrams, and the rest summed,
+    /// with the busiest `interfaces` and the `socket_drops` so far.
+    fn stats(&self, interfaces: &InterfaceTable, socket_drops: Option<u64>) -> TelemetryStats {
         let mut exporters: Vec<ExporterStats> = self
             .by_address
             .iter()
@@ -133,6 +145,9 @@ impl Exporters {
             exporters,
             other,
             exporters_seen: self.by_address.len() as u64 + u64::from(self.beyond.datagrams > 0),
+            interfaces: interfaces.listed(),
+            interfaces_untracked_records: interfaces.untracked_records(),
+            socket_drops,
         }
     }
 }
@@ -157,6 +172,12 @@ pub(crate) struct Collector {
     sflow: SflowDecoder,
     netflow: NetflowDecoder,
     exporters: Exporters,
+    interfaces: InterfaceTable,
+    /// The interface counters of the datagram being decoded, kept once its flows are counted
+    /// (a buffer reused from one datagram to the next).
+    datagram_counters: Vec<InterfaceCounters>,
+    /// Datagrams the sockets' receive buffers dropped, summed; `None` when reading files.
+    socket_drops: Option<u64>,
     /// Its datagrams by kind, with no exporter counts: [`Collector::tally`] adds them up.
     tally: TelemetryTally,
 }
@@ -167,6 +188,9 @@ impl Collector {
             sflow: SflowDecoder::new(decode),
             netflow: NetflowDecoder::new(Limits::default()),
             exporters: Exporters::default(),
+            interfaces: InterfaceTable::default(),
+            datagram_counters: Vec::new(),
+            socket_drops: None,
             tally: TelemetryTally::default(),
         }
     }
@@ -180,7 +204,7 @@ impl Collector {
         arrival_nanos: u64,
         aggregator: &mut IntervalAggregator,
     ) {
-        let exporters = &self.exporters;
+        let (exporters, interfaces, drops) = (&self.exporters, &self.interfaces, self.socket_drops);
         let mut count = |record: &FlowRecord| {
             let time = if arrival_nanos.saturating_sub(record.time_nanos) > MAX_RECORD_AGE_NANOS {
                 arrival_nanos
@@ -188,18 +212,27 @@ impl Collector {
                 record.time_nanos.min(arrival_nanos)
             };
             if aggregator.closes_at(time) {
-                aggregator.set_telemetry(exporters.stats());
+                aggregator.set_telemetry(exporters.stats(interfaces, drops));
             }
             aggregator.observe_flow(time, record.key, record.packets, record.bytes, || None);
         };
         let summary = match protocol_of(datagram) {
             Some(Protocol::Sflow) => {
                 self.tally.sflow_datagrams += 1;
-                let counters = &mut self.tally.interface_counters;
-                self.sflow
-                    .decode(exporter, datagram, arrival_nanos, &mut count, &mut |_| {
-                        *counters += 1
-                    })
+                let counters = &mut self.datagram_counters;
+                counters.clear();
+                let summary = self.sflow.decode(
+                    exporter,
+                    datagram,
+                    arrival_nanos,
+                    &mut count,
+                    &mut |interface| counters.push(*interface),
+                );
+                self.tally.interface_counters += counters.len() as u64;
+                for interface in &self.datagram_counters {
+                    self.interfaces.observe(exporter, interface);
+                }
+                summary
             }
             Some(Protocol::Netflow) => {
                 self.tally.netflow_datagrams += 1;
@@ -222,6 +255,7 @@ impl Collector {
         }
         TelemetryTally {
             exporters,
+            socket_drops: self.socket_drops,
             ..self.tally.clone()
         }
     }
@@ -230,7 +264,7 @@ impl Collector {
     /// close its interval (or always, at the end).
     fn report_to(&self, aggregator: &mut IntervalAggregator, now_nanos: Option<u64>) {
         if now_nanos.is_none_or(|now| aggregator.closes_at(now)) {
-            aggregator.set_telemetry(self.exporters.stats());
+            aggregator.set_telemetry(self.exporters.stats(&self.interfaces, self.socket_drops));
         }
     }
 }
@@ -286,12 +320,14 @@ pub(crate) fn collect_files<S: PacketSource>(
 
 /// Receives datagrams on `sockets` until a stop is requested, counting each at the wall-clock
 /// time `clock` gives when it is read, and closing intervals on that clock even when nothing
-/// arrives. Then closes the last interval.
+/// arrives. Then closes the last interval. Datagrams are read in batches (`recvmmsg`), and
+/// each socket's count of datagrams dropped with its receive buffer full (`SO_RXQ_OVFL`)
+/// comes with them.
 ///
 /// # Errors
 ///
-/// When polling the sockets fails (a receive error on one socket is logged and the others go
-/// on).
+/// When a socket cannot be set up or polling fails (a receive error on one socket is logged
+/// and the others go on).
 pub(crate) fn collect_live(
     sockets: &[UdpSocket],
     collector: &mut Collector,
@@ -300,10 +336,14 @@ pub(crate) fn collect_live(
     clock: fn() -> u64,
 ) -> io::Result<()> {
     use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-    let mut buffer = vec![0u8; MAX_DATAGRAM];
+    let mut batch = Batch::new();
     for socket in sockets {
         socket.set_nonblocking(true)?;
+        setsockopt(socket, sockopt::RxqOvfl, &1).map_err(io::Error::from)?;
     }
+    // The drop counter each socket reported last.
+    let mut drops = vec![0u64; sockets.len()];
+    collector.socket_drops = Some(0);
     let timeout = PollTimeout::try_from(WAKE).unwrap_or(PollTimeout::NONE);
     aggregator.tick(clock(), || None);
     while !context.stop.load(Ordering::Relaxed) {
@@ -318,20 +358,15 @@ pub(crate) fn collect_live(
             Err(error) => return Err(error.into()),
         }
         drop(fds);
-        for socket in sockets {
+        for (socket, dropped) in sockets.iter().zip(drops.iter_mut()) {
             for _ in 0..BURST {
-                match socket.recv_from(&mut buffer) {
-                    Ok((length, from)) => {
-                        let datagram = buffer.get(..length).unwrap_or_default();
-                        collector.datagram(
-                            from.ip().to_canonical(),
-                            datagram,
-                            clock(),
-                            &mut aggregator,
-                        );
-                    }
-                    Err(error) if error.kind() == io::ErrorKind::WouldBlock => break,
-                    Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
+                match batch.receive(socket, dropped, |from, datagram| {
+                    collector.datagram(from, datagram, clock(), &mut aggregator);
+                }) {
+                    Ok(received) if received < BATCH => break,
+                    Ok(_) => {}
+                    Err(nix::errno::Errno::EAGAIN) => break,
+                    Err(nix::errno::Errno::EINTR) => continue,
                     Err(error) => {
                         tracing::warn!(error = %error, "Cannot receive a datagram; collection goes on.");
                         break;
@@ -339,6 +374,7 @@ pub(crate) fn collect_live(
                 }
             }
         }
+        collector.socket_drops = Some(drops.iter().sum());
         let now = clock();
         collector.report_to(&mut aggregator, Some(now));
         aggregator.tick(now, || None);
@@ -346,6 +382,67 @@ pub(crate) fn collect_live(
     collector.report_to(&mut aggregator, None);
     aggregator.finish(|| None);
     Ok(())
+}
+
+/// Buffers for reading [`BATCH`] datagrams with one system call.
+struct Batch {
+    buffers: Vec<u8>,
+}
+
+impl Batch {
+    fn new() -> Self {
+        Self {
+            buffers: vec![0; BATCH * MAX_DATAGRAM],
+        }
+    }
+
+    /// Reads what `socket` has waiting, up to a batch, handing each datagram and its sender to
+    /// `each`, and keeps the socket's drop counter in `dropped`. Returns how many were read.
+    fn receive(
+        &mut self,
+        socket: &UdpSocket,
+        dropped: &mut u64,
+        mut each: impl FnMut(IpAddr, &[u8]),
+    ) -> nix::Result<usize> {
+        let mut chunks = self.buffers.chunks_exact_mut(MAX_DATAGRAM);
+        let mut slices: [[IoSliceMut<'_>; 1]; BATCH] =
+            std::array::from_fn(|_| [IoSliceMut::new(chunks.next().unwrap_or_default())]);
+        // The kernel shrinks each header's control-buffer length to what it wrote, 0 when a
+        // datagram carries no drop count, and nix does not restore it (nix-rust/nix#2813): reused
+        // headers would lose every later drop count. So each batch gets new ones, one small
+        // allocation per batch of up to 32 datagrams.
+        let mut headers =
+            MultiHeaders::<SockaddrStorage>::preallocate(BATCH, Some(nix::cmsg_space!(u32)));
+        let received = recvmmsg(
+            socket.as_raw_fd(),
+            &mut headers,
+            slices.iter_mut(),
+            MsgFlags::MSG_DONTWAIT,
+            None,
+        )?;
+        let mut count = 0;
+        for message in received {
+            count += 1;
+            if let Ok(cmsgs) = message.cmsgs() {
+                for cmsg in cmsgs {
+                    if let ControlMessageOwned::RxqOvfl(counter) = cmsg {
+                        *dropped = u64::from(counter);
+                    }
+                }
+            }
+            let from = message.address.as_ref().and_then(|address| {
+                address
+                    .as_sockaddr_in()
+                    .map(|v4| IpAddr::V4(v4.ip()))
+                    .or_else(|| address.as_sockaddr_in6().map(|v6| IpAddr::V6(v6.ip())))
+            });
+            let datagram = message.iovs().next().unwrap_or_default();
+            if let Some(from) = from {
+                each(from.to_canonical(), datagram);
+            }
+        }
+        Ok(count)
+    }
 }
 
 #[cfg(test)]

@@ -91,6 +91,12 @@ pub enum Metric {
     TelemetryTemplateMissesTotal,
     /// Malformed datagrams since start, per exporter and reason.
     TelemetryMalformedDatagramsTotal,
+    /// Datagrams the collector's sockets dropped with their receive buffers full, since start.
+    TelemetrySocketDroppedDatagramsTotal,
+    /// An sFlow agent's interface octets, per agent, ifIndex and direction.
+    SflowInterfaceOctetsTotal,
+    /// An sFlow agent's interface packets, per agent, ifIndex and direction.
+    SflowInterfacePacketsTotal,
 }
 
 const FLOW_LABELS: &[&str] = &["src", "dst", "src_port", "dst_port", "protocol"];
@@ -98,7 +104,7 @@ const ADDRESS_LABELS: &[&str] = &["address"];
 
 impl Metric {
     /// Every metric.
-    pub const ALL: [Metric; 36] = [
+    pub const ALL: [Metric; 39] = [
         Metric::PacketsTotal,
         Metric::BytesTotal,
         Metric::UnparsedPacketsTotal,
@@ -135,6 +141,9 @@ impl Metric {
         Metric::TelemetryLostRecordsTotal,
         Metric::TelemetryTemplateMissesTotal,
         Metric::TelemetryMalformedDatagramsTotal,
+        Metric::TelemetrySocketDroppedDatagramsTotal,
+        Metric::SflowInterfaceOctetsTotal,
+        Metric::SflowInterfacePacketsTotal,
     ];
 
     /// The exported metric name.
@@ -180,6 +189,11 @@ impl Metric {
             Metric::TelemetryLostRecordsTotal => "hhmon_telemetry_lost_records_total",
             Metric::TelemetryTemplateMissesTotal => "hhmon_telemetry_template_misses_total",
             Metric::TelemetryMalformedDatagramsTotal => "hhmon_telemetry_malformed_datagrams_total",
+            Metric::TelemetrySocketDroppedDatagramsTotal => {
+                "hhmon_telemetry_socket_dropped_datagrams_total"
+            }
+            Metric::SflowInterfaceOctetsTotal => "hhmon_sflow_interface_octets_total",
+            Metric::SflowInterfacePacketsTotal => "hhmon_sflow_interface_packets_total",
         }
     }
 
@@ -280,6 +294,15 @@ impl Metric {
             Metric::TelemetryMalformedDatagramsTotal => {
                 "Datagrams malformed in whole or part, per exporter and reason, since hhmon collect started."
             }
+            Metric::TelemetrySocketDroppedDatagramsTotal => {
+                "Datagrams the kernel dropped because a listening socket's receive buffer was full, since hhmon collect started (absent when reading files)."
+            }
+            Metric::SflowInterfaceOctetsTotal => {
+                "Octets of an sFlow agent's interface as the agent last polled them (its running total), per agent, ifIndex and direction (the 256 busiest interfaces)."
+            }
+            Metric::SflowInterfacePacketsTotal => {
+                "Unicast, multicast and broadcast packets of an sFlow agent's interface as the agent last polled them (its running total), per agent, ifIndex and direction."
+            }
         }
     }
 
@@ -305,6 +328,9 @@ impl Metric {
             | Metric::TelemetryLostRecordsTotal
             | Metric::TelemetryTemplateMissesTotal => &["exporter"],
             Metric::TelemetryMalformedDatagramsTotal => &["exporter", "reason"],
+            Metric::SflowInterfaceOctetsTotal | Metric::SflowInterfacePacketsTotal => {
+                &["agent", "ifindex", "direction"]
+            }
             _ => &[],
         }
     }
@@ -621,6 +647,26 @@ impl Metrics {
             .map(|&(metric, _)| self.counter_vec(metric))
             .collect::<prometheus::Result<Vec<_>>>()?;
         let malformed = self.counter_vec(Metric::TelemetryMalformedDatagramsTotal)?;
+        if let Some(drops) = telemetry.socket_drops {
+            self.counter(Metric::TelemetrySocketDroppedDatagramsTotal, drops)?;
+        }
+        let octets = self.counter_vec(Metric::SflowInterfaceOctetsTotal)?;
+        let packets = self.counter_vec(Metric::SflowInterfacePacketsTotal)?;
+        for interface in &telemetry.interfaces {
+            let (agent, if_index) = (interface.agent.to_string(), interface.if_index.to_string());
+            for (direction, (octet_count, packet_count)) in [
+                ("in", (interface.in_octets, interface.in_packets)),
+                ("out", (interface.out_octets, interface.out_packets)),
+            ] {
+                let labels = [agent.as_str(), if_index.as_str(), direction];
+                octets
+                    .get_metric_with_label_values(&labels)?
+                    .inc_by(octet_count);
+                packets
+                    .get_metric_with_label_values(&labels)?
+                    .inc_by(packet_count);
+            }
+        }
         for (exporter, counts) in labelled {
             for (vec, (_, figure)) in vecs.iter().zip(&figures) {
                 vec.get_metric_with_label_values(&[&exporter])?
@@ -1101,6 +1147,16 @@ mod tests {
             }],
             other: counts(40, &[]),
             exporters_seen: 25,
+            interfaces: vec![crate::report::InterfaceStats {
+                agent: "2001:db8::1".parse().unwrap(),
+                if_index: 7,
+                in_octets: 1 << 40,
+                in_packets: 3_000,
+                out_octets: 500,
+                out_packets: 4,
+            }],
+            interfaces_untracked_records: 0,
+            socket_drops: Some(12),
         }
     }
 
@@ -1153,11 +1209,31 @@ mod tests {
             ),
             1.0
         );
+        assert_eq!(
+            value(&all, Metric::TelemetrySocketDroppedDatagramsTotal, &[]),
+            12.0
+        );
+        let interface = |direction| {
+            [
+                ("agent", "2001:db8::1"),
+                ("ifindex", "7"),
+                ("direction", direction),
+            ]
+        };
+        assert_eq!(
+            value(&all, Metric::SflowInterfaceOctetsTotal, &interface("in")),
+            (1u64 << 40) as f64
+        );
+        assert_eq!(
+            value(&all, Metric::SflowInterfacePacketsTotal, &interface("out")),
+            4.0
+        );
         // A replay has none of them.
         let replay = samples(&render(&fixture(), &ProcessCounters::default(), 10));
         assert!(replay
             .iter()
-            .all(|sample| !sample.0.starts_with("hhmon_telemetry_")));
+            .all(|sample| !sample.0.starts_with("hhmon_telemetry_")
+                && !sample.0.starts_with("hhmon_sflow_")));
     }
 
     #[test]

@@ -8,6 +8,7 @@
 //! fixed cap, so a hostile exporter cannot grow memory; they never panic, log or allocate per
 //! record. They know nothing of sockets, capture files, intervals or sketches.
 
+pub mod interfaces;
 pub mod netflow;
 pub mod sflow;
 

@@ -710,13 +710,21 @@ fn generic_interface(header: &Datagram, record: &mut Xdr<'_>) -> Result<Interfac
     let out_packets = [record.u32()?, record.u32()?, record.u32()?];
     // ifOutDiscards, ifOutErrors, ifPromiscuousMode.
     record.skip_words(3)?;
-    let sum = |packets: [u32; 3]| packets.iter().map(|&p| u64::from(p)).sum();
+    // An agent sends all ones for a counter its interface does not keep.
+    let sum = |packets: [u32; 3]| {
+        packets
+            .iter()
+            .filter(|&&p| p != u32::MAX)
+            .map(|&p| u64::from(p))
+            .sum()
+    };
+    let known = |octets: u64| if octets == u64::MAX { 0 } else { octets };
     Ok(InterfaceCounters {
         agent: header.agent.or(Some(header.exporter)),
         if_index,
-        in_octets,
+        in_octets: known(in_octets),
         in_packets: sum(in_packets),
-        out_octets,
+        out_octets: known(out_octets),
         out_packets: sum(out_packets),
     })
 }
@@ -1103,6 +1111,37 @@ mod tests {
             },
         ];
         assert_eq!(counters, expected);
+    }
+
+    #[test]
+    fn counters_an_interface_does_not_keep_count_as_nothing() {
+        let unknown = u32::MAX;
+        let bytes = datagram(
+            AGENT,
+            1,
+            1,
+            &[counter_sample(
+                false,
+                &[generic_interface(
+                    9,
+                    (u64::MAX, [5, unknown, unknown]),
+                    (700, [unknown, 2, 1]),
+                )],
+            )],
+        );
+        let (_, counters, summary) = once(&bytes);
+        assert_eq!(summary.malformed, None);
+        assert_eq!(
+            counters,
+            [InterfaceCounters {
+                agent: Some(AGENT),
+                if_index: 9,
+                in_octets: 0,
+                in_packets: 5,
+                out_octets: 700,
+                out_packets: 3,
+            }]
+        );
     }
 
     #[test]

@@ -271,3 +271,88 @@ fn a_flood_of_garbage_does_not_keep_a_real_exporter_from_being_counted() {
         .sum();
     assert_eq!(malformed, count("malformed"), "{exporter}");
 }
+
+/// The drop counter of the UDP socket bound to `port`, as `/proc/net/udp` shows it: the
+/// kernel's own count, beside the one hhmon reads from its datagrams.
+fn proc_udp_drops(port: u16) -> u64 {
+    let table = std::fs::read_to_string("/proc/net/udp").unwrap();
+    let local = format!(":{port:04X}");
+    let line = table
+        .lines()
+        .find(|line| {
+            line.split_whitespace()
+                .nth(1)
+                .is_some_and(|address| address.ends_with(&local))
+        })
+        .unwrap_or_else(|| panic!("no socket on port {port} in {table}"));
+    line.split_whitespace().last().unwrap().parse().unwrap()
+}
+
+#[test]
+fn datagrams_a_stalled_collectors_socket_dropped_are_counted() {
+    let payload = dissect(
+        &capture("flow-telemetry/netflow-nfv5.pcap"),
+        &["-T", "fields", "-e", "udp.payload"],
+    );
+    let hex = payload.stdout.trim();
+    let datagram: Vec<u8> = (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
+        .collect();
+    assert!(datagram.len() > 1_000);
+    let port = free_port();
+    let dir = tempfile::tempdir().unwrap();
+    let (mut collector, stderr) = start_when(
+        Command::new(BINARY)
+            .args(EXACT_COLLECT)
+            .args(["--netflow-listen", &format!("127.0.0.1:{port}")])
+            .arg("--snapshot-dir")
+            .arg(dir.path()),
+        LISTENING,
+    );
+    let pid = collector.child().id().to_string();
+    let signal = |name: &str| {
+        assert!(Command::new("kill")
+            .args([name, &pid])
+            .status()
+            .unwrap()
+            .success());
+    };
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let mut sent = 0u64;
+    let mut send = |count: u64| {
+        for _ in 0..count {
+            socket.send_to(&datagram, ("127.0.0.1", port)).unwrap();
+            sent += 1;
+        }
+    };
+    // Stopped, the collector reads nothing: more than its 32 MiB buffer holds overflows.
+    signal("-STOP");
+    send(60_000);
+    let dropped = proc_udp_drops(port);
+    assert!(dropped > 0, "nothing dropped; the buffer held {sent}");
+    signal("-CONT");
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    // The kernel stamps its drop count on the datagrams it queues: those sent once the
+    // collector has caught up carry every drop.
+    send(10);
+    let summary = stop_for_summary(collector, stderr);
+    let count = |what: &str| -> u64 {
+        summary
+            .split([';', ','])
+            .find(|part| part.contains(what))
+            .and_then(|part| {
+                part.trim_start_matches("hhmon: ")
+                    .split_whitespace()
+                    .next()?
+                    .parse()
+                    .ok()
+            })
+            .unwrap_or_else(|| panic!("no {what} in {summary}"))
+    };
+    assert_eq!(count("dropped by the sockets"), dropped, "{summary}");
+    assert_eq!(count("datagrams (") + dropped, sent, "{summary}");
+    let latest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("latest.json")).unwrap()).unwrap();
+    assert_eq!(latest["telemetry"]["socket_drops"], dropped, "{summary}");
+}

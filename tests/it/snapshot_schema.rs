@@ -6,8 +6,8 @@ use hhmon::decode::UnparsedReason;
 use hhmon::merge;
 use hhmon::report::{
     AddressEntry, CaptureCounts, CaptureStats, Counting, ExporterCounts, ExporterStats, FlowEntry,
-    IntervalReport, IntervalSpan, LowerBound, ReaderCapture, ReasonCounts, Sketches,
-    TelemetryStats, Totals, WindowCounts,
+    InterfaceStats, IntervalReport, IntervalSpan, LowerBound, ReaderCapture, ReasonCounts,
+    Sketches, TelemetryStats, Totals, WindowCounts,
 };
 use hhmon::sinks::snapshot::{Durability, Retention, SnapshotWriter};
 use hhmon::sketch::hll::DistinctCounter;
@@ -157,6 +157,16 @@ fn report() -> IntervalReport {
             }],
             other: ExporterCounts::default(),
             exporters_seen: 1,
+            interfaces: vec![InterfaceStats {
+                agent: "192.0.2.1".parse().unwrap(),
+                if_index: 1_073_741_823,
+                in_octets: 29_961_000,
+                in_packets: 499_350,
+                out_octets: 0,
+                out_packets: 0,
+            }],
+            interfaces_untracked_records: 2,
+            socket_drops: Some(17),
         }),
         sketches: Some(Sketches {
             sources: sketch_of(0..7),
