@@ -51,6 +51,7 @@ fn promtool_accepts_the_rules() {
             "HhmonDistinctSourcesSpike",
             "HhmonSnapshotWriteErrors",
             "HhmonExportWriteErrors",
+            "HhmonCollectorSocketDrops",
             "HhmonExporterSilent"
         ]
     );

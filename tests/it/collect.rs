@@ -356,3 +356,95 @@ fn datagrams_a_stalled_collectors_socket_dropped_are_counted() {
         serde_json::from_slice(&std::fs::read(dir.path().join("latest.json")).unwrap()).unwrap();
     assert_eq!(latest["telemetry"]["socket_drops"], dropped, "{summary}");
 }
+
+#[test]
+fn sflow_interface_counters_are_each_agents_last_reading() {
+    let path = capture("flow-telemetry/pmacct-sfprobe-counters.pcapng");
+    // tshark's reading of every generic interface counters record, in datagram order.
+    let dissection = dissect(
+        &path,
+        &[
+            "-d",
+            "udp.port==16343,sflow",
+            "-Y",
+            "sflow_245.ifindex",
+            "-T",
+            "fields",
+            "-E",
+            "occurrence=a",
+            "-E",
+            "aggregator=;",
+            "-e",
+            "sflow_245.agent",
+            "-e",
+            "sflow_245.ifindex",
+            "-e",
+            "sflow_245.ifinoct",
+            "-e",
+            "sflow_245.ifinpkt",
+            "-e",
+            "sflow_245.ifinmcast",
+            "-e",
+            "sflow_245.ifinbcast",
+            "-e",
+            "sflow_245.ifoutoct",
+            "-e",
+            "sflow_245.ifoutpkt",
+            "-e",
+            "sflow_245.ifoutmcast",
+            "-e",
+            "sflow_245.ifoutbcast",
+        ],
+    );
+    assert!(dissection.success);
+    let mut last = BTreeMap::new();
+    let mut readings = 0;
+    for line in dissection.stdout.lines() {
+        let fields: Vec<Vec<u64>> = line
+            .split('\t')
+            .skip(1)
+            .map(|f| f.split(';').map(|n| n.parse().unwrap()).collect())
+            .collect();
+        let agent = line.split('\t').next().unwrap().to_owned();
+        for i in 0..fields[0].len() {
+            let value = |column: usize| fields[column][i];
+            last.insert(
+                (agent.clone(), value(0)),
+                serde_json::json!({
+                    "agent": agent,
+                    "if_index": value(0),
+                    "in_octets": value(1),
+                    "in_packets": value(2) + value(3) + value(4),
+                    "out_octets": value(5),
+                    "out_packets": value(6) + value(7) + value(8),
+                }),
+            );
+            readings += 1;
+        }
+    }
+    assert!(readings >= 2, "{}", dissection.stdout);
+    let dir = tempfile::tempdir().unwrap();
+    hhmon([
+        "collect",
+        "--quiet",
+        "--interval",
+        "3600s",
+        "--snapshot-dir",
+    ])
+    .arg(dir.path())
+    .arg(&path)
+    .output()
+    .succeeded();
+    let latest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("latest.json")).unwrap()).unwrap();
+    let validator = crate::snapshot_schema::validator();
+    assert!(validator.is_valid(&latest));
+    let expected: Vec<serde_json::Value> = last.into_values().collect();
+    assert_eq!(
+        latest["telemetry"]["interfaces"],
+        serde_json::json!(expected)
+    );
+    assert_eq!(latest["telemetry"]["interfaces_untracked_records"], 0);
+    // Files have no sockets to drop anything.
+    assert!(latest["telemetry"].get("socket_drops").is_none());
+}

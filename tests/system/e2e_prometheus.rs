@@ -4,7 +4,7 @@
 //! ever take the values of whole intervals, the top talkers of every scraped interval, departed
 //! talkers gone, and data for every panel query of the shipped Grafana dashboards. For the
 //! flow-telemetry panels, a second target (job `hhmon-collect`) is `hhmon collect` over shipped
-//! NetFlow exports and one malformed datagram.
+//! NetFlow exports, pmacct sFlow exports with interface counters and one malformed datagram.
 //!
 //! Prometheus, promtool's sibling, and tshark must be installed (scripts/install-deps.sh
 //! --test): a missing program fails the test. Both child processes die with the test.
@@ -261,6 +261,9 @@ fn prometheus_scrapes_a_paced_replay_and_every_dashboard_query_returns_data() {
         Command::new(HHMON)
             .args(["collect", "--quiet", "--listen", &collect_port.to_string()])
             .arg(repo::capture("flow-telemetry/netflow-nfv5.pcap"))
+            .arg(repo::capture(
+                "flow-telemetry/pmacct-sfprobe-counters.pcapng",
+            ))
             .arg(&malformed)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
