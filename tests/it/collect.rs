@@ -9,7 +9,7 @@ use std::path::Path;
 use std::process::Command;
 
 use crate::util::collector::{start_when, stop_for_summary, EXACT_COLLECT, LISTENING};
-use crate::util::flows::{summed, Flow};
+use crate::util::flows::{exact_flows, summed};
 use crate::util::hhmon::{hhmon, BINARY};
 use crate::util::http::free_port;
 use crate::util::repo::capture;
@@ -19,46 +19,6 @@ const CAPTURE: &str = "ddos-synflood-spoofed.pcap";
 /// What softflowd counts as a flow's bytes: the frame after its 14-byte Ethernet header, the
 /// padding of short frames included (the IP total length would leave the padding out).
 const ETHERNET_HEADER: u64 = 14;
-
-/// Per five-tuple, packets and bytes as softflowd defines them, from tshark's own dissection.
-fn exact_flows(path: &Path) -> BTreeMap<Flow, (u64, u64)> {
-    let fields = [
-        "-Y",
-        "ip",
-        "-T",
-        "fields",
-        "-e",
-        "ip.src",
-        "-e",
-        "ip.dst",
-        "-e",
-        "tcp.srcport",
-        "-e",
-        "tcp.dstport",
-        "-e",
-        "ip.proto",
-        "-e",
-        "frame.len",
-    ];
-    let dissection = dissect(path, &fields);
-    assert!(dissection.success, "tshark failed on {}", path.display());
-    let mut flows = BTreeMap::new();
-    for line in dissection.stdout.lines() {
-        let f: Vec<&str> = line.split('\t').collect();
-        let number = |i: usize| f[i].parse::<u64>().unwrap_or(0);
-        let key = (
-            f[0].to_owned(),
-            f[1].to_owned(),
-            number(2),
-            number(3),
-            number(4),
-        );
-        let entry = flows.entry(key).or_insert((0, 0));
-        entry.0 += 1;
-        entry.1 += number(5) - ETHERNET_HEADER;
-    }
-    flows
-}
 
 /// Runs a collector on a free loopback port, has softflowd export `path` to it as NetFlow
 /// `version`, stops the collector once the export is done; returns its summary line.
@@ -106,7 +66,7 @@ fn collect_from_softflowd_beside(
 #[test]
 fn softflowd_exports_count_exactly_what_the_capture_holds() {
     let path = capture(CAPTURE);
-    let exact = exact_flows(&path);
+    let exact = exact_flows(&path, "frame.len", ETHERNET_HEADER);
     let packets: u64 = exact.values().map(|counts| counts.0).sum();
     let bytes: u64 = exact.values().map(|counts| counts.1).sum();
     assert!(exact.len() > 30_000, "{}", exact.len());
@@ -195,7 +155,7 @@ fn the_shipped_exports_read_from_files_count_every_record() {
 #[test]
 fn a_flood_of_garbage_does_not_keep_a_real_exporter_from_being_counted() {
     let path = capture(CAPTURE);
-    let exact = exact_flows(&path);
+    let exact = exact_flows(&path, "frame.len", ETHERNET_HEADER);
     let dir = tempfile::tempdir().unwrap();
     const GARBAGE: u64 = 20_000;
     let summary = collect_from_softflowd_beside(&path, "9", dir.path(), |port| {

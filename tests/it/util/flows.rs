@@ -6,6 +6,8 @@ use std::path::Path;
 
 use serde_json::Value;
 
+use super::tshark::dissect;
+
 /// A five-tuple as snapshots write it: addresses as text, ports and protocol as numbers.
 pub type Flow = (String, String, u64, u64, u64);
 
@@ -39,4 +41,48 @@ pub fn summed(dir: &Path) -> ((u64, u64), BTreeMap<Flow, (u64, u64)>) {
         }
     }
     (totals, flows)
+}
+
+/// Per five-tuple, packets and bytes of the IP packets of the capture at `path`, from tshark's
+/// own dissection; ports are 0 for protocols without them. A packet's bytes are tshark's field
+/// `length` less `header` bytes: how exporters define them differs (softflowd counts the frame
+/// after its Ethernet header, `frame.len` less 14, padding included; pmacct the IP total
+/// length, `ip.len`).
+pub fn exact_flows(path: &Path, length: &str, header: u64) -> BTreeMap<Flow, (u64, u64)> {
+    let fields = [
+        "-Y",
+        "ip",
+        "-T",
+        "fields",
+        "-e",
+        "ip.src",
+        "-e",
+        "ip.dst",
+        "-e",
+        "tcp.srcport",
+        "-e",
+        "tcp.dstport",
+        "-e",
+        "ip.proto",
+        "-e",
+        length,
+    ];
+    let dissection = dissect(path, &fields);
+    assert!(dissection.success, "tshark failed on {}", path.display());
+    let mut flows = BTreeMap::new();
+    for line in dissection.stdout.lines() {
+        let f: Vec<&str> = line.split('\t').collect();
+        let number = |i: usize| f[i].parse::<u64>().unwrap_or(0);
+        let key = (
+            f[0].to_owned(),
+            f[1].to_owned(),
+            number(2),
+            number(3),
+            number(4),
+        );
+        let entry = flows.entry(key).or_insert((0, 0));
+        entry.0 += 1;
+        entry.1 += number(5) - header;
+    }
+    flows
 }
