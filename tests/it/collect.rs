@@ -366,8 +366,9 @@ fn sflow_interface_counters_are_each_agents_last_reading() {
             .map(|f| f.split(';').map(|n| n.parse().unwrap()).collect())
             .collect();
         let agent = line.split('\t').next().unwrap().to_owned();
-        for i in 0..fields[0].len() {
-            let value = |column: usize| fields[column][i];
+        // One record per index of the aggregated columns.
+        for (record, _) in fields[0].iter().enumerate() {
+            let value = |column: usize| fields[column][record];
             last.insert(
                 (agent.clone(), value(0)),
                 serde_json::json!({
