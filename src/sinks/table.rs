@@ -1,7 +1,8 @@
 //! Renders an [`IntervalReport`] as the human-readable table hhmon prints to stdout after each
-//! interval: a one-line summary (and a line of capture statistics for live captures), then the
-//! top flows, sources and destinations in aligned columns (sources with their fan-out,
-//! destinations with their fan-in: distinct peers, `-` when the address was not tracked).
+//! interval: a one-line summary (and a line of capture statistics for live captures, or of
+//! exporters' counts for collectors), then the top flows, sources and destinations in aligned
+//! columns (sources with their fan-out, destinations with their fan-in: distinct peers, `-`
+//! when the address was not tracked).
 //!
 //! A pure function from report to text (its formats of endpoints and byte counts are shared
 //! with `hhmon top`); printing it, and deciding when, is the caller's job. It
@@ -10,7 +11,8 @@
 
 use super::protocol_name;
 use crate::report::{
-    AddressEntry, CaptureStats, FlowEntry, IntervalReport, LowerBound, ReasonCounts, Totals,
+    AddressEntry, CaptureStats, FlowEntry, IntervalReport, LowerBound, ReasonCounts,
+    TelemetryStats, Totals,
 };
 use std::fmt::Write as _;
 use std::net::{IpAddr, SocketAddr};
@@ -20,6 +22,9 @@ pub fn render(report: &IntervalReport, top: usize) -> String {
     let mut out = header(report);
     if let Some(capture) = &report.capture {
         capture_line(&mut out, capture);
+    }
+    if let Some(telemetry) = &report.telemetry {
+        telemetry_line(&mut out, telemetry);
     }
     let totals = &report.totals;
     flow_section(
@@ -160,6 +165,33 @@ fn capture_line(out: &mut String, capture: &CaptureStats) {
         interval.received,
         cumulative.received,
         cumulative.dropped_kernel + cumulative.dropped_interface,
+    );
+}
+
+/// What `hhmon collect`'s exporters sent since it started, all exporters summed; datagrams its
+/// sockets dropped are shouted, as capture drops are.
+fn telemetry_line(out: &mut String, telemetry: &TelemetryStats) {
+    let mut all = telemetry.other.clone();
+    for exporter in &telemetry.exporters {
+        all.add(&exporter.counts);
+    }
+    let malformed: u64 = all.malformed.values().sum();
+    let drops = match telemetry.socket_drops {
+        Some(0) => " | sockets dropped 0".to_owned(),
+        Some(dropped) => {
+            format!(" | SOCKETS DROPPED {dropped}: the counts miss these datagrams")
+        }
+        None => String::new(),
+    };
+    let _ = writeln!(
+        out,
+        "Telemetry since start | {} exporters | {} datagrams, {} records | lost {} datagrams, {} records | {} template misses | {malformed} malformed{drops}",
+        telemetry.exporters_seen,
+        all.datagrams,
+        all.records,
+        all.lost_datagrams,
+        all.lost_records,
+        all.template_misses,
     );
 }
 
@@ -551,6 +583,52 @@ mod tests {
         );
         // The sections still follow.
         assert_eq!(section(&text, "Top flows by packets").len(), 5);
+    }
+
+    #[test]
+    fn collectors_show_their_exporters_counts_and_socket_drops() {
+        use crate::report::{ExporterCounts, ExporterStats};
+        assert!(!render(&fixture(), 10).contains("Telemetry"));
+        let counts = |datagrams, malformed: u64| ExporterCounts {
+            datagrams,
+            records: datagrams * 10,
+            lost_datagrams: 1,
+            lost_records: 5,
+            template_misses: 2,
+            malformed: [("truncated".to_owned(), malformed)].into(),
+        };
+        let mut collected = fixture();
+        collected.telemetry = Some(TelemetryStats {
+            exporters: vec![ExporterStats {
+                exporter: "192.0.2.1".parse().unwrap(),
+                counts: counts(100, 3),
+            }],
+            other: counts(7, 1),
+            exporters_seen: 4,
+            socket_drops: Some(0),
+            ..TelemetryStats::default()
+        });
+        let text = render(&collected, 10);
+        assert_eq!(
+            text.lines().nth(1).unwrap(),
+            "Telemetry since start | 4 exporters | 107 datagrams, 1070 records | lost 2 datagrams, 10 records | 4 template misses | 4 malformed | sockets dropped 0"
+        );
+        collected.telemetry.as_mut().unwrap().socket_drops = Some(25);
+        let text = render(&collected, 10);
+        assert!(
+            text.lines()
+                .nth(1)
+                .unwrap()
+                .ends_with("| SOCKETS DROPPED 25: the counts miss these datagrams"),
+            "{text}"
+        );
+        // Read from files: no sockets.
+        collected.telemetry.as_mut().unwrap().socket_drops = None;
+        let text = render(&collected, 10);
+        assert!(
+            text.lines().nth(1).unwrap().ends_with("| 4 malformed"),
+            "{text}"
+        );
     }
 
     #[test]
