@@ -31,6 +31,8 @@
 //!    (share of one core), the `drops` of its socket in `/proc/net/udp` and the change of
 //!    `Udp: RcvbufErrors` in `/proc/net/snmp` (all sockets of the host). Sequence numbers jump
 //!    back at each repetition; the collector's own "lost" figures are not the measure here.
+//!    `COLLECT_BENCH_FIFO=PRIORITY` runs the live collector's threads real-time (`chrt -a -f`,
+//!    root only), as on a core of its own.
 //!    `COLLECT_BENCH_ARGS="--interval 3600s"` (split at spaces) adds options to the live
 //!    collector.
 //!
@@ -466,6 +468,15 @@ fn socket(name: &str, path: &Path, listen: &str, rate: u64, seconds: f64) {
             stderr.read_line(&mut line).unwrap() > 0,
             "the collector ended before listening"
         );
+    }
+    if let Ok(priority) = std::env::var("COLLECT_BENCH_FIFO") {
+        // A core of its own, as an operator would pin a collector: every thread of it
+        // real-time, ahead of whatever else shares the machine.
+        let status = Command::new("chrt")
+            .args(["-a", "-f", "-p", &priority, &collector.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success(), "chrt failed (needs root)");
     }
     let (drops_before, _) = socket_drops(port);
     let errors_before = rcvbuf_errors();
