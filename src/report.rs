@@ -877,3 +877,76 @@ pub(crate) mod tests {
         assert!(span.end.starts_with("9999-"));
     }
 }
+
+/// A view the change detector follows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChangeView {
+    /// Source addresses.
+    Sources,
+    /// Destination addresses.
+    Destinations,
+    /// Source prefixes.
+    SourcePrefixes,
+    /// Destination prefixes.
+    DestinationPrefixes,
+}
+
+impl ChangeView {
+    /// Every view, in order.
+    pub const ALL: [ChangeView; 4] = [
+        ChangeView::Sources,
+        ChangeView::Destinations,
+        ChangeView::SourcePrefixes,
+        ChangeView::DestinationPrefixes,
+    ];
+
+    /// Whether its keys are single addresses.
+    pub fn is_address(self) -> bool {
+        matches!(self, ChangeView::Sources | ChangeView::Destinations)
+    }
+
+    /// Its name, as snapshots and metric labels write it.
+    pub fn name(self) -> &'static str {
+        match self {
+            ChangeView::Sources => "sources",
+            ChangeView::Destinations => "destinations",
+            ChangeView::SourcePrefixes => "source_prefixes",
+            ChangeView::DestinationPrefixes => "destination_prefixes",
+        }
+    }
+}
+
+/// A key listed in the interval, against its recent past (see `monitor::changes`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChangeEntry {
+    /// Its view.
+    pub view: ChangeView,
+    /// The key: an address, or a prefix in CIDR notation.
+    pub key: String,
+    /// Packets in the interval.
+    pub packets: u64,
+    /// Wire bytes in the interval.
+    pub bytes: u64,
+    /// Its mean packets per interval before this one (0 for a key not seen recently).
+    pub baseline_packets: u64,
+    /// Its mean bytes per interval before this one.
+    pub baseline_bytes: u64,
+    /// The larger of its rise over the baseline in packets as a share of the interval's
+    /// packets and in bytes as a share of the interval's bytes.
+    pub score: f64,
+    /// Whether the key was not among the tracked ones: compared with 0.
+    pub new: bool,
+}
+
+/// The interval's sudden changes.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Changes {
+    /// Whether the baselines are still being built (the first intervals of a run): nothing is
+    /// compared yet.
+    pub warming_up: bool,
+    /// The listed keys that rose most above their baselines, highest score first.
+    pub rises: Vec<ChangeEntry>,
+    /// Addresses listed this interval that were not tracked before, highest score first.
+    pub new_talkers: Vec<ChangeEntry>,
+}

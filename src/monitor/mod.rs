@@ -24,6 +24,7 @@
 //! ([`IntervalAggregator::start`]), and each aggregator keeps only its intervals and totals.
 
 mod assemble;
+pub mod changes;
 mod config;
 mod flow_cache;
 mod hash;
