@@ -29,6 +29,7 @@ mod config;
 mod flow_cache;
 mod hash;
 mod heavy;
+pub mod hhh;
 mod parallel;
 #[cfg(test)]
 pub(crate) mod testing;

@@ -1,0 +1,228 @@
+//! Hierarchical heavy hitters: of the heavy prefixes at every length (and the heavy single
+//! addresses below them), those that are heavy on their own once the traffic of their heavy
+//! descendants is taken away, so that a report says "the /24 is the attack", not also every
+//! /16 and /8 above it.
+//!
+//! The *conditioned count* of a prefix is its count less the counts of its heavy descendants
+//! that are not themselves inside another heavy descendant of it (Cormode et al.'s definition).
+//! Going from the longest length to the shortest, a prefix is a hierarchical heavy hitter when
+//! its conditioned count reaches the threshold.
+//!
+//! The counts come from the per-length top lists (one sketch per length, each over every
+//! packet): a prefix's conditioned count is off by at most the sum of the errors of its own
+//! count and of the counts subtracted from it. With exact counting it is exact, provided every
+//! heavy prefix of every length is in its list: a list long enough to hold every key over the
+//! threshold (at most `1 / threshold` of them per length) makes sure of that. Knows nothing of
+//! sketches, packets or threads.
+
+use std::net::IpAddr;
+
+/// A network: an address with every bit past `length` zero, and its length.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Network {
+    /// The network address.
+    pub address: IpAddr,
+    /// The prefix length: up to 32 for IPv4, 128 for IPv6.
+    pub length: u8,
+}
+
+impl Network {
+    /// Whether `other` lies inside this network (or is it).
+    pub fn contains(&self, other: &Network) -> bool {
+        if other.length < self.length {
+            return false;
+        }
+        match (self.address, other.address) {
+            (IpAddr::V4(mine), IpAddr::V4(theirs)) => {
+                let mask = u32::MAX
+                    .checked_shl(32 - u32::from(self.length))
+                    .unwrap_or(0);
+                u32::from(mine) & mask == u32::from(theirs) & mask
+            }
+            (IpAddr::V6(mine), IpAddr::V6(theirs)) => {
+                let mask = u128::MAX
+                    .checked_shl(128 - u32::from(self.length))
+                    .unwrap_or(0);
+                u128::from(mine) & mask == u128::from(theirs) & mask
+            }
+            _ => false,
+        }
+    }
+}
+
+/// A heavy network and its count (packets or bytes, whichever is being ranked).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Counted {
+    /// The network (a single address has the full length).
+    pub network: Network,
+    /// Its count in the interval.
+    pub count: u64,
+}
+
+/// A hierarchical heavy hitter.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Hierarchical {
+    /// The network.
+    pub network: Network,
+    /// Its count.
+    pub count: u64,
+    /// Its count less those of its heavy descendants.
+    pub conditioned: u64,
+}
+
+/// The hierarchical heavy hitters among `candidates` (the listed networks of every length,
+/// each with its count), those whose conditioned count reaches `threshold`: longest networks
+/// first, then by conditioned count, largest first.
+pub fn hierarchical(candidates: &[Counted], threshold: u64) -> Vec<Hierarchical> {
+    let mut order: Vec<&Counted> = candidates.iter().collect();
+    order.sort_by(|a, b| {
+        b.network
+            .length
+            .cmp(&a.network.length)
+            .then(b.count.cmp(&a.count))
+            .then(a.network.cmp(&b.network))
+    });
+    let mut heavy: Vec<Hierarchical> = Vec::new();
+    for candidate in order {
+        let inside: Vec<&Hierarchical> = heavy
+            .iter()
+            .filter(|h| h.network != candidate.network && candidate.network.contains(&h.network))
+            .collect();
+        // Only the outermost heavy descendants: the others are already in their counts.
+        let discounted: u64 = inside
+            .iter()
+            .filter(|h| {
+                !inside
+                    .iter()
+                    .any(|o| o.network != h.network && o.network.contains(&h.network))
+            })
+            .map(|h| h.count)
+            .sum();
+        let conditioned = candidate.count.saturating_sub(discounted);
+        if conditioned >= threshold.max(1) {
+            heavy.push(Hierarchical {
+                network: candidate.network,
+                count: candidate.count,
+                conditioned,
+            });
+        }
+    }
+    heavy.sort_by(|a, b| {
+        b.network
+            .length
+            .cmp(&a.network.length)
+            .then(b.conditioned.cmp(&a.conditioned))
+            .then(a.network.cmp(&b.network))
+    });
+    heavy
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+    use std::net::Ipv4Addr;
+
+    fn network(text: &str) -> Network {
+        let (address, length) = text.split_once('/').unwrap();
+        Network {
+            address: address.parse().unwrap(),
+            length: length.parse().unwrap(),
+        }
+    }
+
+    /// Every prefix of `lengths` of the addresses counted in `counts`, with its exact count.
+    fn exact_prefixes(counts: &HashMap<Ipv4Addr, u64>, lengths: &[u8]) -> Vec<Counted> {
+        let mut by_network: HashMap<Network, u64> = HashMap::new();
+        for (&address, &count) in counts {
+            for &length in lengths {
+                let mask = u32::MAX.checked_shl(32 - u32::from(length)).unwrap_or(0);
+                let network = Network {
+                    address: IpAddr::V4(Ipv4Addr::from(u32::from(address) & mask)),
+                    length,
+                };
+                *by_network.entry(network).or_default() += count;
+            }
+        }
+        by_network
+            .into_iter()
+            .map(|(network, count)| Counted { network, count })
+            .collect()
+    }
+
+    #[test]
+    fn containment_follows_the_bits() {
+        assert!(network("10.0.0.0/8").contains(&network("10.1.2.0/24")));
+        assert!(network("10.1.2.0/24").contains(&network("10.1.2.0/24")));
+        assert!(!network("10.1.2.0/24").contains(&network("10.0.0.0/8")));
+        assert!(!network("10.1.2.0/24").contains(&network("10.1.3.0/24")));
+        assert!(network("0.0.0.0/0").contains(&network("192.0.2.1/32")));
+        assert!(network("2001:db8::/32").contains(&network("2001:db8:1::/48")));
+        assert!(!network("2001:db8::/32").contains(&network("10.0.0.0/8")));
+        assert!(!network("2001:db8::/48").contains(&network("2001:db9::/64")));
+    }
+
+    #[test]
+    fn a_carpet_bombed_24_is_heavy_and_the_16_and_8_above_it_are_not() {
+        let mut counts = HashMap::new();
+        // Background: 1 000 addresses across 10.0.0.0/8, 10 packets each (10 000).
+        for i in 0..1_000u32 {
+            counts.insert(Ipv4Addr::from(0x0a00_0000 + i * 4_099), 10);
+        }
+        // The attack: every address of 10.20.30.0/24, 40 packets each (10 240).
+        for i in 0..256u32 {
+            counts.insert(Ipv4Addr::new(10, 20, 30, i as u8), 40);
+        }
+        // One heavy single address elsewhere in 10.20.0.0/16.
+        counts.insert(Ipv4Addr::new(10, 20, 99, 1), 3_000);
+        let total: u64 = counts.values().sum();
+        let candidates = exact_prefixes(&counts, &[8, 16, 24, 32]);
+        let heavy = hierarchical(&candidates, total / 10);
+        let names: Vec<(String, u8)> = heavy
+            .iter()
+            .map(|h| (h.network.address.to_string(), h.network.length))
+            .collect();
+        // The /8 keeps the background (10 000 of 23 240, over a tenth) once the /24 and the
+        // single address are taken off; the /16 keeps only its share of the background.
+        assert_eq!(
+            names,
+            [
+                ("10.20.99.1".to_owned(), 32),
+                ("10.20.30.0".to_owned(), 24),
+                ("10.0.0.0".to_owned(), 8),
+            ]
+        );
+        assert_eq!(heavy[1].conditioned, 10_240);
+        assert_eq!(heavy[2].conditioned, total - 10_240 - 3_000);
+    }
+
+    #[test]
+    fn nested_heavy_descendants_are_discounted_once() {
+        let list = [
+            Counted {
+                network: network("10.0.0.0/8"),
+                count: 1_000,
+            },
+            Counted {
+                network: network("10.1.0.0/16"),
+                count: 700,
+            },
+            Counted {
+                network: network("10.1.1.0/24"),
+                count: 500,
+            },
+            Counted {
+                network: network("10.2.0.0/16"),
+                count: 100,
+            },
+        ];
+        let heavy = hierarchical(&list, 150);
+        // The /24 (500), then the /16 with 200 of its own, then the /8 with 1 000 - 700 = 300
+        // (the /24 is inside the /16, so it is not taken off the /8 a second time).
+        let conditioned: Vec<(u8, u64)> = heavy
+            .iter()
+            .map(|h| (h.network.length, h.conditioned))
+            .collect();
+        assert_eq!(conditioned, [(24, 500), (16, 200), (8, 300)]);
+    }
+}
