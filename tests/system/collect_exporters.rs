@@ -8,17 +8,19 @@
 //! equal them. Unsampled, they must also come within pmacctd's own shortfall (it may not send
 //! the last few packets of a file) of the capture's exact counts; sampled 1 in 10, within four
 //! standard deviations of the exact counts (the estimate of n packets sampled 1 in N has a
-//! variance of about n(N - 1)). pmacct's NetFlow and IPFIX are unsampled: every flow of the
-//! capture must come out with tshark's packets and IP bytes. For every exporter, `hhmon collect` over the captured
+//! variance of about n(N - 1)). pmacct's NetFlow and IPFIX are unsampled: the live flows must
+//! equal tshark's reading of the records sent, and every flow of the capture must come out with
+//! tshark's packets and IP bytes, but for pmacctd's same shortfall. For every exporter, `hhmon collect` over the captured
 //! datagrams gives the same totals and flows as the live run. dumpcap needs root, as the
 //! other system tests do.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use crate::util::collector::{start_when, stop_for_summary, EXACT_COLLECT, LISTENING};
-use crate::util::flows::{exact_flows, summed};
+use crate::util::flows::{exact_flows, summed, Flow};
 use crate::util::http::free_port;
 use crate::util::repo::capture;
 use crate::util::tshark::frame_times;
@@ -226,18 +228,58 @@ fn softflowd_ipfix_read_back_from_a_capture_counts_as_received() {
     assert!(flows == exact_flows(&path, "frame.len", 14), "{summary}");
 }
 
+/// Per five-tuple, the packets and bytes of the NetFlow/IPFIX records in `exports`, by
+/// tshark's dissection.
+fn netflow_sent(exports: &Path, port: u16) -> BTreeMap<Flow, (u64, u64)> {
+    let mut command = Command::new("tshark");
+    command
+        .args(["-n", "-r"])
+        .arg(exports)
+        .args(["-d", &format!("udp.port=={port},cflow")])
+        .args(["-T", "fields", "-E", "occurrence=a", "-E", "aggregator=;"]);
+    for field in [
+        "cflow.srcaddr",
+        "cflow.dstaddr",
+        "cflow.srcport",
+        "cflow.dstport",
+        "cflow.protocol",
+        "cflow.packets",
+        "cflow.octets",
+    ] {
+        command.args(["-e", field]);
+    }
+    let output = command.output().unwrap();
+    assert!(output.status.success());
+    let mut flows = BTreeMap::new();
+    for line in String::from_utf8(output.stdout).unwrap().lines() {
+        let columns: Vec<Vec<&str>> = line.split('\t').map(|c| c.split(';').collect()).collect();
+        for (record, _) in columns[0].iter().enumerate().filter(|(_, a)| !a.is_empty()) {
+            let number = |column: usize| columns[column][record].parse::<u64>().unwrap();
+            let key = (
+                columns[0][record].to_owned(),
+                columns[1][record].to_owned(),
+                number(2),
+                number(3),
+                number(4),
+            );
+            let flow = flows.entry(key).or_insert((0, 0));
+            flow.0 += number(5);
+            flow.1 += number(6);
+        }
+    }
+    flows
+}
+
 #[test]
-fn pmacct_netflow_v9_and_ipfix_count_every_flow_of_the_capture() {
+fn pmacct_netflow_v9_and_ipfix_count_what_was_sent_and_every_flow_of_the_capture() {
     let _turn = crate::util::serial();
     let path = capture(CAPTURE);
     let exact = exact_flows(&path, "ip.len", 0);
-    let exact_totals = exact
-        .values()
-        .fold((0, 0), |sum, flow| (sum.0 + flow.0, sum.1 + flow.1));
+    let exact_packets: u64 = exact.values().map(|flow| flow.0).sum();
     for version in [9, 10] {
         let work = tempfile::tempdir().unwrap();
         let config = work.path().join("pmacctd.conf");
-        let (live, summary, _) = live_and_captured(
+        let (live, summary, port) = live_and_captured(
             "netflow",
             |port| {
                 pmacctd(
@@ -252,13 +294,30 @@ fn pmacct_netflow_v9_and_ipfix_count_every_flow_of_the_capture() {
             summary.contains("lost 0 datagrams, 0 records; 0 template misses; 0 malformed"),
             "v{version}: {summary}"
         );
-        let (totals, flows) = summed(&live);
-        assert_eq!(totals, exact_totals, "v{version}: {summary}");
+        let (_, flows) = summed(&live);
         assert!(
-            flows == exact,
-            "v{version}: {} flows differ from tshark's {}",
-            flows.len(),
-            exact.len()
+            flows == netflow_sent(&work.path().join("exports.pcapng"), port),
+            "v{version}: the flows differ from the records sent: {summary}"
+        );
+        // Every flow as the capture has it (packets and IP bytes), but for the last few
+        // packets pmacctd may not export (about 1 in 3 000 on a loaded machine).
+        let mut short = 0;
+        for (flow, &(packets, bytes)) in &exact {
+            let got = flows.get(flow).copied().unwrap_or_default();
+            assert!(got.0 <= packets && got.1 <= bytes, "v{version}: {flow:?}");
+            if got != (packets, bytes) {
+                // Every IP packet of this capture is 40 bytes long.
+                assert_eq!(got.1 * packets, bytes * got.0, "v{version}: {flow:?}");
+                short += packets - got.0;
+            }
+        }
+        assert!(
+            short * 1000 <= exact_packets,
+            "v{version}: {short} packets not exported"
+        );
+        assert!(
+            flows.keys().all(|flow| exact.contains_key(flow)),
+            "v{version}: a flow the capture does not have"
         );
     }
 }
