@@ -29,6 +29,7 @@ mod flow_cache;
 mod hash;
 mod heavy;
 mod parallel;
+mod prefix;
 #[cfg(test)]
 pub(crate) mod testing;
 mod views;
@@ -38,6 +39,7 @@ pub use config::{
 };
 pub use flow_cache::MEMORY_BYTES as FLOW_CACHE_BYTES;
 pub use parallel::MAX_WORKERS;
+pub use prefix::{PrefixLengths, PrefixLengthsError, MAX_PREFIX_LENGTHS};
 
 use assemble::{Assembler, IntervalPart};
 use flow_cache::{FlowCache, FlowCount};
@@ -329,6 +331,7 @@ impl IntervalAggregator {
             Outlet::Owners(producer) => producer.closed(start, part),
             Outlet::Here { assembler, reports } => {
                 if let Some(part) = part {
+                    self.views.settle();
                     let lists = [self.views.top_lists(self.config.top)];
                     let distinct = self.views.interval_distinct(assembler.keeps_window());
                     if let Some(report) = assembler.report(start, [part], &lists, distinct) {
@@ -356,7 +359,9 @@ fn count_flow(
 ) {
     let hashes = views.hashes(&key);
     match outlet {
-        Outlet::Owners(producer) => producer.dispatch(&key, packets, bytes, hashes),
+        Outlet::Owners(producer) => {
+            producer.dispatch(&key, packets, bytes, hashes, views.prefixes.as_ref())
+        }
         Outlet::Here { .. } => views.count(&key, packets, bytes, hashes),
     }
 }
