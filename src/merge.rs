@@ -592,16 +592,16 @@ mod tests {
                 )
             })
             .collect();
-        // Each length ranked on its own, IPv4 first; 203.0.113.0/24 counted once per input
-        // (800 + 500), its addresses the union (0..256); 10.1.0.0/24 has a part without a
-        // sketch, so its figure is the largest part's.
+        // Each length ranked on its own, IPv4 first; a prefix counted once per input whichever
+        // of its lists hold it: 203.0.113.0/24 800 + 500, its addresses the union (0..256);
+        // 10.1.0.0/24 has a part without a sketch, so its figure is the largest part's.
         assert_eq!(
             listed,
             [
                 ("203.0.0.0/8".into(), 900, Some(300), true),
                 ("203.0.113.0/24".into(), 1_300, Some(256), true),
                 ("10.1.0.0/24".into(), 800, Some(10), false),
-                ("2001:db8::/32".into(), 100, Some(5), true),
+                ("2001:db8::/32".into(), 50, Some(5), true),
             ]
         );
         assert_eq!(merged.top_destination_prefixes[1].length, 24);

@@ -148,8 +148,13 @@ impl IntervalAggregator {
     fn with_outlet(config: MonitorConfig, outlet: Outlet) -> Self {
         let here = matches!(outlet, Outlet::Here { .. });
         let sketch_bytes = if here { config.sketch_bytes } else { 0 };
+        let views = ViewSet::new(&config, sketch_bytes, here);
         Self {
-            views: ViewSet::new(&config, sketch_bytes, here),
+            views: if here {
+                views.with_prefix_cache()
+            } else {
+                views
+            },
             outlet,
             cache: FlowCache::new(),
             interval_start: None,

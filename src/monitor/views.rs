@@ -141,6 +141,13 @@ impl ViewSet {
         }
     }
 
+    /// This set with the prefix views' caches: for the one-thread path, which
+    /// [`settle`](Self::settle)s them before reading its top lists.
+    pub(super) fn with_prefix_cache(mut self) -> Self {
+        self.prefixes = self.prefixes.map(PrefixViews::with_cache);
+        self
+    }
+
     /// The hashes of `key`'s flow, source and destination that the views place them by.
     #[inline]
     pub(super) fn hashes(&self, key: &FlowKey) -> (u64, u64, u64) {

@@ -758,7 +758,8 @@ mod tests {
         assert_eq!(words(rows[1])[2..4], ["400", "40.0%"]);
         // A top of 1 shows one row per length; no prefix lists, no section.
         let one = render(&report, 1);
-        assert_eq!(section(&one, "Top destination prefixes").len(), 3);
+        // The heading and one row of each of the three lengths.
+        assert_eq!(section(&one, "Top destination prefixes").len(), 4);
         assert!(!text.contains("Top source prefixes"), "{text}");
     }
 
