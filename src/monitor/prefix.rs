@@ -187,7 +187,7 @@ const CACHE_SLOTS: usize = 1024;
 const SLOT_COUPONS: usize = 8;
 
 /// A cache slot: the sums of one prefix at its family's longest length since they last went
-/// to the views, and the distinct address coupons seen in it meanwhile.
+/// to the views, and the coupons of its addresses not handed on yet.
 #[derive(Clone, Copy)]
 struct Slot {
     /// `None` when empty.
@@ -196,6 +196,10 @@ struct Slot {
     bytes: u64,
     coupons: [Option<Coupon>; SLOT_COUPONS],
     held: usize,
+    /// When the prefix leaves at most 8 host bits (an IPv4 /24): the hosts whose coupon has
+    /// been taken since the prefix took the slot, one bit each, so that an address is handed on
+    /// once an interval rather than once per chunk. Larger prefixes rely on `coupons` alone.
+    seen: [u64; 4],
 }
 
 const EMPTY_SLOT: Slot = Slot {
@@ -204,6 +208,7 @@ const EMPTY_SLOT: Slot = Slot {
     bytes: 0,
     coupons: [None; SLOT_COUPONS],
     held: 0,
+    seen: [0; 4],
 };
 
 /// The prefix views of one set.
@@ -322,11 +327,16 @@ impl PrefixViews {
         if self.caches[side][index].prefix != Some(prefix) {
             self.flush(side, index);
         }
+        // Up to 8 host bits, the host's bit in `seen`; else the coupons waiting.
+        let host = (prefix.host_bits() <= 8).then(|| host_byte(address));
         let slot = &self.caches[side][index];
-        let new = coupon.filter(|&c| !slot.coupons[..slot.held].contains(&Some(c)));
-        // A full slot goes on first, so that every coupon waits with packets of its own.
+        let new = coupon.filter(|&c| match host {
+            Some(host) => slot.seen[host / 64] & 1 << (host % 64) == 0,
+            None => !slot.coupons[..slot.held].contains(&Some(c)),
+        });
+        // Full coupons go on first, so that every coupon waits with packets of its own.
         if new.is_some() && slot.held == SLOT_COUPONS {
-            self.flush(side, index);
+            self.hand_on(side, index, false);
         }
         let slot = &mut self.caches[side][index];
         slot.prefix = Some(prefix);
@@ -335,17 +345,40 @@ impl PrefixViews {
         if let Some(coupon) = new {
             slot.coupons[slot.held] = Some(coupon);
             slot.held += 1;
+            if let Some(host) = host {
+                slot.seen[host / 64] |= 1 << (host % 64);
+            }
         }
     }
 
     /// Hands slot `index` of direction `side`'s cache on to the views of every length, and
-    /// empties it. Out of line: once per many chunks.
-    #[inline(never)]
+    /// empties it.
     fn flush(&mut self, side: usize, index: usize) {
-        let slot = std::mem::replace(&mut self.caches[side][index], EMPTY_SLOT);
+        self.hand_on(side, index, true);
+    }
+
+    /// Hands the sums and coupons of slot `index` of direction `side`'s cache on to the views
+    /// of every length; `empty`: frees the slot, else it keeps its prefix and the hosts seen.
+    /// Out of line: once per many chunks.
+    #[inline(never)]
+    fn hand_on(&mut self, side: usize, index: usize, empty: bool) {
+        let kept = &mut self.caches[side][index];
+        let slot = *kept;
+        *kept = if empty {
+            EMPTY_SLOT
+        } else {
+            Slot {
+                prefix: slot.prefix,
+                seen: slot.seen,
+                ..EMPTY_SLOT
+            }
+        };
         let Some(longest) = slot.prefix else {
             return;
         };
+        if slot.packets == 0 {
+            return;
+        }
         let address = longest.address();
         let lengths = self.lengths;
         for &length in lengths.of(&address) {
@@ -461,6 +494,15 @@ impl PrefixViews {
                 table.clear();
             }
         }
+    }
+}
+
+/// The low byte of `address`: its host within a prefix of at most 8 host bits.
+#[inline]
+fn host_byte(address: &IpAddr) -> usize {
+    match address {
+        IpAddr::V4(v4) => usize::from(v4.octets()[3]),
+        IpAddr::V6(v6) => usize::from(v6.octets()[15]),
     }
 }
 

@@ -84,12 +84,14 @@ fn recount(pcap: &Path) -> Recount {
     recount
 }
 
-/// A trace of 300 000 packets over 3 s: Zipf traffic, 8% of it a carpet bombing of [`CARPET`]
-/// (about 94 packets per address) and 16% a botnet in [`BOTNET_PREFIXES`] /24s.
+/// A trace of 300 000 packets over 3 s: Zipf traffic over 100 000 flows (whose heaviest
+/// destination /24s get up to some 30 000 packets), 20% of it a carpet bombing of [`CARPET`]
+/// (about 234 packets per address, fewer than the 20th destination gets) and 16% a botnet in
+/// [`BOTNET_PREFIXES`] /24s (12 000 packets per /24, some 47 per bot).
 fn trace(dir: &Path) -> PathBuf {
     let pcap = dir.join("attacks.pcap");
-    hhmon(["generate", "--packets", "300000", "--flows", "20000"])
-        .args(["--carpet-bomb", CARPET, "--carpet-share", "0.08"])
+    hhmon(["generate", "--packets", "300000", "--flows", "100000"])
+        .args(["--carpet-bomb", CARPET, "--carpet-share", "0.2"])
         .args(["--botnet", &BOTNET_PREFIXES.to_string()])
         .args(["--botnet-share", "0.16", "--out"])
         .arg(&pcap)
@@ -156,6 +158,15 @@ fn check(report: &IntervalReport, recount: &Recount, how: &str) {
         assert_eq!(slash24.len(), TOP, "{what}");
         assert_eq!(slash24[0].prefix.to_string(), CARPET, "{what}: {slash24:?}");
         assert_close(&what, slash24[0], carpet);
+        println!(
+            "{what}: {CARPET} packets {} (exact {}), bytes {} (exact {}), addresses {:?} (exact {})",
+            slash24[0].packets,
+            carpet.packets,
+            slash24[0].bytes,
+            carpet.bytes,
+            slash24[0].distinct_addresses,
+            carpet.addresses.len()
+        );
         // Each length is ranked on its own, and lists the same number of entries.
         for length in [8, 16] {
             let entries = at_length(list, length);
@@ -192,6 +203,17 @@ fn check(report: &IntervalReport, recount: &Recount, how: &str) {
             let exact = &recount.sources[&prefix];
             assert!(exact.addresses.len() > 250, "{what}");
             assert_close(&what, entry, exact);
+            let rank = 1 + slash24
+                .iter()
+                .position(|e| e.prefix == entry.prefix)
+                .unwrap();
+            println!(
+                "{what}: #{rank}, packets {} (exact {}), addresses {:?} (exact {})",
+                entry.packets,
+                exact.packets,
+                entry.distinct_addresses,
+                exact.addresses.len()
+            );
         }
     }
     // No single address of the attacks is heavy.
