@@ -3,8 +3,8 @@
 //! A plain timing program (no harness): `cargo bench --bench replay` writes the default trace
 //! of `hhmon::synth` (what `hhmon generate` writes without options: 5 million frames of
 //! Zipf-distributed flows, 50 s of timestamps) into a temporary directory, then times the bare
-//! libpcap loop and the release `hhmon` binary in its default and `--exact` modes, with one
-//! and with two `--workers` (owner threads), with the file
+//! libpcap loop and the release `hhmon` binary in its default mode, without prefix views,
+//! in `--exact` mode, with one and with two `--workers` (owner threads), with the file
 //! in the page cache, in interleaved rounds so that load from elsewhere hits every row alike,
 //! and prints the best round of each as packets per second and as a ratio to the bare loop. It
 //! asserts nothing about speed. Of the library it uses only the generator: the monitor is run
@@ -20,6 +20,9 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use hhmon::synth::{write_capture, SynthConfig};
+
+/// The flags that turn the prefix views off, to price them.
+const NO_PREFIXES: &[&str] = &["--ipv4-prefixes", "none", "--ipv6-prefixes", "none"];
 
 /// Rounds; `REPLAY_BENCH_ROUNDS` overrides.
 const ROUNDS: usize = 5;
@@ -81,6 +84,10 @@ fn main() {
     let mut rows: Vec<(&str, Run)> = vec![
         ("bare libpcap loop", Box::new(|| bare_libpcap(&path))),
         ("hhmon replay --quiet", Box::new(|| hhmon(&path, &[]))),
+        (
+            "hhmon replay --quiet, no prefixes",
+            Box::new(|| hhmon(&path, NO_PREFIXES)),
+        ),
         (
             "hhmon replay --quiet --exact",
             Box::new(|| hhmon(&path, &["--exact"])),

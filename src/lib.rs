@@ -23,6 +23,7 @@ pub mod decode;
 pub mod engine;
 pub mod merge;
 pub mod monitor;
+pub mod prefix;
 pub mod privilege;
 pub mod report;
 pub mod sinks;

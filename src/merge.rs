@@ -10,6 +10,8 @@
 //!   that did not list a key adds nothing for it, so a key that was below the top of some
 //!   inputs has a merged count that is a lower bound. A figure some input marks as a lower
 //!   bound (`lower_bound`) is one in the sum too.
+//! - **Prefix lists**: per prefix, summed the same way and ranked again within each length;
+//!   the distinct addresses of a prefix are unioned like fan-in (below).
 //! - **Fan-in and fan-out** of a listed address: the union of its fan sketches when every
 //!   snapshot listing it carries one (written with `--fan-sketches`), which the merged snapshot
 //!   carries on; else the largest any snapshot reports, a lower bound of the union's.
@@ -24,9 +26,10 @@
 //! Sketches of different precisions are refused rather than folded down to the lowest one
 //! without a word. Knows nothing of how snapshots were computed or written.
 
+use crate::prefix::Prefix;
 use crate::report::{
     largest, AddressEntry, CaptureCounts, CaptureStats, Counting, FlowEntry, IntervalReport,
-    IntervalSpan, Sketches, Totals,
+    IntervalSpan, PrefixEntry, Sketches, Totals,
 };
 use crate::sketch::hll::{self, DistinctCounter, DistinctUnion};
 use std::collections::BTreeMap;
@@ -230,6 +233,15 @@ pub fn merge(inputs: &[(PathBuf, IntervalReport)], top: usize) -> Result<Interva
     let destination_entries = sum_addresses(reports(), |r| {
         [&r.top_destinations, &r.top_destinations_by_bytes]
     });
+    let source_prefixes = sum_prefixes(reports(), |r| {
+        [&r.top_source_prefixes, &r.top_source_prefixes_by_bytes]
+    });
+    let destination_prefixes = sum_prefixes(reports(), |r| {
+        [
+            &r.top_destination_prefixes,
+            &r.top_destination_prefixes_by_bytes,
+        ]
+    });
     let counting = if reports().all(|report| report.counting == Counting::Exact) {
         Counting::Exact
     } else {
@@ -255,6 +267,10 @@ pub fn merge(inputs: &[(PathBuf, IntervalReport)], top: usize) -> Result<Interva
         top_sources_by_bytes: ranked(&source_entries, top, |a| a.bytes),
         top_destinations: ranked(&destination_entries, top, |a| a.packets),
         top_destinations_by_bytes: ranked(&destination_entries, top, |a| a.bytes),
+        top_source_prefixes: ranked_prefixes(&source_prefixes, top, |p| p.packets),
+        top_source_prefixes_by_bytes: ranked_prefixes(&source_prefixes, top, |p| p.bytes),
+        top_destination_prefixes: ranked_prefixes(&destination_prefixes, top, |p| p.packets),
+        top_destination_prefixes_by_bytes: ranked_prefixes(&destination_prefixes, top, |p| p.bytes),
         sketches: Some(Sketches {
             sources: encoded(&sources),
             destinations: encoded(&destinations),
@@ -350,6 +366,62 @@ fn sum_addresses<'a>(
         }
     }
     merged
+}
+
+/// Every prefix of the lists `lists` picks, summed as [`sum_addresses`] does; its distinct
+/// addresses are the union of its sketches when every snapshot listing it has one, else the
+/// largest any snapshot reports.
+fn sum_prefixes<'a>(
+    reports: impl Iterator<Item = &'a IntervalReport>,
+    lists: impl Fn(&IntervalReport) -> [&Vec<PrefixEntry>; 2],
+) -> BTreeMap<Prefix, PrefixEntry> {
+    let mut merged: BTreeMap<Prefix, PrefixEntry> = BTreeMap::new();
+    for report in reports {
+        let listed: BTreeMap<Prefix, &PrefixEntry> = lists(report)
+            .into_iter()
+            .flatten()
+            .map(|entry| (entry.prefix, entry))
+            .collect();
+        for (prefix, entry) in listed {
+            merged
+                .entry(prefix)
+                .and_modify(|sum| {
+                    sum.packets = sum.packets.saturating_add(entry.packets);
+                    sum.bytes = sum.bytes.saturating_add(entry.bytes);
+                    sum.lower_bound = sum.lower_bound.or(entry.lower_bound);
+                    sum.distinct_addresses = sum.distinct_addresses.max(entry.distinct_addresses);
+                    union_fan(
+                        (
+                            &mut sum.distinct_addresses,
+                            &mut sum.distinct_addresses_sketch,
+                        ),
+                        entry.distinct_addresses_sketch.as_deref(),
+                    );
+                })
+                .or_insert_with(|| entry.clone());
+        }
+    }
+    merged
+}
+
+/// Per prefix length (IPv4 first, shortest first), the `top` prefixes with the largest
+/// `rank`, as the monitor lists them.
+fn ranked_prefixes(
+    entries: &BTreeMap<Prefix, PrefixEntry>,
+    top: usize,
+    rank: fn(&PrefixEntry) -> u64,
+) -> Vec<PrefixEntry> {
+    let mut lengths: BTreeMap<(bool, u8), BTreeMap<Prefix, PrefixEntry>> = BTreeMap::new();
+    for (prefix, entry) in entries {
+        lengths
+            .entry((prefix.address().is_ipv6(), prefix.length()))
+            .or_default()
+            .insert(*prefix, entry.clone());
+    }
+    lengths
+        .values()
+        .flat_map(|group| ranked(group, top, rank))
+        .collect()
 }
 
 /// Unions `more`, a part's fan sketch, into the sum's `(fan, sketch)`: the sum's figure is
@@ -452,6 +524,10 @@ mod tests {
             top_sources_by_bytes: Vec::new(),
             top_destinations: by_packets,
             top_destinations_by_bytes: by_bytes,
+            top_source_prefixes: Vec::new(),
+            top_source_prefixes_by_bytes: Vec::new(),
+            top_destination_prefixes: Vec::new(),
+            top_destination_prefixes_by_bytes: Vec::new(),
             sketches: Some(Sketches {
                 sources: counter_of(sources, 12).to_base64(),
                 destinations: counter_of(destinations, 12).to_base64(),
@@ -474,6 +550,63 @@ mod tests {
             .enumerate()
             .map(|(i, r)| (PathBuf::from(format!("s{i}.json")), r))
             .collect()
+    }
+
+    #[test]
+    fn prefixes_are_summed_ranked_per_length_and_their_address_sketches_unioned() {
+        let prefix = |text: &str, packets: u64, addresses: std::ops::Range<u32>| PrefixEntry {
+            distinct_addresses: Some(addresses.len() as u64),
+            distinct_addresses_sketch: Some(counter_of(addresses, 12).to_base64()),
+            ..PrefixEntry::new(text.parse().unwrap(), packets, packets * 100)
+        };
+        let mut a = snapshot(100, 0..10, 0..10, (vec![], vec![], vec![]));
+        a.top_destination_prefixes = vec![
+            prefix("203.0.0.0/8", 900, 0..300),
+            prefix("203.0.113.0/24", 800, 0..200),
+            prefix("10.1.0.0/24", 700, 1_000..1_010),
+        ];
+        a.top_destination_prefixes_by_bytes = vec![prefix("203.0.113.0/24", 800, 0..200)];
+        let mut b = snapshot(100, 0..10, 0..10, (vec![], vec![], vec![]));
+        b.top_destination_prefixes = vec![
+            prefix("203.0.113.0/24", 500, 100..256),
+            prefix("2001:db8::/32", 50, 0..5),
+        ];
+        b.top_destination_prefixes_by_bytes = vec![
+            prefix("2001:db8::/32", 50, 0..5),
+            PrefixEntry {
+                distinct_addresses_sketch: None,
+                ..prefix("10.1.0.0/24", 100, 1_000..1_010)
+            },
+        ];
+        let merged = merge(&inputs(vec![a, b]), 2).unwrap();
+        let listed: Vec<(String, u64, Option<u64>, bool)> = merged
+            .top_destination_prefixes
+            .iter()
+            .map(|p| {
+                let sketched = p.distinct_addresses_sketch.is_some();
+                (
+                    p.prefix.to_string(),
+                    p.packets,
+                    p.distinct_addresses,
+                    sketched,
+                )
+            })
+            .collect();
+        // Each length ranked on its own, IPv4 first; a prefix counted once per input whichever
+        // of its lists hold it: 203.0.113.0/24 800 + 500, its addresses the union (0..256);
+        // 10.1.0.0/24 has a part without a sketch, so its figure is the largest part's.
+        assert_eq!(
+            listed,
+            [
+                ("203.0.0.0/8".into(), 900, Some(300), true),
+                ("203.0.113.0/24".into(), 1_300, Some(256), true),
+                ("10.1.0.0/24".into(), 800, Some(10), false),
+                ("2001:db8::/32".into(), 50, Some(5), true),
+            ]
+        );
+        assert_eq!(merged.top_destination_prefixes[1].length, 24);
+        assert_eq!(merged.top_destination_prefixes_by_bytes[1].bytes, 130_000);
+        assert!(merged.top_source_prefixes.is_empty());
     }
 
     #[test]

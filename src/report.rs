@@ -10,6 +10,7 @@
 //! `merge` cannot order ties differently.
 
 use crate::decode::{FlowKey, UnparsedReason};
+use crate::prefix::Prefix;
 use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde::ser::{SerializeMap, Serializer};
 use serde::{Deserialize, Serialize};
@@ -55,6 +56,20 @@ pub struct IntervalReport {
     pub top_destinations: Vec<AddressEntry>,
     /// Top destination addresses ranked by bytes.
     pub top_destinations_by_bytes: Vec<AddressEntry>,
+    /// Top source prefixes ranked by packets: the top entries of every configured length, one
+    /// length after the other (IPv4 lengths first, shortest first), each ranked on its own.
+    /// Empty in snapshots older than prefix views and with prefix views off.
+    #[serde(default)]
+    pub top_source_prefixes: Vec<PrefixEntry>,
+    /// Top source prefixes ranked by bytes, grouped by length as `top_source_prefixes`.
+    #[serde(default)]
+    pub top_source_prefixes_by_bytes: Vec<PrefixEntry>,
+    /// Top destination prefixes ranked by packets, grouped by length as `top_source_prefixes`.
+    #[serde(default)]
+    pub top_destination_prefixes: Vec<PrefixEntry>,
+    /// Top destination prefixes ranked by bytes, grouped by length as `top_source_prefixes`.
+    #[serde(default)]
+    pub top_destination_prefixes_by_bytes: Vec<PrefixEntry>,
     /// The interval's distinct-count sketches, to merge intervals and sensors later. `None`
     /// only when the library runs with distinct counting off (benchmarks price it that way);
     /// hhmon always counts distinct, so every snapshot it writes has them, and one without them
@@ -657,6 +672,48 @@ impl AddressEntry {
     }
 }
 
+/// One prefix of a top list: a network of sources or destinations, its traffic and how many of
+/// its addresses were seen.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PrefixEntry {
+    /// The network, in CIDR notation in JSON (`10.1.2.0/24`).
+    pub prefix: Prefix,
+    /// Its length in bits (the figure after the slash), to select one length's list.
+    pub length: u8,
+    /// Packets in the interval from (source prefixes) or to (destination prefixes) it.
+    pub packets: u64,
+    /// Wire bytes in the interval.
+    pub bytes: u64,
+    /// Which of the two figures is a lower bound (see [`LowerBound`]).
+    #[serde(default, skip_serializing_if = "LowerBound::is_none")]
+    pub lower_bound: LowerBound,
+    /// Estimated distinct addresses of the prefix seen in the interval (as sources of source
+    /// prefixes, destinations of destination prefixes): many at once in a prefix marks carpet
+    /// bombing or a botnet subnet. Absent when the prefix was not among the tracked heavy keys.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub distinct_addresses: Option<u64>,
+    /// With `--fan-sketches`: the sketch of `distinct_addresses`, a serialized DataSketches HLL
+    /// in standard base64 hashed as the interval sketches are, to union across intervals and
+    /// sensors.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub distinct_addresses_sketch: Option<String>,
+}
+
+impl PrefixEntry {
+    /// The entry of `prefix` with its counts: exact (no lower bound), no distinct count.
+    pub fn new(prefix: Prefix, packets: u64, bytes: u64) -> Self {
+        Self {
+            prefix,
+            length: prefix.length(),
+            packets,
+            bytes,
+            lower_bound: LowerBound::NONE,
+            distinct_addresses: None,
+            distinct_addresses_sketch: None,
+        }
+    }
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
@@ -801,6 +858,10 @@ pub(crate) mod tests {
             top_sources_by_bytes: Vec::new(),
             top_destinations: Vec::new(),
             top_destinations_by_bytes: Vec::new(),
+            top_source_prefixes: Vec::new(),
+            top_source_prefixes_by_bytes: Vec::new(),
+            top_destination_prefixes: Vec::new(),
+            top_destination_prefixes_by_bytes: Vec::new(),
             sketches: Some(Sketches {
                 sources: "AgEHDAMIAQAAAAAA".into(),
                 destinations: "AgEHDAMIAQAAAAAA".into(),

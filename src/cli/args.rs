@@ -4,8 +4,8 @@
 
 use super::parse::{
     host_name, parse_connect, parse_duration, parse_exponent, parse_export_roll, parse_listen,
-    parse_positive_duration, parse_sensor, parse_share, parse_speed, parse_udp_listen,
-    parse_whole_seconds,
+    parse_positive_duration, parse_prefix, parse_prefix_lengths, parse_sensor, parse_share,
+    parse_speed, parse_udp_listen, parse_whole_seconds,
 };
 use crate::app::capture::CaptureConfig;
 use crate::app::collect::{CollectConfig, NETFLOW_PORTS, SFLOW_PORT};
@@ -16,7 +16,8 @@ use crate::decode::DecodeOptions;
 use crate::engine::http::{DEFAULT_API_HISTORY, MAX_API_HISTORY};
 use crate::engine::SinkConfig;
 use crate::merge::MergeConfig;
-use crate::monitor::{MonitorConfig, DEFAULT_SKETCH_BYTES, MAX_WORKERS};
+use crate::monitor::{MonitorConfig, PrefixLengths, DEFAULT_SKETCH_BYTES, MAX_WORKERS};
+use crate::prefix::Prefix;
 use crate::sketch::hll::DEFAULT_LG_K;
 use crate::synth::SynthConfig;
 use clap::builder::RangedU64ValueParser;
@@ -166,7 +167,7 @@ pub struct TopArgs {
     /// 127.0.0.1 (what to count is the server's choice: the counting flags are refused).
     #[arg(long, value_name = "HOST:PORT", value_parser = parse_connect, conflicts_with_all = [
         "interface", "files", "interval", "top", "exact", "sketch_kib", "hll_lg_k", "workers",
-        "window", "decap", "fan_sketches",
+        "window", "decap", "fan_sketches", "ipv4_prefixes", "ipv6_prefixes",
     ])]
     pub connect: Option<String>,
     /// Capture on this interface, in this process (`any` for all of them).
@@ -257,7 +258,8 @@ pub struct CountArgs {
     #[arg(long)]
     pub exact: bool,
     /// Memory of each heavy-hitter sketch in KiB (six sketches: flows, sources and
-    /// destinations, by packets and by bytes).
+    /// destinations, by packets and by bytes; four more with prefix views: source and
+    /// destination prefixes of every length).
     #[arg(long, default_value_t = DEFAULT_SKETCH_BYTES / 1024, value_name = "KIB")]
     pub sketch_kib: usize,
     /// HyperLogLog precision for distinct counts: 2^N registers (4 to 21).
@@ -280,7 +282,19 @@ pub struct CountArgs {
     /// peers can be unioned across intervals and sensors (`hhmon merge`, Spark).
     #[arg(long)]
     pub fan_sketches: bool,
+    /// Lengths of the IPv4 source and destination prefix views (heavy networks: carpet
+    /// bombing, botnet subnets), separated by commas; `none` for no IPv4 prefix views.
+    #[arg(long, default_value = "8,16,24", value_parser = parse_prefix_lengths::<32>, value_name = "LENGTHS")]
+    pub ipv4_prefixes: PrefixLengthList,
+    /// Lengths of the IPv6 prefix views, as `--ipv4-prefixes`; `none` for none.
+    #[arg(long, default_value = "32,48,64", value_parser = parse_prefix_lengths::<128>, value_name = "LENGTHS")]
+    pub ipv6_prefixes: PrefixLengthList,
 }
+
+/// Prefix lengths of one address family, as `--ipv4-prefixes` or `--ipv6-prefixes` gave them
+/// (in range, sorted, without repeats; empty for `none`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PrefixLengthList(pub Vec<u32>);
 
 /// `hhmon generate`. Defaults describe the benchmark trace of `docs/BENCHMARKS.md`.
 #[derive(Debug, Args)]
@@ -308,6 +322,21 @@ pub struct GenerateArgs {
     /// of 100.64.0.0/10.
     #[arg(long, default_value_t = 0.0, value_parser = parse_share, value_name = "P")]
     pub scan: f64,
+    /// Carpet-bomb this destination prefix (CIDR, e.g. 203.0.113.0/24): UDP replies from port
+    /// 123 of spoofed reflectors, to each of its addresses in turn, so that every address
+    /// gets a little and none is heavy.
+    #[arg(long, value_parser = parse_prefix, value_name = "PREFIX")]
+    pub carpet_bomb: Option<Prefix>,
+    /// Share of packets in the carpet bombing (with `--carpet-bomb`).
+    #[arg(long, default_value_t = 0.1, value_parser = parse_share, value_name = "P", requires = "carpet_bomb")]
+    pub carpet_share: f64,
+    /// Add a botnet in this many source /24s (198.18.0.0/24, 198.18.1.0/24, ..., at most
+    /// 512): TCP segments to 192.0.2.80:443, each from a random host of a random one of them.
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=512), value_name = "N")]
+    pub botnet: u32,
+    /// Share of packets from the botnet (with `--botnet`).
+    #[arg(long, default_value_t = 0.1, value_parser = parse_share, value_name = "P")]
+    pub botnet_share: f64,
     /// Packets per second of trace time (timestamps advance evenly).
     #[arg(long, default_value_t = SynthConfig::default().rate, value_parser = clap::value_parser!(u64).range(1..), value_name = "PPS")]
     pub rate: u64,
@@ -339,6 +368,18 @@ impl GenerateArgs {
             ipv6_share: self.ipv6_share,
             attack_share: self.attack,
             scan_share: self.scan,
+            carpet_bomb: self.carpet_bomb,
+            carpet_share: if self.carpet_bomb.is_some() {
+                self.carpet_share
+            } else {
+                0.0
+            },
+            botnet_prefixes: self.botnet,
+            botnet_share: if self.botnet > 0 {
+                self.botnet_share
+            } else {
+                0.0
+            },
             rate: self.rate,
             start_unix: self.start,
             snaplen: self.snaplen,
@@ -388,6 +429,9 @@ impl CountArgs {
             distinct: true,
             workers: usize::from(self.workers),
             fan_sketches: self.fan_sketches,
+            // Both lists were checked by their value parsers.
+            prefix_lengths: PrefixLengths::new(&self.ipv4_prefixes.0, &self.ipv6_prefixes.0)
+                .unwrap_or_default(),
         }
     }
 
@@ -606,6 +650,14 @@ mod tests {
             "0.25",
             "--scan",
             "0.125",
+            "--carpet-bomb",
+            "2001:db8:7::/48",
+            "--carpet-share",
+            "0.0625",
+            "--botnet",
+            "3",
+            "--botnet-share",
+            "0.03125",
             "--rate",
             "1000",
             "--start",
@@ -630,6 +682,10 @@ mod tests {
                 ipv6_share: 0.5,
                 attack_share: 0.25,
                 scan_share: 0.125,
+                carpet_bomb: Some("2001:db8:7::/48".parse().unwrap()),
+                carpet_share: 0.0625,
+                botnet_prefixes: 3,
+                botnet_share: 0.03125,
                 rate: 1000,
                 start_unix: 86_400,
                 snaplen: 96,
@@ -649,6 +705,9 @@ mod tests {
             (&["--scan", "x"][..], "--scan"),
             (&["--rate", "0"][..], "--rate"),
             (&["--snaplen", "60"][..], "--snaplen"),
+            (&["--carpet-bomb", "203.0.113.1/24"][..], "--carpet-bomb"),
+            (&["--carpet-share", "0.5"][..], "--carpet-bomb"),
+            (&["--botnet", "513"][..], "--botnet"),
         ] {
             let with_out: Vec<&str> = args.iter().copied().chain(["--out", "t.pcap"]).collect();
             let error = generate(&with_out).unwrap_err().to_string();

@@ -16,7 +16,7 @@ mod validate;
 
 pub use args::{
     CaptureArgs, CollectArgs, CountArgs, GenerateArgs, LiveArgs, MergeArgs, MonitorArgs,
-    ReplayArgs, TopArgs,
+    PrefixLengthList, ReplayArgs, TopArgs,
 };
 pub use validate::Conflict;
 
@@ -289,6 +289,8 @@ mod tests {
         ("window", "\"2h\"", Some("2h")),
         ("decap", "true", None),
         ("fan_sketches", "true", None),
+        ("ipv4_prefixes", "\"16,24\"", Some("16,24")),
+        ("ipv6_prefixes", "\"none\"", Some("none")),
         ("interface", "\"veth9\"", Some("veth9")),
         ("snaplen", "512", Some("512")),
         ("no_promiscuous", "true", None),
@@ -355,7 +357,7 @@ mod tests {
         ] {
             assert!(checked.iter().any(|c| c == expected), "{checked:?}");
         }
-        assert_eq!(checked.len(), 21 + 28 + 22, "{checked:?}");
+        assert_eq!(checked.len(), 23 + 30 + 24, "{checked:?}");
     }
 
     #[test]

@@ -2,6 +2,8 @@
 //! addresses, each refusing what its flag cannot mean with a message clap shows next to the
 //! flag. Knows nothing of other flags or of the configuration the values end up in.
 
+use super::args::PrefixLengthList;
+use crate::prefix::Prefix;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
@@ -10,6 +12,41 @@ pub(super) fn parse_share(text: &str) -> Result<f64, String> {
         Ok(share) if (0.0..=1.0).contains(&share) => Ok(share),
         _ => Err("expected a share between 0 and 1".into()),
     }
+}
+
+/// Prefix lengths of one address family as `--ipv4-prefixes` and `--ipv6-prefixes` take
+/// them: comma-separated, each in `1..=MAX` (32 or 128); `none` (or `0`) for none.
+pub(super) fn parse_prefix_lengths<const MAX: u32>(text: &str) -> Result<PrefixLengthList, String> {
+    let text = text.trim();
+    if text.eq_ignore_ascii_case("none") || text == "0" || text.is_empty() {
+        return Ok(PrefixLengthList(Vec::new()));
+    }
+    let mut lengths = Vec::new();
+    for part in text.split(',') {
+        match part.trim().parse::<u32>() {
+            Ok(length) if (1..=MAX).contains(&length) => lengths.push(length),
+            _ => {
+                return Err(format!(
+                    "expected lengths in 1..={MAX} separated by commas, or `none`; not `{part}`"
+                ))
+            }
+        }
+    }
+    lengths.sort_unstable();
+    lengths.dedup();
+    if lengths.len() > crate::monitor::MAX_PREFIX_LENGTHS {
+        return Err(format!(
+            "at most {} lengths",
+            crate::monitor::MAX_PREFIX_LENGTHS
+        ));
+    }
+    Ok(PrefixLengthList(lengths))
+}
+
+/// A prefix in CIDR notation, as `generate --carpet-bomb` takes it.
+pub(super) fn parse_prefix(text: &str) -> Result<Prefix, String> {
+    text.parse()
+        .map_err(|error: crate::prefix::PrefixError| error.to_string())
 }
 
 pub(super) fn parse_speed(text: &str) -> Result<f64, String> {

@@ -54,7 +54,14 @@ impl Cli {
                     other => other.to_string(),
                 };
                 // Each of these is range-checked by its parser: what is left is how they add up.
-                Conflict::new(&["--flows", "--attack", "--scan"], reason)
+                let shares = [
+                    "--flows",
+                    "--attack",
+                    "--scan",
+                    "--carpet-share",
+                    "--botnet-share",
+                ];
+                Conflict::new(&shares, reason)
             }),
             Command::Merge(_) => Ok(()),
             Command::Top(args) => {
@@ -119,7 +126,8 @@ mod tests {
         let message = error.unwrap_err().to_string();
         assert_eq!(
             message,
-            "--flows, --attack and --scan: the attack and scan shares must add up to at most 1"
+            "--flows, --attack, --scan, --carpet-share and --botnet-share: the attack, scan, \
+             carpet bombing and botnet shares must add up to at most 1"
         );
         let error = parse(&["generate", "--out", "t", "--flows", "0", "--attack", "0.5"]);
         assert!(matches!(error, Err(Error::Conflict(_))), "{error:?}");

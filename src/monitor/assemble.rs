@@ -8,10 +8,12 @@
 //! over their concatenation. On one set that is its own top list.
 
 use super::config::{window_lg_k, MonitorConfig};
+use super::prefix::RankedPrefix;
 use super::views::{rounded, IntervalDistinct, RankedAddress, TopLists};
 use crate::report::{
     largest, AddressEntry, CaptureCounts, CaptureStats, Counting, Figure, FlowEntry,
-    IntervalReport, IntervalSpan, LowerBound, ReaderCapture, TelemetryStats, Totals, WindowCounts,
+    IntervalReport, IntervalSpan, LowerBound, PrefixEntry, ReaderCapture, TelemetryStats, Totals,
+    WindowCounts,
 };
 use crate::window::SlidingDistinct;
 use std::collections::BTreeMap;
@@ -114,6 +116,10 @@ impl Assembler {
             top_sources_by_bytes: self.addresses(lists, |l| &l.sources, 1, true),
             top_destinations: self.addresses(lists, |l| &l.destinations, 0, false),
             top_destinations_by_bytes: self.addresses(lists, |l| &l.destinations, 1, false),
+            top_source_prefixes: self.prefixes(lists, |l| &l.source_prefixes, 0),
+            top_source_prefixes_by_bytes: self.prefixes(lists, |l| &l.source_prefixes, 1),
+            top_destination_prefixes: self.prefixes(lists, |l| &l.destination_prefixes, 0),
+            top_destination_prefixes_by_bytes: self.prefixes(lists, |l| &l.destination_prefixes, 1),
             capture,
             telemetry,
             sketches: None,
@@ -134,6 +140,22 @@ impl Assembler {
                 [by_packets, by_bytes],
                 |a| a.address,
                 |a| (&mut a.packets, &mut a.bytes, &mut a.lower_bound),
+            );
+        }
+        for [by_packets, by_bytes] in [
+            [
+                &mut report.top_source_prefixes,
+                &mut report.top_source_prefixes_by_bytes,
+            ],
+            [
+                &mut report.top_destination_prefixes,
+                &mut report.top_destination_prefixes_by_bytes,
+            ],
+        ] {
+            reconcile(
+                [by_packets, by_bytes],
+                |p| p.prefix,
+                |p| (&mut p.packets, &mut p.bytes, &mut p.lower_bound),
             );
         }
         if let Some(distinct) = distinct {
@@ -220,6 +242,45 @@ impl Assembler {
             }
         })
         .collect()
+    }
+
+    /// The top prefixes of one view over every set, ranked by packets (`by` 0) or bytes (1):
+    /// per length (IPv4 lengths first, shortest first), its top entries. Each prefix has one
+    /// owner, so a length's global top is among the sets' tops, as for addresses.
+    fn prefixes(
+        &self,
+        lists: &[TopLists],
+        view: fn(&TopLists) -> &[Vec<RankedPrefix>; 2],
+        by: usize,
+    ) -> Vec<PrefixEntry> {
+        let lower_bound = self.lower_bound(by);
+        let mut lengths: BTreeMap<(bool, u8), Vec<&RankedPrefix>> = BTreeMap::new();
+        for ranked in lists.iter().flat_map(|l| view(l)[by].iter()) {
+            let family = ranked.prefix.address().is_ipv6();
+            lengths
+                .entry((family, ranked.prefix.length()))
+                .or_default()
+                .push(ranked);
+        }
+        lengths
+            .into_values()
+            .flat_map(|group| {
+                largest(group, self.top, |ranked| {
+                    let figure = if by == 1 {
+                        ranked.bytes
+                    } else {
+                        ranked.packets
+                    };
+                    (figure, &ranked.prefix)
+                })
+            })
+            .map(|ranked| PrefixEntry {
+                lower_bound,
+                distinct_addresses: ranked.distinct,
+                distinct_addresses_sketch: ranked.sketch.clone(),
+                ..PrefixEntry::new(ranked.prefix, ranked.packets, ranked.bytes)
+            })
+            .collect()
     }
 
     /// Lists every reader that has reported since the capture opened in `capture`, by number:

@@ -1,10 +1,12 @@
 //! What the monitor counts and how: the configuration, its one validation, and the bounds
 //! derived from it (tracked fan-in/fan-out keys, their precision). Knows nothing of packets.
 
+use super::prefix::PrefixLengths;
 use crate::sketch::hll::DEFAULT_LG_K;
 
-/// Default memory of each heavy-hitter sketch (six per monitor: three views, by packets and by
-/// bytes; 1.5 MiB in all). 256 KiB holds about 5,000 five-tuples or 8,000 addresses in heavy
+/// Default memory of each heavy-hitter sketch (six per monitor for three views, by packets and
+/// by bytes, 1.5 MiB in all, and four more for the source and destination prefix views of
+/// every length, 2.5 MiB with them). 256 KiB holds about 5,000 five-tuples or 8,000 addresses in heavy
 /// entries, 2.5 and 4 times the 1/phi = 2,000 items that can reach the heavy-hitter threshold;
 /// on flat and flood traces its top 20 were exact and its top 100 nearly so, and larger
 /// sketches spill out of the caches and slow a flood down (docs/BENCHMARKS.md, "Sketch size").
@@ -40,6 +42,9 @@ pub struct MonitorConfig {
     /// Attach to each listed address the sketch of its fan-in or fan-out (when tracked), so
     /// that an address's distinct peers can be unioned across intervals and sensors.
     pub fan_sketches: bool,
+    /// The prefix lengths of the source and destination prefix views
+    /// ([`PrefixLengths::NONE`]: no prefix views).
+    pub prefix_lengths: PrefixLengths,
 }
 
 impl Default for MonitorConfig {
@@ -54,6 +59,7 @@ impl Default for MonitorConfig {
             distinct: true,
             workers: 1,
             fan_sketches: false,
+            prefix_lengths: PrefixLengths::DEFAULT,
         }
     }
 }

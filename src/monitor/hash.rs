@@ -3,6 +3,7 @@
 //! exact mode's. Knows nothing of sketches or intervals.
 
 use crate::decode::FlowKey;
+use crate::prefix::Prefix;
 use std::hash::Hash;
 use std::net::IpAddr;
 
@@ -56,6 +57,16 @@ impl ViewKey for IpAddr {
             }
         };
         folded_multiply(mixed, k1)
+    }
+}
+
+impl ViewKey for Prefix {
+    /// The network address's hash (as [`IpAddr`]'s) with the length folded in, so that a
+    /// network and its first longer subnet (`10.0.0.0/8`, `10.0.0.0/16`) hash apart.
+    #[inline]
+    fn view_hash(&self) -> u64 {
+        let [.., k4] = VIEW_HASH_KEYS;
+        folded_multiply(self.address().view_hash() ^ u64::from(self.length()), k4)
     }
 }
 

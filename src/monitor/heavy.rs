@@ -5,7 +5,7 @@
 use super::config::MonitorConfig;
 use super::hash::{flow_view_hash, ViewKey, EXACT_HASH_SEEDS};
 use crate::decode::FlowKey;
-use crate::report::{largest, largest_counts};
+use crate::report::largest;
 use crate::sketch::chk::CuckooHeavyKeeper;
 use std::collections::HashMap;
 
@@ -90,26 +90,45 @@ impl<K: ViewKey> HeavyHitters<K> {
     /// key so that reports are stable. Sketched, the figure not ranked is the ranking sketch's
     /// companion count: a lower bound, counted since the key entered its heavy part.
     pub(super) fn top(&self, n: usize, by_bytes: bool) -> Vec<(K, u64, u64)> {
+        self.top_where(n, by_bytes, |_| true)
+    }
+
+    /// [`top`](Self::top) of the keys that `keep` keeps (one length of a prefix view).
+    pub(super) fn top_where(
+        &self,
+        n: usize,
+        by_bytes: bool,
+        keep: impl Fn(&K) -> bool,
+    ) -> Vec<(K, u64, u64)> {
         match self {
             HeavyHitters::Sketched { packets, bytes } => {
                 let ranked = if by_bytes { bytes } else { packets };
-                largest(ranked.entries_with_companion(), n, |&(key, count, _)| {
-                    (count, key)
-                })
-                .into_iter()
-                .map(|(key, count, companion)| {
-                    if by_bytes {
-                        (key.clone(), companion, count)
-                    } else {
-                        (key.clone(), count, companion)
-                    }
-                })
-                .collect()
+                let kept = ranked
+                    .entries_with_companion()
+                    .filter(|(key, _, _)| keep(key));
+                largest(kept, n, |&(key, count, _)| (count, key))
+                    .into_iter()
+                    .map(|(key, count, companion)| {
+                        if by_bytes {
+                            (key.clone(), companion, count)
+                        } else {
+                            (key.clone(), count, companion)
+                        }
+                    })
+                    .collect()
             }
-            HeavyHitters::Exact { counts, .. } => largest_counts(counts, n, by_bytes)
+            HeavyHitters::Exact { counts, .. } => {
+                let kept = counts
+                    .iter()
+                    .filter(|(key, _)| keep(key))
+                    .map(|(key, &(packets, bytes))| (key, packets, bytes));
+                largest(kept, n, |&(key, packets, bytes)| {
+                    (if by_bytes { bytes } else { packets }, key)
+                })
                 .into_iter()
                 .map(|(key, packets, bytes)| (key.clone(), packets, bytes))
-                .collect(),
+                .collect()
+            }
         }
     }
 

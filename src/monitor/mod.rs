@@ -31,6 +31,7 @@ mod hash;
 mod heavy;
 pub mod hhh;
 mod parallel;
+mod prefix;
 #[cfg(test)]
 pub(crate) mod testing;
 mod views;
@@ -40,6 +41,7 @@ pub use config::{
 };
 pub use flow_cache::MEMORY_BYTES as FLOW_CACHE_BYTES;
 pub use parallel::MAX_WORKERS;
+pub use prefix::{PrefixLengths, PrefixLengthsError, MAX_PREFIX_LENGTHS};
 
 use assemble::{Assembler, IntervalPart};
 use flow_cache::{FlowCache, FlowCount};
@@ -148,8 +150,13 @@ impl IntervalAggregator {
     fn with_outlet(config: MonitorConfig, outlet: Outlet) -> Self {
         let here = matches!(outlet, Outlet::Here { .. });
         let sketch_bytes = if here { config.sketch_bytes } else { 0 };
+        let views = ViewSet::new(&config, sketch_bytes, here);
         Self {
-            views: ViewSet::new(&config, sketch_bytes, here),
+            views: if here {
+                views.with_prefix_cache()
+            } else {
+                views
+            },
             outlet,
             cache: FlowCache::new(),
             interval_start: None,
@@ -331,6 +338,7 @@ impl IntervalAggregator {
             Outlet::Owners(producer) => producer.closed(start, part),
             Outlet::Here { assembler, reports } => {
                 if let Some(part) = part {
+                    self.views.settle();
                     let lists = [self.views.top_lists(self.config.top)];
                     let distinct = self.views.interval_distinct(assembler.keeps_window());
                     if let Some(report) = assembler.report(start, [part], &lists, distinct) {
@@ -358,7 +366,9 @@ fn count_flow(
 ) {
     let hashes = views.hashes(&key);
     match outlet {
-        Outlet::Owners(producer) => producer.dispatch(&key, packets, bytes, hashes),
+        Outlet::Owners(producer) => {
+            producer.dispatch(&key, packets, bytes, hashes, views.prefixes.as_ref())
+        }
         Outlet::Here { .. } => views.count(&key, packets, bytes, hashes),
     }
 }

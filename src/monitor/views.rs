@@ -1,6 +1,7 @@
 //! One set of views of an interval: the heavy hitters of flows, sources and destinations (each
-//! by packets and by bytes) and, when distinct counting is on, the distinct sources and
-//! destinations and the fan-in and fan-out of the heaviest addresses. The one-thread aggregator
+//! by packets and by bytes), the heavy source and destination prefixes (`prefix`) and, when
+//! distinct counting is on, the distinct sources and destinations and the fan-in and fan-out
+//! of the heaviest addresses. The one-thread aggregator
 //! counts every key into one set; with workers, each owner thread counts the keys it owns into
 //! its own. Either way a set yields its top lists ([`ViewSet::top_lists`]) for the one report
 //! assembly. Knows nothing of threads, intervals or packets.
@@ -17,7 +18,9 @@
 
 use super::config::{fan_lg_k, tracked_keys, MonitorConfig};
 use super::heavy::HeavyHitters;
+use super::prefix::{PrefixViews, RankedPrefix};
 use crate::decode::FlowKey;
+use crate::prefix::Prefix;
 use crate::report::Sketches;
 use crate::sketch::hll::{coupon_of_bytes, Coupon, DistinctCounter};
 use crate::sketch::keyed::KeyedDistinct;
@@ -74,6 +77,8 @@ pub(super) struct ViewSet {
     pub(super) destinations: HeavyHitters<IpAddr>,
     /// `None` when distinct counting is off.
     pub(super) distinct: Option<DistinctSet>,
+    /// The heavy prefixes; `None` when no prefix length is configured.
+    pub(super) prefixes: Option<PrefixViews>,
 }
 
 /// A top-list entry of an address view with its fan-in or fan-out.
@@ -95,6 +100,10 @@ pub(super) struct TopLists {
     pub(super) sources: [Vec<RankedAddress>; 2],
     /// With their fan-in.
     pub(super) destinations: [Vec<RankedAddress>; 2],
+    /// Every length's top source prefixes, with their distinct addresses.
+    pub(super) source_prefixes: [Vec<RankedPrefix>; 2],
+    /// Every length's top destination prefixes, with their distinct addresses.
+    pub(super) destination_prefixes: [Vec<RankedPrefix>; 2],
 }
 
 /// The interval's distinct counts as a report gives them.
@@ -116,7 +125,9 @@ impl ViewSet {
         };
         let tracked = tracked_keys(config.top);
         let fan_lg_k = fan_lg_k(config.hll_lg_k);
+        let prefixes = PrefixViews::new(&sized, config.distinct && distinct);
         Self {
+            prefixes,
             flows: HeavyHitters::new(&sized),
             sources: HeavyHitters::new(&sized),
             destinations: HeavyHitters::new(&sized),
@@ -128,6 +139,13 @@ impl ViewSet {
                 fan_sketches: config.fan_sketches,
             }),
         }
+    }
+
+    /// This set with the prefix views' caches: for the one-thread path, which
+    /// [`settle`](Self::settle)s them before reading its top lists.
+    pub(super) fn with_prefix_cache(mut self) -> Self {
+        self.prefixes = self.prefixes.map(PrefixViews::with_cache);
+        self
     }
 
     /// The hashes of `key`'s flow, source and destination that the views place them by.
@@ -169,6 +187,9 @@ impl ViewSet {
         if let (Some(distinct), Some((src, dst))) = (&mut self.distinct, coupons) {
             distinct.source(&key.src, src_hash, packets, src_count, (src, dst));
             distinct.destination(&key.dst, dst_hash, packets, dst_count, (dst, src));
+        }
+        if let Some(prefixes) = &mut self.prefixes {
+            prefixes.count(key, packets, bytes, coupons);
         }
     }
 
@@ -212,6 +233,37 @@ impl ViewSet {
         }
     }
 
+    /// The source prefix view's part of [`count`](Self::count): `address` is the source's
+    /// coupon (for the prefix's distinct addresses), when distinct counting is on.
+    #[inline]
+    pub(super) fn count_source_prefix(
+        &mut self,
+        prefix: &Prefix,
+        hash: u64,
+        packets: u64,
+        bytes: u64,
+        address: Option<Coupon>,
+    ) {
+        if let Some(prefixes) = &mut self.prefixes {
+            prefixes.count_source(prefix, hash, packets, bytes, address);
+        }
+    }
+
+    /// The destination prefix view's part of [`count`](Self::count).
+    #[inline]
+    pub(super) fn count_destination_prefix(
+        &mut self,
+        prefix: &Prefix,
+        hash: u64,
+        packets: u64,
+        bytes: u64,
+        address: Option<Coupon>,
+    ) {
+        if let Some(prefixes) = &mut self.prefixes {
+            prefixes.count_destination(prefix, hash, packets, bytes, address);
+        }
+    }
+
     /// The top `top` of every view, both counts, fan-in or fan-out attached (and its sketch
     /// with `--fan-sketches`).
     pub(super) fn top_lists(&self, top: usize) -> TopLists {
@@ -236,7 +288,13 @@ impl ViewSet {
                     .collect()
             })
         };
+        let [source_prefixes, destination_prefixes] = match &self.prefixes {
+            Some(prefixes) => prefixes.top_lists(top),
+            None => Default::default(),
+        };
         TopLists {
+            source_prefixes,
+            destination_prefixes,
             flows: [false, true].map(|by_bytes| self.flows.top(top, by_bytes)),
             sources: with_fan(&self.sources, self.distinct.as_ref().map(|d| &d.fan_out)),
             destinations: with_fan(
@@ -274,6 +332,14 @@ impl ViewSet {
         })
     }
 
+    /// Completes the counts [`count`](Self::count) may still hold back (the prefix views'
+    /// cache): before [`top_lists`](Self::top_lists) on the one-thread path.
+    pub(super) fn settle(&mut self) {
+        if let Some(prefixes) = &mut self.prefixes {
+            prefixes.settle();
+        }
+    }
+
     /// Empties every view, keeping its memory.
     pub(super) fn clear(&mut self) {
         self.flows.clear();
@@ -284,6 +350,9 @@ impl ViewSet {
             distinct.destinations.reset();
             distinct.fan_in.clear();
             distinct.fan_out.clear();
+        }
+        if let Some(prefixes) = &mut self.prefixes {
+            prefixes.clear();
         }
     }
 }

@@ -7,7 +7,7 @@
 
 use super::protocol_name;
 use crate::report::{
-    AddressEntry, CaptureCounts, Counting, ExporterCounts, FlowEntry, IntervalReport,
+    AddressEntry, CaptureCounts, Counting, ExporterCounts, FlowEntry, IntervalReport, PrefixEntry,
     ReaderCapture, TelemetryStats,
 };
 use prometheus::{Gauge, GaugeVec, IntCounter, IntCounterVec, Opts, Registry, TextEncoder};
@@ -97,14 +97,27 @@ pub enum Metric {
     SflowInterfaceOctetsTotal,
     /// An sFlow agent's interface packets, per agent, ifIndex and direction.
     SflowInterfacePacketsTotal,
+    /// Packets of the top source prefixes of every length.
+    TopSourcePrefixPackets,
+    /// Bytes of the top source prefixes of every length.
+    TopSourcePrefixBytes,
+    /// Packets of the top destination prefixes of every length.
+    TopDestinationPrefixPackets,
+    /// Bytes of the top destination prefixes of every length.
+    TopDestinationPrefixBytes,
+    /// Estimated distinct addresses of each top source prefix.
+    TopSourcePrefixDistinctAddresses,
+    /// Estimated distinct addresses of each top destination prefix.
+    TopDestinationPrefixDistinctAddresses,
 }
 
 const FLOW_LABELS: &[&str] = &["src", "dst", "src_port", "dst_port", "protocol"];
 const ADDRESS_LABELS: &[&str] = &["address"];
+const PREFIX_LABELS: &[&str] = &["prefix", "length"];
 
 impl Metric {
     /// Every metric.
-    pub const ALL: [Metric; 39] = [
+    pub const ALL: [Metric; 45] = [
         Metric::PacketsTotal,
         Metric::BytesTotal,
         Metric::UnparsedPacketsTotal,
@@ -144,6 +157,12 @@ impl Metric {
         Metric::TelemetrySocketDroppedDatagramsTotal,
         Metric::SflowInterfaceOctetsTotal,
         Metric::SflowInterfacePacketsTotal,
+        Metric::TopSourcePrefixPackets,
+        Metric::TopSourcePrefixBytes,
+        Metric::TopDestinationPrefixPackets,
+        Metric::TopDestinationPrefixBytes,
+        Metric::TopSourcePrefixDistinctAddresses,
+        Metric::TopDestinationPrefixDistinctAddresses,
     ];
 
     /// The exported metric name.
@@ -194,6 +213,16 @@ impl Metric {
             }
             Metric::SflowInterfaceOctetsTotal => "hhmon_sflow_interface_octets_total",
             Metric::SflowInterfacePacketsTotal => "hhmon_sflow_interface_packets_total",
+            Metric::TopSourcePrefixPackets => "hhmon_top_source_prefix_packets",
+            Metric::TopSourcePrefixBytes => "hhmon_top_source_prefix_bytes",
+            Metric::TopDestinationPrefixPackets => "hhmon_top_destination_prefix_packets",
+            Metric::TopDestinationPrefixBytes => "hhmon_top_destination_prefix_bytes",
+            Metric::TopSourcePrefixDistinctAddresses => {
+                "hhmon_top_source_prefix_distinct_addresses"
+            }
+            Metric::TopDestinationPrefixDistinctAddresses => {
+                "hhmon_top_destination_prefix_distinct_addresses"
+            }
         }
     }
 
@@ -303,6 +332,24 @@ impl Metric {
             Metric::SflowInterfacePacketsTotal => {
                 "Unicast, multicast and broadcast packets of an sFlow agent's interface as the agent last polled them (its running total), per agent, ifIndex and direction."
             }
+            Metric::TopSourcePrefixPackets => {
+                "Packets from each top source prefix of each counted length (by packets or by bytes) in the last closed interval; for one listed by bytes only, counted since it was tracked (a lower bound)."
+            }
+            Metric::TopSourcePrefixBytes => {
+                "Wire bytes from each top source prefix of each counted length (by bytes or by packets) in the last closed interval; for one listed by packets only, counted since it was tracked (a lower bound)."
+            }
+            Metric::TopDestinationPrefixPackets => {
+                "Packets to each top destination prefix of each counted length (by packets or by bytes) in the last closed interval; for one listed by bytes only, counted since it was tracked (a lower bound)."
+            }
+            Metric::TopDestinationPrefixBytes => {
+                "Wire bytes to each top destination prefix of each counted length (by bytes or by packets) in the last closed interval; for one listed by packets only, counted since it was tracked (a lower bound)."
+            }
+            Metric::TopSourcePrefixDistinctAddresses => {
+                "Estimated distinct source addresses of each top source prefix in the last closed interval (a botnet subnet has many)."
+            }
+            Metric::TopDestinationPrefixDistinctAddresses => {
+                "Estimated distinct destination addresses of each top destination prefix in the last closed interval (a carpet-bombed prefix has many)."
+            }
         }
     }
 
@@ -317,6 +364,12 @@ impl Metric {
             | Metric::TopDestinationBytes
             | Metric::TopDestinationDistinctSources
             | Metric::TopSourceDistinctDestinations => ADDRESS_LABELS,
+            Metric::TopSourcePrefixPackets
+            | Metric::TopSourcePrefixBytes
+            | Metric::TopDestinationPrefixPackets
+            | Metric::TopDestinationPrefixBytes
+            | Metric::TopSourcePrefixDistinctAddresses
+            | Metric::TopDestinationPrefixDistinctAddresses => PREFIX_LABELS,
             Metric::BuildInfo => &["version"],
             Metric::SensorInfo => &["sensor"],
             Metric::CaptureDroppedPacketsTotal => &["reason"],
@@ -487,6 +540,48 @@ fn build(metrics: &Metrics, report: &IntervalReport, top: usize) -> prometheus::
         metrics.peers(metric, lists, top, peers)?;
     }
 
+    // Prefixes: the first `top` of each length of each list, both figures and the distinct
+    // addresses, as for addresses.
+    let source_prefixes = [
+        &report.top_source_prefixes[..],
+        &report.top_source_prefixes_by_bytes[..],
+    ];
+    let destination_prefixes = [
+        &report.top_destination_prefixes[..],
+        &report.top_destination_prefixes_by_bytes[..],
+    ];
+    let prefix_figures: [(Metric, Lists<PrefixEntry>, PrefixFigure); 6] = [
+        (Metric::TopSourcePrefixPackets, source_prefixes, |p| {
+            Some(p.packets)
+        }),
+        (Metric::TopSourcePrefixBytes, source_prefixes, |p| {
+            Some(p.bytes)
+        }),
+        (
+            Metric::TopSourcePrefixDistinctAddresses,
+            source_prefixes,
+            |p| p.distinct_addresses,
+        ),
+        (
+            Metric::TopDestinationPrefixPackets,
+            destination_prefixes,
+            |p| Some(p.packets),
+        ),
+        (
+            Metric::TopDestinationPrefixBytes,
+            destination_prefixes,
+            |p| Some(p.bytes),
+        ),
+        (
+            Metric::TopDestinationPrefixDistinctAddresses,
+            destination_prefixes,
+            |p| p.distinct_addresses,
+        ),
+    ];
+    for (metric, lists, value) in prefix_figures {
+        metrics.prefixes(metric, lists, top, value)?;
+    }
+
     // Replays have no capture statistics: zeros, so dashboards always find the series.
     let capture = report
         .capture
@@ -525,6 +620,9 @@ type Count<T> = fn(&T) -> u64;
 
 /// Which distinct count of an address entry (fan-in or fan-out) a metric exports, if known.
 type Peers = fn(&AddressEntry) -> Option<u64>;
+
+/// Which figure of a prefix entry a metric exports, if known.
+type PrefixFigure = fn(&PrefixEntry) -> Option<u64>;
 
 /// A fresh registry and the few shapes of metric hhmon registers into it.
 struct Metrics(Registry);
@@ -592,6 +690,39 @@ impl Metrics {
         for entry in lists.into_iter().flat_map(|list| list.iter().take(top)) {
             vec.get_metric_with_label_values(&[&entry.address.to_string()])?
                 .set(value(entry) as f64);
+        }
+        Ok(())
+    }
+
+    /// One series per prefix among the first `top` of each length of each list (a prefix in
+    /// both lists has the same figures in each), labelled with the prefix and its length;
+    /// none for a prefix whose figure is unknown.
+    fn prefixes(
+        &self,
+        metric: Metric,
+        lists: Lists<PrefixEntry>,
+        top: usize,
+        value: PrefixFigure,
+    ) -> prometheus::Result<()> {
+        let vec = self.gauge_vec(metric)?;
+        for list in lists {
+            let mut rank = 0;
+            let mut previous = None;
+            for entry in list {
+                let length = (entry.prefix.address().is_ipv6(), entry.length);
+                rank = if previous == Some(length) {
+                    rank + 1
+                } else {
+                    1
+                };
+                previous = Some(length);
+                let Some(figure) = value(entry).filter(|_| rank <= top) else {
+                    continue;
+                };
+                let labels = [entry.prefix.to_string(), entry.length.to_string()];
+                vec.get_metric_with_label_values(&labels)?
+                    .set(figure as f64);
+            }
         }
         Ok(())
     }
@@ -895,7 +1026,32 @@ mod tests {
                 },
                 destination("10.0.0.2", 40, Some(5)),
             ],
+            top_source_prefixes: vec![
+                prefix("10.0.0.0/8", 60, Some(3)),
+                prefix("10.0.0.0/24", 60, Some(3)),
+            ],
+            top_source_prefixes_by_bytes: vec![prefix("10.0.0.0/8", 60, Some(3))],
+            top_destination_prefixes: vec![
+                prefix("10.0.0.0/8", 60, Some(2)),
+                prefix("198.0.0.0/8", 2, Some(1)),
+                prefix("203.0.113.0/24", 50, Some(256)),
+                prefix("10.0.0.0/24", 40, None),
+                prefix("10.0.1.0/24", 20, Some(1)),
+                prefix("2001:db8::/32", 30, Some(1)),
+            ],
+            top_destination_prefixes_by_bytes: vec![PrefixEntry {
+                bytes: 95_000,
+                ..prefix("198.51.100.0/24", 2, Some(1))
+            }],
             sketches: None,
+        }
+    }
+
+    /// A prefix entry with its distinct addresses.
+    fn prefix(text: &str, packets: u64, distinct: Option<u64>) -> PrefixEntry {
+        PrefixEntry {
+            distinct_addresses: distinct,
+            ..PrefixEntry::new(text.parse().unwrap(), packets, packets * 100)
         }
     }
 
@@ -1098,8 +1254,18 @@ mod tests {
         next.top_sources_by_bytes = next.top_sources.clone();
         next.top_destinations = vec![address("192.0.2.8", 5)];
         next.top_destinations_by_bytes = next.top_destinations.clone();
+        next.top_source_prefixes = vec![prefix("192.0.2.0/24", 5, Some(1))];
+        next.top_source_prefixes_by_bytes = next.top_source_prefixes.clone();
+        next.top_destination_prefixes = next.top_source_prefixes.clone();
+        next.top_destination_prefixes_by_bytes = next.top_source_prefixes.clone();
         let second = render(&next, &ProcessCounters::default(), 10);
-        for old in ["10.0.0.", "2001:db8::", "10.9.9.9", "198.51.100.1"] {
+        for old in [
+            "10.0.0.",
+            "2001:db8::",
+            "10.9.9.9",
+            "198.51.100.1",
+            "203.0.113.",
+        ] {
             assert!(!second.contains(old), "{old} lingers in:\n{second}");
         }
         assert!(second.contains("src=\"192.0.2.7\""));
@@ -1316,6 +1482,48 @@ mod tests {
         assert_eq!(
             value(&all, Metric::CaptureReceivedPacketsTotal, &[]),
             5_100.0
+        );
+    }
+
+    #[test]
+    fn prefixes_are_labelled_by_prefix_and_length_and_bounded_per_length() {
+        let all = samples(&render(&fixture(), &ProcessCounters::default(), 10));
+        let labels = |prefix, length| [("prefix", prefix), ("length", length)];
+        let packets = Metric::TopDestinationPrefixPackets;
+        assert_eq!(value(&all, packets, &labels("203.0.113.0/24", "24")), 50.0);
+        assert_eq!(value(&all, packets, &labels("2001:db8::/32", "32")), 30.0);
+        // From the by-bytes list too, both figures.
+        let bytes = Metric::TopDestinationPrefixBytes;
+        assert_eq!(
+            value(&all, bytes, &labels("198.51.100.0/24", "24")),
+            95_000.0
+        );
+        assert_eq!(value(&all, packets, &labels("198.51.100.0/24", "24")), 2.0);
+        assert_eq!(series(&all, packets).len(), 7);
+        let distinct = Metric::TopDestinationPrefixDistinctAddresses;
+        assert_eq!(
+            value(&all, distinct, &labels("203.0.113.0/24", "24")),
+            256.0
+        );
+        // Untracked: no series rather than a made-up 0.
+        assert_eq!(series(&all, distinct).len(), 6);
+        let sources = Metric::TopSourcePrefixPackets;
+        assert_eq!(series(&all, sources).len(), 2);
+        // A top of 1 keeps the first of each length of each list.
+        let first = samples(&render(&fixture(), &ProcessCounters::default(), 1));
+        let mut kept: Vec<String> = series(&first, packets)
+            .iter()
+            .map(|s| s.1["prefix"].to_string())
+            .collect();
+        kept.sort();
+        assert_eq!(
+            kept,
+            [
+                "10.0.0.0/8",
+                "198.51.100.0/24",
+                "2001:db8::/32",
+                "203.0.113.0/24"
+            ]
         );
     }
 

@@ -2,7 +2,8 @@
 //! interval: a one-line summary (and a line of capture statistics for live captures, or of
 //! exporters' counts for collectors), then the top flows, sources and destinations in aligned
 //! columns (sources with their fan-out, destinations with their fan-in: distinct peers, `-`
-//! when the address was not tracked).
+//! when the address was not tracked), and the first rows of every length of the heavy source
+//! and destination prefixes with their distinct addresses.
 //!
 //! A pure function from report to text (its formats of endpoints and byte counts are shared
 //! with `hhmon top`); printing it, and deciding when, is the caller's job. It
@@ -11,7 +12,7 @@
 
 use super::protocol_name;
 use crate::report::{
-    AddressEntry, CaptureStats, FlowEntry, IntervalReport, LowerBound, ReasonCounts,
+    AddressEntry, CaptureStats, FlowEntry, IntervalReport, LowerBound, PrefixEntry, ReasonCounts,
     TelemetryStats, Totals,
 };
 use std::fmt::Write as _;
@@ -57,12 +58,33 @@ pub fn render(report: &IntervalReport, top: usize) -> String {
         totals,
         ("fan-in", |entry| entry.distinct_sources),
     );
+    let prefixes = top.min(PREFIX_ROWS);
+    prefix_section(
+        &mut out,
+        "Top source prefixes",
+        &report.top_source_prefixes,
+        prefixes,
+        totals,
+    );
+    prefix_section(
+        &mut out,
+        "Top destination prefixes",
+        &report.top_destination_prefixes,
+        prefixes,
+        totals,
+    );
     let shown = |list: &[AddressEntry]| list.iter().take(top).any(|a| !a.lower_bound.is_none());
     let bounded = [&report.top_flows, &report.top_flows_by_bytes]
         .iter()
         .any(|list| list.iter().take(top).any(|f| !f.lower_bound.is_none()))
         || shown(&report.top_sources)
-        || shown(&report.top_destinations);
+        || shown(&report.top_destinations)
+        || [
+            &report.top_source_prefixes,
+            &report.top_destination_prefixes,
+        ]
+        .iter()
+        .any(|list| list.iter().any(|p| !p.lower_bound.is_none()));
     if bounded {
         out.push_str(LOWER_BOUND_NOTE);
     }
@@ -254,6 +276,58 @@ fn address_section(
     section(out, title, &columns, &rows);
 }
 
+/// Rows of each prefix length in the table (at most `top`): the table is read at a glance,
+/// and the snapshots and the metrics have the whole lists.
+const PREFIX_ROWS: usize = 3;
+
+/// The first `rows` entries of every length of a prefix list, ranked within their length,
+/// with their distinct addresses (`-` when the prefix was not tracked); nothing at all when
+/// prefix views are off (the list is empty).
+fn prefix_section(
+    out: &mut String,
+    title: &str,
+    prefixes: &[PrefixEntry],
+    rows: usize,
+    totals: &Totals,
+) {
+    if prefixes.is_empty() {
+        return;
+    }
+    let mut table = Vec::new();
+    let mut rank = 0;
+    let mut previous = None;
+    for entry in prefixes {
+        let length = (entry.prefix.address().is_ipv6(), entry.length);
+        rank = if previous == Some(length) {
+            rank + 1
+        } else {
+            1
+        };
+        previous = Some(length);
+        if rank > rows {
+            continue;
+        }
+        let distinct = entry
+            .distinct_addresses
+            .map_or_else(|| "-".into(), |count| count.to_string());
+        let row = [rank.to_string(), entry.prefix.to_string()]
+            .into_iter()
+            .chain(figures(
+                entry.packets,
+                entry.bytes,
+                entry.lower_bound,
+                totals,
+            ))
+            .chain([distinct])
+            .collect();
+        table.push(row);
+    }
+    let mut columns = ADDRESS_COLUMNS.to_vec();
+    columns[1].0 = "prefix";
+    columns.push(("addresses", Align::Right));
+    section(out, title, &columns, &table);
+}
+
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Align {
     Left,
@@ -442,6 +516,10 @@ mod tests {
             top_sources_by_bytes: Vec::new(),
             top_destinations: Vec::new(),
             top_destinations_by_bytes: Vec::new(),
+            top_source_prefixes: Vec::new(),
+            top_source_prefixes_by_bytes: Vec::new(),
+            top_destination_prefixes: Vec::new(),
+            top_destination_prefixes_by_bytes: Vec::new(),
             capture: None,
             telemetry: None,
             sketches: None,
@@ -716,6 +794,55 @@ mod tests {
             destinations[2].trim_end().ends_with(" -"),
             "{destinations:?}"
         );
+    }
+
+    #[test]
+    fn prefixes_show_the_first_rows_of_every_length_with_their_addresses() {
+        let mut report = fixture();
+        let prefix = |text: &str, packets, distinct| PrefixEntry {
+            distinct_addresses: distinct,
+            ..PrefixEntry::new(text.parse().unwrap(), packets, packets * 500)
+        };
+        report.top_destination_prefixes = vec![
+            prefix("203.0.0.0/8", 400, Some(300)),
+            prefix("10.0.0.0/8", 300, Some(20)),
+            prefix("203.0.113.0/24", 260, Some(256)),
+            prefix("10.0.0.0/24", 200, None),
+            prefix("10.0.1.0/24", 100, Some(3)),
+            prefix("10.0.2.0/24", 50, Some(2)),
+            prefix("2001:db8::/32", 10, Some(1)),
+        ];
+        let text = render(&report, 10);
+        let rows = section(&text, "Top destination prefixes");
+        let words =
+            |row: &str| -> Vec<String> { row.split_whitespace().map(str::to_owned).collect() };
+        assert_eq!(words(rows[0])[..2], ["#", "prefix"]);
+        assert!(rows[0].trim_end().ends_with("addresses"), "{rows:?}");
+        // Three rows of each length at most, each length ranked from 1.
+        let ranked: Vec<(String, String, String)> = rows[1..]
+            .iter()
+            .map(|row| {
+                let w = words(row);
+                (w[0].clone(), w[1].clone(), w.last().unwrap().clone())
+            })
+            .collect();
+        let expected = [
+            ("1", "203.0.0.0/8", "300"),
+            ("2", "10.0.0.0/8", "20"),
+            ("1", "203.0.113.0/24", "256"),
+            ("2", "10.0.0.0/24", "-"),
+            ("3", "10.0.1.0/24", "3"),
+            ("1", "2001:db8::/32", "1"),
+        ]
+        .map(|(a, b, c)| (a.to_owned(), b.to_owned(), c.to_owned()));
+        assert_eq!(ranked, expected);
+        // 400 of 1000 packets.
+        assert_eq!(words(rows[1])[2..4], ["400", "40.0%"]);
+        // A top of 1 shows one row per length; no prefix lists, no section.
+        let one = render(&report, 1);
+        // The heading and one row of each of the three lengths.
+        assert_eq!(section(&one, "Top destination prefixes").len(), 4);
+        assert!(!text.contains("Top source prefixes"), "{text}");
     }
 
     #[test]

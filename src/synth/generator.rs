@@ -7,7 +7,7 @@ use super::frame::{
     min_ip_len, write_headers, ETHERNET_HEADER, MIN_FRAME, TCP, TCP_PSH_ACK, TCP_SYN, UDP,
 };
 use super::random::{mix, permute32, unit, SplitMix64, Zipf};
-use super::{Error, SynthConfig, ATTACK_VICTIM, SCANNER};
+use super::{botnet_prefix, Error, SynthConfig, ATTACK_VICTIM, BOTNET_TARGET, SCANNER};
 use crate::decode::FlowKey;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -36,6 +36,10 @@ pub enum Traffic {
     Attack,
     /// The scanner.
     Scan,
+    /// The carpet bombing.
+    Carpet,
+    /// The botnet.
+    Botnet,
 }
 
 /// One generated frame, borrowed from the generator until the next one.
@@ -65,6 +69,8 @@ pub struct Generator {
     emitted: u64,
     attacks: u64,
     scans: u64,
+    carpets: u64,
+    bots: u64,
     frame: Vec<u8>,
 }
 
@@ -94,6 +100,8 @@ impl Generator {
             emitted: 0,
             attacks: 0,
             scans: 0,
+            carpets: 0,
+            bots: 0,
             frame: vec![0; config.snaplen as usize],
             config,
         })
@@ -112,14 +120,25 @@ impl Generator {
         let index = self.emitted;
         self.emitted += 1;
         let draw = self.rng.uniform();
+        let scans_below = self.config.attack_share + self.config.scan_share;
+        let carpets_below = scans_below + self.config.carpet_share;
+        let bots_below = carpets_below + self.config.botnet_share;
         let (traffic, key, ip_len, flags) = if draw < self.config.attack_share {
             self.attacks += 1;
             let (key, ip_len) = self.attack(self.attacks - 1);
             (Traffic::Attack, key, ip_len, TCP_SYN)
-        } else if draw < self.config.attack_share + self.config.scan_share {
+        } else if draw < scans_below {
             self.scans += 1;
             let (key, ip_len) = self.scan(self.scans - 1);
             (Traffic::Scan, key, ip_len, TCP_SYN)
+        } else if draw < carpets_below {
+            self.carpets += 1;
+            let (key, ip_len) = self.carpet(self.carpets - 1);
+            (Traffic::Carpet, key, ip_len, TCP_PSH_ACK)
+        } else if draw < bots_below {
+            self.bots += 1;
+            let (key, ip_len) = self.bot(self.bots - 1);
+            (Traffic::Botnet, key, ip_len, TCP_PSH_ACK)
         } else {
             let rank = self.zipf.sample(&mut self.rng);
             let flow = self.flow(rank);
@@ -213,6 +232,50 @@ impl Generator {
         (key, 40)
     }
 
+    /// Carpet bombing packet `n`: an NTP-sized UDP reply from the `n`-th spoofed reflector to
+    /// the `n`-th address of the bombed prefix (cycling), so that every address of a prefix of
+    /// up to `2^k` addresses gets one packet in every `2^k`. IPv6 prefixes get IPv6 reflectors
+    /// from 2001:db8:ffff::/48.
+    fn carpet(&self, n: u64) -> (FlowKey, u16) {
+        let Some(prefix) = self.config.carpet_bomb else {
+            // `validate` refuses a carpet share without a prefix.
+            return self.scan(n);
+        };
+        let reflector = permute32(n as u32 ^ (self.salt >> 32) as u32 ^ 0x5a5a_5a5a);
+        let src = match prefix.address() {
+            IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::from(reflector)),
+            IpAddr::V6(_) => {
+                let base = u128::from(Ipv6Addr::new(0x2001, 0xdb8, 0xffff, 0, 0, 0, 0, 0));
+                IpAddr::V6(Ipv6Addr::from(base | u128::from(reflector)))
+            }
+        };
+        let key = FlowKey {
+            src,
+            dst: prefix.nth(u128::from(n)),
+            src_port: 123,
+            dst_port: 1024 + (reflector >> 16) as u16 % 64_512,
+            protocol: UDP,
+        };
+        (key, 468)
+    }
+
+    /// Botnet packet `n`: a 576-byte segment to [`BOTNET_TARGET`] from host 1..=254 of one of
+    /// the botnet's /24s, both drawn from the packet's number.
+    fn bot(&self, n: u64) -> (FlowKey, u16) {
+        let h = mix(n ^ self.salt ^ 0xb07);
+        let prefixes = u64::from(self.config.botnet_prefixes.max(1));
+        let prefix = botnet_prefix((h % prefixes) as u32);
+        let host = 1 + (h >> 32) % 254;
+        let key = FlowKey {
+            src: prefix.nth(u128::from(host)),
+            dst: IpAddr::V4(BOTNET_TARGET),
+            src_port: 1024 + (h >> 16) as u16 % 64_512,
+            dst_port: 443,
+            protocol: TCP,
+        };
+        (key, 576)
+    }
+
     /// Scan packet `n`: a SYN to the `n`-th address of 100.64.0.0/10, on the next port after
     /// each sweep.
     fn scan(&self, n: u64) -> (FlowKey, u16) {
@@ -234,6 +297,7 @@ mod tests {
     use super::super::frame::ipv4_checksum;
     use super::super::tests::config;
     use super::*;
+    use crate::prefix::Prefix;
     use std::collections::HashSet;
 
     #[test]
@@ -297,12 +361,68 @@ mod tests {
                     assert!(targets.insert(packet.key.dst), "{:?} repeated", packet.key);
                 }
                 Traffic::Flow => flows += 1,
+                Traffic::Carpet | Traffic::Botnet => panic!("neither was asked for"),
             }
         }
         // Shares within 1% of the stream.
         assert!(sources.len().abs_diff(100_000) < 2_000, "{}", sources.len());
         assert!(targets.len().abs_diff(60_000) < 2_000, "{}", targets.len());
         assert!(flows.abs_diff(40_000) < 2_000, "{flows}");
+    }
+
+    #[test]
+    fn a_carpet_bombing_hits_every_address_evenly_and_bots_stay_in_their_prefixes() {
+        let carpet: Prefix = "203.0.113.0/24".parse().unwrap();
+        let mut generator = Generator::new(SynthConfig {
+            carpet_bomb: Some(carpet),
+            carpet_share: 0.3,
+            botnet_prefixes: 3,
+            botnet_share: 0.2,
+            ..config(100_000)
+        })
+        .unwrap();
+        let mut per_target = std::collections::HashMap::new();
+        let mut bots = std::collections::HashMap::<Prefix, HashSet<IpAddr>>::new();
+        let (mut carpets, mut flows) = (0u64, 0u64);
+        while let Some(packet) = generator.next_packet() {
+            match packet.traffic {
+                Traffic::Carpet => {
+                    assert!(carpet.contains(&packet.key.dst), "{:?}", packet.key);
+                    assert_eq!((packet.key.src_port, packet.key.protocol), (123, UDP));
+                    assert_eq!(packet.wire_len, 14 + 468);
+                    *per_target.entry(packet.key.dst).or_insert(0u64) += 1;
+                    carpets += 1;
+                }
+                Traffic::Botnet => {
+                    assert_eq!(packet.key.dst, IpAddr::V4(BOTNET_TARGET));
+                    let prefix = Prefix::of(&packet.key.src, 24);
+                    assert!((0..3).any(|i| botnet_prefix(i) == prefix), "{prefix}");
+                    let IpAddr::V4(src) = packet.key.src else {
+                        panic!("an IPv6 bot");
+                    };
+                    assert!((1..=254).contains(&src.octets()[3]));
+                    bots.entry(prefix).or_default().insert(packet.key.src);
+                }
+                Traffic::Flow => flows += 1,
+                Traffic::Attack | Traffic::Scan => panic!("not asked for"),
+            }
+        }
+        // Every address of the /24, each within one packet of the others.
+        assert_eq!(per_target.len(), 256);
+        let (least, most) = (
+            per_target.values().min().unwrap(),
+            per_target.values().max().unwrap(),
+        );
+        assert!(most - least <= 1, "{least} to {most}");
+        assert!(carpets.abs_diff(30_000) < 1_000, "{carpets}");
+        // Three prefixes, each with (nearly) all of its 254 hosts.
+        assert_eq!(bots.len(), 3);
+        for (prefix, hosts) in &bots {
+            assert!(hosts.len() > 250, "{prefix}: {}", hosts.len());
+        }
+        assert!(flows.abs_diff(50_000) < 1_500, "{flows}");
+        assert_eq!(botnet_prefix(1).to_string(), "198.18.1.0/24");
+        assert_eq!(botnet_prefix(511).to_string(), "198.19.255.0/24");
     }
 
     #[test]

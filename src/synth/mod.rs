@@ -1,7 +1,9 @@
 //! Deterministic synthetic traffic for benchmarks, accuracy and memory tests: Zipf-distributed
 //! flows over a client/server address plan, a frame-size mix per flow class, a share of IPv6,
 //! an optional fan-in attack (spoofed sources, one victim) and an optional scanner (one source,
-//! many destinations), with evenly advancing timestamps. [`write_capture`] writes a pcap and,
+//! many destinations), an optional carpet bombing (a flood spread over every address of a
+//! destination prefix, from spoofed reflectors) and an optional botnet (sources spread over a
+//! few /24s), with evenly advancing timestamps. [`write_capture`] writes a pcap and,
 //! on request, an exact [`Truth`] file counted while generating.
 //!
 //! The same configuration always gives the same bytes (on one platform: the Zipf sampler uses
@@ -23,10 +25,11 @@ pub use generator::{Generator, SynthPacket, Traffic};
 pub use pcap::write_pcap;
 pub use truth::{Truth, TruthCounter};
 
+use crate::prefix::Prefix;
 use serde::{Deserialize, Serialize};
 use std::fs::File;
 use std::io::{BufWriter, Write};
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
 
 /// Smallest snap length: holds the largest header stack generated (Ethernet 14 + IPv6 40 +
@@ -36,6 +39,16 @@ pub const MIN_SNAPLEN: u32 = 74;
 pub const ATTACK_VICTIM: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 10);
 /// Source of the scan (TEST-NET-2); its targets are taken in order from 100.64.0.0/10.
 pub const SCANNER: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 7);
+/// Destination of the botnet (TEST-NET-1), port 443.
+pub const BOTNET_TARGET: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 80);
+/// Most source prefixes of the botnet: the /24s of 198.18.0.0/15.
+pub const MAX_BOTNET_PREFIXES: u32 = 512;
+
+/// The `index`-th source prefix of the botnet (from 0): the `index`-th /24 of 198.18.0.0/15.
+pub fn botnet_prefix(index: u32) -> Prefix {
+    let network = 0xc612_0000 | (index % MAX_BOTNET_PREFIXES) << 8;
+    Prefix::of(&IpAddr::V4(Ipv4Addr::from(network)), 24)
+}
 
 /// What to generate. [`Default`] is the benchmark trace of `docs/BENCHMARKS.md`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -56,6 +69,22 @@ pub struct SynthConfig {
     pub attack_share: f64,
     /// Share of packets from the scanner: TCP SYNs from [`SCANNER`], each to the next address.
     pub scan_share: f64,
+    /// The destination prefix of the carpet bombing, if any.
+    #[serde(default)]
+    pub carpet_bomb: Option<Prefix>,
+    /// Share of packets in the carpet bombing: UDP replies from port 123 of spoofed
+    /// reflectors, each to the next address of [`carpet_bomb`](Self::carpet_bomb) in turn, so
+    /// that every address gets a little.
+    #[serde(default)]
+    pub carpet_share: f64,
+    /// Source prefixes of the botnet: the first of the /24s of 198.18.0.0/15
+    /// ([`botnet_prefix`]), at most [`MAX_BOTNET_PREFIXES`].
+    #[serde(default)]
+    pub botnet_prefixes: u32,
+    /// Share of packets from the botnet: TCP segments to [`BOTNET_TARGET`] port 443, each from
+    /// a host drawn at random from a prefix drawn at random.
+    #[serde(default)]
+    pub botnet_share: f64,
     /// Trace time advances by `1 / rate` seconds per packet.
     pub rate: u64,
     /// Timestamp of the first packet, Unix seconds.
@@ -76,6 +105,10 @@ impl Default for SynthConfig {
             ipv6_share: 0.1,
             attack_share: 0.0,
             scan_share: 0.0,
+            carpet_bomb: None,
+            carpet_share: 0.0,
+            botnet_prefixes: 0,
+            botnet_share: 0.0,
             rate: 100_000,
             start_unix: 1_700_000_000,
             snaplen: 128,
@@ -91,16 +124,25 @@ impl SynthConfig {
     /// [`Error::Config`] naming the first field out of range.
     pub fn validate(&self) -> Result<(), Error> {
         let share = |value: f64| (0.0..=1.0).contains(&value);
-        let problem = if self.flows == 0 && self.attack_share + self.scan_share < 1.0 {
-            Some("flows must be at least 1 unless attack and scan make up all packets")
+        let attacks = self.attack_share + self.scan_share + self.carpet_share + self.botnet_share;
+        let problem = if self.flows == 0 && attacks < 1.0 {
+            Some("flows must be at least 1 unless the attacks make up all packets")
         } else if !(self.zipf.is_finite() && self.zipf >= 0.0) {
             Some("the Zipf exponent must be a finite number >= 0")
         } else if !share(self.ipv6_share) {
             Some("the IPv6 share must lie in [0, 1]")
         } else if !share(self.attack_share) || !share(self.scan_share) {
             Some("the attack and scan shares must lie in [0, 1]")
-        } else if self.attack_share + self.scan_share > 1.0 {
-            Some("the attack and scan shares must add up to at most 1")
+        } else if !share(self.carpet_share) || !share(self.botnet_share) {
+            Some("the carpet bombing and botnet shares must lie in [0, 1]")
+        } else if attacks > 1.0 {
+            Some("the attack, scan, carpet bombing and botnet shares must add up to at most 1")
+        } else if self.carpet_share > 0.0 && self.carpet_bomb.is_none() {
+            Some("a carpet bombing share needs the prefix it bombs")
+        } else if self.botnet_share > 0.0 && self.botnet_prefixes == 0 {
+            Some("a botnet share needs at least one botnet prefix")
+        } else if self.botnet_prefixes > MAX_BOTNET_PREFIXES {
+            Some("the botnet has at most 512 prefixes")
         } else if self.rate == 0 {
             Some("the rate must be at least 1 packet per second")
         } else if !(MIN_SNAPLEN..=65_535).contains(&self.snaplen) {
@@ -240,6 +282,36 @@ mod tests {
                     ..base.clone()
                 },
                 "rate",
+            ),
+            (
+                SynthConfig {
+                    carpet_share: 0.1,
+                    ..base.clone()
+                },
+                "prefix it bombs",
+            ),
+            (
+                SynthConfig {
+                    botnet_share: 0.1,
+                    ..base.clone()
+                },
+                "botnet prefix",
+            ),
+            (
+                SynthConfig {
+                    botnet_prefixes: 513,
+                    ..base.clone()
+                },
+                "512",
+            ),
+            (
+                SynthConfig {
+                    carpet_bomb: Some("203.0.113.0/24".parse().unwrap()),
+                    carpet_share: 0.6,
+                    scan_share: 0.6,
+                    ..base.clone()
+                },
+                "add up",
             ),
             (
                 SynthConfig {

@@ -27,6 +27,12 @@ pub struct Truth {
     pub attack_packets: u64,
     /// Frames of the scanner.
     pub scan_packets: u64,
+    /// Frames of the carpet bombing.
+    #[serde(default)]
+    pub carpet_packets: u64,
+    /// Frames of the botnet.
+    #[serde(default)]
+    pub botnet_packets: u64,
     /// Timestamp of the first frame (0 for an empty trace).
     pub first_timestamp_nanos: u64,
     /// Timestamp of the last frame (0 for an empty trace).
@@ -62,6 +68,8 @@ pub struct TruthCounter {
     ipv6_packets: u64,
     attack_packets: u64,
     scan_packets: u64,
+    carpet_packets: u64,
+    botnet_packets: u64,
     first_timestamp_nanos: Option<u64>,
     last_timestamp_nanos: u64,
     flows: Counts<FlowKey>,
@@ -80,6 +88,8 @@ impl TruthCounter {
             Traffic::Flow => {}
             Traffic::Attack => self.attack_packets += 1,
             Traffic::Scan => self.scan_packets += 1,
+            Traffic::Carpet => self.carpet_packets += 1,
+            Traffic::Botnet => self.botnet_packets += 1,
         }
         self.first_timestamp_nanos
             .get_or_insert(packet.timestamp_nanos);
@@ -120,6 +130,8 @@ impl TruthCounter {
             ipv6_packets: self.ipv6_packets,
             attack_packets: self.attack_packets,
             scan_packets: self.scan_packets,
+            carpet_packets: self.carpet_packets,
+            botnet_packets: self.botnet_packets,
             first_timestamp_nanos: self.first_timestamp_nanos.unwrap_or(0),
             last_timestamp_nanos: self.last_timestamp_nanos,
             distinct_flows: self.flows.len() as u64,

@@ -49,6 +49,7 @@ fn promtool_accepts_the_rules() {
             "HhmonHeavyDestination",
             "HhmonHeavySource",
             "HhmonDistinctSourcesSpike",
+            "HhmonCarpetBombing",
             "HhmonSnapshotWriteErrors",
             "HhmonExportWriteErrors",
             "HhmonCollectorSocketDrops",

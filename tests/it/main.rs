@@ -26,6 +26,7 @@ mod json_api;
 mod layout;
 mod memory;
 mod netflow_decode;
+mod prefixes;
 mod prometheus_endpoint;
 mod python_datasketches;
 mod replay;

@@ -16,11 +16,12 @@ use crate::util::hhmon::hhmon;
 use crate::util::http;
 const PACKETS: u64 = 10_000_000;
 
-/// The documented bound with `workers` owner threads (1: the one-thread path). One thread: six
-/// heavy-hitter sketches (three views, by packets and by bytes), two interval HyperLogLogs
-/// (sources, destinations) of `2^lg_k` one-byte registers and as many bytes of register lower
-/// bounds, the fan-in and fan-out tables of the tracked addresses at their fullest, the packet
-/// thread's flow cache (1 MiB), and a fixed
+/// The documented bound with `workers` owner threads (1: the one-thread path). One thread: ten
+/// heavy-hitter sketches (three views and the source and destination prefixes, by packets and
+/// by bytes), two interval HyperLogLogs (sources, destinations) of `2^lg_k` one-byte registers
+/// and as many bytes of register lower bounds, the fan-in and fan-out tables of the tracked
+/// addresses and the distinct-address tables of the tracked prefixes at their fullest, the
+/// packet thread's flow cache (1 MiB) and prefix caches (under 256 KB each), and a fixed
 /// allowance for code, libraries, thread stacks, libpcap's buffer, the metrics text and
 /// allocator slack. With more workers, two sets of views (one filling, one being ranked), the
 /// sketches split among the workers, their HyperLogLogs and fan tables per worker, and 1 MiB of
@@ -31,14 +32,19 @@ fn documented_bound(sketch_bytes: u64, hll_lg_k: u8, workers: u64) -> u64 {
         hhmon::monitor::tracked_keys(20),
         hhmon::monitor::fan_lg_k(hll_lg_k),
     ) as u64;
+    // Default prefix lengths: three per family, so `tracked_keys(3 × top)` prefixes per table.
+    let prefixes = hhmon::sketch::keyed::max_memory_bytes::<hhmon::prefix::Prefix>(
+        hhmon::monitor::tracked_keys(3 * 20),
+        hhmon::monitor::fan_lg_k(hll_lg_k),
+    ) as u64;
     let (sets, batches) = if workers > 1 {
         (2, workers << 20)
     } else {
         (1, 0)
     };
-    let set = 6 * sketch_bytes + workers * (2 * 2 * (1 << hll_lg_k) + 2 * tracked);
-    // One flow cache: replay has one packet thread.
-    sets * set + batches + hhmon::monitor::FLOW_CACHE_BYTES as u64 + FIXED
+    let set = 10 * sketch_bytes + workers * (2 * 2 * (1 << hll_lg_k) + 2 * tracked + 2 * prefixes);
+    // One flow cache and one pair of prefix caches: replay has one packet thread.
+    sets * set + batches + hhmon::monitor::FLOW_CACHE_BYTES as u64 + (512 << 10) + FIXED
 }
 
 /// `VmHWM` of process `pid`, in bytes.
@@ -113,8 +119,8 @@ fn ten_million_distinct_flows_stay_within_the_documented_bound() {
 
     let large_kib = 4096;
     let large = replay_peak(&capture, &["--sketch-kib", &large_kib.to_string()]);
-    let sketches = 6 * large_kib * 1024;
-    let bound = documented_bound(sketches / 6, DEFAULT_LG_K, 1);
+    let sketches = 10 * large_kib * 1024;
+    let bound = documented_bound(sketches / 10, DEFAULT_LG_K, 1);
     println!("4 MiB sketches: peak {large} B, bound {bound} B");
     assert!(large <= bound, "peak {large} B > bound {bound} B");
     assert!(

@@ -22,7 +22,7 @@ use crate::util::prometheus::{samples, Sample};
 
 /// Whether a series names a talker (carries an address), so is bounded by `--prom-top`.
 fn names_a_talker(labels: &BTreeMap<String, String>) -> bool {
-    labels.contains_key("address") || labels.contains_key("src")
+    labels.contains_key("address") || labels.contains_key("src") || labels.contains_key("prefix")
 }
 
 const START: u64 = 1_700_000_000;
@@ -94,10 +94,14 @@ fn label_cardinality_stays_bounded_while_talkers_churn_every_interval() {
 
     // The bound promised in the README: the series without a talker label (a fixed set), plus
     // `--prom-top` series of each of the two lists (by packets, by bytes) for each metric that
-    // names talkers.
+    // names talkers, and of each prefix length (six by default) for each that names prefixes.
     let talker_metrics = Metric::ALL
         .iter()
         .filter(|m| m.labels().contains(&"address") || m.labels().contains(&"src"))
+        .count();
+    let prefix_metrics = Metric::ALL
+        .iter()
+        .filter(|m| m.labels().contains(&"prefix"))
         .count();
     let mut fixed: Option<BTreeSet<(String, BTreeMap<String, String>)>> = None;
     let mut seen = BTreeSet::new();
@@ -138,7 +142,9 @@ fn label_cardinality_stays_bounded_while_talkers_churn_every_interval() {
             None => fixed = Some(rest),
             Some(fixed) => assert_eq!(&rest, fixed, "series without talkers changed"),
         }
-        let bound = fixed.as_ref().unwrap().len() + 2 * talker_metrics * PROM_TOP;
+        let bound = fixed.as_ref().unwrap().len()
+            + 2 * talker_metrics * PROM_TOP
+            + 2 * prefix_metrics * 6 * PROM_TOP;
         assert!(
             all.len() <= bound,
             "{} series > {bound}:\n{text}",
@@ -148,7 +154,14 @@ fn label_cardinality_stays_bounded_while_talkers_churn_every_interval() {
 
         // Every talker series belongs to this interval's top: the departed are gone.
         let mut by_metric: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
+        let mut prefixes: BTreeMap<(&str, &str), usize> = BTreeMap::new();
         for (name, labels, _) in talkers {
+            if let (Some(_), Some(length)) = (labels.get("prefix"), labels.get("length")) {
+                *prefixes
+                    .entry((name.as_str(), length.as_str()))
+                    .or_default() += 1;
+                continue;
+            }
             let address = labels.get("address").or(labels.get("src")).unwrap();
             by_metric
                 .entry(name.as_str())
@@ -160,6 +173,11 @@ fn label_cardinality_stays_bounded_while_talkers_churn_every_interval() {
                 .map(|talker| address(interval, talker).to_string())
                 .collect()
         };
+        // Prefixes: at most `--prom-top` of each length in each of the two lists.
+        assert!(!prefixes.is_empty(), "{text}");
+        for (key, count) in &prefixes {
+            assert!(*count <= 2 * PROM_TOP, "{key:?}: {count}");
+        }
         for (name, addresses) in &by_metric {
             assert!(addresses.len() <= PROM_TOP, "{name}: {addresses:?}");
             let of_this_interval = top(source).union(&top(destination)).cloned().collect();

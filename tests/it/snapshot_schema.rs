@@ -6,8 +6,8 @@ use hhmon::decode::UnparsedReason;
 use hhmon::merge;
 use hhmon::report::{
     AddressEntry, CaptureCounts, CaptureStats, Counting, ExporterCounts, ExporterStats, FlowEntry,
-    InterfaceStats, IntervalReport, IntervalSpan, LowerBound, ReaderCapture, ReasonCounts,
-    Sketches, TelemetryStats, Totals, WindowCounts,
+    InterfaceStats, IntervalReport, IntervalSpan, LowerBound, PrefixEntry, ReaderCapture,
+    ReasonCounts, Sketches, TelemetryStats, Totals, WindowCounts,
 };
 use hhmon::sinks::snapshot::{Durability, Retention, SnapshotWriter};
 use hhmon::sketch::hll::DistinctCounter;
@@ -81,6 +81,18 @@ fn destination(text: &str, fan_in: Option<u64>) -> AddressEntry {
     }
 }
 
+fn prefix(text: &str, distinct: Option<u64>) -> PrefixEntry {
+    PrefixEntry {
+        lower_bound: LowerBound {
+            packets: false,
+            bytes: true,
+        },
+        distinct_addresses: distinct,
+        distinct_addresses_sketch: distinct.map(|n| sketch_of(0..n.min(50_000) as u32)),
+        ..PrefixEntry::new(text.parse().unwrap(), 3, 180)
+    }
+}
+
 fn sketch_of(values: std::ops::Range<u32>) -> String {
     let mut counter = DistinctCounter::default();
     for value in values {
@@ -116,6 +128,17 @@ fn report() -> IntervalReport {
         top_sources_by_bytes: vec![source("10.0.0.1", Some(0))],
         top_destinations: vec![destination("2001:db8::2", Some(1))],
         top_destinations_by_bytes: vec![],
+        top_source_prefixes: vec![
+            prefix("10.0.0.0/8", Some(70_000)),
+            prefix("2001:db8::/32", None),
+        ],
+        top_source_prefixes_by_bytes: vec![prefix("192.0.2.0/24", Some(0))],
+        top_destination_prefixes: vec![
+            prefix("203.0.113.0/24", Some(256)),
+            prefix("2001:db8:1:2::/64", Some(3)),
+            prefix("192.0.2.1/32", Some(1)),
+        ],
+        top_destination_prefixes_by_bytes: vec![],
         capture: Some(CaptureStats {
             interval: CaptureCounts {
                 received: 45,
@@ -410,6 +433,24 @@ fn reports_breaking_the_contract_are_rejected() {
     });
     rejects("a fractional fan-in", |v| {
         v["top_destinations"][0]["distinct_sources"] = json!(2.5)
+    });
+    rejects("a prefix without its length", |v| {
+        v["top_destination_prefixes"][0]["prefix"] = json!("203.0.113.0")
+    });
+    rejects("a prefix that is a host name", |v| {
+        v["top_source_prefixes"][0]["prefix"] = json!("example.com/8")
+    });
+    rejects("an IPv4 prefix longer than 32", |v| {
+        v["top_destination_prefixes"][0]["prefix"] = json!("203.0.113.0/33")
+    });
+    rejects("a prefix entry without packets", |v| {
+        v["top_destination_prefixes"][0]
+            .as_object_mut()
+            .unwrap()
+            .remove("packets");
+    });
+    rejects("a fractional distinct address count", |v| {
+        v["top_destination_prefixes"][0]["distinct_addresses"] = json!(2.5)
     });
     rejects("a window of 0 seconds", |v| {
         v["window"]["seconds"] = json!(0)

@@ -7,9 +7,12 @@
 //! capture) keep reading, decoding, the plain totals and their flow cache; per flow chunk the
 //! cache hands on (up to 16 packets of one flow, or a single packet under a flood) a producer
 //! hashes the flow, the source and the destination once and appends one weighted update per
-//! view to its batch for that key's owner. Full batches go to the owner through a bounded queue
-//! (`std::sync::mpsc::sync_channel`, crossbeam's lock-free array channel inside) and come back
-//! empty through another. A producer has at most [`BATCHES_PER_LANE`] batches per owner and
+//! view to its batch for that key's owner (and one per prefix of each address at every
+//! prefix length: a prefix is a key of its own, with its own owner, so it is counted whole in
+//! one place and the owners' prefix top lists combine as disjoint ones). Full batches go to the
+//! owner through a bounded queue (`std::sync::mpsc::sync_channel`, crossbeam's lock-free array
+//! channel inside) and come back empty through another. A producer has at most
+//! [`BATCHES_PER_LANE`] batches per owner and
 //! waits for one to come back when all are out, so a slow owner slows its producers down
 //! instead of losing updates or growing queues, and nothing is allocated per packet. A source
 //! update carries the destination's coupon (for the source's fan-out) and a destination update
@@ -38,11 +41,11 @@
 //! It clears the sets, hands them back to their owners and sends the report on to the sinks.
 //!
 //! **Memory** (N owners, P producers): each owner has at most two sets, the one it fills and the
-//! one the combiner ranks or hands back. A set has the six heavy-hitter sketches at
-//! `sketch_bytes / N` each, two interval HLLs and full-size fan tables (its share of the keys
-//! then competes for as many tracked slots as one thread's), so the sketches take
-//! `2 × 6 × sketch_bytes` in all (twice one thread's), the fan tables `4 N` times one table's
-//! bound and the HLLs `4 N × 2^lg_k` bytes; the batches take `P × N ×` [`BATCHES_PER_LANE`]
+//! one the combiner ranks or hands back. A set has the six heavy-hitter sketches (ten with
+//! prefix views) at `sketch_bytes / N` each, two interval HLLs and full-size fan and prefix
+//! distinct tables (its share of the keys then competes for as many tracked slots as one
+//! thread's), so the sketches take `2 × 10 × sketch_bytes` in all (twice one thread's), the
+//! tables `2 N` times one thread's bound and the HLLs `4 N × 2^lg_k` bytes; the batches take `P × N ×` [`BATCHES_PER_LANE`]
 //! `×` [`BATCH`] updates of 64 bytes (1 MiB per producer and owner).
 //!
 //! The rooms: [`protocol`] (what the threads tell each other), [`producer`], [`owner`],
@@ -257,6 +260,17 @@ mod tests {
             assert_eq!(a.distinct_sources, b.distinct_sources);
             assert_eq!(a.distinct_destinations, b.distinct_destinations);
             assert_eq!(a.window, b.window);
+            assert_eq!(a.top_source_prefixes.is_empty(), a.totals.packets == 0);
+            assert_eq!(a.top_source_prefixes, b.top_source_prefixes);
+            assert_eq!(
+                a.top_source_prefixes_by_bytes,
+                b.top_source_prefixes_by_bytes
+            );
+            assert_eq!(a.top_destination_prefixes, b.top_destination_prefixes);
+            assert_eq!(
+                a.top_destination_prefixes_by_bytes,
+                b.top_destination_prefixes_by_bytes
+            );
         }
     }
 

@@ -6,7 +6,9 @@ use super::protocol::{Closed, Message, Update};
 use super::{BATCH, BATCHES_PER_LANE};
 use crate::decode::FlowKey;
 use crate::monitor::assemble::IntervalPart;
+use crate::monitor::prefix::PrefixViews;
 use crate::monitor::views::address_coupon;
+use crate::prefix::Prefix;
 use crate::sketch::hll::Coupon;
 use std::sync::mpsc::{Receiver, Sender, SyncSender};
 
@@ -84,7 +86,9 @@ impl Producer {
     }
 
     /// Queues the updates of `packets` packets of flow `key` of `bytes` bytes in all, given the
-    /// views' hashes of its keys.
+    /// views' hashes of its keys, and those of its prefixes when `prefixes` (whose lengths
+    /// and hash they take) is given: each prefix goes to its own owner, so that it is counted
+    /// whole in one place.
     #[inline]
     pub(crate) fn dispatch(
         &mut self,
@@ -92,6 +96,7 @@ impl Producer {
         packets: u64,
         bytes: u64,
         (flow_hash, src_hash, dst_hash): (u64, u64, u64),
+        prefixes: Option<&PrefixViews>,
     ) {
         let (src, dst) = if self.distinct {
             (address_coupon(&key.src), address_coupon(&key.dst))
@@ -129,6 +134,39 @@ impl Producer {
                 peer: src,
             },
         );
+        if let Some(prefixes) = prefixes {
+            let coupons = self.distinct.then_some((src, dst));
+            for &length in prefixes.lengths().of(&key.src) {
+                let prefix = Prefix::of(&key.src, length);
+                let hash = prefixes.hash(&prefix);
+                let address = coupons.map(|c| c.0);
+                self.push(
+                    hash,
+                    Update::SourcePrefix {
+                        prefix,
+                        hash,
+                        packets,
+                        bytes,
+                        address,
+                    },
+                );
+            }
+            for &length in prefixes.lengths().of(&key.dst) {
+                let prefix = Prefix::of(&key.dst, length);
+                let hash = prefixes.hash(&prefix);
+                let address = coupons.map(|c| c.1);
+                self.push(
+                    hash,
+                    Update::DestinationPrefix {
+                        prefix,
+                        hash,
+                        packets,
+                        bytes,
+                        address,
+                    },
+                );
+            }
+        }
     }
 
     /// Tells the combiner that this producer closed the interval starting at `start`, with

@@ -6,6 +6,7 @@
 use crate::decode::FlowKey;
 use crate::monitor::assemble::IntervalPart;
 use crate::monitor::views::ViewSet;
+use crate::prefix::Prefix;
 use crate::sketch::hll::Coupon;
 use std::net::IpAddr;
 
@@ -33,6 +34,22 @@ pub(super) enum Update {
         bytes: u64,
         own: Coupon,
         peer: Coupon,
+    },
+    /// `address` is the source address's coupon (the prefix's distinct addresses), when
+    /// distinct counting is on.
+    SourcePrefix {
+        prefix: Prefix,
+        hash: u64,
+        packets: u64,
+        bytes: u64,
+        address: Option<Coupon>,
+    },
+    DestinationPrefix {
+        prefix: Prefix,
+        hash: u64,
+        packets: u64,
+        bytes: u64,
+        address: Option<Coupon>,
     },
 }
 
@@ -73,6 +90,20 @@ impl Update {
                 own,
                 peer,
             } => views.count_destination(&address, hash, packets, bytes, (own, peer)),
+            Update::SourcePrefix {
+                prefix,
+                hash,
+                packets,
+                bytes,
+                address,
+            } => views.count_source_prefix(&prefix, hash, packets, bytes, address),
+            Update::DestinationPrefix {
+                prefix,
+                hash,
+                packets,
+                bytes,
+                address,
+            } => views.count_destination_prefix(&prefix, hash, packets, bytes, address),
         }
     }
 }
