@@ -26,6 +26,7 @@
 //! Sketches of different precisions are refused rather than folded down to the lowest one
 //! without a word. Knows nothing of how snapshots were computed or written.
 
+use crate::monitor::hhh::of_lists as hierarchical;
 use crate::prefix::Prefix;
 use crate::report::{
     largest, AddressEntry, CaptureCounts, CaptureStats, Counting, FlowEntry, IntervalReport,
@@ -252,7 +253,7 @@ pub fn merge(inputs: &[(PathBuf, IntervalReport)], top: usize) -> Result<Interva
     let sensor = first_sensor
         .filter(|first| reports().all(|report| report.sensor == *first))
         .unwrap_or_default();
-    Ok(IntervalReport {
+    let mut merged = IntervalReport {
         interval: IntervalSpan::new(start, end.saturating_sub(start).max(1)),
         sensor,
         cumulative: totals.clone(),
@@ -271,6 +272,9 @@ pub fn merge(inputs: &[(PathBuf, IntervalReport)], top: usize) -> Result<Interva
         top_source_prefixes_by_bytes: ranked_prefixes(&source_prefixes, top, |p| p.bytes),
         top_destination_prefixes: ranked_prefixes(&destination_prefixes, top, |p| p.packets),
         top_destination_prefixes_by_bytes: ranked_prefixes(&destination_prefixes, top, |p| p.bytes),
+        hierarchical_source_prefixes: Vec::new(),
+        hierarchical_destination_prefixes: Vec::new(),
+        changes: None,
         sketches: Some(Sketches {
             sources: encoded(&sources),
             destinations: encoded(&destinations),
@@ -278,7 +282,19 @@ pub fn merge(inputs: &[(PathBuf, IntervalReport)], top: usize) -> Result<Interva
         capture: sum_capture(reports()),
         // Per-exporter counts are one collector's, since its start: a merge keeps none.
         telemetry: None,
-    })
+    };
+    // Recomputed from the merged lists, as the monitor computes them from an interval's.
+    merged.hierarchical_source_prefixes = hierarchical(
+        &merged.top_sources,
+        &merged.top_source_prefixes,
+        merged.totals.packets,
+    );
+    merged.hierarchical_destination_prefixes = hierarchical(
+        &merged.top_destinations,
+        &merged.top_destination_prefixes,
+        merged.totals.packets,
+    );
+    Ok(merged)
 }
 
 /// The interval capture statistics of the live inputs, summed; `None` when every input is a
@@ -528,6 +544,9 @@ mod tests {
             top_source_prefixes_by_bytes: Vec::new(),
             top_destination_prefixes: Vec::new(),
             top_destination_prefixes_by_bytes: Vec::new(),
+            hierarchical_source_prefixes: Vec::new(),
+            hierarchical_destination_prefixes: Vec::new(),
+            changes: None,
             sketches: Some(Sketches {
                 sources: counter_of(sources, 12).to_base64(),
                 destinations: counter_of(destinations, 12).to_base64(),

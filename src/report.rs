@@ -70,6 +70,19 @@ pub struct IntervalReport {
     /// Top destination prefixes ranked by bytes, grouped by length as `top_source_prefixes`.
     #[serde(default)]
     pub top_destination_prefixes_by_bytes: Vec<PrefixEntry>,
+    /// The hierarchical heavy hitters among the source prefixes and addresses listed by
+    /// packets: those whose packets, less those of their own hierarchical heavy descendants,
+    /// are at least [`HIERARCHICAL_SHARE`] of the interval's (see `monitor::hhh`). Longest
+    /// first; a single address is a full-length prefix.
+    #[serde(default)]
+    pub hierarchical_source_prefixes: Vec<HierarchicalEntry>,
+    /// The same for destinations.
+    #[serde(default)]
+    pub hierarchical_destination_prefixes: Vec<HierarchicalEntry>,
+    /// The listed keys that rose most against their recent intervals, and the new talkers
+    /// (see `monitor::changes`); absent in merged reports, which have no single past.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub changes: Option<Changes>,
     /// The interval's distinct-count sketches, to merge intervals and sensors later. `None`
     /// only when the library runs with distinct counting off (benchmarks price it that way);
     /// hhmon always counts distinct, so every snapshot it writes has them, and one without them
@@ -862,6 +875,9 @@ pub(crate) mod tests {
             top_source_prefixes_by_bytes: Vec::new(),
             top_destination_prefixes: Vec::new(),
             top_destination_prefixes_by_bytes: Vec::new(),
+            hierarchical_source_prefixes: Vec::new(),
+            hierarchical_destination_prefixes: Vec::new(),
+            changes: None,
             sketches: Some(Sketches {
                 sources: "AgEHDAMIAQAAAAAA".into(),
                 destinations: "AgEHDAMIAQAAAAAA".into(),
@@ -1010,4 +1026,20 @@ pub struct Changes {
     pub rises: Vec<ChangeEntry>,
     /// Addresses listed this interval that were not tracked before, highest score first.
     pub new_talkers: Vec<ChangeEntry>,
+}
+
+/// The share of an interval's packets a prefix must carry on its own, beyond its heavy
+/// descendants, to be a hierarchical heavy hitter.
+pub const HIERARCHICAL_SHARE: f64 = 0.05;
+
+/// A hierarchical heavy hitter: a prefix (or a single address) heavy on its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HierarchicalEntry {
+    /// The network, in CIDR notation (`/32` or `/128` for a single address).
+    pub prefix: Prefix,
+    /// Its packets in the interval (as its top list has them).
+    pub packets: u64,
+    /// Its packets less those of its hierarchical heavy descendants: what it carries on its
+    /// own.
+    pub conditioned_packets: u64,
 }

@@ -7,7 +7,9 @@
 //! one ranking rule ([`largest`], shared with `merge`: count descending, then key ascending)
 //! over their concatenation. On one set that is its own top list.
 
+use super::changes::ChangeDetector;
 use super::config::{window_lg_k, MonitorConfig};
+use super::hhh;
 use super::prefix::RankedPrefix;
 use super::views::{rounded, IntervalDistinct, RankedAddress, TopLists};
 use crate::report::{
@@ -38,6 +40,7 @@ pub(super) struct Assembler {
     /// Per reader of a shared interface, its capture statistics since the capture opened.
     reader_cumulative: BTreeMap<u32, CaptureCounts>,
     window: Option<SlidingDistinct>,
+    changes: ChangeDetector,
 }
 
 impl Assembler {
@@ -50,6 +53,7 @@ impl Assembler {
             cumulative: Totals::default(),
             capture_cumulative: None,
             reader_cumulative: BTreeMap::new(),
+            changes: ChangeDetector::new(config.top),
             window: config
                 .window_secs
                 .filter(|_| config.distinct)
@@ -120,6 +124,9 @@ impl Assembler {
             top_source_prefixes_by_bytes: self.prefixes(lists, |l| &l.source_prefixes, 1),
             top_destination_prefixes: self.prefixes(lists, |l| &l.destination_prefixes, 0),
             top_destination_prefixes_by_bytes: self.prefixes(lists, |l| &l.destination_prefixes, 1),
+            hierarchical_source_prefixes: Vec::new(),
+            hierarchical_destination_prefixes: Vec::new(),
+            changes: None,
             capture,
             telemetry,
             sketches: None,
@@ -158,6 +165,17 @@ impl Assembler {
                 |p| (&mut p.packets, &mut p.bytes, &mut p.lower_bound),
             );
         }
+        report.hierarchical_source_prefixes = hhh::of_lists(
+            &report.top_sources,
+            &report.top_source_prefixes,
+            report.totals.packets,
+        );
+        report.hierarchical_destination_prefixes = hhh::of_lists(
+            &report.top_destinations,
+            &report.top_destination_prefixes,
+            report.totals.packets,
+        );
+        report.changes = Some(self.changes.observe_report(&report));
         if let Some(distinct) = distinct {
             report.distinct_sources = distinct.sources;
             report.distinct_destinations = distinct.destinations;

@@ -16,7 +16,7 @@
 //! updates per interval. Each view tracks at most [`tracked_per_view`] keys; the ones with the
 //! smallest means go first. Knows nothing of packets, threads or sinks.
 
-use crate::report::{ChangeEntry, ChangeView, Changes, Totals};
+use crate::report::{ChangeEntry, ChangeView, Changes, IntervalReport, Totals};
 use std::collections::HashMap;
 
 /// Weight of the newest interval in a key's mean: its memory is a few intervals (the weight of
@@ -69,6 +69,64 @@ impl ChangeDetector {
             intervals: 0,
             means: HashMap::new(),
         }
+    }
+
+    /// [`observe`](Self::observe) with the keys `report` lists: addresses from both lists
+    /// of each direction, prefixes of every length from both lists of each direction.
+    pub fn observe_report(&mut self, report: &IntervalReport) -> Changes {
+        fn keyed<'a, T: 'a>(
+            lists: [&'a [T]; 2],
+            key: impl Fn(&T) -> (String, u64, u64),
+        ) -> Vec<(String, u64, u64)> {
+            let mut entries: Vec<(String, u64, u64)> =
+                lists.into_iter().flatten().map(key).collect();
+            entries.sort();
+            entries.dedup_by(|a, b| a.0 == b.0);
+            entries
+        }
+        let address = |a: &crate::report::AddressEntry| (a.address.to_string(), a.packets, a.bytes);
+        let prefix = |p: &crate::report::PrefixEntry| (p.prefix.to_string(), p.packets, p.bytes);
+        let views = [
+            (
+                ChangeView::Sources,
+                keyed([&report.top_sources, &report.top_sources_by_bytes], address),
+            ),
+            (
+                ChangeView::Destinations,
+                keyed(
+                    [&report.top_destinations, &report.top_destinations_by_bytes],
+                    address,
+                ),
+            ),
+            (
+                ChangeView::SourcePrefixes,
+                keyed(
+                    [
+                        &report.top_source_prefixes,
+                        &report.top_source_prefixes_by_bytes,
+                    ],
+                    prefix,
+                ),
+            ),
+            (
+                ChangeView::DestinationPrefixes,
+                keyed(
+                    [
+                        &report.top_destination_prefixes,
+                        &report.top_destination_prefixes_by_bytes,
+                    ],
+                    prefix,
+                ),
+            ),
+        ];
+        let listed: Vec<Listed<'_>> = views
+            .iter()
+            .map(|(view, entries)| Listed {
+                view: *view,
+                entries,
+            })
+            .collect();
+        self.observe(&report.totals, &listed)
     }
 
     /// Compares the closing interval's listed keys (`views`, with the interval's `totals`)

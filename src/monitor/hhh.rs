@@ -15,46 +15,19 @@
 //! threshold (at most `1 / threshold` of them per length) makes sure of that. Knows nothing of
 //! sketches, packets or threads.
 
-use std::net::IpAddr;
+use crate::prefix::Prefix;
+use crate::report::{AddressEntry, HierarchicalEntry, PrefixEntry, HIERARCHICAL_SHARE};
 
-/// A network: an address with every bit past `length` zero, and its length.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Network {
-    /// The network address.
-    pub address: IpAddr,
-    /// The prefix length: up to 32 for IPv4, 128 for IPv6.
-    pub length: u8,
-}
-
-impl Network {
-    /// Whether `other` lies inside this network (or is it).
-    pub fn contains(&self, other: &Network) -> bool {
-        if other.length < self.length {
-            return false;
-        }
-        match (self.address, other.address) {
-            (IpAddr::V4(mine), IpAddr::V4(theirs)) => {
-                let mask = u32::MAX
-                    .checked_shl(32 - u32::from(self.length))
-                    .unwrap_or(0);
-                u32::from(mine) & mask == u32::from(theirs) & mask
-            }
-            (IpAddr::V6(mine), IpAddr::V6(theirs)) => {
-                let mask = u128::MAX
-                    .checked_shl(128 - u32::from(self.length))
-                    .unwrap_or(0);
-                u128::from(mine) & mask == u128::from(theirs) & mask
-            }
-            _ => false,
-        }
-    }
+/// Whether `inner` lies inside `outer` (or is it).
+fn within(outer: &Prefix, inner: &Prefix) -> bool {
+    inner.length() >= outer.length() && outer.contains(&inner.address())
 }
 
 /// A heavy network and its count (packets or bytes, whichever is being ranked).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Counted {
     /// The network (a single address has the full length).
-    pub network: Network,
+    pub network: Prefix,
     /// Its count in the interval.
     pub count: u64,
 }
@@ -63,7 +36,7 @@ pub struct Counted {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Hierarchical {
     /// The network.
-    pub network: Network,
+    pub network: Prefix,
     /// Its count.
     pub count: u64,
     /// Its count less those of its heavy descendants.
@@ -77,8 +50,8 @@ pub fn hierarchical(candidates: &[Counted], threshold: u64) -> Vec<Hierarchical>
     let mut order: Vec<&Counted> = candidates.iter().collect();
     order.sort_by(|a, b| {
         b.network
-            .length
-            .cmp(&a.network.length)
+            .length()
+            .cmp(&a.network.length())
             .then(b.count.cmp(&a.count))
             .then(a.network.cmp(&b.network))
     });
@@ -86,7 +59,7 @@ pub fn hierarchical(candidates: &[Counted], threshold: u64) -> Vec<Hierarchical>
     for candidate in order {
         let inside: Vec<&Hierarchical> = heavy
             .iter()
-            .filter(|h| h.network != candidate.network && candidate.network.contains(&h.network))
+            .filter(|h| h.network != candidate.network && within(&candidate.network, &h.network))
             .collect();
         // Only the outermost heavy descendants: the others are already in their counts.
         let discounted: u64 = inside
@@ -94,7 +67,7 @@ pub fn hierarchical(candidates: &[Counted], threshold: u64) -> Vec<Hierarchical>
             .filter(|h| {
                 !inside
                     .iter()
-                    .any(|o| o.network != h.network && o.network.contains(&h.network))
+                    .any(|o| o.network != h.network && within(&o.network, &h.network))
             })
             .map(|h| h.count)
             .sum();
@@ -109,39 +82,62 @@ pub fn hierarchical(candidates: &[Counted], threshold: u64) -> Vec<Hierarchical>
     }
     heavy.sort_by(|a, b| {
         b.network
-            .length
-            .cmp(&a.network.length)
+            .length()
+            .cmp(&a.network.length())
             .then(b.conditioned.cmp(&a.conditioned))
             .then(a.network.cmp(&b.network))
     });
     heavy
 }
 
+/// The hierarchical heavy hitters of one direction of a report, by packets: among its
+/// `prefixes` of every length and its `addresses` (full-length prefixes), those carrying at
+/// least [`HIERARCHICAL_SHARE`] of the interval's `total` packets on their own.
+pub fn of_lists(
+    addresses: &[AddressEntry],
+    prefixes: &[PrefixEntry],
+    total: u64,
+) -> Vec<HierarchicalEntry> {
+    let candidates: Vec<Counted> = prefixes
+        .iter()
+        .map(|entry| Counted {
+            network: entry.prefix,
+            count: entry.packets,
+        })
+        .chain(addresses.iter().map(|entry| Counted {
+            network: Prefix::of(&entry.address, u8::MAX),
+            count: entry.packets,
+        }))
+        .collect();
+    let threshold = (total as f64 * HIERARCHICAL_SHARE).ceil() as u64;
+    hierarchical(&candidates, threshold)
+        .into_iter()
+        .map(|heavy| HierarchicalEntry {
+            prefix: heavy.network,
+            packets: heavy.count,
+            conditioned_packets: heavy.conditioned,
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::collections::HashMap;
-    use std::net::Ipv4Addr;
+    use std::net::{IpAddr, Ipv4Addr};
 
-    fn network(text: &str) -> Network {
-        let (address, length) = text.split_once('/').unwrap();
-        Network {
-            address: address.parse().unwrap(),
-            length: length.parse().unwrap(),
-        }
+    fn network(text: &str) -> Prefix {
+        text.parse().unwrap()
     }
 
     /// Every prefix of `lengths` of the addresses counted in `counts`, with its exact count.
     fn exact_prefixes(counts: &HashMap<Ipv4Addr, u64>, lengths: &[u8]) -> Vec<Counted> {
-        let mut by_network: HashMap<Network, u64> = HashMap::new();
+        let mut by_network: HashMap<Prefix, u64> = HashMap::new();
         for (&address, &count) in counts {
             for &length in lengths {
-                let mask = u32::MAX.checked_shl(32 - u32::from(length)).unwrap_or(0);
-                let network = Network {
-                    address: IpAddr::V4(Ipv4Addr::from(u32::from(address) & mask)),
-                    length,
-                };
-                *by_network.entry(network).or_default() += count;
+                *by_network
+                    .entry(Prefix::of(&IpAddr::V4(address), length))
+                    .or_default() += count;
             }
         }
         by_network
@@ -152,14 +148,15 @@ mod tests {
 
     #[test]
     fn containment_follows_the_bits() {
-        assert!(network("10.0.0.0/8").contains(&network("10.1.2.0/24")));
-        assert!(network("10.1.2.0/24").contains(&network("10.1.2.0/24")));
-        assert!(!network("10.1.2.0/24").contains(&network("10.0.0.0/8")));
-        assert!(!network("10.1.2.0/24").contains(&network("10.1.3.0/24")));
-        assert!(network("0.0.0.0/0").contains(&network("192.0.2.1/32")));
-        assert!(network("2001:db8::/32").contains(&network("2001:db8:1::/48")));
-        assert!(!network("2001:db8::/32").contains(&network("10.0.0.0/8")));
-        assert!(!network("2001:db8::/48").contains(&network("2001:db9::/64")));
+        let inside = |outer: &str, inner: &str| within(&network(outer), &network(inner));
+        assert!(inside("10.0.0.0/8", "10.1.2.0/24"));
+        assert!(inside("10.1.2.0/24", "10.1.2.0/24"));
+        assert!(!inside("10.1.2.0/24", "10.0.0.0/8"));
+        assert!(!inside("10.1.2.0/24", "10.1.3.0/24"));
+        assert!(inside("0.0.0.0/0", "192.0.2.1/32"));
+        assert!(inside("2001:db8::/32", "2001:db8:1::/48"));
+        assert!(!inside("2001:db8::/32", "10.0.0.0/8"));
+        assert!(!inside("2001:db8::/48", "2001:db9::/64"));
     }
 
     #[test]
@@ -180,7 +177,7 @@ mod tests {
         let heavy = hierarchical(&candidates, total / 10);
         let names: Vec<(String, u8)> = heavy
             .iter()
-            .map(|h| (h.network.address.to_string(), h.network.length))
+            .map(|h| (h.network.address().to_string(), h.network.length()))
             .collect();
         // The /8 keeps the background (10 000 of 23 240, over a tenth) once the /24 and the
         // single address are taken off; the /16 keeps only its share of the background.
@@ -221,7 +218,7 @@ mod tests {
         // (the /24 is inside the /16, so it is not taken off the /8 a second time).
         let conditioned: Vec<(u8, u64)> = heavy
             .iter()
-            .map(|h| (h.network.length, h.conditioned))
+            .map(|h| (h.network.length(), h.conditioned))
             .collect();
         assert_eq!(conditioned, [(24, 500), (16, 200), (8, 300)]);
     }

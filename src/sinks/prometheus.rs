@@ -1043,6 +1043,9 @@ mod tests {
                 bytes: 95_000,
                 ..prefix("198.51.100.0/24", 2, Some(1))
             }],
+            hierarchical_source_prefixes: Vec::new(),
+            hierarchical_destination_prefixes: Vec::new(),
+            changes: None,
             sketches: None,
         }
     }

@@ -320,6 +320,9 @@ pub(crate) mod tests {
             top_source_prefixes_by_bytes: Vec::new(),
             top_destination_prefixes: Vec::new(),
             top_destination_prefixes_by_bytes: Vec::new(),
+            hierarchical_source_prefixes: Vec::new(),
+            hierarchical_destination_prefixes: Vec::new(),
+            changes: None,
             // hhmon always writes them, and a snapshot without them does not load.
             sketches: Some(Sketches {
                 sources: DistinctCounter::default().to_base64(),

@@ -5,9 +5,10 @@
 use hhmon::decode::UnparsedReason;
 use hhmon::merge;
 use hhmon::report::{
-    AddressEntry, CaptureCounts, CaptureStats, Counting, ExporterCounts, ExporterStats, FlowEntry,
-    InterfaceStats, IntervalReport, IntervalSpan, LowerBound, PrefixEntry, ReaderCapture,
-    ReasonCounts, Sketches, TelemetryStats, Totals, WindowCounts,
+    AddressEntry, CaptureCounts, CaptureStats, ChangeEntry, ChangeView, Changes, Counting,
+    ExporterCounts, ExporterStats, FlowEntry, HierarchicalEntry, InterfaceStats, IntervalReport,
+    IntervalSpan, LowerBound, PrefixEntry, ReaderCapture, ReasonCounts, Sketches, TelemetryStats,
+    Totals, WindowCounts,
 };
 use hhmon::sinks::snapshot::{Durability, Retention, SnapshotWriter};
 use hhmon::sketch::hll::DistinctCounter;
@@ -139,6 +140,26 @@ fn report() -> IntervalReport {
             prefix("192.0.2.1/32", Some(1)),
         ],
         top_destination_prefixes_by_bytes: vec![],
+        hierarchical_source_prefixes: vec![HierarchicalEntry {
+            prefix: "192.0.2.0/24".parse().unwrap(),
+            packets: 40,
+            conditioned_packets: 30,
+        }],
+        hierarchical_destination_prefixes: vec![],
+        changes: Some(Changes {
+            warming_up: false,
+            rises: vec![ChangeEntry {
+                view: ChangeView::DestinationPrefixes,
+                key: "203.0.113.0/24".to_owned(),
+                packets: 90,
+                bytes: 9_000,
+                baseline_packets: 3,
+                baseline_bytes: 300,
+                score: 0.87,
+                new: false,
+            }],
+            new_talkers: vec![],
+        }),
         capture: Some(CaptureStats {
             interval: CaptureCounts {
                 received: 45,
