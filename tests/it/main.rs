@@ -21,6 +21,7 @@ mod exact_flows_vs_tshark;
 mod export;
 mod generate;
 mod golden;
+mod hierarchical;
 mod hll_accuracy;
 mod json_api;
 mod layout;
