@@ -7,8 +7,8 @@
 
 use super::protocol_name;
 use crate::report::{
-    AddressEntry, CaptureCounts, Counting, ExporterCounts, FlowEntry, IntervalReport, PrefixEntry,
-    ReaderCapture, TelemetryStats,
+    AddressEntry, CaptureCounts, Changes, Counting, ExporterCounts, FlowEntry, IntervalReport,
+    PrefixEntry, ReaderCapture, TelemetryStats,
 };
 use prometheus::{Gauge, GaugeVec, IntCounter, IntCounterVec, Opts, Registry, TextEncoder};
 
@@ -109,6 +109,12 @@ pub enum Metric {
     TopSourcePrefixDistinctAddresses,
     /// Estimated distinct addresses of each top destination prefix.
     TopDestinationPrefixDistinctAddresses,
+    /// Packets each hierarchical heavy prefix carries on its own, per direction and prefix.
+    HierarchicalPrefixPackets,
+    /// Score of each key that rose most against its baseline, per view and key.
+    ChangeScore,
+    /// Packets by which each of those keys rose above its baseline, per view and key.
+    ChangeRisePackets,
 }
 
 const FLOW_LABELS: &[&str] = &["src", "dst", "src_port", "dst_port", "protocol"];
@@ -117,7 +123,7 @@ const PREFIX_LABELS: &[&str] = &["prefix", "length"];
 
 impl Metric {
     /// Every metric.
-    pub const ALL: [Metric; 45] = [
+    pub const ALL: [Metric; 48] = [
         Metric::PacketsTotal,
         Metric::BytesTotal,
         Metric::UnparsedPacketsTotal,
@@ -163,6 +169,9 @@ impl Metric {
         Metric::TopDestinationPrefixBytes,
         Metric::TopSourcePrefixDistinctAddresses,
         Metric::TopDestinationPrefixDistinctAddresses,
+        Metric::HierarchicalPrefixPackets,
+        Metric::ChangeScore,
+        Metric::ChangeRisePackets,
     ];
 
     /// The exported metric name.
@@ -223,6 +232,9 @@ impl Metric {
             Metric::TopDestinationPrefixDistinctAddresses => {
                 "hhmon_top_destination_prefix_distinct_addresses"
             }
+            Metric::HierarchicalPrefixPackets => "hhmon_hierarchical_prefix_packets",
+            Metric::ChangeScore => "hhmon_change_score",
+            Metric::ChangeRisePackets => "hhmon_change_rise_packets",
         }
     }
 
@@ -350,6 +362,15 @@ impl Metric {
             Metric::TopDestinationPrefixDistinctAddresses => {
                 "Estimated distinct destination addresses of each top destination prefix in the last closed interval (a carpet-bombed prefix has many)."
             }
+            Metric::HierarchicalPrefixPackets => {
+                "Packets of the last closed interval each hierarchical heavy prefix (or single address, /32 or /128) carries on its own, beyond its heavy descendants, per direction (source or destination)."
+            }
+            Metric::ChangeScore => {
+                "How much each key that rose most against its recent intervals added, as a share of the last closed interval's packets or bytes (the larger), per view (sources, destinations, source_prefixes, destination_prefixes) and key; absent while the baselines warm up."
+            }
+            Metric::ChangeRisePackets => {
+                "Packets by which each of those keys exceeded its baseline in the last closed interval, per view and key."
+            }
         }
     }
 
@@ -370,6 +391,8 @@ impl Metric {
             | Metric::TopDestinationPrefixBytes
             | Metric::TopSourcePrefixDistinctAddresses
             | Metric::TopDestinationPrefixDistinctAddresses => PREFIX_LABELS,
+            Metric::HierarchicalPrefixPackets => &["direction", "prefix"],
+            Metric::ChangeScore | Metric::ChangeRisePackets => &["view", "key"],
             Metric::BuildInfo => &["version"],
             Metric::SensorInfo => &["sensor"],
             Metric::CaptureDroppedPacketsTotal => &["reason"],
@@ -581,6 +604,10 @@ fn build(metrics: &Metrics, report: &IntervalReport, top: usize) -> prometheus::
     for (metric, lists, value) in prefix_figures {
         metrics.prefixes(metric, lists, top, value)?;
     }
+    metrics.hierarchical(report)?;
+    if let Some(changes) = &report.changes {
+        metrics.changes(changes, top)?;
+    }
 
     // Replays have no capture statistics: zeros, so dashboards always find the series.
     let capture = report
@@ -723,6 +750,37 @@ impl Metrics {
                 vec.get_metric_with_label_values(&labels)?
                     .set(figure as f64);
             }
+        }
+        Ok(())
+    }
+
+    /// The hierarchical heavy prefixes of both directions: few by construction (each carries
+    /// a fixed share of the interval on its own).
+    fn hierarchical(&self, report: &IntervalReport) -> prometheus::Result<()> {
+        let vec = self.gauge_vec(Metric::HierarchicalPrefixPackets)?;
+        for (direction, list) in [
+            ("source", &report.hierarchical_source_prefixes),
+            ("destination", &report.hierarchical_destination_prefixes),
+        ] {
+            for entry in list {
+                vec.get_metric_with_label_values(&[direction, &entry.prefix.to_string()])?
+                    .set(entry.conditioned_packets as f64);
+            }
+        }
+        Ok(())
+    }
+
+    /// The first `top` rises of the interval.
+    fn changes(&self, changes: &Changes, top: usize) -> prometheus::Result<()> {
+        let score = self.gauge_vec(Metric::ChangeScore)?;
+        let rise = self.gauge_vec(Metric::ChangeRisePackets)?;
+        for entry in changes.rises.iter().take(top) {
+            let labels = [entry.view.name(), entry.key.as_str()];
+            score
+                .get_metric_with_label_values(&labels)?
+                .set(entry.score);
+            rise.get_metric_with_label_values(&labels)?
+                .set(entry.packets.saturating_sub(entry.baseline_packets) as f64);
         }
         Ok(())
     }
@@ -1044,8 +1102,25 @@ mod tests {
                 ..prefix("198.51.100.0/24", 2, Some(1))
             }],
             hierarchical_source_prefixes: Vec::new(),
-            hierarchical_destination_prefixes: Vec::new(),
-            changes: None,
+            hierarchical_destination_prefixes: vec![crate::report::HierarchicalEntry {
+                prefix: "203.0.113.0/24".parse().unwrap(),
+                packets: 50,
+                conditioned_packets: 45,
+            }],
+            changes: Some(Changes {
+                warming_up: false,
+                rises: vec![crate::report::ChangeEntry {
+                    view: crate::report::ChangeView::Destinations,
+                    key: "192.0.2.9".to_owned(),
+                    packets: 700,
+                    bytes: 70_000,
+                    baseline_packets: 100,
+                    baseline_bytes: 10_000,
+                    score: 0.6,
+                    new: false,
+                }],
+                new_talkers: Vec::new(),
+            }),
             sketches: None,
         }
     }
@@ -1261,6 +1336,8 @@ mod tests {
         next.top_source_prefixes_by_bytes = next.top_source_prefixes.clone();
         next.top_destination_prefixes = next.top_source_prefixes.clone();
         next.top_destination_prefixes_by_bytes = next.top_source_prefixes.clone();
+        next.hierarchical_destination_prefixes.clear();
+        next.changes = None;
         let second = render(&next, &ProcessCounters::default(), 10);
         for old in [
             "10.0.0.",
@@ -1268,6 +1345,7 @@ mod tests {
             "10.9.9.9",
             "198.51.100.1",
             "203.0.113.",
+            "192.0.2.9",
         ] {
             assert!(!second.contains(old), "{old} lingers in:\n{second}");
         }
@@ -1486,6 +1564,25 @@ mod tests {
             value(&all, Metric::CaptureReceivedPacketsTotal, &[]),
             5_100.0
         );
+    }
+
+    #[test]
+    fn hierarchical_prefixes_and_changes_have_their_series() {
+        let all = samples(&render(&fixture(), &ProcessCounters::default(), 10));
+        assert_eq!(
+            value(
+                &all,
+                Metric::HierarchicalPrefixPackets,
+                &[("direction", "destination"), ("prefix", "203.0.113.0/24")]
+            ),
+            45.0
+        );
+        let key = [("view", "destinations"), ("key", "192.0.2.9")];
+        assert_eq!(value(&all, Metric::ChangeScore, &key), 0.6);
+        assert_eq!(value(&all, Metric::ChangeRisePackets, &key), 600.0);
+        // At most --prom-top rises.
+        let none = samples(&render(&fixture(), &ProcessCounters::default(), 0));
+        assert!(none.iter().all(|s| !s.0.starts_with("hhmon_change_")));
     }
 
     #[test]

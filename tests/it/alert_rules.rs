@@ -50,6 +50,7 @@ fn promtool_accepts_the_rules() {
             "HhmonHeavySource",
             "HhmonDistinctSourcesSpike",
             "HhmonCarpetBombing",
+            "HhmonSuddenHeavyHitter",
             "HhmonSnapshotWriteErrors",
             "HhmonExportWriteErrors",
             "HhmonCollectorSocketDrops",

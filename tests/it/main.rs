@@ -12,6 +12,7 @@ mod util;
 
 mod alert_rules;
 mod both_counts;
+mod changes;
 mod chk_accuracy;
 mod collect;
 mod dashboards;
