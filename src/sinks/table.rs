@@ -2,8 +2,9 @@
 //! interval: a one-line summary (and a line of capture statistics for live captures, or of
 //! exporters' counts for collectors), then the top flows, sources and destinations in aligned
 //! columns (sources with their fan-out, destinations with their fan-in: distinct peers, `-`
-//! when the address was not tracked), and the first rows of every length of the heavy source
-//! and destination prefixes with their distinct addresses.
+//! when the address was not tracked), the first rows of every length of the heavy source and
+//! destination prefixes with their distinct addresses, the prefixes heavy on their own
+//! (hierarchical) and the sudden rises.
 //!
 //! A pure function from report to text (its formats of endpoints and byte counts are shared
 //! with `hhmon top`); printing it, and deciding when, is the caller's job. It
@@ -12,8 +13,8 @@
 
 use super::protocol_name;
 use crate::report::{
-    AddressEntry, CaptureStats, FlowEntry, IntervalReport, LowerBound, PrefixEntry, ReasonCounts,
-    TelemetryStats, Totals,
+    AddressEntry, CaptureStats, Changes, FlowEntry, IntervalReport, LowerBound, PrefixEntry,
+    ReasonCounts, TelemetryStats, Totals,
 };
 use std::fmt::Write as _;
 use std::net::{IpAddr, SocketAddr};
@@ -73,6 +74,10 @@ pub fn render(report: &IntervalReport, top: usize) -> String {
         prefixes,
         totals,
     );
+    hierarchical_section(&mut out, report, totals);
+    if let Some(changes) = &report.changes {
+        changes_section(&mut out, changes, prefixes);
+    }
     let shown = |list: &[AddressEntry]| list.iter().take(top).any(|a| !a.lower_bound.is_none());
     let bounded = [&report.top_flows, &report.top_flows_by_bytes]
         .iter()
@@ -326,6 +331,71 @@ fn prefix_section(
     columns[1].0 = "prefix";
     columns.push(("addresses", Align::Right));
     section(out, title, &columns, &table);
+}
+
+/// The hierarchical heavy prefixes of both directions, with what each carries on its own.
+fn hierarchical_section(out: &mut String, report: &IntervalReport, totals: &Totals) {
+    let rows: Vec<Vec<String>> = [
+        ("source", &report.hierarchical_source_prefixes),
+        ("destination", &report.hierarchical_destination_prefixes),
+    ]
+    .into_iter()
+    .flat_map(|(direction, list)| {
+        list.iter().map(move |entry| {
+            vec![
+                direction.to_owned(),
+                entry.prefix.to_string(),
+                entry.packets.to_string(),
+                entry.conditioned_packets.to_string(),
+                share(entry.conditioned_packets, totals.packets),
+            ]
+        })
+    })
+    .collect();
+    if rows.is_empty() {
+        return;
+    }
+    let columns = [
+        ("of", Align::Left),
+        ("prefix", Align::Left),
+        ("packets", Align::Right),
+        ("on its own", Align::Right),
+        ("share", Align::Right),
+    ];
+    section(out, "Heavy on their own (hierarchical)", &columns, &rows);
+}
+
+/// The first `rows` rises of the interval against the keys' recent past.
+fn changes_section(out: &mut String, changes: &Changes, rows: usize) {
+    if changes.rises.is_empty() {
+        return;
+    }
+    let table: Vec<Vec<String>> = changes
+        .rises
+        .iter()
+        .take(rows)
+        .map(|rise| {
+            vec![
+                rise.view.name().replace('_', " "),
+                if rise.new {
+                    format!("{} (new)", rise.key)
+                } else {
+                    rise.key.clone()
+                },
+                rise.packets.to_string(),
+                rise.baseline_packets.to_string(),
+                format!("{:.1}%", rise.score * 100.0),
+            ]
+        })
+        .collect();
+    let columns = [
+        ("view", Align::Left),
+        ("key", Align::Left),
+        ("packets", Align::Right),
+        ("usual", Align::Right),
+        ("score", Align::Right),
+    ];
+    section(out, "Sudden rises", &columns, &table);
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -708,6 +778,52 @@ mod tests {
         let text = render(&collected, 10);
         assert!(
             text.lines().nth(1).unwrap().ends_with("| 4 malformed"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn hierarchical_prefixes_and_rises_have_their_sections() {
+        use crate::report::{ChangeEntry, ChangeView, HierarchicalEntry};
+        let text = render(&fixture(), 10);
+        assert!(!text.contains("Heavy on their own") && !text.contains("Sudden rises"));
+        let mut report = fixture();
+        report.hierarchical_destination_prefixes = vec![HierarchicalEntry {
+            prefix: "203.0.113.0/24".parse().unwrap(),
+            packets: 600,
+            conditioned_packets: 500,
+        }];
+        report.changes = Some(Changes {
+            warming_up: false,
+            rises: vec![ChangeEntry {
+                view: ChangeView::DestinationPrefixes,
+                key: "203.0.113.0/24".to_owned(),
+                packets: 600,
+                bytes: 60_000,
+                baseline_packets: 20,
+                baseline_bytes: 2_000,
+                score: 0.58,
+                new: true,
+            }],
+            new_talkers: Vec::new(),
+        });
+        let text = render(&report, 10);
+        let heavy = section(&text, "Heavy on their own (hierarchical)");
+        assert_eq!(heavy.len(), 2, "{text}");
+        assert!(
+            heavy[1]
+                .trim_start()
+                .starts_with("destination  203.0.113.0/24"),
+            "{text}"
+        );
+        assert!(
+            heavy[1].contains(" 600 ") && heavy[1].contains(" 500 "),
+            "{text}"
+        );
+        let rises = section(&text, "Sudden rises");
+        assert!(
+            rises[1].contains("destination prefixes  203.0.113.0/24 (new)")
+                && rises[1].ends_with("58.0%"),
             "{text}"
         );
     }
