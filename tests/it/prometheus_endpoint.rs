@@ -22,7 +22,10 @@ use crate::util::prometheus::{samples, Sample};
 
 /// Whether a series names a talker (carries an address), so is bounded by `--prom-top`.
 fn names_a_talker(labels: &BTreeMap<String, String>) -> bool {
-    labels.contains_key("address") || labels.contains_key("src") || labels.contains_key("prefix")
+    labels.contains_key("address")
+        || labels.contains_key("src")
+        || labels.contains_key("prefix")
+        || labels.contains_key("key")
 }
 
 const START: u64 = 1_700_000_000;
@@ -142,9 +145,13 @@ fn label_cardinality_stays_bounded_while_talkers_churn_every_interval() {
             None => fixed = Some(rest),
             Some(fixed) => assert_eq!(&rest, fixed, "series without talkers changed"),
         }
+        // Hierarchical heavy prefixes: conditioned counts are disjoint shares of at least
+        // 5%, so at most 20 per direction; rises: `--prom-top` for each of the two metrics.
         let bound = fixed.as_ref().unwrap().len()
             + 2 * talker_metrics * PROM_TOP
-            + 2 * prefix_metrics * 6 * PROM_TOP;
+            + 2 * prefix_metrics * 6 * PROM_TOP
+            + 2 * 20
+            + 2 * PROM_TOP;
         assert!(
             all.len() <= bound,
             "{} series > {bound}:\n{text}",
@@ -155,7 +162,17 @@ fn label_cardinality_stays_bounded_while_talkers_churn_every_interval() {
         // Every talker series belongs to this interval's top: the departed are gone.
         let mut by_metric: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
         let mut prefixes: BTreeMap<(&str, &str), usize> = BTreeMap::new();
+        let mut hierarchical = 0;
+        let mut rises: BTreeMap<&str, usize> = BTreeMap::new();
         for (name, labels, _) in talkers {
+            if labels.contains_key("key") {
+                *rises.entry(name.as_str()).or_default() += 1;
+                continue;
+            }
+            if name == "hhmon_hierarchical_prefix_packets" {
+                hierarchical += 1;
+                continue;
+            }
             if let (Some(_), Some(length)) = (labels.get("prefix"), labels.get("length")) {
                 *prefixes
                     .entry((name.as_str(), length.as_str()))
@@ -173,6 +190,8 @@ fn label_cardinality_stays_bounded_while_talkers_churn_every_interval() {
                 .map(|talker| address(interval, talker).to_string())
                 .collect()
         };
+        assert!(hierarchical <= 40, "{text}");
+        assert!(rises.values().all(|&count| count <= PROM_TOP), "{rises:?}");
         // Prefixes: at most `--prom-top` of each length in each of the two lists.
         assert!(!prefixes.is_empty(), "{text}");
         for (key, count) in &prefixes {
