@@ -86,7 +86,7 @@ fn exact_hhh(counts: &BTreeMap<IpAddr, u64>, threshold: u64) -> BTreeMap<String,
         }
     }
     let mut nets: Vec<(Net, u64)> = by_net.into_iter().collect();
-    nets.sort_by(|a, b| b.0 .2.cmp(&a.0 .2));
+    nets.sort_by_key(|(net, _)| std::cmp::Reverse(net.2));
     let mut heavy: Vec<(Net, u64)> = Vec::new();
     let mut result = BTreeMap::new();
     for (net, count) in nets {
