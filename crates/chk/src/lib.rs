@@ -33,11 +33,14 @@
 //! lists) and `rng` (seeded randomness). This file holds the parameters, the sketch's state,
 //! its construction and its reset.
 
+mod compact;
 mod decay;
 mod insert;
 mod layout;
 mod query;
 mod rng;
+
+pub use compact::CompactHeavyKeeper;
 
 use ahash::RandomState;
 use layout::{Bucket, HEAVY_PER_BUCKET};
