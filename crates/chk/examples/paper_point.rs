@@ -26,10 +26,21 @@ fn main() {
         ["2048", "4096", "8192", "16384"].map(String::from).to_vec()
     };
     let make = |spec: &str| match spec.split_once(':') {
-        Some((b, k)) => {
-            CompactHeavyKeeper::<u64>::new(b.parse().expect("B:keys"), k.parse().expect("B:keys"))
-        }
-        None => CompactHeavyKeeper::<u64>::with_memory(spec.parse().expect("bytes")),
+        Some((b, k)) => CompactHeavyKeeper::<u64>::with_seed(
+            b.parse().expect("B:keys"),
+            k.parse().expect("B:keys"),
+            std::env::var("CHK_SEED")
+                .ok()
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(1),
+        ),
+        None => CompactHeavyKeeper::<u64>::with_memory_and_seed(
+            spec.parse().expect("bytes"),
+            std::env::var("CHK_SEED")
+                .ok()
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(1),
+        ),
     };
     let zipf = Zipf::new(1e6, alpha).expect("valid Zipf parameters");
     let mut rng = StdRng::seed_from_u64(2025);

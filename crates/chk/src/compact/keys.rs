@@ -29,6 +29,7 @@ impl<K: Hash + Eq + Clone> CompactHeavyKeeper<K> {
         // find the smallest estimate and the next one, which becomes the floor after a swap.
         let mut smallest = (u64::MAX, 0, 0);
         let mut next = u64::MAX;
+        let mut dead = 0;
         for (i, held) in self.keys.iter().enumerate() {
             if held == key {
                 self.buckets[bucket].set_keyed(slot, true);
@@ -36,12 +37,23 @@ impl<K: Hash + Eq + Clone> CompactHeavyKeeper<K> {
             }
             let hash = self.hasher.hash_one(held);
             let estimate = self.count_hashed(hash);
+            dead += usize::from(estimate == 0);
             if estimate < smallest.0 {
                 next = smallest.0;
                 smallest = (estimate, i, hash);
             } else if estimate < next {
                 next = estimate;
             }
+        }
+        if dead > 0 {
+            // Keys whose counters were all dropped are of no use: clear them at once, so that
+            // the next newcomers take their places without a scan each.
+            let mut keys = std::mem::take(&mut self.keys);
+            keys.retain(|held| self.count(held) > 0);
+            self.keys = keys;
+            self.keys.push(key.clone());
+            self.buckets[bucket].set_keyed(slot, true);
+            return;
         }
         let (estimate, index, hash) = smallest;
         if count <= beaten_by(estimate) {

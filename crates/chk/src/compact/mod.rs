@@ -34,9 +34,9 @@ use std::hash::Hash;
 use std::mem::size_of;
 
 /// Share of a memory budget [`CompactHeavyKeeper::with_memory`] gives to the key table when
-/// keys are 8 bytes (u64): about 0.55 keys per heavy slot. Larger keys get fewer slots for the
+/// keys are 8 bytes (u64): about 0.46 keys per heavy slot. Larger keys get fewer slots for the
 /// same bytes; see [`CompactHeavyKeeper::with_memory`].
-const KEYS_PER_HEAVY_SLOT: f64 = 0.55;
+const KEYS_PER_HEAVY_SLOT: f64 = 0.46;
 
 /// The Cuckoo Heavy Keeper with the paper's bucket layout, over keys `K`.
 ///
@@ -106,9 +106,9 @@ impl<K: Hash + Eq + Clone> CompactHeavyKeeper<K> {
     /// The largest sketch whose [`memory_bytes`](Self::memory_bytes) fits in `bytes` (at least
     /// one bucket per table and one key, even if that exceeds a tiny budget). The budget is
     /// split between buckets (16 bytes, two heavy slots each) and keys so that there are about
-    /// 0.55 keys per heavy slot for 8-byte keys: enough to name every heavy hitter the buckets
-    /// can count. Larger keys get proportionally fewer key slots, never fewer than a fifth of
-    /// the heavy slots.
+    /// 0.46 keys per heavy slot for 8-byte keys: enough to name every heavy hitter the buckets
+    /// can count. Larger keys get fewer key slots (as the fourth root of their size), never
+    /// fewer than a fifth of the heavy slots.
     pub fn with_memory(bytes: usize) -> Self {
         Self::with_memory_and_seed(bytes, DEFAULT_SEED)
     }
@@ -116,9 +116,9 @@ impl<K: Hash + Eq + Clone> CompactHeavyKeeper<K> {
     /// Like [`with_memory`](Self::with_memory), seeded.
     pub fn with_memory_and_seed(bytes: usize, seed: u64) -> Self {
         let key = size_of::<K>().max(1);
-        // Keys per heavy slot: 0.55 at 8 bytes, shrinking as keys grow (their bytes would
-        // otherwise crowd out the buckets), at least 0.2.
-        let per_slot = (KEYS_PER_HEAVY_SLOT * (8.0 / key as f64).sqrt()).clamp(0.2, 1.0);
+        // Keys per heavy slot: 0.46 at 8 bytes, shrinking slowly as keys grow (their bytes
+        // would otherwise crowd out the buckets; too few and heavy hitters go unnamed).
+        let per_slot = (KEYS_PER_HEAVY_SLOT * (8.0 / key as f64).powf(0.25)).clamp(0.2, 1.0);
         // Bytes per bucket with its share of keys: 16 + 2 heavy slots * per_slot keys.
         let per_bucket = size_of::<Bucket>() as f64 + 2.0 * per_slot * key as f64;
         let room = bytes.saturating_sub(size_of::<Self>());
