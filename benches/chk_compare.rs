@@ -9,9 +9,9 @@
 //!
 //! Run: `cargo bench --bench chk_compare`. `HHMON_BENCH_ITEMS` (default 10^7) sets the Zipf
 //! stream length, `HHMON_BENCH_PCAP_REPEAT` (default 20) how many times the capture stream is
-//! replayed, `HHMON_BENCH_ALPHAS` (default `0.8,1.0,1.2,1.4,1.6`) which Zipf streams run and
-//! `HHMON_BENCH_CAPTURES=0` skips the capture streams (a run of Zipf 1.2 alone takes about a
-//! minute).
+//! replayed, `HHMON_BENCH_ALPHAS` (default `0.8,1.0,1.2,1.4,1.6`, empty for none) which Zipf
+//! streams run and `HHMON_BENCH_CAPTURES=0` skips the capture streams (a run of Zipf 1.2 alone
+//! takes about a minute).
 
 // The bench reads fewer of the scores than the tests that share the module.
 #[allow(dead_code)]
@@ -416,6 +416,7 @@ fn main() {
     let repeat = env_usize("HHMON_BENCH_PCAP_REPEAT", 20);
     let alphas: Vec<f64> = std::env::var("HHMON_BENCH_ALPHAS").map_or(ALPHAS.to_vec(), |v| {
         v.split(',')
+            .filter(|a| !a.trim().is_empty())
             .map(|a| {
                 a.trim()
                     .parse()

@@ -2,11 +2,12 @@
 //! in a heavy entry whose keyed bit is clear; the table takes it while it has room, and once
 //! full swaps it for the key with the smallest estimate if the newcomer's count beats that by
 //! an eighth. Estimates are read from the buckets, so the table stores keys only; a scan for
-//! the smallest costs one hash and two bucket reads per key, and a cached lower bound of the
-//! smallest estimate (`floor`) keeps items that cannot win from scanning at all.
+//! the smallest costs one hash and two bucket reads per key, so a scan keeps the few smallest
+//! (the victims) for the next newcomers, and a cached lower bound of the smallest estimate
+//! (`floor`) keeps items that cannot win from even looking.
 //! Knows nothing of how counts are kept in the buckets beyond the keyed bits.
 
-use super::CompactHeavyKeeper;
+use super::{CompactHeavyKeeper, VICTIMS};
 use std::hash::Hash;
 
 impl<K: Hash + Eq + Clone> CompactHeavyKeeper<K> {
@@ -14,7 +15,6 @@ impl<K: Hash + Eq + Clone> CompactHeavyKeeper<K> {
     /// key table, and marks the entry keyed if the key is (or now is) in the table.
     #[inline(never)]
     pub(super) fn offer(&mut self, key: &K, bucket: usize, slot: usize, count: u32) {
-        let count = u64::from(count);
         if self.keys.len() < self.keys.capacity() {
             if !self.keys.contains(key) {
                 self.keys.push(key.clone());
@@ -22,48 +22,69 @@ impl<K: Hash + Eq + Clone> CompactHeavyKeeper<K> {
             self.buckets[bucket].set_keyed(slot, true);
             return;
         }
-        if count <= beaten_by(self.floor) {
+        if u64::from(count) <= beaten_by(self.floor) {
             return;
         }
-        // The key may be in the table already (its entry was dropped and it came back); else
-        // find the smallest estimate and the next one, which becomes the floor after a swap.
-        let mut smallest = (u64::MAX, 0, 0);
-        let mut next = u64::MAX;
-        let mut dead = 0;
-        for (i, held) in self.keys.iter().enumerate() {
-            if held == key {
-                self.buckets[bucket].set_keyed(slot, true);
-                return;
-            }
-            let hash = self.hasher.hash_one(held);
-            let estimate = self.count_hashed(hash);
-            dead += usize::from(estimate == 0);
-            if estimate < smallest.0 {
-                next = smallest.0;
-                smallest = (estimate, i, hash);
-            } else if estimate < next {
-                next = estimate;
-            }
-        }
-        if dead > 0 {
-            // Keys whose counters were all dropped are of no use: clear them at once, so that
-            // the next newcomers take their places without a scan each.
-            let mut keys = std::mem::take(&mut self.keys);
-            keys.retain(|held| self.count(held) > 0);
-            self.keys = keys;
-            self.keys.push(key.clone());
+        // The key may be in the table already (its entry was dropped and it came back).
+        if self.keys.contains(key) {
             self.buckets[bucket].set_keyed(slot, true);
             return;
         }
-        let (estimate, index, hash) = smallest;
-        if count <= beaten_by(estimate) {
-            self.floor = estimate;
-            return;
+        // The smallest keys at the last scan, in order, while they are still beaten; a scan
+        // (one hash and two bucket reads per key) only when they are used up.
+        let mut scanned = false;
+        loop {
+            while usize::from(self.next_victim) < usize::from(self.victims_len) {
+                let (index, _) = self.victims[usize::from(self.next_victim)];
+                self.next_victim += 1;
+                let index = index as usize;
+                let hash = self.hasher.hash_one(&self.keys[index]);
+                let estimate = self.count_hashed(hash);
+                if u64::from(count) > beaten_by(estimate) {
+                    self.unkey(hash);
+                    self.keys[index] = key.clone();
+                    self.buckets[bucket].set_keyed(slot, true);
+                    self.floor = self.victims[..usize::from(self.victims_len)]
+                        .get(usize::from(self.next_victim))
+                        .map_or(0, |&(_, estimate)| u64::from(estimate));
+                    return;
+                }
+                if usize::from(self.next_victim) == 1 {
+                    // The smallest is not beaten: nor is any other; wait for a larger count.
+                    self.floor = estimate;
+                    self.next_victim = 0;
+                    return;
+                }
+            }
+            if scanned {
+                return; // an empty table: unreachable once full
+            }
+            self.scan();
+            scanned = true;
         }
-        self.unkey(hash);
-        self.keys[index] = key.clone();
-        self.buckets[bucket].set_keyed(slot, true);
-        self.floor = next.min(count);
+    }
+
+    /// Finds the [`VICTIMS`] smallest estimates of the key table, smallest first.
+    fn scan(&mut self) {
+        let mut victims = [(0u32, u32::MAX); VICTIMS];
+        let mut len = 0;
+        for (index, held) in self.keys.iter().enumerate() {
+            let estimate = u32::try_from(self.count(held)).unwrap_or(u32::MAX);
+            if len == VICTIMS && estimate >= victims[VICTIMS - 1].1 {
+                continue;
+            }
+            // Insertion into the sorted prefix.
+            let mut at = len.min(VICTIMS - 1);
+            while at > 0 && victims[at - 1].1 > estimate {
+                victims[at] = victims[at - 1];
+                at -= 1;
+            }
+            victims[at] = (index as u32, estimate);
+            len = (len + 1).min(VICTIMS);
+        }
+        self.victims = victims;
+        self.victims_len = len as u8;
+        self.next_victim = 0;
     }
 
     /// Clears the keyed bit of every heavy entry in the buckets of `hash` holding its

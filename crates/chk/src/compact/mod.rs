@@ -51,6 +51,9 @@ use std::mem::size_of;
 /// same bytes; see [`CompactHeavyKeeper::with_memory`].
 const KEYS_PER_HEAVY_SLOT: f64 = 0.46;
 
+/// Keys a scan of the full key table marks for the next newcomers (see `keys`).
+const VICTIMS: usize = 8;
+
 /// The Cuckoo Heavy Keeper with the paper's bucket layout, over keys `K`.
 ///
 /// All memory is allocated at construction and never again; [`memory_bytes`](Self::memory_bytes)
@@ -79,6 +82,12 @@ pub struct CompactHeavyKeeper<K> {
     /// A lower bound (at the last scan) of the smallest estimate among the keys, once the table
     /// is full: a newcomer must beat it by an eighth before the table is scanned for a swap.
     floor: u64,
+    /// The key table's smallest estimates at the last scan, as (index, estimate), smallest
+    /// first: the next keys to give up their places.
+    victims: [(u32, u32); VICTIMS],
+    victims_len: u8,
+    /// The first of `victims` not yet given up.
+    next_victim: u8,
     total: u64,
     phi: f64,
     /// `KICK_SURVIVAL_RATIO * phi`, the share of `total` a displaced entry needs to be relocated.
@@ -107,6 +116,9 @@ impl<K: Hash + Eq + Clone> CompactHeavyKeeper<K> {
             buckets_per_table,
             keys: Vec::with_capacity(keys.max(1)),
             floor: 0,
+            victims: [(0, 0); VICTIMS],
+            victims_len: 0,
+            next_victim: 0,
             total: 0,
             phi: DEFAULT_PHI,
             survival_share: KICK_SURVIVAL_RATIO * DEFAULT_PHI,
@@ -201,6 +213,8 @@ impl<K: Hash + Eq + Clone> CompactHeavyKeeper<K> {
         self.buckets.fill(Bucket::EMPTY);
         self.keys.clear();
         self.floor = 0;
+        self.victims_len = 0;
+        self.next_victim = 0;
         self.total = 0;
         self.rng = self.rng_start;
     }
