@@ -74,7 +74,7 @@ impl<K: Hash + Eq + Clone> CompactHeavyKeeper<K> {
         b.count[slot] = b.count[slot].saturating_add(narrow(weight));
         let (count, keyed) = (b.count[slot], b.is_keyed(slot));
         self.total = self.total.saturating_add(weight);
-        if !keyed && weight > 0 {
+        if !keyed && weight > 0 && self.may_take(count) {
             self.offer(key, bucket, slot, count);
         }
         Some(u64::from(count))

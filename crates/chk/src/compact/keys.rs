@@ -11,6 +11,14 @@ use super::{CompactHeavyKeeper, VICTIMS};
 use std::hash::Hash;
 
 impl<K: Hash + Eq + Clone> CompactHeavyKeeper<K> {
+    /// Whether the key table might take the key of an item counted `count`: it has room, or
+    /// `count` beats the floor. Inlined into the hot path, so that most hits on unkeyed entries
+    /// (items too small for the table) cost a comparison, not a call.
+    #[inline(always)]
+    pub(super) fn may_take(&self, count: u32) -> bool {
+        self.keys.len() < self.keys.capacity() || u64::from(count) > beaten_by(self.floor)
+    }
+
     /// Offers `key`, whose item now holds heavy entry `slot` of `bucket` with `count`, to the
     /// key table, and marks the entry keyed if the key is (or now is) in the table.
     #[inline(never)]
@@ -25,11 +33,6 @@ impl<K: Hash + Eq + Clone> CompactHeavyKeeper<K> {
         if u64::from(count) <= beaten_by(self.floor) {
             return;
         }
-        // The key may be in the table already (its entry was dropped and it came back).
-        if self.keys.contains(key) {
-            self.buckets[bucket].set_keyed(slot, true);
-            return;
-        }
         // The smallest keys at the last scan, in order, while they are still beaten; a scan
         // (one hash and two bucket reads per key) only when they are used up.
         let mut scanned = false;
@@ -41,6 +44,14 @@ impl<K: Hash + Eq + Clone> CompactHeavyKeeper<K> {
                 let hash = self.hasher.hash_one(&self.keys[index]);
                 let estimate = self.count_hashed(hash);
                 if u64::from(count) > beaten_by(estimate) {
+                    // The key may be in the table already (its entry was dropped and it came
+                    // back): looked for only now, when it would take a place, as the look is
+                    // a pass over the table.
+                    if self.keys.contains(key) {
+                        self.next_victim -= 1;
+                        self.buckets[bucket].set_keyed(slot, true);
+                        return;
+                    }
                     self.unkey(hash);
                     self.keys[index] = key.clone();
                     self.buckets[bucket].set_keyed(slot, true);
