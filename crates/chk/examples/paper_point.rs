@@ -1,7 +1,8 @@
 //! The paper's default point for the compact sketch: a Zipf stream of u64 keys, phi = 5e-4,
 //! precision, recall, ARE (over the true heavy hitters, with `count`) and throughput at a few
 //! memory budgets. Run: `cargo run --release -p cuckoo-heavy-keeper --example paper_point --
-//! [alpha] [items] [budget bytes...]`.
+//! [alpha] [items] [budget bytes or B:keys...]`. `CHK_SEED` seeds the sketches (default 1);
+//! `CHK_ERRORS=1` also prints the heavy hitters with the largest relative errors.
 
 use cuckoo_heavy_keeper::CompactHeavyKeeper;
 use rand::rngs::StdRng;
