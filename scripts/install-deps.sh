@@ -11,7 +11,8 @@
 #                                   tmux (drives `hhmon top` in a terminal),
 #                                   Apache DataSketches for Python (reads hhmon's sketches)
 #                                   and PySpark with the Spark Connect extras (the engine the
-#                                   Spark job in spark/ runs on, with Debian's Java 17)
+#                                   Spark job in spark/ runs on, with Debian's Java 17),
+#                                   maturin, pytest and heavykeeper (the CHK bindings)
 #                                   in a virtual environment at $HHMON_TEST_VENV
 #                                   (default /opt/hhmon-test-venv)
 set -euo pipefail
@@ -41,5 +42,11 @@ if [ "${1:-}" = "--test" ]; then
         $sudo "$venv/bin/pip" install --quiet "datasketches==5.2.0" "pyspark[connect]==4.0.1" \
             "pandas==3.1.1" "pyarrow==26.0.1" "grpcio==1.85.3" "grpcio-status==1.85.3" \
             "googleapis-common-protos==1.76.0" "protobuf==7.36.2"
+    fi
+    # The CHK crate's Python bindings (crates/chk-py): maturin builds the wheel, pytest runs its
+    # tests, and the heavykeeper package is what its benchmark compares against.
+    if ! "$venv/bin/python3" -c "import maturin, pytest, heavykeeper" 2>/dev/null; then
+        $sudo "$venv/bin/pip" install --quiet "maturin==1.16.0" "pytest==9.2.0" \
+            "heavykeeper==0.2.5"
     fi
 fi

@@ -1,5 +1,31 @@
-//! Cuckoo Heavy Keeper (V. Q. Ngo, M. Papatriantafilou, PVLDB 18, 2025): the heavy hitters of a
-//! stream in a fixed memory budget, with their keys, for packets or bytes (weighted inserts).
+//! Cuckoo Heavy Keeper (V. Q. Ngo, M. Papatriantafilou, PVLDB 18, 2025): the heavy hitters and
+//! top-K of a stream in a fixed memory budget, with their keys, for events or bytes (weighted
+//! inserts), generic over the key.
+//!
+//! Three types:
+//! - [`CompactHeavyKeeper`]: the paper's 16-byte buckets (fingerprints, 32-bit counters) and a
+//!   small key table beside them, all counted in its memory figure. The one to pick for top-K
+//!   in a few KB: at the paper's point (Zipf 1.2, 10^7 items, phi = 5e-4) it names every heavy
+//!   hitter from 4 KB (see the crate README for figures against the `heavykeeper` crate).
+//! - [`CuckooHeavyKeeper`]: the wide layout, a full key and a 64-bit counter in every heavy
+//!   entry (and optionally a second weight, a [`Companion`]): no fingerprint sharing and no
+//!   counter limit, at about 2.5 times the memory per bucket for u64 keys. hhmon's monitor uses
+//!   it.
+//! - [`ConcurrentHeavyKeeper`]: compact sketches sharded by key owner for many producer and
+//!   reader threads (after the paper's mCHK-I).
+//!
+//! ```
+//! use cuckoo_heavy_keeper::CompactHeavyKeeper;
+//!
+//! let mut top = CompactHeavyKeeper::<String>::with_memory(8 * 1024);
+//! for line in ["GET /", "GET /a", "GET /", "POST /b", "GET /"] {
+//!     top.add(&line.to_owned(), 1);
+//! }
+//! assert_eq!(top.top(1), vec![("GET /".to_owned(), 3)]);
+//! assert_eq!(top.count(&"GET /a".to_owned()), 1);
+//! ```
+//!
+//! The wide layout, [`CuckooHeavyKeeper`], in detail:
 //!
 //! Two tables of `B` buckets; each bucket has one *lobby* entry (16-bit fingerprint and a
 //! small counter that never exceeds [`LOBBY_THRESHOLD`]) and two *heavy* entries (fingerprint,
@@ -28,16 +54,22 @@
 //!
 //! Nothing here knows about packets or I/O.
 //!
-//! The rooms: `layout` (buckets and where an item may live), `insert` (the hot path: counting,
-//! promotion, kick-out), `decay` (the lobby's decay distribution), `query` (counts and top
-//! lists) and `rng` (seeded randomness). This file holds the parameters, the sketch's state,
-//! its construction and its reset.
+//! The rooms: `compact` (the compact layout, with its own rooms), `concurrent` (the sharded
+//! wrapper), and for the wide layout `layout` (buckets and where an item may live), `insert`
+//! (the hot path: counting, promotion, kick-out), `query` (counts and top lists); shared by
+//! both, `decay` (the lobby's decay distribution) and `rng` (seeded randomness). This file holds
+//! the parameters, the wide sketch's state, its construction and its reset.
 
+mod compact;
+mod concurrent;
 mod decay;
 mod insert;
 mod layout;
 mod query;
 mod rng;
+
+pub use compact::CompactHeavyKeeper;
+pub use concurrent::{ConcurrentHeavyKeeper, Producer, BUFFER_KEYS};
 
 use ahash::RandomState;
 use layout::{Bucket, HEAVY_PER_BUCKET};

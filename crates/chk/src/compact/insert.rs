@@ -1,0 +1,262 @@
+//! Insertion into the compact sketch: a weighted insert's way through an item's two buckets
+//! (its heavy counter, an empty heavy slot, a lobby, a decay of a colliding lobby item),
+//! promotion from the lobby at the threshold and the cuckoo kick-out of the entry it displaces;
+//! each insert that leaves the item in an unkeyed heavy entry offers its key to the key table.
+//! The hot path: a hit on a keyed heavy entry stays inline, the rest is out of line. Knows
+//! nothing of how the sketch is read.
+
+use super::bucket::Slots;
+use super::CompactHeavyKeeper;
+use crate::decay::{decay, SPENT_TO_EMPTY};
+use crate::{LOBBY_THRESHOLD, MAX_KICKS};
+use std::hash::Hash;
+
+/// A heavy entry in flight during cuckoo relocation.
+struct Displaced {
+    fp: u16,
+    count: u32,
+    keyed: bool,
+}
+
+/// A weight as a 32-bit counter increment (saturating: counters stop at `u32::MAX`).
+#[inline(always)]
+fn narrow(weight: u64) -> u32 {
+    u32::try_from(weight).unwrap_or(u32::MAX)
+}
+
+impl<K: Hash + Eq + Clone> CompactHeavyKeeper<K> {
+    /// The hash of `key` as this sketch computes it. Sketches built with the same seed agree,
+    /// so a caller feeding one key to several of them hashes it once and uses
+    /// [`add_hashed`](Self::add_hashed).
+    #[inline]
+    pub fn hash_key(&self, key: &K) -> u64 {
+        self.hasher.hash_one(key)
+    }
+
+    /// Adds `weight` occurrences of `key` (1 for an event, a size for bytes) and returns the
+    /// key's estimated count afterwards (what [`count`](Self::count) answers, but for an item
+    /// sitting in both of its lobbies, where this is the one it raised).
+    #[inline]
+    pub fn add(&mut self, key: &K, weight: u64) -> u64 {
+        let hash = self.hash_key(key);
+        self.add_hashed(key, hash, weight)
+    }
+
+    /// [`add`](Self::add) with a hash from [`hash_key`](Self::hash_key) of a sketch with the
+    /// same seed, or from a hash function of the caller's that gives each key one hash and
+    /// spreads its low 16 bits (the fingerprint) and its high 32 bits (the bucket). A key given
+    /// different hashes is not unsafe but the sketch loses track of it.
+    #[inline(always)]
+    pub fn add_hashed(&mut self, key: &K, hash: u64, weight: u64) -> u64 {
+        let (fp, first) = (hash as u16, self.first_bucket(hash));
+        if let Some(count) = self.add_if_heavy(key, first, fp, weight) {
+            return count;
+        }
+        let second = self.buckets_per_table + self.alternate(first, fp);
+        if let Some(count) = self.add_if_heavy(key, second, fp, weight) {
+            return count;
+        }
+        self.add_elsewhere(
+            key,
+            &Slots {
+                fp,
+                buckets: [first, second],
+            },
+            weight,
+        )
+    }
+
+    /// Adds `weight` to the heavy counter of `fp` in `bucket` and returns it, if it is there.
+    #[inline(always)]
+    fn add_if_heavy(&mut self, key: &K, bucket: usize, fp: u16, weight: u64) -> Option<u64> {
+        let b = self.buckets.get_mut(bucket)?;
+        let slot = b.heavy_slot(fp)?;
+        b.count[slot] = b.count[slot].saturating_add(narrow(weight));
+        let (count, keyed) = (b.count[slot], b.is_keyed(slot));
+        self.total = self.total.saturating_add(weight);
+        if !keyed && weight > 0 && self.may_take(count) {
+            self.offer(key, bucket, slot, count);
+        }
+        Some(u64::from(count))
+    }
+
+    /// [`add_hashed`](Self::add_hashed) for an item that is not heavy in either bucket.
+    #[inline(never)]
+    fn add_elsewhere(&mut self, key: &K, slots: &Slots, weight: u64) -> u64 {
+        if weight == 0 {
+            return self.lobby_count(slots);
+        }
+        self.total = self.total.saturating_add(weight);
+        let fp = slots.fp;
+        // An empty heavy slot (table 0 first) is taken at once.
+        for bucket in slots.buckets {
+            let b = &mut self.buckets[bucket];
+            if let Some(slot) = b.count.iter().position(|&count| count == 0) {
+                b.count[slot] = narrow(weight);
+                b.fp[slot] = fp;
+                b.set_keyed(slot, false);
+                self.offer(key, bucket, slot, narrow(weight));
+                return u64::from(narrow(weight));
+            }
+        }
+        // The lobby to raise, and to what: one already holding the fingerprint, else an empty
+        // one, else the one the fingerprint picks once its item has decayed away.
+        let [b0, b1] = slots.buckets;
+        let (first, second) = (self.buckets[b0], self.buckets[b1]);
+        let (table, count) = if first.lobby_count > 0 && first.lobby_fp == fp {
+            (0, u64::from(first.lobby_count).saturating_add(weight))
+        } else if second.lobby_count > 0 && second.lobby_fp == fp {
+            (1, u64::from(second.lobby_count).saturating_add(weight))
+        } else if first.lobby_count == 0 {
+            (0, weight)
+        } else if second.lobby_count == 0 {
+            (1, weight)
+        } else {
+            // The weaker lobby decays (the fingerprint breaks ties): an item waiting at the
+            // threshold for a heavy slot is not worn down by a stream of small ones while
+            // the other lobby holds a smaller count.
+            let table = match first.lobby_count.cmp(&second.lobby_count) {
+                std::cmp::Ordering::Less => 0,
+                std::cmp::Ordering::Greater => 1,
+                std::cmp::Ordering::Equal => usize::from(fp & 1),
+            };
+            let lobby = &mut self.buckets[slots.buckets[table]];
+            let held = lobby.lobby_count;
+            let left = decay(&mut self.rng, held, weight);
+            if left > 0 {
+                lobby.lobby_count = left;
+                return 0;
+            }
+            // The old item decayed away: the new one takes the lobby with the weight left
+            // over (at least 1, or a unit insert would vanish without a trace).
+            let spent = SPENT_TO_EMPTY[usize::from(held)];
+            (table, weight.saturating_sub(spent).max(1))
+        };
+        let lobby = &mut self.buckets[slots.buckets[table]];
+        lobby.lobby_fp = fp;
+        if count < LOBBY_THRESHOLD {
+            lobby.lobby_count = count as u8;
+            return count;
+        }
+        // At the threshold the item tries for a heavy slot; a failed try leaves it there.
+        lobby.lobby_count = LOBBY_THRESHOLD as u8;
+        self.try_promote(key, slots, table, count)
+    }
+
+    /// Moves the lobby item (counted `count >= L`, in its bucket of `table`) into the heavy
+    /// part, in place of the smallest entry it can reach: the smaller heavy entry of either of
+    /// its buckets, or the smaller entry of the alternate bucket of one of those four entries,
+    /// which then moves there to make room (one cuckoo hop, so that an item whose own buckets
+    /// are full of larger items still finds room where there is some). At once if that entry
+    /// is empty or smaller, else with probability `(count - L) / (target - L)`; the item
+    /// inherits the larger count. Returns its count afterwards: `L` in the lobby, else its
+    /// heavy count (0 if the relocations its promotion caused pushed it out again).
+    fn try_promote(&mut self, key: &K, slots: &Slots, table: usize, count: u64) -> u64 {
+        // (target count, bucket, slot, where the entry there moves to first)
+        let mut best: (u32, usize, usize, Option<(usize, usize)>) = (u32::MAX, 0, 0, None);
+        for bucket in slots.buckets {
+            let slot = self.buckets[bucket].smaller();
+            if self.buckets[bucket].count[slot] < best.0 {
+                best = (self.buckets[bucket].count[slot], bucket, slot, None);
+            }
+        }
+        for bucket in slots.buckets {
+            for slot in 0..2 {
+                let (fp, held) = (
+                    self.buckets[bucket].fp[slot],
+                    self.buckets[bucket].count[slot],
+                );
+                let to = self.other_bucket(bucket, fp);
+                let to_slot = self.buckets[to].smaller();
+                let there = self.buckets[to].count[to_slot];
+                if there < held && there < best.0 {
+                    best = (there, bucket, slot, Some((to, to_slot)));
+                }
+            }
+        }
+        let (target, bucket, slot, hop) = best;
+        let target = u64::from(target);
+        if target > count && self.rng.below(target - LOBBY_THRESHOLD) >= count - LOBBY_THRESHOLD {
+            return LOBBY_THRESHOLD;
+        }
+        self.buckets[slots.buckets[table]].lobby_count = 0;
+        let b = &self.buckets[bucket];
+        let mut moving = Displaced {
+            fp: b.fp[slot],
+            count: b.count[slot],
+            keyed: b.is_keyed(slot),
+        };
+        let mut from = bucket;
+        if let Some((to, to_slot)) = hop {
+            moving = self.put(to, to_slot, moving);
+            from = to;
+        }
+        self.put(
+            bucket,
+            slot,
+            Displaced {
+                fp: slots.fp,
+                count: narrow(target.max(count)),
+                keyed: false,
+            },
+        );
+        if moving.count > 0 {
+            self.kick_out(from, moving);
+        }
+        match self.find_heavy(slots) {
+            Some((bucket, slot)) => {
+                let count = self.buckets[bucket].count[slot];
+                if !self.buckets[bucket].is_keyed(slot) {
+                    self.offer(key, bucket, slot, count);
+                }
+                u64::from(count)
+            }
+            None => 0,
+        }
+    }
+
+    /// Writes `entry` into heavy `slot` of `bucket` and returns what was there.
+    #[inline]
+    fn put(&mut self, bucket: usize, slot: usize, entry: Displaced) -> Displaced {
+        let b = &mut self.buckets[bucket];
+        let old = Displaced {
+            fp: std::mem::replace(&mut b.fp[slot], entry.fp),
+            count: std::mem::replace(&mut b.count[slot], entry.count),
+            keyed: b.is_keyed(slot),
+        };
+        b.set_keyed(slot, entry.keyed);
+        old
+    }
+
+    /// The flat index of the bucket in the other table where an entry of `bucket` with
+    /// fingerprint `fp` may also live.
+    #[inline]
+    fn other_bucket(&self, bucket: usize, fp: u16) -> usize {
+        let b = self.buckets_per_table;
+        let (table, index) = (bucket / b, bucket % b);
+        (1 - table) * b + self.alternate(index, fp)
+    }
+
+    /// Relocates a displaced heavy entry to its alternate bucket, displacing that bucket's
+    /// smaller entry in turn, for at most [`MAX_KICKS`] hops; entries below the survival share
+    /// of `N` are dropped instead (their keys stay in the key table until a larger item needs
+    /// the room).
+    fn kick_out(&mut self, mut from: usize, mut entry: Displaced) {
+        for _ in 0..MAX_KICKS {
+            if f64::from(entry.count) < self.survival_share * self.total as f64 {
+                return;
+            }
+            let to = self.other_bucket(from, entry.fp);
+            let slot = self.buckets[to].smaller();
+            if self.buckets[to].count[slot] >= entry.count {
+                // Both slots there hold more: the entry in flight is the one to drop.
+                return;
+            }
+            entry = self.put(to, slot, entry);
+            if entry.count == 0 {
+                return;
+            }
+            from = to;
+        }
+    }
+}
