@@ -181,7 +181,7 @@ pub(super) struct RankedPrefix {
     pub(super) sketch: Option<String>,
 }
 
-/// Slots of each direction's prefix cache (a power of two).
+/// Slots of each direction's prefix cache (a power of two; sets of two ways).
 const CACHE_SLOTS: usize = 1024;
 /// Distinct address coupons a cache slot holds before its sums go to the views.
 const SLOT_COUPONS: usize = 8;
@@ -277,7 +277,7 @@ impl PrefixViews {
     /// [`count_source`](Self::count_source)).
     ///
     /// A flow chunk's work here is a mask, a multiply and two additions per address: the sums
-    /// wait in a direct-mapped cache per direction keyed by the address's prefix at its
+    /// wait in a two-way set-associative cache per direction keyed by the address's prefix at its
     /// family's longest length (a few hundred /24s carry most traffic, so nearly every chunk
     /// hits), with the distinct coupons seen (a repeated address costs nothing more). They go
     /// to the sketches of every length when another prefix takes the slot, when the slot holds
@@ -323,10 +323,24 @@ impl PrefixViews {
             return;
         }
         let prefix = Prefix::of(address, longest);
-        let index = slot_of(&prefix);
-        if self.caches[side][index].prefix != Some(prefix) {
-            self.flush(side, index);
-        }
+        // Two ways per set: two busy prefixes whose slots collide would otherwise take the
+        // slot from each other on every chunk, each time sending their sums on.
+        let set = slot_of(&prefix) & !1;
+        let cache = &self.caches[side];
+        let index = if cache[set].prefix == Some(prefix) {
+            set
+        } else if cache[set + 1].prefix == Some(prefix) {
+            set + 1
+        } else {
+            // The lighter way makes room, as in the flow cache.
+            let victim = if cache[set + 1].packets < cache[set].packets {
+                set + 1
+            } else {
+                set
+            };
+            self.flush(side, victim);
+            victim
+        };
         // Up to 8 host bits, the host's bit in `seen`; else the coupons waiting.
         let host = (prefix.host_bits() <= 8).then(|| host_byte(address));
         let slot = &self.caches[side][index];

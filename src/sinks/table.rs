@@ -76,9 +76,12 @@ pub fn render(report: &IntervalReport, top: usize) -> String {
         .any(|list| list.iter().take(top).any(|f| !f.lower_bound.is_none()))
         || shown(&report.top_sources)
         || shown(&report.top_destinations)
-        || [&report.top_source_prefixes, &report.top_destination_prefixes]
-            .iter()
-            .any(|list| list.iter().any(|p| !p.lower_bound.is_none()));
+        || [
+            &report.top_source_prefixes,
+            &report.top_destination_prefixes,
+        ]
+        .iter()
+        .any(|list| list.iter().any(|p| !p.lower_bound.is_none()));
     if bounded {
         out.push_str(LOWER_BOUND_NOTE);
     }
