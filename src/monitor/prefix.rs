@@ -211,6 +211,37 @@ const EMPTY_SLOT: Slot = Slot {
     seen: [0; 4],
 };
 
+/// What a cache slot hands on: the sums of one prefix at its family's longest length since
+/// they last went on, and the coupons of its addresses not handed on before.
+pub(super) struct Handed {
+    /// 0 sources, 1 destinations.
+    pub(super) side: usize,
+    longest: Prefix,
+    pub(super) packets: u64,
+    pub(super) bytes: u64,
+    coupons: [Option<Coupon>; SLOT_COUPONS],
+    held: usize,
+}
+
+impl Handed {
+    /// Its prefix at every length of `lengths` of its family.
+    pub(super) fn prefixes<'a>(
+        &'a self,
+        lengths: &'a PrefixLengths,
+    ) -> impl Iterator<Item = Prefix> + 'a {
+        let address = self.longest.address();
+        lengths
+            .of(&address)
+            .iter()
+            .map(move |&length| Prefix::of(&address, length))
+    }
+
+    /// The coupons of its addresses.
+    pub(super) fn coupons(&self) -> impl Iterator<Item = Coupon> + '_ {
+        self.coupons[..self.held].iter().flatten().copied()
+    }
+}
+
 /// The prefix views of one set.
 pub(super) struct PrefixViews {
     lengths: PrefixLengths,
@@ -292,11 +323,61 @@ impl PrefixViews {
         bytes: u64,
         coupons: Option<(Coupon, Coupon)>,
     ) {
-        self.cache(0, &key.src, packets, bytes, coupons.map(|c| c.0));
-        self.cache(1, &key.dst, packets, bytes, coupons.map(|c| c.1));
+        if self.caches[0].is_empty() {
+            self.count_now(key, packets, bytes, coupons);
+            return;
+        }
+        for handed in self
+            .stage(key, packets, bytes, coupons)
+            .into_iter()
+            .flatten()
+        {
+            self.apply(&handed);
+        }
     }
 
-    /// Adds to the cache of direction `side` (0 sources, 1 destinations).
+    /// [`count`](Self::count) without a cache: every prefix of every length at once.
+    fn count_now(
+        &mut self,
+        key: &FlowKey,
+        packets: u64,
+        bytes: u64,
+        coupons: Option<(Coupon, Coupon)>,
+    ) {
+        let lengths = self.lengths;
+        for &length in lengths.of(&key.src) {
+            let prefix = Prefix::of(&key.src, length);
+            let hash = self.hash(&prefix);
+            self.count_source(&prefix, hash, packets, bytes, coupons.map(|c| c.0));
+        }
+        for &length in lengths.of(&key.dst) {
+            let prefix = Prefix::of(&key.dst, length);
+            let hash = self.hash(&prefix);
+            self.count_destination(&prefix, hash, packets, bytes, coupons.map(|c| c.1));
+        }
+    }
+
+    /// Adds flow `key`'s packets to the caches (which these views must have: see
+    /// [`with_cache`](Self::with_cache)), and returns what they hand on: the sums of a slot
+    /// another prefix took or whose coupons were full, for the views of every length (the
+    /// one-thread path applies them, a producer sends them to their prefixes' owners).
+    #[inline]
+    pub(super) fn stage(
+        &mut self,
+        key: &FlowKey,
+        packets: u64,
+        bytes: u64,
+        coupons: Option<(Coupon, Coupon)>,
+    ) -> [Option<Handed>; 2] {
+        [
+            self.cache(0, &key.src, packets, bytes, coupons.map(|c| c.0)),
+            self.cache(1, &key.dst, packets, bytes, coupons.map(|c| c.1)),
+        ]
+    }
+
+    /// Adds to the cache of direction `side` (0 sources, 1 destinations); returns what a slot
+    /// hands on to make room (at most one slot a call: a slot freed for this prefix has no
+    /// coupons to overflow).
     #[inline]
     fn cache(
         &mut self,
@@ -305,28 +386,14 @@ impl PrefixViews {
         packets: u64,
         bytes: u64,
         coupon: Option<Coupon>,
-    ) {
-        let Some(&longest) = self.lengths.of(address).last() else {
-            return;
-        };
-        if self.caches[side].is_empty() {
-            let lengths = self.lengths;
-            for &length in lengths.of(address) {
-                let prefix = Prefix::of(address, length);
-                let hash = self.hash(&prefix);
-                if side == 0 {
-                    self.count_source(&prefix, hash, packets, bytes, coupon);
-                } else {
-                    self.count_destination(&prefix, hash, packets, bytes, coupon);
-                }
-            }
-            return;
-        }
+    ) -> Option<Handed> {
+        let &longest = self.lengths.of(address).last()?;
         let prefix = Prefix::of(address, longest);
         // Two ways per set: two busy prefixes whose slots collide would otherwise take the
         // slot from each other on every chunk, each time sending their sums on.
         let set = slot_of(&prefix) & !1;
         let cache = &self.caches[side];
+        let mut handed = None;
         let index = if cache[set].prefix == Some(prefix) {
             set
         } else if cache[set + 1].prefix == Some(prefix) {
@@ -338,7 +405,7 @@ impl PrefixViews {
             } else {
                 set
             };
-            self.flush(side, victim);
+            handed = self.take(side, victim, true);
             victim
         };
         // Up to 8 host bits, the host's bit in `seen`; else the coupons waiting.
@@ -350,7 +417,7 @@ impl PrefixViews {
         });
         // Full coupons go on first, so that every coupon waits with packets of its own.
         if new.is_some() && slot.held == SLOT_COUPONS {
-            self.hand_on(side, index, false);
+            handed = self.take(side, index, false);
         }
         let slot = &mut self.caches[side][index];
         slot.prefix = Some(prefix);
@@ -363,19 +430,13 @@ impl PrefixViews {
                 slot.seen[host / 64] |= 1 << (host % 64);
             }
         }
+        handed
     }
 
-    /// Hands slot `index` of direction `side`'s cache on to the views of every length, and
-    /// empties it.
-    fn flush(&mut self, side: usize, index: usize) {
-        self.hand_on(side, index, true);
-    }
-
-    /// Hands the sums and coupons of slot `index` of direction `side`'s cache on to the views
-    /// of every length; `empty`: frees the slot, else it keeps its prefix and the hosts seen.
-    /// Out of line: once per many chunks.
-    #[inline(never)]
-    fn hand_on(&mut self, side: usize, index: usize, empty: bool) {
+    /// Takes the sums and coupons of slot `index` of direction `side`'s cache (`None` if it has
+    /// none); `empty`: frees the slot, else it keeps its prefix and the hosts seen.
+    #[inline]
+    fn take(&mut self, side: usize, index: usize, empty: bool) -> Option<Handed> {
         let kept = &mut self.caches[side][index];
         let slot = *kept;
         *kept = if empty {
@@ -387,28 +448,46 @@ impl PrefixViews {
                 ..EMPTY_SLOT
             }
         };
-        let Some(longest) = slot.prefix else {
-            return;
-        };
-        if slot.packets == 0 {
-            return;
+        let longest = slot.prefix.filter(|_| slot.packets > 0)?;
+        Some(Handed {
+            side,
+            longest,
+            packets: slot.packets,
+            bytes: slot.bytes,
+            coupons: slot.coupons,
+            held: slot.held,
+        })
+    }
+
+    /// Everything the caches hold, emptied: at the end of an interval.
+    pub(super) fn take_all(&mut self) -> Vec<Handed> {
+        let mut all = Vec::new();
+        for side in 0..2 {
+            for index in 0..self.caches[side].len() {
+                all.extend(self.take(side, index, true));
+            }
         }
-        let address = longest.address();
+        all
+    }
+
+    /// Counts what a cache handed on into the views of every length. Out of line: once per
+    /// many chunks.
+    #[inline(never)]
+    fn apply(&mut self, handed: &Handed) {
         let lengths = self.lengths;
-        for &length in lengths.of(&address) {
-            let prefix = Prefix::of(&address, length);
+        for prefix in handed.prefixes(&lengths) {
             let hash = self.hash(&prefix);
-            let view = if side == 0 {
+            let view = if handed.side == 0 {
                 &mut self.sources
             } else {
                 &mut self.destinations
             };
-            let count = view.add(&prefix, hash, slot.packets, slot.bytes);
+            let count = view.add(&prefix, hash, handed.packets, handed.bytes);
             if let Some(distinct) = &mut self.distinct {
-                let table = &mut distinct[side];
-                let mut packets = slot.packets;
-                for coupon in slot.coupons[..slot.held].iter().flatten() {
-                    table.insert(&prefix, hash, *coupon, packets, || count);
+                let table = &mut distinct[handed.side];
+                let mut packets = handed.packets;
+                for coupon in handed.coupons() {
+                    table.insert(&prefix, hash, coupon, packets, || count);
                     packets = 0;
                 }
             }
@@ -417,10 +496,28 @@ impl PrefixViews {
 
     /// Hands every cached sum on to the views: before the top lists are read.
     pub(super) fn settle(&mut self) {
-        for side in 0..2 {
-            for index in 0..self.caches[side].len() {
-                self.flush(side, index);
-            }
+        for handed in self.take_all() {
+            self.apply(&handed);
+        }
+    }
+
+    /// Counts `address` (a coupon) among the distinct addresses of `prefix` (of
+    /// [`hash`](Self::hash) `hash`) of direction `side` (0 sources, 1 destinations), with no
+    /// packets: a producer's further coupons of a prefix whose sums it sent just before.
+    pub(super) fn count_address(
+        &mut self,
+        side: usize,
+        prefix: &Prefix,
+        hash: u64,
+        address: Coupon,
+    ) {
+        let view = if side == 0 {
+            &self.sources
+        } else {
+            &self.destinations
+        };
+        if let Some(distinct) = &mut self.distinct {
+            distinct[side].insert(prefix, hash, address, 0, || view.packets(prefix, hash));
         }
     }
 
