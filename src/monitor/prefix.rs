@@ -11,10 +11,10 @@
 //! thousands of addresses has room to spare for the few hundred /8s, the /16s and the busy /24s
 //! of an interval. Top lists are drawn per length from it. Distinct addresses: a
 //! [`KeyedDistinct`] per direction keyed by prefix, fed the address's HLL coupon (computed once
-//! per address for the interval's distinct count), as fan-in is fed the peer's; it tracks
-//! `tracked_keys(top × lengths)` prefixes (lengths: the most of one family), so with the
-//! defaults at most 480 per direction, about 8 MB each once every tracked prefix has over
-//! 1 500 addresses.
+//! per address for the interval's distinct count), as fan-in is fed the peer's; it tracks as
+//! many prefixes as a fan table tracks addresses (`tracked_keys(top)`: 256 per direction with
+//! the defaults, for every length), about 4.2 MB each once every tracked prefix has over 1 500
+//! addresses.
 //!
 //! Cost: on the one-thread path a flow chunk adds to a small cache per direction keyed by its
 //! address's longest prefix, and the sums reach the sketches of every length in batches
@@ -265,7 +265,9 @@ impl PrefixViews {
         if lengths.is_empty() {
             return None;
         }
-        let tracked = tracked_keys(sized.top.saturating_mul(lengths.most_per_family()));
+        // As many as the fan tables: the table's memory grows with `top` (a collector run with
+        // a top of 100 000 must not clear a table of millions each interval).
+        let tracked = tracked_keys(sized.top);
         let lg_k = fan_lg_k(sized.hll_lg_k);
         Some(Self {
             lengths,
