@@ -16,12 +16,14 @@
 //! the defaults, for every length), about 4.2 MB each once every tracked prefix has over 1 500
 //! addresses.
 //!
-//! Cost: on the one-thread path a flow chunk adds to a small cache per direction keyed by its
-//! address's longest prefix, and the sums reach the sketches of every length in batches
-//! ([`PrefixViews::count`]), so the prefix views cost a fraction of a CHK insert per chunk
-//! rather than six. With workers, each prefix has its own owner (by its hash, as an address
-//! has), so every prefix is counted whole on one owner and the per-owner top lists combine like
-//! the address views'; the producer sends one update per prefix and length.
+//! Cost: a flow chunk adds to a small cache per direction keyed by its address's longest
+//! prefix, and the sums reach the sketches of every length in batches, with each address of a
+//! /24 once an interval ([`PrefixViews::count`]): a fraction of a CHK insert per chunk rather
+//! than six, plus the distinct-address work of each new address (docs/BENCHMARKS.md, "Prefix
+//! views"). With workers, each prefix has its own owner (by its hash, as an address has), so
+//! every prefix is counted whole on one owner and the per-owner top lists combine like the
+//! address views'; the producer keeps the caches and sends what they hand on
+//! ([`PrefixViews::stage`]), one update per length and batch and one per further address.
 
 use super::config::{fan_lg_k, tracked_keys, MonitorConfig};
 use super::heavy::HeavyHitters;
@@ -245,9 +247,9 @@ impl Handed {
 /// The prefix views of one set.
 pub(super) struct PrefixViews {
     lengths: PrefixLengths,
-    /// Per direction (sources, destinations), the one-thread path's cache of prefix sums
-    /// (see [`count`](Self::count)); empty on owner threads, which get their updates per
-    /// prefix.
+    /// Per direction (sources, destinations), the cache of prefix sums of a packet thread (see
+    /// [`count`](Self::count) and [`stage`](Self::stage)); empty on owner threads, which get
+    /// their updates per prefix.
     caches: [Vec<Slot>; 2],
     sources: HeavyHitters<Prefix>,
     destinations: HeavyHitters<Prefix>,
