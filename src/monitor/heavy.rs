@@ -66,6 +66,15 @@ impl<K: ViewKey> HeavyHitters<K> {
         }
     }
 
+    /// The packet count of `key` (of [`hash`](Self::hash) `hash`) so far: estimated when
+    /// sketched, 0 for a key not held.
+    pub(super) fn packets(&self, key: &K, hash: u64) -> u64 {
+        match self {
+            HeavyHitters::Sketched { packets, .. } => packets.count_hashed(key, hash),
+            HeavyHitters::Exact { counts, .. } => counts.get(key).map_or(0, |c| c.0),
+        }
+    }
+
     /// Reads what [`add`](Self::add) of a key of hash `hash` reads first and returns a word of
     /// it (see [`CuckooHeavyKeeper::prefetch`]).
     #[inline]

@@ -150,13 +150,9 @@ impl IntervalAggregator {
     fn with_outlet(config: MonitorConfig, outlet: Outlet) -> Self {
         let here = matches!(outlet, Outlet::Here { .. });
         let sketch_bytes = if here { config.sketch_bytes } else { 0 };
-        let views = ViewSet::new(&config, sketch_bytes, here);
         Self {
-            views: if here {
-                views.with_prefix_cache()
-            } else {
-                views
-            },
+            // With owners too: a producer sends its cache's sums on, not every chunk.
+            views: ViewSet::new(&config, sketch_bytes, here).with_prefix_cache(),
             outlet,
             cache: FlowCache::new(),
             interval_start: None,
@@ -326,6 +322,12 @@ impl IntervalAggregator {
         };
         let (views, outlet) = (&mut self.views, &mut self.outlet);
         self.cache.drain(|flow| count_flow(views, outlet, flow));
+        // The owners must have every update of the interval before they hear it closed.
+        if let (Outlet::Owners(producer), Some(prefixes)) = (outlet, views.prefixes.as_mut()) {
+            for handed in prefixes.take_all() {
+                producer.dispatch_prefixes(prefixes, &handed);
+            }
+        }
         let reported = self.interval.packets > 0 || keep_empty;
         let telemetry = self.telemetry.take();
         let part = reported.then(|| IntervalPart {
@@ -367,7 +369,7 @@ fn count_flow(
     let hashes = views.hashes(&key);
     match outlet {
         Outlet::Owners(producer) => {
-            producer.dispatch(&key, packets, bytes, hashes, views.prefixes.as_ref())
+            producer.dispatch(&key, packets, bytes, hashes, views.prefixes.as_mut())
         }
         Outlet::Here { .. } => views.count(&key, packets, bytes, hashes),
     }

@@ -11,17 +11,19 @@
 //! thousands of addresses has room to spare for the few hundred /8s, the /16s and the busy /24s
 //! of an interval. Top lists are drawn per length from it. Distinct addresses: a
 //! [`KeyedDistinct`] per direction keyed by prefix, fed the address's HLL coupon (computed once
-//! per address for the interval's distinct count), as fan-in is fed the peer's; it tracks
-//! `tracked_keys(top × lengths)` prefixes (lengths: the most of one family), so with the
-//! defaults at most 480 per direction, about 8 MB each once every tracked prefix has over
-//! 1 500 addresses.
+//! per address for the interval's distinct count), as fan-in is fed the peer's; it tracks as
+//! many prefixes as a fan table tracks addresses (`tracked_keys(top)`: 256 per direction with
+//! the defaults, for every length), about 4.2 MB each once every tracked prefix has over 1 500
+//! addresses.
 //!
-//! Cost: on the one-thread path a flow chunk adds to a small cache per direction keyed by its
-//! address's longest prefix, and the sums reach the sketches of every length in batches
-//! ([`PrefixViews::count`]), so the prefix views cost a fraction of a CHK insert per chunk
-//! rather than six. With workers, each prefix has its own owner (by its hash, as an address
-//! has), so every prefix is counted whole on one owner and the per-owner top lists combine like
-//! the address views'; the producer sends one update per prefix and length.
+//! Cost: a flow chunk adds to a small cache per direction keyed by its address's longest
+//! prefix, and the sums reach the sketches of every length in batches, with each address of a
+//! /24 once an interval ([`PrefixViews::count`]): a fraction of a CHK insert per chunk rather
+//! than six, plus the distinct-address work of each new address (docs/BENCHMARKS.md, "Prefix
+//! views"). With workers, each prefix has its own owner (by its hash, as an address has), so
+//! every prefix is counted whole on one owner and the per-owner top lists combine like the
+//! address views'; the producer keeps the caches and sends what they hand on
+//! ([`PrefixViews::stage`]), one update per length and batch and one per further address.
 
 use super::config::{fan_lg_k, tracked_keys, MonitorConfig};
 use super::heavy::HeavyHitters;
@@ -181,7 +183,7 @@ pub(super) struct RankedPrefix {
     pub(super) sketch: Option<String>,
 }
 
-/// Slots of each direction's prefix cache (a power of two).
+/// Slots of each direction's prefix cache (a power of two; sets of two ways).
 const CACHE_SLOTS: usize = 1024;
 /// Distinct address coupons a cache slot holds before its sums go to the views.
 const SLOT_COUPONS: usize = 8;
@@ -211,12 +213,43 @@ const EMPTY_SLOT: Slot = Slot {
     seen: [0; 4],
 };
 
+/// What a cache slot hands on: the sums of one prefix at its family's longest length since
+/// they last went on, and the coupons of its addresses not handed on before.
+pub(super) struct Handed {
+    /// 0 sources, 1 destinations.
+    pub(super) side: usize,
+    longest: Prefix,
+    pub(super) packets: u64,
+    pub(super) bytes: u64,
+    coupons: [Option<Coupon>; SLOT_COUPONS],
+    held: usize,
+}
+
+impl Handed {
+    /// Its prefix at every length of `lengths` of its family.
+    pub(super) fn prefixes<'a>(
+        &'a self,
+        lengths: &'a PrefixLengths,
+    ) -> impl Iterator<Item = Prefix> + 'a {
+        let address = self.longest.address();
+        lengths
+            .of(&address)
+            .iter()
+            .map(move |&length| Prefix::of(&address, length))
+    }
+
+    /// The coupons of its addresses.
+    pub(super) fn coupons(&self) -> impl Iterator<Item = Coupon> + '_ {
+        self.coupons[..self.held].iter().flatten().copied()
+    }
+}
+
 /// The prefix views of one set.
 pub(super) struct PrefixViews {
     lengths: PrefixLengths,
-    /// Per direction (sources, destinations), the one-thread path's cache of prefix sums
-    /// (see [`count`](Self::count)); empty on owner threads, which get their updates per
-    /// prefix.
+    /// Per direction (sources, destinations), the cache of prefix sums of a packet thread (see
+    /// [`count`](Self::count) and [`stage`](Self::stage)); empty on owner threads, which get
+    /// their updates per prefix.
     caches: [Vec<Slot>; 2],
     sources: HeavyHitters<Prefix>,
     destinations: HeavyHitters<Prefix>,
@@ -234,7 +267,9 @@ impl PrefixViews {
         if lengths.is_empty() {
             return None;
         }
-        let tracked = tracked_keys(sized.top.saturating_mul(lengths.most_per_family()));
+        // As many as the fan tables: the table's memory grows with `top` (a collector run with
+        // a top of 100 000 must not clear a table of millions each interval).
+        let tracked = tracked_keys(sized.top);
         let lg_k = fan_lg_k(sized.hll_lg_k);
         Some(Self {
             lengths,
@@ -277,7 +312,7 @@ impl PrefixViews {
     /// [`count_source`](Self::count_source)).
     ///
     /// A flow chunk's work here is a mask, a multiply and two additions per address: the sums
-    /// wait in a direct-mapped cache per direction keyed by the address's prefix at its
+    /// wait in a two-way set-associative cache per direction keyed by the address's prefix at its
     /// family's longest length (a few hundred /24s carry most traffic, so nearly every chunk
     /// hits), with the distinct coupons seen (a repeated address costs nothing more). They go
     /// to the sketches of every length when another prefix takes the slot, when the slot holds
@@ -292,11 +327,61 @@ impl PrefixViews {
         bytes: u64,
         coupons: Option<(Coupon, Coupon)>,
     ) {
-        self.cache(0, &key.src, packets, bytes, coupons.map(|c| c.0));
-        self.cache(1, &key.dst, packets, bytes, coupons.map(|c| c.1));
+        if self.caches[0].is_empty() {
+            self.count_now(key, packets, bytes, coupons);
+            return;
+        }
+        for handed in self
+            .stage(key, packets, bytes, coupons)
+            .into_iter()
+            .flatten()
+        {
+            self.apply(&handed);
+        }
     }
 
-    /// Adds to the cache of direction `side` (0 sources, 1 destinations).
+    /// [`count`](Self::count) without a cache: every prefix of every length at once.
+    fn count_now(
+        &mut self,
+        key: &FlowKey,
+        packets: u64,
+        bytes: u64,
+        coupons: Option<(Coupon, Coupon)>,
+    ) {
+        let lengths = self.lengths;
+        for &length in lengths.of(&key.src) {
+            let prefix = Prefix::of(&key.src, length);
+            let hash = self.hash(&prefix);
+            self.count_source(&prefix, hash, packets, bytes, coupons.map(|c| c.0));
+        }
+        for &length in lengths.of(&key.dst) {
+            let prefix = Prefix::of(&key.dst, length);
+            let hash = self.hash(&prefix);
+            self.count_destination(&prefix, hash, packets, bytes, coupons.map(|c| c.1));
+        }
+    }
+
+    /// Adds flow `key`'s packets to the caches (which these views must have: see
+    /// [`with_cache`](Self::with_cache)), and returns what they hand on: the sums of a slot
+    /// another prefix took or whose coupons were full, for the views of every length (the
+    /// one-thread path applies them, a producer sends them to their prefixes' owners).
+    #[inline]
+    pub(super) fn stage(
+        &mut self,
+        key: &FlowKey,
+        packets: u64,
+        bytes: u64,
+        coupons: Option<(Coupon, Coupon)>,
+    ) -> [Option<Handed>; 2] {
+        [
+            self.cache(0, &key.src, packets, bytes, coupons.map(|c| c.0)),
+            self.cache(1, &key.dst, packets, bytes, coupons.map(|c| c.1)),
+        ]
+    }
+
+    /// Adds to the cache of direction `side` (0 sources, 1 destinations); returns what a slot
+    /// hands on to make room (at most one slot a call: a slot freed for this prefix has no
+    /// coupons to overflow).
     #[inline]
     fn cache(
         &mut self,
@@ -305,28 +390,28 @@ impl PrefixViews {
         packets: u64,
         bytes: u64,
         coupon: Option<Coupon>,
-    ) {
-        let Some(&longest) = self.lengths.of(address).last() else {
-            return;
-        };
-        if self.caches[side].is_empty() {
-            let lengths = self.lengths;
-            for &length in lengths.of(address) {
-                let prefix = Prefix::of(address, length);
-                let hash = self.hash(&prefix);
-                if side == 0 {
-                    self.count_source(&prefix, hash, packets, bytes, coupon);
-                } else {
-                    self.count_destination(&prefix, hash, packets, bytes, coupon);
-                }
-            }
-            return;
-        }
+    ) -> Option<Handed> {
+        let &longest = self.lengths.of(address).last()?;
         let prefix = Prefix::of(address, longest);
-        let index = slot_of(&prefix);
-        if self.caches[side][index].prefix != Some(prefix) {
-            self.flush(side, index);
-        }
+        // Two ways per set: two busy prefixes whose slots collide would otherwise take the
+        // slot from each other on every chunk, each time sending their sums on.
+        let set = slot_of(&prefix) & !1;
+        let cache = &self.caches[side];
+        let mut handed = None;
+        let index = if cache[set].prefix == Some(prefix) {
+            set
+        } else if cache[set + 1].prefix == Some(prefix) {
+            set + 1
+        } else {
+            // The lighter way makes room, as in the flow cache.
+            let victim = if cache[set + 1].packets < cache[set].packets {
+                set + 1
+            } else {
+                set
+            };
+            handed = self.take(side, victim, true);
+            victim
+        };
         // Up to 8 host bits, the host's bit in `seen`; else the coupons waiting.
         let host = (prefix.host_bits() <= 8).then(|| host_byte(address));
         let slot = &self.caches[side][index];
@@ -336,7 +421,7 @@ impl PrefixViews {
         });
         // Full coupons go on first, so that every coupon waits with packets of its own.
         if new.is_some() && slot.held == SLOT_COUPONS {
-            self.hand_on(side, index, false);
+            handed = self.take(side, index, false);
         }
         let slot = &mut self.caches[side][index];
         slot.prefix = Some(prefix);
@@ -349,19 +434,13 @@ impl PrefixViews {
                 slot.seen[host / 64] |= 1 << (host % 64);
             }
         }
+        handed
     }
 
-    /// Hands slot `index` of direction `side`'s cache on to the views of every length, and
-    /// empties it.
-    fn flush(&mut self, side: usize, index: usize) {
-        self.hand_on(side, index, true);
-    }
-
-    /// Hands the sums and coupons of slot `index` of direction `side`'s cache on to the views
-    /// of every length; `empty`: frees the slot, else it keeps its prefix and the hosts seen.
-    /// Out of line: once per many chunks.
-    #[inline(never)]
-    fn hand_on(&mut self, side: usize, index: usize, empty: bool) {
+    /// Takes the sums and coupons of slot `index` of direction `side`'s cache (`None` if it has
+    /// none); `empty`: frees the slot, else it keeps its prefix and the hosts seen.
+    #[inline]
+    fn take(&mut self, side: usize, index: usize, empty: bool) -> Option<Handed> {
         let kept = &mut self.caches[side][index];
         let slot = *kept;
         *kept = if empty {
@@ -373,28 +452,46 @@ impl PrefixViews {
                 ..EMPTY_SLOT
             }
         };
-        let Some(longest) = slot.prefix else {
-            return;
-        };
-        if slot.packets == 0 {
-            return;
+        let longest = slot.prefix.filter(|_| slot.packets > 0)?;
+        Some(Handed {
+            side,
+            longest,
+            packets: slot.packets,
+            bytes: slot.bytes,
+            coupons: slot.coupons,
+            held: slot.held,
+        })
+    }
+
+    /// Everything the caches hold, emptied: at the end of an interval.
+    pub(super) fn take_all(&mut self) -> Vec<Handed> {
+        let mut all = Vec::new();
+        for side in 0..2 {
+            for index in 0..self.caches[side].len() {
+                all.extend(self.take(side, index, true));
+            }
         }
-        let address = longest.address();
+        all
+    }
+
+    /// Counts what a cache handed on into the views of every length. Out of line: once per
+    /// many chunks.
+    #[inline(never)]
+    fn apply(&mut self, handed: &Handed) {
         let lengths = self.lengths;
-        for &length in lengths.of(&address) {
-            let prefix = Prefix::of(&address, length);
+        for prefix in handed.prefixes(&lengths) {
             let hash = self.hash(&prefix);
-            let view = if side == 0 {
+            let view = if handed.side == 0 {
                 &mut self.sources
             } else {
                 &mut self.destinations
             };
-            let count = view.add(&prefix, hash, slot.packets, slot.bytes);
+            let count = view.add(&prefix, hash, handed.packets, handed.bytes);
             if let Some(distinct) = &mut self.distinct {
-                let table = &mut distinct[side];
-                let mut packets = slot.packets;
-                for coupon in slot.coupons[..slot.held].iter().flatten() {
-                    table.insert(&prefix, hash, *coupon, packets, || count);
+                let table = &mut distinct[handed.side];
+                let mut packets = handed.packets;
+                for coupon in handed.coupons() {
+                    table.insert(&prefix, hash, coupon, packets, || count);
                     packets = 0;
                 }
             }
@@ -403,10 +500,28 @@ impl PrefixViews {
 
     /// Hands every cached sum on to the views: before the top lists are read.
     pub(super) fn settle(&mut self) {
-        for side in 0..2 {
-            for index in 0..self.caches[side].len() {
-                self.flush(side, index);
-            }
+        for handed in self.take_all() {
+            self.apply(&handed);
+        }
+    }
+
+    /// Counts `address` (a coupon) among the distinct addresses of `prefix` (of
+    /// [`hash`](Self::hash) `hash`) of direction `side` (0 sources, 1 destinations), with no
+    /// packets: a producer's further coupons of a prefix whose sums it sent just before.
+    pub(super) fn count_address(
+        &mut self,
+        side: usize,
+        prefix: &Prefix,
+        hash: u64,
+        address: Coupon,
+    ) {
+        let view = if side == 0 {
+            &self.sources
+        } else {
+            &self.destinations
+        };
+        if let Some(distinct) = &mut self.distinct {
+            distinct[side].insert(prefix, hash, address, 0, || view.packets(prefix, hash));
         }
     }
 

@@ -264,6 +264,21 @@ impl ViewSet {
         }
     }
 
+    /// One more address of a source (`source`) or destination prefix, for its distinct
+    /// addresses: a producer's further coupons of a prefix whose sums it sent before them.
+    #[inline]
+    pub(super) fn count_prefix_address(
+        &mut self,
+        source: bool,
+        prefix: &Prefix,
+        hash: u64,
+        address: Coupon,
+    ) {
+        if let Some(prefixes) = &mut self.prefixes {
+            prefixes.count_address(usize::from(!source), prefix, hash, address);
+        }
+    }
+
     /// The top `top` of every view, both counts, fan-in or fan-out attached (and its sketch
     /// with `--fan-sketches`).
     pub(super) fn top_lists(&self, top: usize) -> TopLists {

@@ -32,9 +32,9 @@ fn documented_bound(sketch_bytes: u64, hll_lg_k: u8, workers: u64) -> u64 {
         hhmon::monitor::tracked_keys(20),
         hhmon::monitor::fan_lg_k(hll_lg_k),
     ) as u64;
-    // Default prefix lengths: three per family, so `tracked_keys(3 × top)` prefixes per table.
+    // As many tracked prefixes per table as a fan table tracks addresses.
     let prefixes = hhmon::sketch::keyed::max_memory_bytes::<hhmon::prefix::Prefix>(
-        hhmon::monitor::tracked_keys(3 * 20),
+        hhmon::monitor::tracked_keys(20),
         hhmon::monitor::fan_lg_k(hll_lg_k),
     ) as u64;
     let (sets, batches) = if workers > 1 {

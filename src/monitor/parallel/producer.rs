@@ -6,9 +6,8 @@ use super::protocol::{Closed, Message, Update};
 use super::{BATCH, BATCHES_PER_LANE};
 use crate::decode::FlowKey;
 use crate::monitor::assemble::IntervalPart;
-use crate::monitor::prefix::PrefixViews;
+use crate::monitor::prefix::{Handed, PrefixViews};
 use crate::monitor::views::address_coupon;
-use crate::prefix::Prefix;
 use crate::sketch::hll::Coupon;
 use std::sync::mpsc::{Receiver, Sender, SyncSender};
 
@@ -86,9 +85,9 @@ impl Producer {
     }
 
     /// Queues the updates of `packets` packets of flow `key` of `bytes` bytes in all, given the
-    /// views' hashes of its keys, and those of its prefixes when `prefixes` (whose lengths
-    /// and hash they take) is given: each prefix goes to its own owner, so that it is counted
-    /// whole in one place.
+    /// views' hashes of its keys; and when `prefixes` is given, adds the flow to its caches
+    /// and queues what they hand on (each prefix goes to its own owner, so that it is counted
+    /// whole in one place).
     #[inline]
     pub(crate) fn dispatch(
         &mut self,
@@ -96,7 +95,7 @@ impl Producer {
         packets: u64,
         bytes: u64,
         (flow_hash, src_hash, dst_hash): (u64, u64, u64),
-        prefixes: Option<&PrefixViews>,
+        prefixes: Option<&mut PrefixViews>,
     ) {
         let (src, dst) = if self.distinct {
             (address_coupon(&key.src), address_coupon(&key.dst))
@@ -136,35 +135,51 @@ impl Producer {
         );
         if let Some(prefixes) = prefixes {
             let coupons = self.distinct.then_some((src, dst));
-            for &length in prefixes.lengths().of(&key.src) {
-                let prefix = Prefix::of(&key.src, length);
-                let hash = prefixes.hash(&prefix);
-                let address = coupons.map(|c| c.0);
-                self.push(
-                    hash,
-                    Update::SourcePrefix {
-                        prefix,
-                        hash,
-                        packets,
-                        bytes,
-                        address,
-                    },
-                );
+            for handed in prefixes
+                .stage(key, packets, bytes, coupons)
+                .into_iter()
+                .flatten()
+            {
+                self.dispatch_prefixes(prefixes, &handed);
             }
-            for &length in prefixes.lengths().of(&key.dst) {
-                let prefix = Prefix::of(&key.dst, length);
-                let hash = prefixes.hash(&prefix);
-                let address = coupons.map(|c| c.1);
-                self.push(
+        }
+    }
+
+    /// Queues what a prefix cache handed on (see [`PrefixViews::stage`]) for the owners of
+    /// its prefixes: per length, one update with the sums and the first coupon, and one per
+    /// further coupon.
+    pub(crate) fn dispatch_prefixes(&mut self, prefixes: &PrefixViews, handed: &Handed) {
+        let source = handed.side == 0;
+        for prefix in handed.prefixes(prefixes.lengths()) {
+            let hash = prefixes.hash(&prefix);
+            let mut coupons = handed.coupons();
+            let (packets, bytes, address) = (handed.packets, handed.bytes, coupons.next());
+            let sums = if source {
+                Update::SourcePrefix {
+                    prefix,
                     hash,
-                    Update::DestinationPrefix {
-                        prefix,
-                        hash,
-                        packets,
-                        bytes,
-                        address,
-                    },
-                );
+                    packets,
+                    bytes,
+                    address,
+                }
+            } else {
+                Update::DestinationPrefix {
+                    prefix,
+                    hash,
+                    packets,
+                    bytes,
+                    address,
+                }
+            };
+            self.push(hash, sums);
+            for address in coupons {
+                let update = Update::PrefixAddress {
+                    source,
+                    prefix,
+                    hash,
+                    address,
+                };
+                self.push(hash, update);
             }
         }
     }

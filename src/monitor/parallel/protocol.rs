@@ -51,6 +51,14 @@ pub(super) enum Update {
         bytes: u64,
         address: Option<Coupon>,
     },
+    /// One more address of a source (`source`) or destination prefix whose sums came just
+    /// before, for its distinct addresses.
+    PrefixAddress {
+        source: bool,
+        prefix: Prefix,
+        hash: u64,
+        address: Coupon,
+    },
 }
 
 /// What a producer sends an owner, in order.
@@ -104,6 +112,12 @@ impl Update {
                 bytes,
                 address,
             } => views.count_destination_prefix(&prefix, hash, packets, bytes, address),
+            Update::PrefixAddress {
+                source,
+                prefix,
+                hash,
+                address,
+            } => views.count_prefix_address(source, &prefix, hash, address),
         }
     }
 }
