@@ -8,6 +8,23 @@ use std::hash::Hash;
 
 pub(super) const HEAVY_PER_BUCKET: usize = 2;
 
+/// The bucket index (within a table of `b` buckets) of the other table where an entry at
+/// `index` with fingerprint `fp` may live: `(g(fp) - index) mod b`, so that
+/// `alternate_bucket(alternate_bucket(i, fp, b), fp, b) == i` for every `b`, a power of two or
+/// not. Both layouts place their entries with it.
+#[inline(always)]
+pub(crate) fn alternate_bucket(index: usize, fp: u16, b: usize) -> usize {
+    let mut x = u32::from(fp).wrapping_mul(0x5bd1_e995);
+    x ^= x >> 15;
+    x = x.wrapping_mul(0x2c1b_3c6d);
+    let g = ((u64::from(x) * b as u64) >> 32) as usize;
+    if g >= index {
+        g - index
+    } else {
+        g + b - index
+    }
+}
+
 /// One bucket: counters and fingerprints first (what every lookup reads), keys after them.
 #[derive(Clone, Debug)]
 pub(super) struct Bucket<K, C> {
@@ -78,19 +95,10 @@ impl<K: Hash + Eq + Clone, C: Companion> CuckooHeavyKeeper<K, C> {
     }
 
     /// The bucket index (within a table) of the other table where an entry at `index` with
-    /// fingerprint `fp` may live. `alternate(alternate(i, fp), fp) == i` for every `B`.
+    /// fingerprint `fp` may live (see [`alternate_bucket`]).
     #[inline]
     pub(super) fn alternate(&self, index: usize, fp: u16) -> usize {
-        let mut x = u32::from(fp).wrapping_mul(0x5bd1_e995);
-        x ^= x >> 15;
-        x = x.wrapping_mul(0x2c1b_3c6d);
-        let b = self.buckets_per_table;
-        let g = ((u64::from(x) * b as u64) >> 32) as usize;
-        if g >= index {
-            g - index
-        } else {
-            g + b - index
-        }
+        alternate_bucket(index, fp, self.buckets_per_table)
     }
 
     #[inline]

@@ -173,11 +173,7 @@ impl<K: Hash + Eq + Clone, C: Companion> CuckooHeavyKeeper<K, C> {
     /// Sets the heavy-hitter threshold `phi` (a share of the stream in `(0, 1]`) that decides
     /// which displaced entries are worth relocating. Values outside the range are clamped.
     pub fn with_phi(mut self, phi: f64) -> Self {
-        let phi = if phi.is_finite() {
-            phi.clamp(1e-12, 1.0)
-        } else {
-            DEFAULT_PHI
-        };
+        let phi = clamped_phi(phi);
         self.phi = phi;
         self.survival_share = KICK_SURVIVAL_RATIO * phi;
         self
@@ -219,6 +215,16 @@ impl<K: Hash + Eq + Clone, C: Companion> CuckooHeavyKeeper<K, C> {
         }
         self.total = 0;
         self.rng = self.rng_start;
+    }
+}
+
+/// `phi` as the sketches keep it: within `(0, 1]`, and [`DEFAULT_PHI`] when it is not a
+/// number.
+pub(crate) fn clamped_phi(phi: f64) -> f64 {
+    if phi.is_finite() {
+        phi.clamp(1e-12, 1.0)
+    } else {
+        DEFAULT_PHI
     }
 }
 

@@ -83,16 +83,7 @@ impl<K> CompactHeavyKeeper<K> {
     /// fingerprint `fp` may live. `alternate(alternate(i, fp), fp) == i` for every `B`.
     #[inline(always)]
     pub(super) fn alternate(&self, index: usize, fp: u16) -> usize {
-        let mut x = u32::from(fp).wrapping_mul(0x5bd1_e995);
-        x ^= x >> 15;
-        x = x.wrapping_mul(0x2c1b_3c6d);
-        let b = self.buckets_per_table;
-        let g = ((u64::from(x) * b as u64) >> 32) as usize;
-        if g >= index {
-            g - index
-        } else {
-            g + b - index
-        }
+        crate::layout::alternate_bucket(index, fp, self.buckets_per_table)
     }
 
     /// The bucket and slot of the heavy entry of `slots`, table 0 first.

@@ -160,11 +160,7 @@ impl<K: Hash + Eq + Clone> CompactHeavyKeeper<K> {
     /// heavy entry is relocated only while its count is at least 0.8 `phi` of the total.
     /// Values outside the range are clamped.
     pub fn with_phi(mut self, phi: f64) -> Self {
-        let phi = if phi.is_finite() {
-            phi.clamp(1e-12, 1.0)
-        } else {
-            DEFAULT_PHI
-        };
+        let phi = crate::clamped_phi(phi);
         self.phi = phi;
         self.survival_share = KICK_SURVIVAL_RATIO * phi;
         self
