@@ -526,33 +526,18 @@ mod tests {
     ) -> IntervalReport {
         let (flows, by_packets, by_bytes) = lists;
         IntervalReport {
-            interval: IntervalSpan::new(start, 10),
-            sensor: String::new(),
-            totals: totals(1000, 3),
             cumulative: totals(5000, 9),
             distinct_sources: sources.len() as u64,
             distinct_destinations: destinations.len() as u64,
-            window: None,
-            counting: Counting::Chk,
             top_flows: flows.clone(),
             top_flows_by_bytes: flows,
-            top_sources: Vec::new(),
-            top_sources_by_bytes: Vec::new(),
             top_destinations: by_packets,
             top_destinations_by_bytes: by_bytes,
-            top_source_prefixes: Vec::new(),
-            top_source_prefixes_by_bytes: Vec::new(),
-            top_destination_prefixes: Vec::new(),
-            top_destination_prefixes_by_bytes: Vec::new(),
-            hierarchical_source_prefixes: Vec::new(),
-            hierarchical_destination_prefixes: Vec::new(),
-            changes: None,
             sketches: Some(Sketches {
                 sources: counter_of(sources, 12).to_base64(),
                 destinations: counter_of(destinations, 12).to_base64(),
             }),
-            capture: None,
-            telemetry: None,
+            ..crate::report::tests::listless(start, totals(1000, 3))
         }
     }
 

@@ -316,13 +316,6 @@ pub(crate) mod tests {
             top_sources_by_bytes: vec![address.clone()],
             top_destinations: vec![address.clone()],
             top_destinations_by_bytes: vec![address],
-            top_source_prefixes: Vec::new(),
-            top_source_prefixes_by_bytes: Vec::new(),
-            top_destination_prefixes: Vec::new(),
-            top_destination_prefixes_by_bytes: Vec::new(),
-            hierarchical_source_prefixes: Vec::new(),
-            hierarchical_destination_prefixes: Vec::new(),
-            changes: None,
             // hhmon always writes them, and a snapshot without them does not load.
             sketches: Some(Sketches {
                 sources: DistinctCounter::default().to_base64(),

@@ -509,7 +509,6 @@ pub(crate) fn si(value: f64) -> String {
 mod tests {
     use super::*;
     use crate::decode::UnparsedReason;
-    use crate::report::{Counting, IntervalSpan};
 
     fn flow(
         src: &str,
@@ -555,25 +554,21 @@ mod tests {
             flow("10.0.0.5", "10.0.0.6", (0, 0), 1, (50, 4_200)),
             flow("10.0.0.7", "10.0.0.8", (0, 0), 200, (10, 999)),
         ];
+        let totals = Totals {
+            packets: 1000,
+            bytes: 1_234_567,
+            unparsed_packets: 5,
+            unparsed_by_reason: reasons(&[
+                (UnparsedReason::NotIp, 3),
+                (UnparsedReason::Malformed, 2),
+            ]),
+            transport_truncated: 0,
+            decap_fallback_by_reason: ReasonCounts::default(),
+        };
         IntervalReport {
-            interval: IntervalSpan::new(1_700_000_000, 10),
-            sensor: String::new(),
-            totals: Totals {
-                packets: 1000,
-                bytes: 1_234_567,
-                unparsed_packets: 5,
-                unparsed_by_reason: reasons(&[
-                    (UnparsedReason::NotIp, 3),
-                    (UnparsedReason::Malformed, 2),
-                ]),
-                transport_truncated: 0,
-                decap_fallback_by_reason: ReasonCounts::default(),
-            },
             cumulative: Totals::default(),
             distinct_sources: 42,
             distinct_destinations: 17,
-            window: None,
-            counting: Counting::Chk,
             top_flows_by_bytes: vec![flows[1].clone(), flows[0].clone()],
             top_flows: flows,
             top_sources: vec![
@@ -583,19 +578,8 @@ mod tests {
                 },
                 address("2001:db8::1", 125, 0),
             ],
-            top_sources_by_bytes: Vec::new(),
-            top_destinations: Vec::new(),
-            top_destinations_by_bytes: Vec::new(),
-            top_source_prefixes: Vec::new(),
-            top_source_prefixes_by_bytes: Vec::new(),
-            top_destination_prefixes: Vec::new(),
-            top_destination_prefixes_by_bytes: Vec::new(),
-            hierarchical_source_prefixes: Vec::new(),
-            hierarchical_destination_prefixes: Vec::new(),
-            changes: None,
-            capture: None,
-            telemetry: None,
             sketches: None,
+            ..crate::report::tests::listless(1_700_000_000, totals)
         }
     }
 

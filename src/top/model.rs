@@ -404,7 +404,7 @@ pub fn percent(share: f64) -> String {
 #[cfg(test)]
 pub(super) mod tests {
     use super::*;
-    use crate::report::{Counting, IntervalSpan, Totals};
+    use crate::report::Totals;
 
     fn address(text: &str, packets: u64, bytes: u64, peers: Option<u64>) -> AddressEntry {
         AddressEntry {
@@ -438,30 +438,16 @@ pub(super) mod tests {
         let many = address("10.0.0.9", 800, 48_000, Some(700));
         let big = address("10.0.0.8", 200, 552_000, Some(2));
         IntervalReport {
-            interval: IntervalSpan::new(start, 10),
-            sensor: String::new(),
-            totals: totals.clone(),
-            cumulative: totals,
             distinct_sources: 701,
             distinct_destinations: 2,
-            window: None,
-            counting: Counting::Chk,
             top_flows: vec![flow.clone()],
             top_flows_by_bytes: vec![flow],
             top_sources: vec![address("192.0.2.1", 800, 48_000, None)],
             top_sources_by_bytes: vec![address("192.0.2.1", 800, 48_000, None)],
             top_destinations: vec![many.clone(), big.clone()],
             top_destinations_by_bytes: vec![big, many],
-            top_source_prefixes: Vec::new(),
-            top_source_prefixes_by_bytes: Vec::new(),
-            top_destination_prefixes: Vec::new(),
-            top_destination_prefixes_by_bytes: Vec::new(),
-            hierarchical_source_prefixes: Vec::new(),
-            hierarchical_destination_prefixes: Vec::new(),
-            changes: None,
             sketches: None,
-            capture: None,
-            telemetry: None,
+            ..crate::report::tests::listless(start, totals)
         }
     }
 
