@@ -8,30 +8,17 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::path::Path;
 
-use etherparse::{LaxNetSlice, LaxSlicedPacket};
 use hhmon::report::{HierarchicalEntry, IntervalReport, HIERARCHICAL_SHARE};
 
 use crate::util::hhmon::{hhmon, replay_into};
+use crate::util::recount::ip_packets;
 
 const CARPET: &str = "203.0.113.0/24";
 
 /// Packets per source and per destination address.
 fn exact_addresses(pcap: &Path) -> [BTreeMap<IpAddr, u64>; 2] {
-    let mut capture = pcap::Capture::from_file_with_precision(pcap, pcap::Precision::Nano).unwrap();
     let [mut sources, mut destinations] = [BTreeMap::new(), BTreeMap::new()];
-    while let Ok(packet) = capture.next_packet() {
-        let sliced = LaxSlicedPacket::from_ethernet(packet.data).unwrap();
-        let (src, dst): (IpAddr, IpAddr) = match sliced.net.unwrap() {
-            LaxNetSlice::Ipv4(ip) => (
-                ip.header().source_addr().into(),
-                ip.header().destination_addr().into(),
-            ),
-            LaxNetSlice::Ipv6(ip) => (
-                ip.header().source_addr().into(),
-                ip.header().destination_addr().into(),
-            ),
-            LaxNetSlice::Arp(_) => panic!("ARP in a generated trace"),
-        };
+    for (src, dst, _) in ip_packets(pcap) {
         *sources.entry(src).or_insert(0) += 1;
         *destinations.entry(dst).or_insert(0) += 1;
     }

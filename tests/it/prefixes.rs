@@ -11,10 +11,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
-use etherparse::{LaxNetSlice, LaxSlicedPacket};
 use hhmon::report::{IntervalReport, PrefixEntry};
 
 use crate::util::hhmon::{hhmon, replay_into};
+use crate::util::recount::ip_packets;
 
 const CARPET: &str = "203.0.113.0/24";
 const BOTNET_PREFIXES: u32 = 4;
@@ -51,22 +51,8 @@ fn cidr(address: IpAddr, length: u32) -> Option<String> {
 }
 
 fn recount(pcap: &Path) -> Recount {
-    let mut capture = pcap::Capture::from_file_with_precision(pcap, pcap::Precision::Nano).unwrap();
     let mut recount = Recount::default();
-    while let Ok(packet) = capture.next_packet() {
-        let sliced = LaxSlicedPacket::from_ethernet(packet.data).unwrap();
-        let (src, dst) = match sliced.net.unwrap() {
-            LaxNetSlice::Ipv4(ip) => (
-                IpAddr::V4(ip.header().source_addr()),
-                IpAddr::V4(ip.header().destination_addr()),
-            ),
-            LaxNetSlice::Ipv6(ip) => (
-                IpAddr::V6(ip.header().source_addr()),
-                IpAddr::V6(ip.header().destination_addr()),
-            ),
-            LaxNetSlice::Arp(_) => panic!("ARP in a generated trace"),
-        };
-        let wire_len = u64::from(packet.header.len);
+    for (src, dst, wire_len) in ip_packets(pcap) {
         for length in [8, 16, 24] {
             for (map, address) in [
                 (&mut recount.sources, src),

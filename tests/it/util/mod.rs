@@ -14,6 +14,7 @@ pub mod hhmon;
 pub mod http;
 pub mod process;
 pub mod prometheus;
+pub mod recount;
 pub mod repo;
 pub mod snapshots;
 pub mod tshark;
