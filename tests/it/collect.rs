@@ -20,6 +20,17 @@ const CAPTURE: &str = "ddos-synflood-spoofed.pcap";
 /// padding of short frames included (the IP total length would leave the padding out).
 const ETHERNET_HEADER: u64 = 14;
 
+/// The figure before `what` in a collector's summary line (`hhmon: N datagrams (...), N records
+/// in ...; ...`): the first word of the first `,`- or `;`-separated part that holds `what`.
+fn summary_count(summary: &str, what: &str) -> u64 {
+    summary
+        .trim_start_matches("hhmon: ")
+        .split([';', ','])
+        .find(|part| part.contains(what))
+        .and_then(|part| part.split_whitespace().next()?.parse().ok())
+        .unwrap_or_else(|| panic!("no {what} in {summary}"))
+}
+
 /// Runs a collector on a free loopback port, has softflowd export `path` to it as NetFlow
 /// `version`, stops the collector once the export is done; returns its summary line.
 fn collect_from_softflowd(path: &Path, version: &str, dir: &Path) -> String {
@@ -135,11 +146,7 @@ fn the_shipped_exports_read_from_files_count_every_record() {
     );
     // Every record becomes a flow entry (the exact list holds them all) and the totals are
     // their sums: no record is dropped between the decoders and the report.
-    let records: u64 = summary
-        .split(", ")
-        .find(|part| part.contains(" records in "))
-        .and_then(|part| part.split(' ').next()?.parse().ok())
-        .unwrap_or_else(|| panic!("no record count in {summary}"));
+    let records = summary_count(&summary, " records in ");
     let (totals, flows) = summed(dir.path());
     assert!(
         records >= flows.len() as u64 && !flows.is_empty(),
@@ -191,14 +198,7 @@ fn a_flood_of_garbage_does_not_keep_a_real_exporter_from_being_counted() {
         "the real exporter's flows differ from tshark's: {summary}"
     );
     // The garbage was read and set aside, not silently dropped by the socket.
-    let count = |what: &str| -> u64 {
-        summary
-            .trim_start_matches("hhmon: ")
-            .split([';', ','])
-            .find(|part| part.contains(what))
-            .and_then(|part| part.split_whitespace().next()?.parse().ok())
-            .unwrap_or_else(|| panic!("no {what} in {summary}"))
-    };
+    let count = |what: &str| summary_count(&summary, what);
     assert_eq!(count("not flow telemetry"), GARBAGE / 3, "{summary}");
     assert!(count("malformed") > 0, "{summary}");
 
@@ -297,19 +297,7 @@ fn datagrams_a_stalled_collectors_socket_dropped_are_counted() {
     // collector has caught up carry every drop.
     send(10);
     let summary = stop_for_summary(collector, stderr);
-    let count = |what: &str| -> u64 {
-        summary
-            .split([';', ','])
-            .find(|part| part.contains(what))
-            .and_then(|part| {
-                part.trim_start_matches("hhmon: ")
-                    .split_whitespace()
-                    .next()?
-                    .parse()
-                    .ok()
-            })
-            .unwrap_or_else(|| panic!("no {what} in {summary}"))
-    };
+    let count = |what: &str| summary_count(&summary, what);
     assert_eq!(count("dropped by the sockets"), dropped, "{summary}");
     assert_eq!(count("datagrams (") + dropped, sent, "{summary}");
     let latest: serde_json::Value =
