@@ -970,14 +970,6 @@ pub enum ChangeView {
 }
 
 impl ChangeView {
-    /// Every view, in order.
-    pub const ALL: [ChangeView; 4] = [
-        ChangeView::Sources,
-        ChangeView::Destinations,
-        ChangeView::SourcePrefixes,
-        ChangeView::DestinationPrefixes,
-    ];
-
     /// Whether its keys are single addresses.
     pub fn is_address(self) -> bool {
         matches!(self, ChangeView::Sources | ChangeView::Destinations)
