@@ -324,9 +324,9 @@ impl IntervalAggregator {
         self.cache.drain(|flow| count_flow(views, outlet, flow));
         // The owners must have every update of the interval before they hear it closed.
         if let (Outlet::Owners(producer), Some(prefixes)) = (outlet, views.prefixes.as_mut()) {
-            for handed in prefixes.take_all() {
-                producer.dispatch_prefixes(prefixes, &handed);
-            }
+            prefixes.take_all(|lengths, sketches, handed| {
+                producer.dispatch_prefixes(lengths, sketches, &handed)
+            });
         }
         let reported = self.interval.packets > 0 || keep_empty;
         let telemetry = self.telemetry.take();

@@ -233,11 +233,13 @@ impl ViewSet {
         }
     }
 
-    /// The source prefix view's part of [`count`](Self::count): `address` is the source's
-    /// coupon (for the prefix's distinct addresses), when distinct counting is on.
+    /// The prefix views' part of [`count`](Self::count) for one source (`source`) or
+    /// destination prefix: `address` is an address's coupon (for the prefix's distinct
+    /// addresses), when distinct counting is on.
     #[inline]
-    pub(super) fn count_source_prefix(
+    pub(super) fn count_prefix(
         &mut self,
+        source: bool,
         prefix: &Prefix,
         hash: u64,
         packets: u64,
@@ -245,22 +247,8 @@ impl ViewSet {
         address: Option<Coupon>,
     ) {
         if let Some(prefixes) = &mut self.prefixes {
-            prefixes.count_source(prefix, hash, packets, bytes, address);
-        }
-    }
-
-    /// The destination prefix view's part of [`count`](Self::count).
-    #[inline]
-    pub(super) fn count_destination_prefix(
-        &mut self,
-        prefix: &Prefix,
-        hash: u64,
-        packets: u64,
-        bytes: u64,
-        address: Option<Coupon>,
-    ) {
-        if let Some(prefixes) = &mut self.prefixes {
-            prefixes.count_destination(prefix, hash, packets, bytes, address);
+            let side = usize::from(!source);
+            prefixes.count_prefix(side, prefix, hash, packets, bytes, address);
         }
     }
 

@@ -59,6 +59,10 @@ struct Entry<K> {
 #[derive(Debug, Clone)]
 pub struct KeyedDistinct<K> {
     lg_k: u8,
+    /// Whether counters keep register bounds ([`DistinctCounter::new`]), which make an insert
+    /// that changes no register cheap at twice the register memory; else they are
+    /// [`DistinctCounter::compact`].
+    bounded: bool,
     buckets: usize,
     /// Per bucket, way `w` in bits `8 w .. 8 w + 8`: the key's [`tag`], or 0 when the way is
     /// free.
@@ -78,12 +82,21 @@ impl<K: Eq + Clone> KeyedDistinct<K> {
         let ways = buckets * WAYS;
         Self {
             lg_k,
+            bounded: false,
             buckets,
             tags: vec![0; buckets],
             counts: vec![0; ways],
             floors: vec![0; buckets],
             entries: vec![None; ways],
         }
+    }
+
+    /// This table with counters that keep register bounds: twice the memory of a counter
+    /// with registers (`2^(lg_k + 1)` bytes), for keys that take many more values than there
+    /// are registers, where most inserts change no register and then cost a load and a compare.
+    pub fn bounded(mut self) -> Self {
+        self.bounded = true;
+        self
     }
 
     /// Keys the table can track at once.
@@ -147,7 +160,11 @@ impl<K: Eq + Clone> KeyedDistinct<K> {
             }
             (first + offset, count)
         };
-        let mut counter = DistinctCounter::compact(self.lg_k);
+        let mut counter = if self.bounded {
+            DistinctCounter::new(self.lg_k)
+        } else {
+            DistinctCounter::compact(self.lg_k)
+        };
         counter.insert_coupon(value);
         let lane = 8 * (way - first);
         self.tags[bucket] = self.tags[bucket] & !(0xff << lane) | u64::from(tag(hash)) << lane;
@@ -156,6 +173,33 @@ impl<K: Eq + Clone> KeyedDistinct<K> {
             key: key.clone(),
             counter,
         });
+    }
+
+    /// [`insert`](Self::insert) of each of `values` in turn, `packets` going with the first:
+    /// the key is looked up once for them all.
+    #[inline]
+    pub fn insert_all(
+        &mut self,
+        key: &K,
+        hash: u64,
+        values: impl IntoIterator<Item = Coupon>,
+        packets: u64,
+        count: impl FnOnce() -> u64,
+    ) {
+        let mut values = values.into_iter();
+        let Some(first) = values.next() else {
+            return;
+        };
+        self.insert(key, hash, first, packets, count);
+        // After its first value the key is tracked, or its count did not win it a way, and
+        // the same count would not win one for the others.
+        if let Some(way) = self.find(self.bucket(hash), key, hash) {
+            if let Some(entry) = self.entries[way].as_mut() {
+                for value in values {
+                    entry.counter.insert_coupon(value);
+                }
+            }
+        }
     }
 
     /// The estimated number of distinct peers of `key`, or `None` when it is not tracked.
@@ -279,6 +323,36 @@ mod tests {
         // Inverse of `bucket()`: the high half just above bucket * 2^32 / buckets.
         let high = (bucket << 32).div_ceil(buckets) + (k / buckets) % 1000;
         high << 32 | k
+    }
+
+    #[test]
+    fn inserting_all_at_once_is_inserting_each_in_turn() {
+        let mut one_by_one = KeyedDistinct::<u64>::new(8, 12);
+        let mut at_once = KeyedDistinct::<u64>::new(8, 12);
+        // Keys 0..40 in one bucket of 8 ways, with counts that win and lose ways.
+        for round in 0..50u64 {
+            for key in 0..40u64 {
+                let hash = hash_in_bucket(key, 1);
+                let count = 1 + key * round % 7;
+                let values: Vec<Coupon> =
+                    (0..5).map(|v| coupon(key * 1000 + round * 5 + v)).collect();
+                let mut packets = 3;
+                for &value in &values {
+                    one_by_one.insert(&key, hash, value, packets, || count);
+                    packets = 0;
+                }
+                at_once.insert_all(&key, hash, values, 3, || count);
+            }
+        }
+        for key in 0..40u64 {
+            let hash = hash_in_bucket(key, 1);
+            assert_eq!(
+                peers(&one_by_one, key, hash),
+                peers(&at_once, key, hash),
+                "{key}"
+            );
+        }
+        assert_eq!(one_by_one.len(), at_once.len());
     }
 
     #[test]

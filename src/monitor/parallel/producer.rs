@@ -6,7 +6,7 @@ use super::protocol::{Closed, Message, Update};
 use super::{BATCH, BATCHES_PER_LANE};
 use crate::decode::FlowKey;
 use crate::monitor::assemble::IntervalPart;
-use crate::monitor::prefix::{Handed, PrefixViews};
+use crate::monitor::prefix::{Handed, PrefixLengths, PrefixSketches, PrefixViews};
 use crate::monitor::views::address_coupon;
 use crate::sketch::hll::Coupon;
 use std::sync::mpsc::{Receiver, Sender, SyncSender};
@@ -135,41 +135,32 @@ impl Producer {
         );
         if let Some(prefixes) = prefixes {
             let coupons = self.distinct.then_some((src, dst));
-            for handed in prefixes
-                .stage(key, packets, bytes, coupons)
-                .into_iter()
-                .flatten()
-            {
-                self.dispatch_prefixes(prefixes, &handed);
-            }
+            prefixes.stage(key, packets, bytes, coupons, |lengths, sketches, handed| {
+                self.dispatch_prefixes(lengths, sketches, &handed)
+            });
         }
     }
 
     /// Queues what a prefix cache handed on (see [`PrefixViews::stage`]) for the owners of
     /// its prefixes: per length, one update with the sums and the first coupon, and one per
     /// further coupon.
-    pub(crate) fn dispatch_prefixes(&mut self, prefixes: &PrefixViews, handed: &Handed) {
+    pub(crate) fn dispatch_prefixes(
+        &mut self,
+        lengths: &PrefixLengths,
+        sketches: &PrefixSketches,
+        handed: &Handed,
+    ) {
         let source = handed.side == 0;
-        for prefix in handed.prefixes(prefixes.lengths()) {
-            let hash = prefixes.hash(&prefix);
+        for prefix in handed.prefixes(lengths) {
+            let hash = sketches.hash(&prefix);
             let mut coupons = handed.coupons();
-            let (packets, bytes, address) = (handed.packets, handed.bytes, coupons.next());
-            let sums = if source {
-                Update::SourcePrefix {
-                    prefix,
-                    hash,
-                    packets,
-                    bytes,
-                    address,
-                }
-            } else {
-                Update::DestinationPrefix {
-                    prefix,
-                    hash,
-                    packets,
-                    bytes,
-                    address,
-                }
+            let sums = Update::Prefix {
+                source,
+                prefix,
+                hash,
+                packets: handed.packets,
+                bytes: handed.bytes,
+                address: coupons.next(),
             };
             self.push(hash, sums);
             for address in coupons {

@@ -35,16 +35,10 @@ pub(super) enum Update {
         own: Coupon,
         peer: Coupon,
     },
-    /// `address` is the source address's coupon (the prefix's distinct addresses), when
-    /// distinct counting is on.
-    SourcePrefix {
-        prefix: Prefix,
-        hash: u64,
-        packets: u64,
-        bytes: u64,
-        address: Option<Coupon>,
-    },
-    DestinationPrefix {
+    /// A source (`source`) or destination prefix's sums; `address` is an address's coupon
+    /// (the prefix's distinct addresses), when distinct counting is on.
+    Prefix {
+        source: bool,
         prefix: Prefix,
         hash: u64,
         packets: u64,
@@ -98,20 +92,14 @@ impl Update {
                 own,
                 peer,
             } => views.count_destination(&address, hash, packets, bytes, (own, peer)),
-            Update::SourcePrefix {
+            Update::Prefix {
+                source,
                 prefix,
                 hash,
                 packets,
                 bytes,
                 address,
-            } => views.count_source_prefix(&prefix, hash, packets, bytes, address),
-            Update::DestinationPrefix {
-                prefix,
-                hash,
-                packets,
-                bytes,
-                address,
-            } => views.count_destination_prefix(&prefix, hash, packets, bytes, address),
+            } => views.count_prefix(source, &prefix, hash, packets, bytes, address),
             Update::PrefixAddress {
                 source,
                 prefix,
