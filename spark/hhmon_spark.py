@@ -8,8 +8,9 @@ answers, over a time range and a set of sensors:
 - ``distinct``: distinct sources and destinations network-wide, the union of the interval
   sketches (DataSketches HLL bytes, merged by Spark's own ``hll_union_agg``), overall, per
   interval or per sensor;
-- ``top``: the top flows, sources or destinations by packets or bytes, with for each key a
-  lower and an upper bound and whether its rank is certain;
+- ``top``: the top flows, sources, destinations, source prefixes or destination prefixes by
+  packets or bytes, with for each key a lower and an upper bound and whether its rank is
+  certain (prefixes ranked per length, with their distinct addresses network-wide);
 - ``fan-in`` / ``fan-out``: the distinct peers of one address, the union of the per-address
   sketches the sensors listed for it.
 
@@ -37,6 +38,10 @@ _ADDRESS_ENTRY = (
     "distinct_sources BIGINT, distinct_sources_sketch STRING, "
     "distinct_destinations BIGINT, distinct_destinations_sketch STRING"
 )
+_PREFIX_ENTRY = (
+    "prefix STRING, length INT, packets BIGINT, bytes BIGINT, lower_bound ARRAY<STRING>, "
+    "distinct_addresses BIGINT, distinct_addresses_sketch STRING"
+)
 _FLOW_ENTRY = (
     "src STRING, dst STRING, src_port INT, dst_port INT, protocol INT, "
     "packets BIGINT, bytes BIGINT, lower_bound ARRAY<STRING>"
@@ -55,6 +60,10 @@ SCHEMA = ", ".join(
         f"top_sources_by_bytes ARRAY<STRUCT<{_ADDRESS_ENTRY}>>",
         f"top_destinations ARRAY<STRUCT<{_ADDRESS_ENTRY}>>",
         f"top_destinations_by_bytes ARRAY<STRUCT<{_ADDRESS_ENTRY}>>",
+        f"top_source_prefixes ARRAY<STRUCT<{_PREFIX_ENTRY}>>",
+        f"top_source_prefixes_by_bytes ARRAY<STRUCT<{_PREFIX_ENTRY}>>",
+        f"top_destination_prefixes ARRAY<STRUCT<{_PREFIX_ENTRY}>>",
+        f"top_destination_prefixes_by_bytes ARRAY<STRUCT<{_PREFIX_ENTRY}>>",
         "sketches STRUCT<sources: STRING, destinations: STRING>",
     ]
 )
@@ -68,6 +77,7 @@ EXPORT_SCHEMA = ", ".join(
         "distinct_sources BIGINT, distinct_destinations BIGINT",
         "sources_sketch BINARY, destinations_sketch BINARY",
         "unparsed_packets BIGINT, counting STRING",
+        "prefix STRING, prefix_length INT, distinct_addresses BIGINT, addresses_sketch BINARY",
     ]
 )
 
@@ -83,6 +93,7 @@ _ENTRY_FIELDS = {
         ("protocol", "e.protocol", "protocol"),
     ],
     "address": [("address", "e.address", "address")],
+    "prefix": [("prefix", "e.prefix", "prefix"), ("length", "e.length", "prefix_length")],
 }
 _FIGURES = [
     ("packets", "e.packets", "packets"),
@@ -94,7 +105,7 @@ _FIGURES = [
         "IF(bytes_lower_bound, 'bytes', NULL)), x -> x IS NOT NULL)",
     ),
 ]
-_FANS = [
+_ADDRESS_FANS = [
     ("distinct_sources", "e.distinct_sources", "distinct_sources"),
     ("distinct_sources_sketch", "unbase64(nullif(e.distinct_sources_sketch, ''))", "sources_sketch"),
     ("distinct_destinations", "e.distinct_destinations", "distinct_destinations"),
@@ -104,16 +115,25 @@ _FANS = [
         "destinations_sketch",
     ),
 ]
+_PREFIX_FANS = [
+    ("distinct_addresses", "e.distinct_addresses", "distinct_addresses"),
+    (
+        "distinct_addresses_sketch",
+        "unbase64(nullif(e.distinct_addresses_sketch, ''))",
+        "addresses_sketch",
+    ),
+]
+_FANS = {"flow": [], "address": _ADDRESS_FANS, "prefix": _PREFIX_FANS}
 
 
 def _entry(kind, source):
     """SQL of one list entry as a struct: `source` 1 from a snapshot entry `e`, 2 from an
     export row."""
-    fields = _ENTRY_FIELDS[kind] + _FIGURES + (_FANS if kind == "address" else [])
+    fields = _ENTRY_FIELDS[kind] + _FIGURES + _FANS[kind]
     return "named_struct(" + ", ".join(f"'{f[0]}', {f[source]}" for f in fields) + ")"
 
 
-# (list, kind of row, ranked by) of the six lists.
+# (list, kind of row, ranked by) of the ten lists.
 _LIST_ROWS = [
     ("top_flows", "flow", "packets"),
     ("top_flows_by_bytes", "flow", "bytes"),
@@ -121,10 +141,17 @@ _LIST_ROWS = [
     ("top_sources_by_bytes", "source", "bytes"),
     ("top_destinations", "destination", "packets"),
     ("top_destinations_by_bytes", "destination", "bytes"),
+    ("top_source_prefixes", "source_prefix", "packets"),
+    ("top_source_prefixes_by_bytes", "source_prefix", "bytes"),
+    ("top_destination_prefixes", "destination_prefix", "packets"),
+    ("top_destination_prefixes_by_bytes", "destination_prefix", "bytes"),
 ]
 
 
 def _entry_kind(row_kind):
+    """The kind of list entry (`_ENTRY_FIELDS`) of an export row's kind."""
+    if row_kind.endswith("_prefix"):
+        return "prefix"
     return "flow" if row_kind == "flow" else "address"
 
 
@@ -149,7 +176,7 @@ FROM raw_snapshots
 """
 
 # One row per sensor-interval, from an export tree: the interval's own row, and its list
-# entries gathered back into the six lists (in no particular order: no query needs one).
+# entries gathered back into the ten lists (in no particular order: no query needs one).
 SNAPSHOTS_FROM_EXPORT = f"""
 WITH lists AS (
   SELECT sensor, start_unix,
@@ -205,71 +232,142 @@ FROM (
 #   interval and lists of different --top cannot be told apart by length).
 # A key no one listed has upper bound `all_gaps`, so a rank is certain only when its lower
 # bound also reaches that.
+# Keys are ranked within their `part`: one for flows and addresses, one per address family and
+# length for prefixes (each length is a ranking of its own, as in the snapshots). `{lists}`
+# defines the CTE `lists`: one row per sensor-interval and part, with its list and its gap
+# (ADDRESS_LISTS, PREFIX_LISTS).
 # Both running bounds are frames that grow from the start of their order (the largest upper
 # bound below a key is taken in descending rank): Spark evaluates a frame that ends at
 # UNBOUNDED FOLLOWING again for every row, quadratic in the keys: `top --what flows` over a day
 # of 50 sensors (every flow any sensor-interval listed) had not finished after 5 minutes on one
 # core (docs/BENCHMARKS.md, "Export at scale (Spark)").
 TOP_QUERY = """
-WITH lists AS (
-  SELECT sensor, start_unix, list,
+WITH {lists},
+hidden AS (
+  SELECT part, coalesce(sum(gap), 0) AS all_gaps, count(*) AS sensor_intervals
+  FROM lists GROUP BY part
+),
+keys AS (
+  SELECT part, {key_select}, sum(e.{by}) AS lower, sum(gap) AS listed_gaps, count(*) AS listed_by
+  FROM lists LATERAL VIEW explode(list) x AS e
+  GROUP BY part, {key_group}
+),
+bounded AS (
+  SELECT k.*, k.lower + h.all_gaps - k.listed_gaps AS upper, h.all_gaps, h.sensor_intervals
+  FROM keys k JOIN hidden h ON k.part = h.part
+),
+ranked AS (
+  SELECT *, row_number() OVER (PARTITION BY part ORDER BY lower DESC, upper DESC, {key_order})
+            AS rank
+  FROM bounded
+),
+judged AS (
+  SELECT *,
+         lower >= greatest(all_gaps, coalesce(max(upper) OVER (PARTITION BY part ORDER BY rank DESC
+                  ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0))
+         AND upper <= coalesce(min(lower) OVER (PARTITION BY part ORDER BY rank
+                  ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), upper) AS rank_certain
+  FROM ranked
+)
+SELECT * FROM judged WHERE rank <= {top} ORDER BY part, rank
+"""
+
+# The `lists` of flows and addresses: one part, a sensor-interval's list is the one named.
+ADDRESS_LISTS = """
+lists AS (
+  SELECT sensor, start_unix, '' AS part, list,
          CASE WHEN aggregate(list, CAST(0 AS BIGINT), (acc, e) -> acc + e.packets)
                    >= packets - coalesce(unparsed_packets, 0)
               THEN 0 ELSE coalesce(array_min(transform(list, e -> e.{by})), 0) END AS gap
   FROM (SELECT sensor, start_unix, packets, unparsed_packets, coalesce({list}, array()) AS list
         FROM selected)
-),
-hidden AS (
-  SELECT coalesce(sum(gap), 0) AS all_gaps, count(*) AS sensor_intervals FROM lists
-),
-keys AS (
-  SELECT {key_select}, sum(e.{by}) AS lower, sum(gap) AS listed_gaps, count(*) AS listed_by
-  FROM lists LATERAL VIEW explode(list) x AS e
-  GROUP BY {key_group}
-),
-bounded AS (
-  SELECT keys.*, lower + all_gaps - listed_gaps AS upper, all_gaps, sensor_intervals
-  FROM keys CROSS JOIN hidden
-),
-ranked AS (
-  SELECT *, row_number() OVER (ORDER BY lower DESC, upper DESC, {key_order}) AS rank
-  FROM bounded
-),
-judged AS (
-  SELECT *,
-         lower >= greatest(all_gaps, coalesce(max(upper) OVER (ORDER BY rank DESC
-                  ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0))
-         AND upper <= coalesce(min(lower) OVER (ORDER BY rank
-                  ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), upper) AS rank_certain
-  FROM ranked
-)
-SELECT * FROM judged WHERE rank <= {top} ORDER BY rank
-"""
+)"""
 
-# `fan-in` / `fan-out`: the union of the per-address sketches the sensor-intervals listed for
-# the address (in either of their lists: a union is idempotent, so a sketch met twice counts
-# once). `reported` is the largest count any one of them reported, a lower bound that needs
-# no sketch.
+# The `lists` of prefixes: one part per address family and length that any sensor-interval
+# listed (`{length_filter}` may keep one length), and for every sensor-interval its list of
+# that part, possibly empty. A prefix list covers one family's packets only, so it is complete
+# when its packets and those known to be of the other family (the most any one length's list
+# of that family adds up to) reach the decoded packets. A sensor-interval that listed nothing
+# of the part (no traffic of the family, or prefix views off or at other lengths) has as gap
+# what it may have had of the family: all its traffic but that known to be of the other one.
+PREFIX_LISTS = """
+intervals AS (
+  SELECT sensor, start_unix, packets - coalesce(unparsed_packets, 0) AS decoded, bytes,
+         coalesce({list}, array()) AS entries
+  FROM selected
+),
+sums AS (
+  SELECT sensor, start_unix, instr(e.prefix, ':') > 0 AS ipv6, e.length AS length,
+         sum(e.packets) AS packets, sum(e.bytes) AS bytes
+  FROM intervals LATERAL VIEW explode(entries) x AS e
+  GROUP BY sensor, start_unix, instr(e.prefix, ':') > 0, e.length
+),
+parts AS (SELECT DISTINCT ipv6, length FROM sums WHERE {length_filter}),
+families AS (
+  SELECT sensor, start_unix, ipv6, max(packets) AS packets, max(bytes) AS bytes
+  FROM sums GROUP BY sensor, start_unix, ipv6
+),
+part_lists AS (
+  SELECT i.sensor, i.start_unix, i.decoded, i.bytes, p.ipv6, p.length,
+         concat(IF(p.ipv6, '6', '4'), lpad(CAST(p.length AS STRING), 3, '0')) AS part,
+         filter(i.entries, e -> e.length = p.length AND (instr(e.prefix, ':') > 0) = p.ipv6)
+             AS list
+  FROM intervals i CROSS JOIN parts p
+),
+lists AS (
+  SELECT l.sensor, l.start_unix, l.part, l.list,
+         CASE WHEN coalesce(s.packets, 0) + coalesce(o.packets, 0) >= l.decoded THEN 0
+              WHEN size(l.list) > 0 THEN array_min(transform(l.list, e -> e.{by}))
+              ELSE greatest({all_of_family}, 0) END AS gap
+  FROM part_lists l
+  LEFT JOIN sums s ON s.sensor = l.sensor AND s.start_unix = l.start_unix
+                  AND s.ipv6 = l.ipv6 AND s.length = l.length
+  LEFT JOIN families o ON o.sensor = l.sensor AND o.start_unix = l.start_unix
+                      AND o.ipv6 <> l.ipv6
+)"""
+# What a sensor-interval may have had of a family, by the measure.
+_ALL_OF_FAMILY = {
+    "packets": "l.decoded - coalesce(o.packets, 0)",
+    "bytes": "l.bytes - coalesce(o.bytes, 0)",
+}
+
+# `fan-in` / `fan-out`, and the distinct addresses of prefixes: the union of the per-key
+# sketches the sensor-intervals listed for a key (in either of their lists: a union is
+# idempotent, so a sketch met twice counts once). `reported` is the largest count any one of
+# them reported, a lower bound that needs no sketch. One row for one address (`{where}` is
+# `e.address = :address`, `{group_select}` and `{group_by}` empty), or one per key `{where}`
+# keeps (grouped by `key`).
 FAN_QUERY = """
 WITH listed AS (
-  SELECT sensor, start_unix, e.{count} AS reported, e.{sketch} AS sketch
+  SELECT sensor, start_unix, e.{key} AS key, e.{count} AS reported, e.{sketch} AS sketch
   FROM selected LATERAL VIEW explode(concat(coalesce({list}, array()),
                                            coalesce({list_by_bytes}, array()))) x AS e
-  WHERE e.address = :address
+  WHERE {where}
 )
-SELECT (SELECT count(*) FROM selected) AS sensor_intervals,
+SELECT {group_select}(SELECT count(*) FROM selected) AS sensor_intervals,
        count(DISTINCT sensor, start_unix) AS listed_by,
        count(DISTINCT CASE WHEN sketch IS NOT NULL THEN struct(sensor, start_unix) END)
            AS with_sketch,
        max(reported) AS reported,
        hll_union_agg(sketch, true) AS peers
 FROM listed
+{group_by}
 """
-# The composite estimate, for the reasons given at DISTINCT_QUERY.
+# The composite estimate, for the reasons given at DISTINCT_QUERY; none without a sketch (the
+# union of no sketch is an empty sketch, whose 0 would read as a count).
 FAN_ESTIMATE = """
-SELECT sensor_intervals, listed_by, with_sketch, reported,
-       hll_sketch_estimate(hll_union(peers, peers, true)) AS estimate
+SELECT {group_select}sensor_intervals, listed_by, with_sketch, reported,
+       CASE WHEN with_sketch > 0 THEN hll_sketch_estimate(hll_union(peers, peers, true)) END
+           AS estimate
 FROM ({fan})
+"""
+
+# `top` of prefixes: each with its distinct addresses network-wide (FAN_QUERY by prefix).
+PREFIX_TOP_QUERY = """
+SELECT t.*, a.estimate AS distinct_addresses, a.reported AS distinct_addresses_reported,
+       coalesce(a.with_sketch, 0) AS addresses_with_sketch
+FROM ({top}) t LEFT JOIN ({addresses}) a ON t.prefix = a.key
+ORDER BY t.part, t.rank
 """
 
 _LISTS = {
@@ -279,7 +377,12 @@ _LISTS = {
     ("sources", "bytes"): "top_sources_by_bytes",
     ("destinations", "packets"): "top_destinations",
     ("destinations", "bytes"): "top_destinations_by_bytes",
+    ("source-prefixes", "packets"): "top_source_prefixes",
+    ("source-prefixes", "bytes"): "top_source_prefixes_by_bytes",
+    ("destination-prefixes", "packets"): "top_destination_prefixes",
+    ("destination-prefixes", "bytes"): "top_destination_prefixes_by_bytes",
 }
+_PREFIXES = ("source-prefixes", "destination-prefixes")
 _FLOW_KEY = ["src", "dst", "src_port", "dst_port", "protocol"]
 
 
@@ -305,7 +408,39 @@ def _key_sql(what):
             [_address_order("src"), _address_order("dst"), "src_port", "dst_port", "protocol"]
         )
         return select, group, order
+    if what in _PREFIXES:
+        # Within a part every prefix has the same length: ties go by network address.
+        return ("e.prefix AS prefix, e.length AS length", "e.prefix, e.length",
+                _address_order("substring_index(prefix, '/', 1)"))
     return "e.address AS address", "e.address", _address_order("address")
+
+
+def _lists_sql(what, by, length=None):
+    """The `lists` CTE of TOP_QUERY for the list of `what` by `by`."""
+    if what not in _PREFIXES:
+        return ADDRESS_LISTS.format(list=_LISTS[(what, by)], by=by)
+    return PREFIX_LISTS.format(
+        list=_LISTS[(what, by)], by=by, all_of_family=_ALL_OF_FAMILY[by],
+        length_filter="true" if length is None else f"length = {int(length)}",
+    )
+
+
+def _fan_sql(direction, group_by_key=False, where="e.address = :address"):
+    """FAN_ESTIMATE of `direction`: "in" (the sources of destinations), "out" (the
+    destinations of sources), or "source-prefixes" / "destination-prefixes" (their addresses);
+    of one key, or of every key `where` keeps, one row per key."""
+    if direction in ("in", "out"):
+        peers, listed = ("sources", "destinations") if direction == "in" else ("destinations", "sources")
+        parts = dict(key="address", list=f"top_{listed}", list_by_bytes=f"top_{listed}_by_bytes",
+                     count=f"distinct_{peers}", sketch=f"distinct_{peers}_sketch")
+    else:
+        parts = dict(key="prefix", list=_LISTS[(direction, "packets")],
+                     list_by_bytes=_LISTS[(direction, "bytes")],
+                     count="distinct_addresses", sketch="distinct_addresses_sketch")
+    group_select = "key, " if group_by_key else ""
+    fan = FAN_QUERY.format(group_select=group_select, where=where,
+                           group_by="GROUP BY key" if group_by_key else "", **parts)
+    return FAN_ESTIMATE.format(group_select=group_select, fan=fan)
 
 
 def parse_time(text):
@@ -406,16 +541,23 @@ def distinct(spark, per=None):
     return [_plain(row.asDict()) for row in spark.sql(query).collect()]
 
 
-def top(spark, what, by, n):
-    """The `n` top keys of `selected` by `by`, with bounds and certainty (see TOP_QUERY)."""
+def top(spark, what, by, n, length=None):
+    """The `n` top keys of `selected` by `by`, with bounds and certainty (see TOP_QUERY); for
+    prefixes, the `n` top of each length (or of `length` only), IPv4 lengths first, shortest
+    first, each with its distinct addresses network-wide (PREFIX_TOP_QUERY)."""
     select, group, order = _key_sql(what)
     query = TOP_QUERY.format(
-        list=_LISTS[(what, by)], by=by, key_select=select, key_group=group, key_order=order, top=int(n)
+        lists=_lists_sql(what, by, length), by=by, key_select=select, key_group=group,
+        key_order=order, top=int(n),
     )
-    keys = _FLOW_KEY if what == "flows" else ["address"]
+    keys = {"flows": _FLOW_KEY, "sources": ["address"], "destinations": ["address"]}.get(
+        what, ["prefix", "length"])
+    if what in _PREFIXES:
+        where = "true" if length is None else f"e.length = {int(length)}"
+        query = PREFIX_TOP_QUERY.format(top=query, addresses=_fan_sql(what, True, where))
     out = []
     for row in spark.sql(query).collect():
-        row = row.asDict()
+        row = _plain(row.asDict())
         entry = {"rank": row["rank"]}
         entry.update({k: row[k] for k in keys})
         entry.update(
@@ -426,6 +568,9 @@ def top(spark, what, by, n):
             listed_by=row["listed_by"],
             sensor_intervals=row["sensor_intervals"],
         )
+        if what in _PREFIXES:
+            entry.update({k: row[k] for k in ("distinct_addresses", "distinct_addresses_reported",
+                                              "addresses_with_sketch")})
         out.append(entry)
     return out
 
@@ -433,14 +578,7 @@ def top(spark, what, by, n):
 def fan(spark, direction, address):
     """Distinct peers of `address`: `direction` "in" counts its sources, "out" its
     destinations."""
-    if direction == "in":
-        parts = dict(list="top_destinations", list_by_bytes="top_destinations_by_bytes",
-                     count="distinct_sources", sketch="distinct_sources_sketch")
-    else:
-        parts = dict(list="top_sources", list_by_bytes="top_sources_by_bytes",
-                     count="distinct_destinations", sketch="distinct_destinations_sketch")
-    query = FAN_ESTIMATE.format(fan=FAN_QUERY.format(**parts))
-    row = spark.sql(query, args={"address": address}).collect()[0]
+    row = spark.sql(_fan_sql(direction), args={"address": address}).collect()[0]
     return _plain(row.asDict())
 
 
@@ -475,6 +613,11 @@ def _when(unix):
     return datetime.datetime.fromtimestamp(unix, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+# The key's column in the table of `top --what`.
+_KEY_NAMES = {"flows": "flow", "sources": "source", "destinations": "destination",
+              "source-prefixes": "source prefix", "destination-prefixes": "destination prefix"}
+
+
 def render(args, result):
     """The readable table of a subcommand's result."""
     if args.command == "distinct":
@@ -488,14 +631,20 @@ def render(args, result):
                                r["packets"], r["bytes"], r["distinct_sources"], r["distinct_destinations"]])
         return _table(headers, rows)
     if args.command == "top":
-        key = "flow" if args.what == "flows" else args.what[:-1]
-        rows = [
-            [e["rank"], _flow_text(e) if args.what == "flows" else e["address"], e["lower"], e["upper"],
-             "yes" if e["rank_certain"] else "no", f"{e['listed_by']}/{e['sensor_intervals']}"]
-            for e in result["entries"]
-        ]
-        return f"top {args.what} by {args.by}\n" + _table(
-            ["rank", key, f"{args.by} >=", f"{args.by} <=", "rank certain", "listed by"], rows)
+        what = args.what.replace("-", " ")
+        headers = ["rank", _KEY_NAMES[args.what],
+                   f"{args.by} >=", f"{args.by} <=", "rank certain", "listed by"]
+        rows = []
+        for e in result["entries"]:
+            key = _flow_text(e) if args.what == "flows" else e.get("address", e.get("prefix"))
+            rows.append([e["rank"], key, e["lower"], e["upper"], "yes" if e["rank_certain"] else "no",
+                         f"{e['listed_by']}/{e['sensor_intervals']}"])
+            if args.what in _PREFIXES:
+                rows[-1].append(e["distinct_addresses"])
+        if args.what in _PREFIXES:
+            # The ranks start again at each length.
+            headers.append("distinct addresses")
+        return f"top {what} by {args.by}\n" + _table(headers, rows)
     r = result
     peers = "sources" if args.command == "fan-in" else "destinations"
     return "\n".join([
@@ -522,10 +671,14 @@ def parser():
     sub = p.add_subparsers(dest="command", required=True)
     d = sub.add_parser("distinct", help="distinct sources and destinations network-wide")
     d.add_argument("--per", choices=["interval", "sensor"])
-    t = sub.add_parser("top", help="top flows, sources or destinations network-wide, with bounds")
-    t.add_argument("--what", choices=["flows", "sources", "destinations"], default="flows")
+    t = sub.add_parser("top", help="top flows, sources, destinations or prefixes network-wide, "
+                                   "with bounds")
+    t.add_argument("--what", choices=["flows", "sources", "destinations", *_PREFIXES], default="flows")
     t.add_argument("--by", choices=["packets", "bytes"], default="packets")
-    t.add_argument("--top", type=int, default=20, metavar="N")
+    t.add_argument("--top", "-n", type=int, default=20, metavar="N",
+                   help="keys to list (for prefixes: per length)")
+    t.add_argument("--length", type=int, metavar="L",
+                   help="with --what *-prefixes: only the prefixes of this length")
     for name, peers in [("fan-in", "sources"), ("fan-out", "destinations")]:
         f = sub.add_parser(name, help=f"distinct {peers} of one address network-wide")
         f.add_argument("address", type=parse_address, metavar="ADDRESS")
@@ -547,7 +700,10 @@ def run(args, spark):
     if args.command == "distinct":
         result.update(per=args.per, rows=distinct(spark, args.per))
     elif args.command == "top":
-        result.update(what=args.what, by=args.by, top=args.top, entries=top(spark, args.what, args.by, args.top))
+        result.update(what=args.what, by=args.by, top=args.top)
+        if args.what in _PREFIXES:
+            result.update(length=args.length)
+        result.update(entries=top(spark, args.what, args.by, args.top, args.length))
     else:
         direction = "in" if args.command == "fan-in" else "out"
         result.update(address=args.address, **fan(spark, direction, args.address))
@@ -558,6 +714,10 @@ def main(argv=None):
     args = parser().parse_args(argv)
     if args.command == "top" and args.top < 1:
         parser().error("--top must be at least 1")
+    if args.command == "top" and args.length is not None and (
+            args.what not in _PREFIXES or not 1 <= args.length <= 128):
+        parser().error("--length takes a prefix length (1 to 128) with --what source-prefixes "
+                       "or destination-prefixes")
     spark = session(args.remote, args.master)
     try:
         result = run(args, spark)

@@ -1,8 +1,9 @@
 """The Spark job against the real engine, on snapshots the real hhmon wrote.
 
 Fixtures: one synthetic trace (`hhmon generate`, with a fan-in attack) split by flow among
-three sensors, replayed by each in sketch mode and in exact mode; and three shipped captures,
-one per sensor. Every replay writes both snapshots and an export tree (Parquet), which must
+three sensors, replayed by each in sketch mode and in exact mode; a second one with carpet
+bombing of a destination /24 and a botnet in four source /24s, likewise; and three shipped
+captures, one per sensor. Every replay writes both snapshots and an export tree (Parquet), which must
 give the same answers. Everything the job's answers are compared with is computed here
 independently: exact counts from this file's own pcap parser, unions by Python DataSketches
 over the same sketch bytes, `hhmon merge` over the same files. The same questions are asked of
@@ -126,6 +127,32 @@ def exact_counts(packets, what, by):
     return counts
 
 
+# The prefix lengths hhmon counts by default (--ipv4-prefixes, --ipv6-prefixes).
+PREFIX_LENGTHS = {4: (8, 16, 24), 6: (32, 48, 64)}
+
+
+def exact_prefix_counts(packets, what, by, lengths=PREFIX_LENGTHS):
+    """Exact per-prefix figures of `packets` [(timestamp, flow, wire length)], per (IPv6?,
+    length): {(False, 24): Counter({"203.0.113.0/24": ...}), ...}."""
+    counts = collections.defaultdict(collections.Counter)
+    for _sec, flow, orig in packets:
+        if flow is None:
+            continue
+        address = ipaddress.ip_address(flow[0] if what == "source-prefixes" else flow[1])
+        for length in lengths[address.version]:
+            prefix = ipaddress.ip_network(f"{address}/{length}", strict=False)
+            counts[(address.version == 6, length)][str(prefix)] += 1 if by == "packets" else orig
+    return counts
+
+
+def by_part(entries):
+    """A prefix answer's entries per (IPv6?, length), in the order the job gave them."""
+    parts = {}
+    for e in entries:
+        parts.setdefault((":" in e["prefix"], e["length"]), []).append(e)
+    return parts
+
+
 def key_of(entry, what):
     if what == "flows":
         return (entry["src"], entry["dst"], entry["src_port"], entry["dst_port"], entry["protocol"])
@@ -229,6 +256,28 @@ def setUpModule():
         hhmon("replay", "--quiet", "--interval", "60s", "--sensor", sensor, "--snapshot-dir",
               os.path.join(tmp, "shipped", sensor), "--export-dir", os.path.join(tmp, "export-shipped"),
               os.path.join(REPO, "captures", capture))
+    # Carpet bombing of a /24 (every address a little) and a botnet in four source /24s (every
+    # source a little), where only the prefix views see anything heavy.
+    carpet = os.path.join(tmp, "carpet.pcap")
+    hhmon("generate", "--packets", "24000", "--flows", "1500", "--rate", "800", "--seed", "11",
+          "--carpet-bomb", Prefixes.CARPET, "--carpet-share", "0.2", "--botnet", "4",
+          "--botnet-share", "0.16", "--out", carpet)
+    carpet_dir = os.path.join(tmp, "carpet")
+    os.makedirs(carpet_dir)
+    parts, seen = split_by_flow(carpet, carpet_dir, len(SENSORS))
+    FIX["prefix-packets"] = dict(zip(SENSORS, seen))
+    for mode, extra in [("sketch", ["--fan-sketches"]), ("exact", ["--exact", "--top", "100000"])]:
+        for sensor, part in zip(SENSORS, parts):
+            hhmon("replay", "--quiet", "--interval", f"{INTERVAL}s", "--sensor", sensor,
+                  "--snapshot-dir", os.path.join(tmp, f"prefix-{mode}", sensor),
+                  "--export-dir", os.path.join(tmp, f"export-prefix-{mode}"), *extra, part)
+        FIX[f"prefix-{mode}"] = os.path.join(tmp, f"prefix-{mode}")
+        FIX[f"export-prefix-{mode}"] = os.path.join(tmp, f"export-prefix-{mode}")
+    # The last sensor again, counting IPv4 /24s only: its lists of the other lengths are missing.
+    FIX["prefix-partial"] = os.path.join(tmp, "prefix-partial", SENSORS[-1])
+    hhmon("replay", "--quiet", "--interval", f"{INTERVAL}s", "--sensor", SENSORS[-1], "--exact",
+          "--top", "100000", "--ipv4-prefixes", "24", "--ipv6-prefixes", "none",
+          "--snapshot-dir", FIX["prefix-partial"], parts[-1])
     FIX["shipped"] = os.path.join(tmp, "shipped")
     FIX["export-shipped"] = os.path.join(tmp, "export-shipped")
     FIX["local"] = hhmon_spark.session()
@@ -366,6 +415,112 @@ class Top(unittest.TestCase):
                         self.assertEqual((entries[0]["address"], entries[0]["rank_certain"]), (victim, True))
 
 
+class Prefixes(unittest.TestCase):
+    """`top --what source-prefixes|destination-prefixes` against the exact counts of the carpet
+    trace, from its own parse."""
+
+    CARPET = "203.0.113.0/24"  # hhmon generate --carpet-bomb
+    BOTNET = [f"198.18.{i}.0/24" for i in range(4)]  # and --botnet 4
+
+    def packets(self):
+        return [p for s in SENSORS for p in FIX["prefix-packets"][s]]
+
+    def test_exact_snapshots_give_the_exact_counts_of_every_length(self):
+        packets = self.packets()
+        for what in ("source-prefixes", "destination-prefixes"):
+            for by in ("packets", "bytes"):
+                exact = exact_prefix_counts(packets, what, by)
+                entries = ask(FIX["local"], ["top", "--what", what, "--by", by, "--top", "10"],
+                              [FIX["prefix-exact"]])["entries"]
+                parts = by_part(entries)
+                with self.subTest(what=what, by=by):
+                    # Every length of both families, IPv4 first, shortest first.
+                    self.assertEqual(list(parts), sorted(exact))
+                    for part, counts in exact.items():
+                        got = parts[part]
+                        self.assertEqual([e["lower"] for e in got], sorted(counts.values(), reverse=True)[:10])
+                        self.assertEqual([e["rank"] for e in got], list(range(1, len(got) + 1)))
+                        for e in got:
+                            self.assertEqual((e["lower"], e["upper"]), (counts[e["prefix"]],) * 2, e)
+                            self.assertTrue(e["rank_certain"], e)
+                            # Without --fan-sketches there is no union to take.
+                            self.assertEqual((e["distinct_addresses"], e["addresses_with_sketch"]), (None, 0))
+
+    def test_one_length_is_that_lengths_part_of_the_answer(self):
+        command = ["top", "--what", "destination-prefixes", "--by", "bytes", "--top", "5"]
+        every = by_part(ask(FIX["local"], command, [FIX["prefix-sketch"]])["entries"])
+        one = ask(FIX["local"], command + ["--length", "24"], [FIX["prefix-sketch"]])["entries"]
+        self.assertEqual(one, every[(False, 24)])
+
+    def test_sketch_snapshots_bound_the_exact_counts_and_find_the_attacks(self):
+        packets = self.packets()
+        for what in ("source-prefixes", "destination-prefixes"):
+            for by in ("packets", "bytes"):
+                exact = exact_prefix_counts(packets, what, by)
+                entries = ask(FIX["local"], ["top", "--what", what, "--by", by, "--top", "10"],
+                              [FIX["prefix-sketch"]])["entries"]
+                parts = by_part(entries)
+                with self.subTest(what=what, by=by):
+                    self.assertEqual(set(parts), set(exact))
+                    for e in entries:
+                        count = exact[(":" in e["prefix"], e["length"])][e["prefix"]]
+                        self.assertLessEqual(e["lower"], count, e)
+                        self.assertLessEqual(count, e["upper"], e)
+                    slash24 = parts[(False, 24)]
+                    if what == "destination-prefixes":
+                        # The carpet-bombed /24 is listed and certain of its rank; by packets it
+                        # is behind at most the trace's busy server network.
+                        carpet = [e for e in slash24 if e["prefix"] == self.CARPET]
+                        self.assertEqual([e["rank_certain"] for e in carpet], [True])
+                        if by == "packets":
+                            self.assertLessEqual(carpet[0]["rank"], 2)
+                    else:
+                        self.assertLessEqual(set(self.BOTNET), {e["prefix"] for e in slash24})
+        # While none of the carpet's addresses is a top destination.
+        listed = ask(FIX["local"], ["top", "--what", "destinations", "--top", "10"], [FIX["prefix-sketch"]])
+        carpet = ipaddress.ip_network(self.CARPET)
+        self.assertFalse([e for e in listed["entries"] if ipaddress.ip_address(e["address"]) in carpet])
+
+    def test_distinct_addresses_are_the_union_of_the_sensors_sketches(self):
+        entries = ask(FIX["local"], ["top", "--what", "destination-prefixes", "--length", "24", "--top", "3"],
+                      [FIX["prefix-sketch"]])["entries"]
+        got = [e for e in entries if e["prefix"] == self.CARPET][0]
+        carpet = ipaddress.ip_network(self.CARPET)
+        exact = len({p[1][1] for p in self.packets() if p[1] and ipaddress.ip_address(p[1][1]) in carpet})
+        self.assertLess(abs(got["distinct_addresses"] - exact) / exact, 0.03, (got, exact))
+        # Python DataSketches' union of every sketch the sensor-intervals listed for it, in
+        # either list, and hhmon merge of the same snapshots.
+        files = snapshot_files(FIX["prefix-sketch"])
+        listed = [e for p in files for snap in [load(p)]
+                  for e in snap["top_destination_prefixes"] + snap["top_destination_prefixes_by_bytes"]
+                  if e["prefix"] == self.CARPET]
+        self.assertEqual(got["distinct_addresses"],
+                         composite(datasketches_union([e["distinct_addresses_sketch"] for e in listed])))
+        self.assertEqual(got["distinct_addresses_reported"], max(e["distinct_addresses"] for e in listed))
+        self.assertEqual(got["addresses_with_sketch"], len(files))
+        out = os.path.join(FIX["tmp"].name, "merged-prefixes.json")
+        hhmon("merge", "--out", out, *files)
+        merged = [e for e in load(out)["top_destination_prefixes"] if e["prefix"] == self.CARPET][0]
+        self.assertEqual(got["distinct_addresses"], merged["distinct_addresses"])
+
+    def test_a_sensor_without_some_lengths_widens_their_bounds_only(self):
+        # sensor3 counted IPv4 /24s only: every other length misses its traffic, which its
+        # gap must cover; the /24s stay within their bounds too.
+        paths = [os.path.join(FIX["prefix-exact"], s) for s in SENSORS[:-1]] + [FIX["prefix-partial"]]
+        packets = self.packets()
+        for what in ("source-prefixes", "destination-prefixes"):
+            exact = exact_prefix_counts(packets, what, "packets")
+            entries = ask(FIX["local"], ["top", "--what", what, "--top", "10"], paths)["entries"]
+            with self.subTest(what=what):
+                self.assertEqual(set(by_part(entries)), set(exact))
+                for e in entries:
+                    count = exact[(":" in e["prefix"], e["length"])][e["prefix"]]
+                    self.assertLessEqual(e["lower"], count, e)
+                    self.assertLessEqual(count, e["upper"], e)
+                # What sensor3 had of the /16s is unknown: their bounds are apart.
+                self.assertTrue(all(not e["exact"] for e in by_part(entries)[(False, 16)]))
+
+
 class Fan(unittest.TestCase):
     VICTIM = "203.0.113.10"  # hhmon generate's fan-in attack: SYNs from spoofed sources
     SCANNER = "198.51.100.7"  # and its scanner: SYNs to consecutive addresses
@@ -449,6 +604,8 @@ class Export(unittest.TestCase):
         ["top", "--what", "destinations", "--by", "bytes", "--top", "15"],
         ["fan-in", "203.0.113.10"],
         ["fan-out", "198.51.100.7"],
+        ["top", "--what", "destination-prefixes", "--top", "5"],
+        ["top", "--what", "source-prefixes", "--by", "bytes", "--length", "24", "--top", "5"],
     ]
 
     def test_every_answer_from_an_export_tree_equals_the_answer_from_the_snapshots(self):
@@ -459,6 +616,10 @@ class Export(unittest.TestCase):
             ("exact", ["top", "--what", "destinations", "--top", "15"]),
             ("shipped", ["distinct", "--per", "sensor"]),
             ("shipped", ["top", "--what", "sources", "--top", "15"]),
+            ("prefix-sketch", ["top", "--what", "destination-prefixes", "--top", "10"]),
+            ("prefix-sketch", ["top", "--what", "source-prefixes", "--by", "bytes", "--top", "10"]),
+            ("prefix-exact", ["top", "--what", "source-prefixes", "--top", "10"]),
+            ("prefix-exact", ["top", "--what", "destination-prefixes", "--by", "bytes", "--top", "10"]),
         ]
         for fixture, command in asked:
             with self.subTest(fixture=fixture, command=command):
@@ -472,7 +633,7 @@ class Export(unittest.TestCase):
         paths = [os.path.join(FIX["sketch"], SENSORS[0])]
         for sensor in SENSORS[1:]:
             paths += glob.glob(os.path.join(FIX["export-sketch"], "date=*", f"sensor={sensor}"))
-        for command in (self.QUESTIONS[1], self.QUESTIONS[5], self.QUESTIONS[7]):
+        for command in (self.QUESTIONS[1], self.QUESTIONS[5], self.QUESTIONS[7], self.QUESTIONS[9]):
             with self.subTest(command=command):
                 self.assertEqual(ask(FIX["local"], command, paths), ask(FIX["local"], command, [FIX["sketch"]]))
 
@@ -525,6 +686,7 @@ class SparkConnect(unittest.TestCase):
             (["top", "--what", "destinations", "--top", "10"], "exact"),
             (["fan-in", "203.0.113.10"], "sketch"),
             (["top", "--what", "sources", "--by", "bytes", "--top", "10"], "export-sketch"),
+            (["top", "--what", "destination-prefixes", "--top", "5"], "prefix-sketch"),
         ]
         for command, fixture in questions:
             with self.subTest(command=command):

@@ -1,6 +1,7 @@
 //! The export tree of the real binary against its own snapshots: one replay writes both, and
 //! every row of the published Parquet files must be what the snapshot of its interval says,
-//! field for field, sketches byte for byte; periods become few files, nothing stays staged.
+//! field for field, sketches byte for byte (the prefix lists' rows too, ranked within their
+//! length); periods become few files, nothing stays staged.
 
 use std::collections::BTreeMap;
 
@@ -61,12 +62,8 @@ fn expected_rows(snapshot: &Value) -> Vec<Value> {
             let mut row = common(kind);
             row["ranked_by"] = json!(by);
             row["rank"] = json!(rank + 1);
-            let bound = |figure: &str| {
-                let listed = entry.get("lower_bound").and_then(Value::as_array);
-                json!(listed.is_some_and(|l| l.contains(&json!(figure))))
-            };
-            row["packets_lower_bound"] = bound("packets");
-            row["bytes_lower_bound"] = bound("bytes");
+            row["packets_lower_bound"] = lower_bound(entry, "packets");
+            row["bytes_lower_bound"] = lower_bound(entry, "bytes");
             let copied: &[(&str, &str)] = if kind == "flow" {
                 &[
                     ("src", "src"),
@@ -96,7 +93,52 @@ fn expected_rows(snapshot: &Value) -> Vec<Value> {
             rows.push(row);
         }
     }
+    let prefix_lists = [
+        ("top_source_prefixes", "source_prefix", "packets"),
+        ("top_source_prefixes_by_bytes", "source_prefix", "bytes"),
+        ("top_destination_prefixes", "destination_prefix", "packets"),
+        (
+            "top_destination_prefixes_by_bytes",
+            "destination_prefix",
+            "bytes",
+        ),
+    ];
+    for (list, kind, by) in prefix_lists {
+        // One ranked list per length and address family, one after the other.
+        let mut ranks: BTreeMap<(bool, u64), u64> = BTreeMap::new();
+        for entry in snapshot[list].as_array().unwrap() {
+            let prefix = entry["prefix"].as_str().unwrap();
+            let length = entry["length"].as_u64().unwrap();
+            let rank = ranks.entry((prefix.contains(':'), length)).or_default();
+            *rank += 1;
+            let mut row = common(kind);
+            row["ranked_by"] = json!(by);
+            row["rank"] = json!(*rank);
+            row["prefix"] = json!(prefix);
+            row["prefix_length"] = json!(length);
+            row["packets_lower_bound"] = lower_bound(entry, "packets");
+            row["bytes_lower_bound"] = lower_bound(entry, "bytes");
+            let copied = [
+                ("packets", "packets"),
+                ("bytes", "bytes"),
+                ("distinct_addresses", "distinct_addresses"),
+                ("addresses_sketch", "distinct_addresses_sketch"),
+            ];
+            for (column, field) in copied {
+                if let Some(value) = entry.get(field).filter(|v| !v.is_null()) {
+                    row[column] = value.clone();
+                }
+            }
+            rows.push(row);
+        }
+    }
     rows
+}
+
+/// Whether a list entry's `figure` is a lower bound, as its `lower_bound` lists them.
+fn lower_bound(entry: &Value, figure: &str) -> Value {
+    let listed = entry.get("lower_bound").and_then(Value::as_array);
+    json!(listed.is_some_and(|l| l.contains(&json!(figure))))
 }
 
 /// An exported row without its nulls and `interval_start`, as text, for comparing multisets.
@@ -149,6 +191,17 @@ fn every_exported_row_is_what_the_snapshot_of_its_interval_says() {
     got.sort();
     assert!(expected.len() > 24, "{}", expected.len());
     assert_eq!(got, expected);
+    // The prefix views are on by default: every list has rows, with sketches (--fan-sketches).
+    for kind in ["source_prefix", "destination_prefix"] {
+        for by in ["packets", "bytes"] {
+            let listed = exported
+                .iter()
+                .filter(|row| row["kind"] == kind && row["ranked_by"] == by)
+                .filter(|row| row["addresses_sketch"].is_string())
+                .count();
+            assert!(listed >= 24, "{kind} by {by}: {listed} rows with a sketch");
+        }
+    }
 
     // One file per 10 s period, under its date and sensor; the timestamp column is the start.
     let files = published_files(&export);
