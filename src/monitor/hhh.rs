@@ -8,12 +8,13 @@
 //! Going from the longest length to the shortest, a prefix is a hierarchical heavy hitter when
 //! its conditioned count reaches the threshold.
 //!
-//! The counts come from the per-length top lists (one sketch per length, each over every
-//! packet): a prefix's conditioned count is off by at most the sum of the errors of its own
-//! count and of the counts subtracted from it. With exact counting it is exact, provided every
-//! heavy prefix of every length is in its list: a list long enough to hold every key over the
-//! threshold (at most `1 / threshold` of them per length) makes sure of that. Knows nothing of
-//! sketches, packets or threads.
+//! The counts come from the per-length top lists (every packet counted at every length, not
+//! sampled as the randomized HHH algorithm does: docs/BENCHMARKS.md, "Hierarchical heavy
+//! hitters", measures both): a prefix's conditioned count is off by at most the sum of the
+//! errors of its own count and of the counts subtracted from it. With exact counting it is
+//! exact, provided every heavy prefix of every length is in its list: a list long enough to
+//! hold every key over the threshold (at most `1 / threshold` of them per length) makes sure of
+//! that. Knows nothing of sketches, packets or threads.
 
 use crate::prefix::Prefix;
 use crate::report::{AddressEntry, HierarchicalEntry, PrefixEntry, HIERARCHICAL_SHARE};
