@@ -296,7 +296,8 @@ fn a_kill_at_any_moment_leaves_only_complete_json_files() {
     assert!(leftovers.is_empty(), "{leftovers:?}");
 }
 
-/// The intervals of an export tree's rows, each with its figures, sorted: what a reader of the
+/// The intervals of an export tree's rows, each with its figures (a prefix row's rank is
+/// within its length, so its prefix is part of what tells it apart), sorted: what a reader of the
 /// tree sees, to compare trees and find duplicates.
 fn exported(root: &Path) -> Vec<String> {
     let mut rows: Vec<String> = published_rows(root)
@@ -308,6 +309,7 @@ fn exported(root: &Path) -> Vec<String> {
                 "kind",
                 "ranked_by",
                 "rank",
+                "prefix",
                 "packets",
                 "bytes",
             ]
