@@ -254,8 +254,12 @@ impl<K: Hash + Eq + Clone> CompactHeavyKeeper<K> {
     #[inline]
     fn other_bucket(&self, bucket: usize, fp: u16) -> usize {
         let b = self.buckets_per_table;
-        let (table, index) = (bucket / b, bucket % b);
-        (1 - table) * b + self.alternate(index, fp)
+        // A comparison, not a division: this runs for every entry a promotion looks at.
+        if bucket < b {
+            b + self.alternate(bucket, fp)
+        } else {
+            self.alternate(bucket - b, fp)
+        }
     }
 
     /// Relocates a displaced heavy entry to its alternate bucket, displacing that bucket's
