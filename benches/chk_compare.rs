@@ -3,6 +3,9 @@
 //! `CuckooTopK` and with exact counting, on the same streams at equal memory budgets, printed
 //! as Markdown tables (the paper's metrics: throughput, ARE, precision, recall, F1 at
 //! phi = 5e-4), followed by the issue #19 goals at the paper's point, checked in the same run.
+//! The throughput goal is timed again in interleaved rounds (one pass of each sketch per
+//! round, best round of each): the table's rows are timed one after the other, so on a machine
+//! shared with other work a burst of load during one row skews the ratio of two rows.
 //!
 //! It must not know how any of the sketches works inside: it sizes them through their own
 //! memory accounting and scores them through `support::HeavyHitters`.
@@ -37,6 +40,9 @@ const HK_DECAY: f64 = 0.9;
 /// Rows (TopK) and heavy slots per bucket (CuckooTopK): the HeavyKeeper paper's setting.
 const HK_DEPTH: usize = 2;
 const TIMED_PASSES: usize = 3;
+/// Rounds of the goals' interleaved timing: each round times one pass of every sketch the
+/// throughput goal compares, so that load from other processes hits them alike.
+const GOAL_ROUNDS: usize = 7;
 /// The CHK paper's sizing: 32 buckets per table per KB, i.e. 16-byte buckets that hold
 /// fingerprints and counters but no keys.
 const PAPER_BUCKETS_PER_KB: usize = 32;
@@ -153,6 +159,41 @@ fn timed<K, S: HeavyHitters<K>>(stream: &Stream<K>, make: impl Fn() -> S) -> (S,
         black_box(&sketch);
     }
     (sketch, stream.keys.len() as f64 / best / 1e6)
+}
+
+/// Seconds for one pass of unit inserts over `stream` into a fresh sketch from `make`.
+fn one_pass<K, S: HeavyHitters<K>>(stream: &Stream<K>, make: impl Fn() -> S) -> f64 {
+    let mut sketch = make();
+    let start = Instant::now();
+    for key in &stream.keys {
+        sketch.insert(black_box(key), 1);
+    }
+    let seconds = start.elapsed().as_secs_f64();
+    black_box(&sketch);
+    seconds
+}
+
+/// M inserts/s of CHK compact, heavykeeper's `TopK` (as fitted in the table) and the wide
+/// layout at `kb`, timed in [`GOAL_ROUNDS`] interleaved rounds, best round of each.
+fn interleaved_goal_speeds(stream: &Stream<u64>, kb: usize) -> (f64, f64, f64) {
+    let k = stream.heavy_hitter_count(PHI).max(1);
+    let topk = |w| TopK::<u64>::with_seed(k, w, HK_DEPTH, HK_DECAY, SEED);
+    let width = match fit(kb * 1024, |w| topk(w).memory_bytes()) {
+        Fit::Whole(width) | Fit::CountersOnly { width, .. } => width,
+        Fit::None { .. } => 1,
+    };
+    let mut best = [f64::INFINITY; 3];
+    for _ in 0..GOAL_ROUNDS {
+        best[0] = best[0].min(one_pass(stream, || {
+            CompactHeavyKeeper::<u64>::with_memory_and_seed(kb * 1024, SEED)
+        }));
+        best[1] = best[1].min(one_pass(stream, || topk(width)));
+        best[2] = best[2].min(one_pass(stream, || {
+            CuckooHeavyKeeper::<u64>::with_memory_and_seed(kb * 1024, SEED)
+        }));
+    }
+    let mops = |seconds: f64| stream.keys.len() as f64 / seconds / 1e6;
+    (mops(best[0]), mops(best[1]), mops(best[2]))
 }
 
 fn measure<K, S: HeavyHitters<K>>(
@@ -347,7 +388,7 @@ fn find<'a>(
         .find(|r| r.stream == stream && r.budget_kb == Some(kb) && label(&r.algorithm))
 }
 
-fn print_goals(rows: &[Row], stream: &str) {
+fn print_goals(rows: &[Row], stream: &str, speeds: (f64, f64, f64)) {
     println!("\n### Goals ({stream})\n");
     let verdict = |ok: bool| if ok { "met" } else { "NOT met" };
     let (Some(compact), Some(compact8), Some(wide), Some(topk)) = (
@@ -375,12 +416,19 @@ fn print_goals(rows: &[Row], stream: &str) {
         compact.score.are.log10(),
         verdict(compact.score.are <= 10f64.powf(-2.5))
     );
+    let (compact_mops, topk_mops, wide_mops) = speeds;
+    let interleaved = compact_mops / topk_mops;
     println!(
-        "- CHK compact throughput / TopK throughput at 4 KB = {:.1} / {:.1} = {speedup:.2}x \
-         (goal >= 2x: {})",
-        compact.mops,
-        topk.mops,
-        verdict(speedup >= 2.0)
+        "- CHK compact throughput / TopK throughput at 4 KB, {GOAL_ROUNDS} interleaved rounds \
+         (best of each): {compact_mops:.1} / {topk_mops:.1} = {interleaved:.2}x (goal >= 2x: {}); \
+         the wide layout {wide_mops:.1} = {:.2}x",
+        verdict(interleaved >= 2.0),
+        wide_mops / topk_mops
+    );
+    println!(
+        "- the same ratio from the table's rows (timed one after the other, best of \
+         {TIMED_PASSES}): {:.1} / {:.1} = {speedup:.2}x",
+        compact.mops, topk.mops
     );
     println!(
         "- CHK compact at 8 KB ({:.2} KB held): ARE {:.2e} = 10^{:.2} (goal <= 10^-3.5: {}), \
@@ -444,7 +492,7 @@ fn main() {
         let stream = Stream::unit(zipf_keys(alpha, UNIVERSE, items, SEED));
         compare(&mut rows, &name, &stream);
         if alpha == 1.2 {
-            print_goals(&rows, &name);
+            print_goals(&rows, &name, interleaved_goal_speeds(&stream, 4));
         }
     }
     if !captures {

@@ -8,29 +8,87 @@ use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyInt, PyString};
 
-/// A key as Python gave it: the kinds hash apart, so `1`, `"1"` and `b"1"` are three keys.
-/// Boxed slices and a boxed wide int keep it at 24 bytes, which the key table multiplies.
+/// What a key was in Python: the kinds hash apart, so `1`, `"1"` and `b"1"` are three keys.
+#[derive(Clone, Copy)]
+#[repr(u8)]
+enum Kind {
+    Int = 0,
+    Wide = 1,
+    Str = 2,
+    Bytes = 3,
+}
+
+impl Kind {
+    fn of(byte: u8) -> Kind {
+        match byte & 3 {
+            0 => Kind::Int,
+            1 => Kind::Wide,
+            2 => Kind::Str,
+            _ => Kind::Bytes,
+        }
+    }
+}
+
+/// The most bytes a key keeps inline.
+const INLINE: usize = 14;
+
+/// A key as Python gave it, in 16 bytes: its kind and up to 14 bytes of content inline (every
+/// int that fits in 64 bits, short str and bytes), longer content on the heap. The key table
+/// holds `size_of::<Key>()` bytes per key plus the heap bytes, so at a few KB this is what
+/// decides how many keys the sketch can name: 16 bytes for `"item-12345"`, where an owned
+/// string in an enum takes 24 and its text again on the heap. A key has one representation
+/// (inline exactly when its content fits), so the derived hash and equality are the key's.
 #[derive(Clone, Debug, Hash, PartialEq, Eq)]
 enum Key {
-    Int(i64),
-    Wide(Box<i128>),
-    Str(Box<str>),
-    Bytes(Box<[u8]>),
+    /// `meta`: the kind in the low 2 bits, the length above them.
+    Inline { meta: u8, data: [u8; INLINE] },
+    /// The kind's byte, then the content.
+    Heap(Box<Box<[u8]>>),
 }
 
 impl Key {
+    fn new(kind: Kind, content: &[u8]) -> Key {
+        if content.len() <= INLINE {
+            let mut data = [0; INLINE];
+            data[..content.len()].copy_from_slice(content);
+            Key::Inline {
+                meta: kind as u8 | (content.len() as u8) << 2,
+                data,
+            }
+        } else {
+            let mut bytes = Vec::with_capacity(content.len() + 1);
+            bytes.push(kind as u8);
+            bytes.extend_from_slice(content);
+            Key::Heap(Box::new(bytes.into_boxed_slice()))
+        }
+    }
+
+    fn kind_and_content(&self) -> (Kind, &[u8]) {
+        match self {
+            Key::Inline { meta, data } => (Kind::of(*meta), &data[..usize::from(meta >> 2)]),
+            Key::Heap(bytes) => match bytes.split_first() {
+                Some((&kind, content)) => (Kind::of(kind), content),
+                None => (Kind::Bytes, &[]), // not built by `new`
+            },
+        }
+    }
+
     fn from_py(item: &Bound<'_, PyAny>) -> PyResult<Key> {
         if let Ok(s) = item.cast::<PyString>() {
-            return Ok(Key::Str(s.extract::<String>()?.into_boxed_str()));
+            // Borrowed from the str object when it is UTF-8 already: no copy before hashing.
+            return Ok(Key::new(Kind::Str, s.to_cow()?.as_bytes()));
         }
         if let Ok(b) = item.cast::<PyBytes>() {
-            return Ok(Key::Bytes(b.as_bytes().into()));
+            return Ok(Key::new(Kind::Bytes, b.as_bytes()));
         }
         if item.is_instance_of::<PyInt>() {
             let wide = item
                 .extract::<i128>()
                 .map_err(|_| PyValueError::new_err("int keys must fit in 128 bits"))?;
-            return Ok(i64::try_from(wide).map_or_else(|_| Key::Wide(Box::new(wide)), Key::Int));
+            return Ok(match i64::try_from(wide) {
+                Ok(narrow) => Key::new(Kind::Int, &narrow.to_le_bytes()),
+                Err(_) => Key::new(Kind::Wide, &wide.to_le_bytes()),
+            });
         }
         Err(PyTypeError::new_err(format!(
             "keys must be str, bytes or int, not {}",
@@ -39,21 +97,27 @@ impl Key {
     }
 
     fn to_py<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        Ok(match self {
-            Key::Int(i) => i.into_pyobject(py)?.into_any(),
-            Key::Wide(i) => i.into_pyobject(py)?.into_any(),
-            Key::Str(s) => PyString::new(py, s).into_any(),
-            Key::Bytes(b) => PyBytes::new(py, b).into_any(),
+        let (kind, content) = self.kind_and_content();
+        let corrupt = || PyValueError::new_err("corrupt key");
+        Ok(match kind {
+            Kind::Int => i64::from_le_bytes(content.try_into().map_err(|_| corrupt())?)
+                .into_pyobject(py)?
+                .into_any(),
+            Kind::Wide => i128::from_le_bytes(content.try_into().map_err(|_| corrupt())?)
+                .into_pyobject(py)?
+                .into_any(),
+            Kind::Str => {
+                PyString::new(py, std::str::from_utf8(content).map_err(|_| corrupt())?).into_any()
+            }
+            Kind::Bytes => PyBytes::new(py, content).into_any(),
         })
     }
 
     /// Heap bytes the key owns beyond its inline size.
     fn heap_bytes(&self) -> usize {
         match self {
-            Key::Int(_) => 0,
-            Key::Wide(_) => std::mem::size_of::<i128>(),
-            Key::Str(s) => s.len(),
-            Key::Bytes(b) => b.len(),
+            Key::Inline { .. } => 0,
+            Key::Heap(bytes) => std::mem::size_of::<Box<[u8]>>() + bytes.len(),
         }
     }
 }
@@ -210,4 +274,31 @@ impl CuckooHeavyKeeper {
 fn cuckoo_heavy_keeper(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<CuckooHeavyKeeper>()?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_key_takes_sixteen_bytes() {
+        assert_eq!(std::mem::size_of::<Key>(), 16);
+    }
+
+    #[test]
+    fn keys_round_trip_their_kind_and_content() {
+        for (kind, content) in [
+            (Kind::Str, &b"item-12345"[..]),
+            (Kind::Str, &b"a string longer than fourteen bytes"[..]),
+            (Kind::Bytes, &b""[..]),
+            (Kind::Int, &7i64.to_le_bytes()[..]),
+            (Kind::Wide, &(1i128 << 100).to_le_bytes()[..]),
+        ] {
+            let key = Key::new(kind, content);
+            let (back, bytes) = key.kind_and_content();
+            assert_eq!((back as u8, bytes), (kind as u8, content));
+            assert_eq!(key.heap_bytes() == 0, content.len() <= INLINE);
+        }
+        assert_ne!(Key::new(Kind::Str, b"1"), Key::new(Kind::Bytes, b"1"));
+    }
 }

@@ -37,6 +37,14 @@ impl Bucket {
         }
     }
 
+    /// Which heavy slots hold fingerprint `fp`: bit `s` for slot `s`, computed without
+    /// branches (the hot path's match).
+    #[inline(always)]
+    pub(super) fn heavy_mask(&self, fp: u16) -> u8 {
+        let hit = |s: usize| u8::from(self.fp[s] == fp) & u8::from(self.count[s] != 0);
+        hit(0) | (hit(1) << 1)
+    }
+
     /// The smaller heavy slot (an empty one counts 0).
     #[inline(always)]
     pub(super) fn smaller(&self) -> usize {

@@ -63,24 +63,28 @@ fn a_lone_item_is_counted_exactly_with_weights() {
 }
 
 /// The paper's default point (Zipf 1.2, 10^7 items over 10^6 ranks, phi = 5e-4), the footprint
-/// held to the budget: at 4 KB every heavy hitter but at most a few is named, at 8 KB all of
-/// them, counted nearly exactly (ARE at most 10^-3.5). At 4 KB the ARE is below 10^-2.5 for
-/// most seeds, but one or two heavy hitters near the threshold left without room (each costs
-/// 1/140) take it to 1e-2 or 2e-2 for others, this one included: the bound here is 3e-2, ten
-/// times below the wide layout's at the same memory.
+/// held to the budget, over eight sketch seeds: precision and recall at least 0.97 and the ARE
+/// at most 10^-2.5 at 4 KB and 10^-3.5 at 8 KB for every seed, the goals (measured:
+/// 6.7e-4 to 1.1e-3 at 4 KB, 3.2e-5 to 9.8e-5 at 8 KB). A heavy hitter left uncounted costs
+/// 1/140 of ARE on its own, so one per seed fails the 4 KB bound.
 #[test]
 fn zipf_heavy_hitters_at_the_papers_point_are_found_and_counted_closely() {
     let stream = zipf_stream(1.2, 1_000_000, 10_000_000, 2025);
-    for (budget, are_bound) in [(4096, 3e-2), (8192, 10f64.powf(-3.5))] {
-        let mut sketch = CompactHeavyKeeper::<u64>::with_memory(budget);
-        for key in &stream {
-            sketch.add(key, 1);
+    for seed in 1..=8 {
+        for (budget, are_bound) in [(4096, 10f64.powf(-2.5)), (8192, 10f64.powf(-3.5))] {
+            let mut sketch = CompactHeavyKeeper::<u64>::with_memory_and_seed(budget, seed);
+            for key in &stream {
+                sketch.add(key, 1);
+            }
+            assert!(sketch.memory_bytes() <= budget);
+            let (precision, recall, are) = score(&sketch, &stream, 5e-4);
+            assert!(
+                precision >= 0.97,
+                "{budget} B, seed {seed}: precision {precision}"
+            );
+            assert!(recall >= 0.97, "{budget} B, seed {seed}: recall {recall}");
+            assert!(are <= are_bound, "{budget} B, seed {seed}: ARE {are:.2e}");
         }
-        assert!(sketch.memory_bytes() <= budget);
-        let (precision, recall, are) = score(&sketch, &stream, 5e-4);
-        assert!(precision >= 0.97, "{budget} B: precision {precision}");
-        assert!(recall >= 0.97, "{budget} B: recall {recall}");
-        assert!(are <= are_bound, "{budget} B: ARE {are:.2e}");
     }
 }
 
