@@ -68,10 +68,14 @@ fn live_and_captured(
     let output = export(port)
         .output()
         .expect("the exporter runs (scripts/install-deps.sh --test)");
+    // pmacctd's core sometimes exits with an error status after its plugin ended the export
+    // normally (its log ends "no more plugins active. Shutting down."; seen on a loaded
+    // machine); what it exported is checked below against the recording either way.
+    let stderr_text = String::from_utf8_lossy(&output.stderr);
     assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
+        output.status.success() || stderr_text.contains("no more plugins active. Shutting down."),
+        "{}: {stderr_text}",
+        output.status
     );
     let summary = stop_for_summary(collector, stderr);
     interrupt(dumpcap.child());
