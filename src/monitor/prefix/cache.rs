@@ -117,10 +117,7 @@ impl PrefixCache {
     /// Empty caches keyed by the longest of `lengths` per family.
     pub(super) fn new(lengths: &PrefixLengths) -> Self {
         Self {
-            sets: [
-                Box::new([[EMPTY_SLOT; 2]; SETS]),
-                Box::new([[EMPTY_SLOT; 2]; SETS]),
-            ],
+            sets: [empty_sets(), empty_sets()],
             ipv4: Longest::of(lengths.ipv4(), 32, 0),
             ipv6: Longest::of(lengths.ipv6(), 128, IPV6_TAG),
         }
@@ -193,6 +190,14 @@ impl PrefixCache {
             }
         }
     }
+}
+
+/// Empty sets, built on the heap: `Box::new` of the array would build its 200 KB or so on the stack
+/// first, which a thread with a small stack may not have.
+fn empty_sets() -> Box<[[Slot; 2]; SETS]> {
+    let sets = vec![[EMPTY_SLOT; 2]; SETS].into_boxed_slice();
+    sets.try_into()
+        .unwrap_or_else(|_| unreachable!("a vector of SETS sets"))
 }
 
 /// The way that prefix (`bits`, `tag`) takes in `set`, whose slots hold others: the lighter
