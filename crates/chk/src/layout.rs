@@ -9,20 +9,25 @@ use std::hash::Hash;
 pub(super) const HEAVY_PER_BUCKET: usize = 2;
 
 /// The bucket index (within a table of `b` buckets) of the other table where an entry at
-/// `index` with fingerprint `fp` may live: `(g(fp) - index) mod b`, so that
-/// `alternate_bucket(alternate_bucket(i, fp, b), fp, b) == i` for every `b`, a power of two or
-/// not. Both layouts place their entries with it.
+/// `index` with fingerprint `fp` may live: `(g(fp) - index) mod b` (see [`reflect`]), with `g`
+/// a mix of the fingerprint. Both layouts place their entries with it.
 #[inline(always)]
 pub(crate) fn alternate_bucket(index: usize, fp: u16, b: usize) -> usize {
     let mut x = u32::from(fp).wrapping_mul(0x5bd1_e995);
     x ^= x >> 15;
     x = x.wrapping_mul(0x2c1b_3c6d);
-    let g = ((u64::from(x) * b as u64) >> 32) as usize;
-    if g >= index {
-        g - index
-    } else {
-        g + b - index
-    }
+    reflect(((u64::from(x) * b as u64) >> 32) as usize, index, b)
+}
+
+/// `(g - index) mod b` for `g` and `index` below `b` (at most `u32::MAX`): an involution in
+/// `index` for every `b`, a power of two or not, as cuckoo relocation needs.
+#[inline(always)]
+pub(crate) fn reflect(g: usize, index: usize, b: usize) -> usize {
+    // `g - index`, plus `b` if that borrowed, without a branch: which way it goes is a coin
+    // flip per insert, and compilers turn the plain `if` into a mispredicted jump. Both are
+    // below 2^32, so the difference's top bit is the borrow.
+    let diff = g.wrapping_sub(index) as u64;
+    (diff.wrapping_add(b as u64 & ((diff as i64 >> 63) as u64))) as usize
 }
 
 /// One bucket: counters and fingerprints first (what every lookup reads), keys after them.

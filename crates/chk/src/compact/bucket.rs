@@ -5,7 +5,8 @@
 
 use super::CompactHeavyKeeper;
 
-/// One bucket: an entry is empty when its counter is 0.
+/// One bucket: an empty heavy entry has counter 0 and fingerprint 0, and no item has
+/// fingerprint 0 (see [`fingerprint`]), so a fingerprint match alone finds an item's entry.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) struct Bucket {
     pub(super) count: [u32; 2],
@@ -37,12 +38,13 @@ impl Bucket {
         }
     }
 
-    /// Which heavy slots hold fingerprint `fp`: bit `s` for slot `s`, computed without
-    /// branches (the hot path's match).
+    /// Which heavy slots hold fingerprint `fp` (never 0): bit `s` for slot `s`, computed
+    /// without branches (the hot path's match). An empty slot's fingerprint is 0, so the
+    /// counters need not be read.
     #[inline(always)]
     pub(super) fn heavy_mask(&self, fp: u16) -> u8 {
-        let hit = |s: usize| u8::from(self.fp[s] == fp) & u8::from(self.count[s] != 0);
-        hit(0) | (hit(1) << 1)
+        debug_assert_ne!(fp, 0);
+        u8::from(self.fp[0] == fp) | (u8::from(self.fp[1] == fp) << 1)
     }
 
     /// The smaller heavy slot (an empty one counts 0).
@@ -62,6 +64,13 @@ impl Bucket {
     }
 }
 
+/// The fingerprint of an item of hash `hash`: its low 16 bits, with 0 (the fingerprint of an
+/// empty heavy slot) taken as 1.
+#[inline(always)]
+pub(super) fn fingerprint(hash: u64) -> u16 {
+    (hash as u16).max(1)
+}
+
 /// Where an item may live: a fingerprint and one bucket in each table (as flat indices).
 #[derive(Clone, Copy)]
 pub(super) struct Slots {
@@ -70,11 +79,11 @@ pub(super) struct Slots {
 }
 
 impl<K> CompactHeavyKeeper<K> {
-    /// Fingerprint from the low 16 bits, table-0 bucket from the high 32 (multiply-shift range
+    /// Fingerprint from the low 16 bits ([`fingerprint`]), table-0 bucket from the high 32 (multiply-shift range
     /// reduction), table-1 bucket from the fingerprint alone so it can be recomputed on kick-out.
     #[inline(always)]
     pub(super) fn slots(&self, hash: u64) -> Slots {
-        let fp = hash as u16;
+        let fp = fingerprint(hash);
         let first = self.first_bucket(hash);
         Slots {
             fp,

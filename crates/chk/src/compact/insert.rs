@@ -5,7 +5,7 @@
 //! The hot path: a hit on a keyed heavy entry stays inline, the rest is out of line. Knows
 //! nothing of how the sketch is read.
 
-use super::bucket::Slots;
+use super::bucket::{fingerprint, Slots};
 use super::CompactHeavyKeeper;
 use crate::decay::{decay, SPENT_TO_EMPTY};
 use crate::{LOBBY_THRESHOLD, MAX_KICKS};
@@ -53,7 +53,7 @@ impl<K: Hash + Eq + Clone> CompactHeavyKeeper<K> {
     /// different hashes is not unsafe but the sketch loses track of it.
     #[inline(always)]
     pub fn add_hashed(&mut self, key: &K, hash: u64, weight: u64) -> u64 {
-        let (fp, first) = (hash as u16, self.first_bucket(hash));
+        let (fp, first) = (fingerprint(hash), self.first_bucket(hash));
         let second = self.buckets_per_table + self.alternate(first, fp);
         // Both buckets are read and matched without a branch on where the item sits: which
         // slot of which bucket an item holds is as good as random to a branch predictor, and
