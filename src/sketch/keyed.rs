@@ -130,14 +130,49 @@ impl<K: Eq + Clone> KeyedDistinct<K> {
         packets: u64,
         count: impl FnOnce() -> u64,
     ) {
+        if let Some(counter) = self.track(key, hash, packets, count) {
+            counter.insert_coupon(value);
+        }
+    }
+
+    /// [`insert`](Self::insert) of each of `values` in turn, `packets` going with the first:
+    /// the key is looked up once for them all (after its first value the key is tracked, or
+    /// its count did not win it a way, and the same count would not win one for the others).
+    #[inline]
+    pub fn insert_all(
+        &mut self,
+        key: &K,
+        hash: u64,
+        values: impl IntoIterator<Item = Coupon>,
+        packets: u64,
+        count: impl FnOnce() -> u64,
+    ) {
+        let mut values = values.into_iter().peekable();
+        if values.peek().is_none() {
+            return;
+        }
+        if let Some(counter) = self.track(key, hash, packets, count) {
+            for value in values {
+                counter.insert_coupon(value);
+            }
+        }
+    }
+
+    /// The counter of `key` with `packets` more packets: found, or admitted empty if `count`
+    /// wins it a way; `None` when it does not.
+    #[inline(always)]
+    fn track(
+        &mut self,
+        key: &K,
+        hash: u64,
+        packets: u64,
+        count: impl FnOnce() -> u64,
+    ) -> Option<&mut DistinctCounter> {
         let bucket = self.bucket(hash);
         let first = bucket * WAYS;
         if let Some(way) = self.find(bucket, key, hash) {
             self.counts[way] = self.counts[way].saturating_add(packets);
-            if let Some(entry) = self.entries[way].as_mut() {
-                entry.counter.insert_coupon(value);
-            }
-            return;
+            return self.entries[way].as_mut().map(|entry| &mut entry.counter);
         }
         // Ways fill from the first and are only freed all at once: the first free one ends
         // the taken ones (`WAYS` when none is free).
@@ -151,55 +186,28 @@ impl<K: Eq + Clone> KeyedDistinct<K> {
             // The floor is a lower bound of the bucket's lightest count (counts only grow
             // between scans), so most hopeless candidates are turned away without a scan.
             if count < self.floors[bucket].saturating_mul(REPLACE_RATIO) {
-                return;
+                return None;
             }
             let (offset, lightest) = lightest(&self.counts[first..=last]);
             self.floors[bucket] = lightest;
             if count < lightest.saturating_mul(REPLACE_RATIO) {
-                return;
+                return None;
             }
             (first + offset, count)
         };
-        let mut counter = if self.bounded {
+        let counter = if self.bounded {
             DistinctCounter::new(self.lg_k)
         } else {
             DistinctCounter::compact(self.lg_k)
         };
-        counter.insert_coupon(value);
         let lane = 8 * (way - first);
         self.tags[bucket] = self.tags[bucket] & !(0xff << lane) | u64::from(tag(hash)) << lane;
         self.counts[way] = count.max(1);
-        self.entries[way] = Some(Entry {
+        let entry = self.entries[way].insert(Entry {
             key: key.clone(),
             counter,
         });
-    }
-
-    /// [`insert`](Self::insert) of each of `values` in turn, `packets` going with the first:
-    /// the key is looked up once for them all.
-    #[inline]
-    pub fn insert_all(
-        &mut self,
-        key: &K,
-        hash: u64,
-        values: impl IntoIterator<Item = Coupon>,
-        packets: u64,
-        count: impl FnOnce() -> u64,
-    ) {
-        let mut values = values.into_iter();
-        let Some(first) = values.next() else {
-            return;
-        };
-        self.insert(key, hash, first, packets, count);
-        // After its first value the key is tracked, or its count did not win it a way, and
-        // the same count would not win one for the others.
-        if let Some(way) = self.find(self.bucket(hash), key, hash) {
-            if let Some(entry) = self.entries[way].as_mut() {
-                for value in values {
-                    entry.counter.insert_coupon(value);
-                }
-            }
-        }
+        Some(&mut entry.counter)
     }
 
     /// The estimated number of distinct peers of `key`, or `None` when it is not tracked.
