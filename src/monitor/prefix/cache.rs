@@ -180,6 +180,13 @@ impl PrefixCache {
         slot.bytes += bytes;
     }
 
+    /// Empties the caches, handing nothing on.
+    pub(super) fn clear(&mut self) {
+        for sets in &mut self.sets {
+            sets.fill([EMPTY_SLOT; 2]);
+        }
+    }
+
     /// Hands on everything the caches hold and empties them: at the end of an interval.
     pub(super) fn take_all(&mut self, mut hand_on: impl FnMut(Handed)) {
         for (side, sets) in self.sets.iter_mut().enumerate() {

@@ -280,7 +280,7 @@ impl PrefixViews {
     /// Empties every view, keeping its memory.
     pub(super) fn clear(&mut self) {
         if let Some(cache) = &mut self.cache {
-            cache.take_all(|_| {});
+            cache.clear();
         }
         let s = &mut self.sketches;
         s.sources.clear();
