@@ -293,7 +293,7 @@ impl IntervalAggregator {
         seconds - seconds % self.config.interval_secs
     }
 
-    #[inline]
+    #[inline(always)]
     fn count(&mut self, wire_len: u32, decoded: Result<Decoded, UnparsedReason>) {
         let wire_len = u64::from(wire_len);
         self.interval.packets += 1;
@@ -356,7 +356,7 @@ impl IntervalAggregator {
 
 /// Counts a flow's packets that waited in the flow cache: into `views`, or through `outlet` to
 /// the owners of its keys.
-#[inline]
+#[inline(never)]
 fn count_flow(
     views: &mut ViewSet,
     outlet: &mut Outlet,
