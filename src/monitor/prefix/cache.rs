@@ -6,13 +6,13 @@
 
 use super::PrefixLengths;
 use crate::prefix::Prefix;
-use crate::sketch::hll::Coupon;
+use crate::sketch::hll::{coupon_of_bytes, Coupon};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// Sets of two slots per direction (a power of two).
 const SETS: usize = 512;
 /// Distinct address coupons a slot holds before its sums go on.
-pub(super) const SLOT_COUPONS: usize = 16;
+pub(super) const SLOT_COUPONS: usize = 64;
 /// Added to a slot's tag for an IPv6 prefix.
 const IPV6_TAG: u16 = 0x100;
 
@@ -31,18 +31,18 @@ struct Slot {
     /// taken since the prefix took the slot, so that an address goes on once an interval
     /// rather than once per chunk. Larger prefixes rely on `coupons` alone.
     seen: [u64; 4],
-    coupons: [Option<Coupon>; SLOT_COUPONS],
+    /// The first `held` are the coupons waiting; the rest are placeholders, never read.
+    coupons: [Coupon; SLOT_COUPONS],
 }
 
-const EMPTY_SLOT: Slot = Slot {
-    bits: 0,
-    packets: 0,
-    bytes: 0,
-    tag: 0,
-    held: 0,
-    seen: [0; 4],
-    coupons: [None; SLOT_COUPONS],
-};
+impl Slot {
+    /// Empties the slot: no prefix, sums, coupons or hosts seen.
+    fn free(&mut self) {
+        (self.bits, self.tag) = (0, 0);
+        (self.packets, self.bytes, self.held) = (0, 0, 0);
+        self.seen = [0; 4];
+    }
+}
 
 /// What the cache keys an address of one family by: its longest counted length.
 #[derive(Clone, Copy)]
@@ -80,7 +80,7 @@ pub(in crate::monitor) struct Handed {
     longest: Prefix,
     pub(in crate::monitor) packets: u64,
     pub(in crate::monitor) bytes: u64,
-    coupons: [Option<Coupon>; SLOT_COUPONS],
+    coupons: [Coupon; SLOT_COUPONS],
     held: u8,
 }
 
@@ -99,10 +99,7 @@ impl Handed {
 
     /// The coupons of its addresses.
     pub(in crate::monitor) fn coupons(&self) -> impl Iterator<Item = Coupon> + '_ {
-        self.coupons[..usize::from(self.held)]
-            .iter()
-            .flatten()
-            .copied()
+        self.coupons[..usize::from(self.held)].iter().copied()
     }
 }
 
@@ -163,7 +160,7 @@ impl PrefixCache {
                 *word |= bit;
                 new
             } else {
-                !slot.coupons[..usize::from(slot.held)].contains(&Some(coupon))
+                !slot.coupons[..usize::from(slot.held)].contains(&coupon)
             };
             if new {
                 // Full coupons go on first, so that every coupon waits with packets of its own.
@@ -172,8 +169,10 @@ impl PrefixCache {
                         hand_on(handed);
                     }
                 }
-                slot.coupons[usize::from(slot.held)] = Some(coupon);
-                slot.held += 1;
+                if let Some(waiting) = slot.coupons.get_mut(usize::from(slot.held)) {
+                    *waiting = coupon;
+                    slot.held += 1;
+                }
             }
         }
         slot.packets += packets;
@@ -182,8 +181,12 @@ impl PrefixCache {
 
     /// Empties the caches, handing nothing on.
     pub(super) fn clear(&mut self) {
-        for sets in &mut self.sets {
-            sets.fill([EMPTY_SLOT; 2]);
+        for slot in self
+            .sets
+            .iter_mut()
+            .flat_map(|sets| sets.iter_mut().flatten())
+        {
+            slot.free();
         }
     }
 
@@ -199,10 +202,19 @@ impl PrefixCache {
     }
 }
 
-/// Empty sets, built on the heap: `Box::new` of the array would build its 200 KB or so on the stack
+/// Empty sets, built on the heap: `Box::new` of the array would build its 300 KB or so on the stack
 /// first, which a thread with a small stack may not have.
 fn empty_sets() -> Box<[[Slot; 2]; SETS]> {
-    let sets = vec![[EMPTY_SLOT; 2]; SETS].into_boxed_slice();
+    let empty = Slot {
+        bits: 0,
+        packets: 0,
+        bytes: 0,
+        tag: 0,
+        held: 0,
+        seen: [0; 4],
+        coupons: [coupon_of_bytes(&[]); SLOT_COUPONS],
+    };
+    let sets = vec![[empty; 2]; SETS].into_boxed_slice();
     sets.try_into()
         .unwrap_or_else(|_| unreachable!("a vector of SETS sets"))
 }
@@ -231,33 +243,29 @@ fn make_room(
 /// `empty`: frees the slot, else it keeps its prefix and the hosts seen.
 #[inline]
 fn take(slot: &mut Slot, side: usize, empty: bool) -> Option<Handed> {
-    let taken = *slot;
-    *slot = if empty {
-        EMPTY_SLOT
+    let (bits, tag, packets, bytes) = (slot.bits, slot.tag, slot.packets, slot.bytes);
+    let held = slot.held;
+    if empty {
+        slot.free();
     } else {
-        Slot {
-            bits: taken.bits,
-            tag: taken.tag,
-            seen: taken.seen,
-            ..EMPTY_SLOT
-        }
-    };
-    if taken.tag == 0 || taken.packets == 0 {
+        (slot.packets, slot.bytes, slot.held) = (0, 0, 0);
+    }
+    if tag == 0 || packets == 0 {
         return None;
     }
-    let length = (taken.tag & !IPV6_TAG) as u8;
-    let address = if taken.tag & IPV6_TAG == 0 {
-        IpAddr::V4(Ipv4Addr::from(taken.bits as u32))
+    let length = (tag & !IPV6_TAG) as u8;
+    let address = if tag & IPV6_TAG == 0 {
+        IpAddr::V4(Ipv4Addr::from(bits as u32))
     } else {
-        IpAddr::V6(Ipv6Addr::from(taken.bits))
+        IpAddr::V6(Ipv6Addr::from(bits))
     };
     Some(Handed {
         side,
         longest: Prefix::of(&address, length),
-        packets: taken.packets,
-        bytes: taken.bytes,
-        coupons: taken.coupons,
-        held: taken.held,
+        packets,
+        bytes,
+        coupons: slot.coupons,
+        held,
     })
 }
 

@@ -85,7 +85,7 @@ impl PrefixViews {
         // As many as the fan tables: the table's memory grows with `top` (a collector run with
         // a top of 100 000 must not clear a table of millions each interval).
         let tracked = tracked_keys(sized.top);
-        let lg_k = fan_lg_k(sized.hll_lg_k) - 1;
+        let lg_k = fan_lg_k(sized.hll_lg_k) - 2;
         Some(Self {
             lengths,
             cache: None,
