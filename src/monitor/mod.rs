@@ -37,11 +37,14 @@ pub(crate) mod testing;
 mod views;
 
 pub use config::{
-    fan_lg_k, tracked_keys, ConfigError, MonitorConfig, DEFAULT_SKETCH_BYTES, MAX_WINDOW_BYTES,
+    fan_lg_k, prefix_lg_k, tracked_keys, ConfigError, MonitorConfig, DEFAULT_SKETCH_BYTES,
+    MAX_WINDOW_BYTES,
 };
 pub use flow_cache::MEMORY_BYTES as FLOW_CACHE_BYTES;
 pub use parallel::MAX_WORKERS;
-pub use prefix::{PrefixLengths, PrefixLengthsError, MAX_PREFIX_LENGTHS};
+pub use prefix::{
+    PrefixLengths, PrefixLengthsError, CACHE_BYTES as PREFIX_CACHE_BYTES, MAX_PREFIX_LENGTHS,
+};
 
 use assemble::{Assembler, IntervalPart};
 use flow_cache::{FlowCache, FlowCount};

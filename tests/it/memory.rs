@@ -21,7 +21,7 @@ const PACKETS: u64 = 10_000_000;
 /// by bytes), two interval HyperLogLogs (sources, destinations) of `2^lg_k` one-byte registers
 /// and as many bytes of register lower bounds, the fan-in and fan-out tables of the tracked
 /// addresses and the distinct-address tables of the tracked prefixes at their fullest, the
-/// packet thread's flow cache (1 MiB) and prefix caches (under 256 KB each), and a fixed
+/// packet thread's flow cache (1 MiB) and prefix caches (344 KB each), and a fixed
 /// allowance for code, libraries, thread stacks, libpcap's buffer, the metrics text and
 /// allocator slack. With more workers, two sets of views (one filling, one being ranked), the
 /// sketches split among the workers, their HyperLogLogs and fan tables per worker, and 1 MiB of
@@ -32,10 +32,12 @@ fn documented_bound(sketch_bytes: u64, hll_lg_k: u8, workers: u64) -> u64 {
         hhmon::monitor::tracked_keys(20),
         hhmon::monitor::fan_lg_k(hll_lg_k),
     ) as u64;
-    // As many tracked prefixes per table as a fan table tracks addresses.
+    // As many tracked prefixes per table as a fan table tracks addresses, each counter with
+    // its registers and as many bytes of their bounds (as many bytes as the registers of a
+    // counter of twice as many).
     let prefixes = hhmon::sketch::keyed::max_memory_bytes::<hhmon::prefix::Prefix>(
         hhmon::monitor::tracked_keys(20),
-        hhmon::monitor::fan_lg_k(hll_lg_k),
+        hhmon::monitor::prefix_lg_k(hll_lg_k) + 1,
     ) as u64;
     let (sets, batches) = if workers > 1 {
         (2, workers << 20)
@@ -44,7 +46,8 @@ fn documented_bound(sketch_bytes: u64, hll_lg_k: u8, workers: u64) -> u64 {
     };
     let set = 10 * sketch_bytes + workers * (2 * 2 * (1 << hll_lg_k) + 2 * tracked + 2 * prefixes);
     // One flow cache and one pair of prefix caches: replay has one packet thread.
-    sets * set + batches + hhmon::monitor::FLOW_CACHE_BYTES as u64 + (512 << 10) + FIXED
+    let caches = hhmon::monitor::FLOW_CACHE_BYTES + hhmon::monitor::PREFIX_CACHE_BYTES;
+    sets * set + batches + caches as u64 + FIXED
 }
 
 /// `VmHWM` of process `pid`, in bytes.

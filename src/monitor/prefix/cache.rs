@@ -13,6 +13,8 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 const SETS: usize = 512;
 /// Distinct address coupons a slot holds before its sums go on.
 pub(super) const SLOT_COUPONS: usize = 64;
+/// Memory of the caches of both directions.
+pub const MEMORY_BYTES: usize = 2 * SETS * 2 * size_of::<Slot>();
 /// Added to a slot's tag for an IPv6 prefix.
 const IPV6_TAG: u16 = 0x100;
 

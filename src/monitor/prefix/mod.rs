@@ -13,11 +13,14 @@
 //! [`KeyedDistinct`] per direction keyed by prefix, fed the address's HLL coupon (computed once
 //! per address for the interval's distinct count), as fan-in is fed the peer's; it tracks as
 //! many prefixes as a fan table tracks addresses (`tracked_keys(top)`: 256 per direction with
-//! the defaults, for every length). Its counters have half the registers of a fan table's
-//! (`lg_k` 13 with the defaults: 1.2% standard error) and keep register bounds, because a /8 or
-//! /16 takes thousands of addresses an interval and a bound turns away most of them with a load
-//! and a compare; the memory is a fan table's, about 4.2 MB per direction once every tracked
-//! prefix has over 1 500 addresses.
+//! the defaults, for every length). Its counters have a quarter of the registers of a fan
+//! table's (`lg_k` 12 with the defaults: 1.3% standard error, exact up to a few hundred
+//! addresses) and keep register bounds, because a /8 or /16 takes thousands of addresses an
+//! interval and a bound turns away most of them with a load and a compare; about 2.1 MB per
+//! direction once every tracked prefix has over 400 addresses. Their memory is what the
+//! prefix views cost the replay beyond their instructions: each coupon touches a random line
+//! of it, which pushes the address sketches out of a core's L2 cache (lg_k 13 had 19% more
+//! cache misses over the views without prefixes; docs/BENCHMARKS.md, "Prefix views").
 //!
 //! Cost: a flow chunk adds to a small cache per direction keyed by its address's longest
 //! prefix, and the sums reach the sketches of every length in batches, with each address of a
@@ -32,9 +35,10 @@ mod cache;
 mod lengths;
 
 pub(super) use cache::Handed;
+pub use cache::MEMORY_BYTES as CACHE_BYTES;
 pub use lengths::{PrefixLengths, PrefixLengthsError, MAX_PREFIX_LENGTHS};
 
-use super::config::{fan_lg_k, tracked_keys, MonitorConfig};
+use super::config::{prefix_lg_k, tracked_keys, MonitorConfig};
 use super::heavy::HeavyHitters;
 use super::views::rounded;
 use crate::decode::FlowKey;
@@ -85,7 +89,7 @@ impl PrefixViews {
         // As many as the fan tables: the table's memory grows with `top` (a collector run with
         // a top of 100 000 must not clear a table of millions each interval).
         let tracked = tracked_keys(sized.top);
-        let lg_k = fan_lg_k(sized.hll_lg_k) - 2;
+        let lg_k = prefix_lg_k(sized.hll_lg_k);
         Some(Self {
             lengths,
             cache: None,
