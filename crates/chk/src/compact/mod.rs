@@ -81,8 +81,9 @@ pub struct CompactHeavyKeeper<K> {
     buckets_per_table: usize,
     /// The reported keys, at most `keys.capacity()` (fixed at construction), in no order.
     keys: Vec<K>,
-    /// A lower bound (at the last scan) of the smallest estimate among the keys, once the table
-    /// is full: a newcomer must beat it by an eighth before the table is scanned for a swap.
+    /// The count a newcomer must exceed before the key table is searched for a key it beats:
+    /// 0 while the table has room, then the smallest estimate at the last scan (a lower bound
+    /// of the smallest now, but for items dropped since) plus an eighth.
     floor: u64,
     /// The key table's smallest estimates at the last scan, as (index, estimate), smallest
     /// first: the next keys to give up their places.

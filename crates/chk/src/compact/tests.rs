@@ -198,6 +198,25 @@ fn the_key_table_keeps_the_largest_items_once_full() {
     }
 }
 
+/// The smallest keys of a scan grow: a key that was the smallest when the table was scanned
+/// may be among the largest by the next offer, and a newcomer that does not beat it must not
+/// conclude that it beats nothing (the table once kept a stale list and a floor at the count
+/// of a top item for the rest of the stream, leaving heavy hitters unnamed).
+#[test]
+fn a_newcomer_beats_the_smallest_key_even_after_the_last_scans_smallest_grew() {
+    let mut sketch = CompactHeavyKeeper::<u64>::new(64, 4);
+    for key in 1..=4 {
+        sketch.add(&key, 10);
+    }
+    sketch.add(&5, 5); // too small for the full table, but it has the table scanned
+    assert!(!sketch.contains(&5));
+    sketch.add(&1, 10_000); // the smallest at that scan is now the largest
+    sketch.add(&6, 500); // beats keys 2, 3 and 4 by far
+    assert!(sketch.contains(&6), "keys held: {:?}", sketch.list());
+    assert!(sketch.contains(&1));
+    assert_eq!(sketch.len(), 4);
+}
+
 #[test]
 fn clear_resets_to_a_fresh_sketch_and_keeps_the_memory() {
     let stream = zipf_stream(1.1, 5000, 100_000, 3);
