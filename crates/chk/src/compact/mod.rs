@@ -22,9 +22,9 @@
 //!   hitter whose bucket is full of larger items waits for ever.
 //! - On a collision the weaker of the two lobbies decays (the fingerprint breaks ties), not the
 //!   one the fingerprint picks: an item waiting at the threshold is not worn down by small ones
-//!   while the other lobby holds less. The stronger one loses one with probability 1/128, so
-//!   that it cannot keep a tail item for ever while the weaker churns (at 4 KB that left one
-//!   or two heavy hitters near phi uncounted for most seeds).
+//!   while the other lobby holds less. The stronger one loses one with probability 1/16, so
+//!   that an item arriving now and then cannot keep it while the weaker churns under the whole
+//!   tail (at 4 KB that left a heavy hitter near phi uncounted for a quarter of the seeds).
 //! - A relocated entry that would displace a larger one is dropped itself, so a kick-out chain
 //!   never ends by dropping a heavy hitter for a smaller item.
 //!
