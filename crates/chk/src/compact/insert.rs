@@ -11,12 +11,13 @@ use crate::decay::{decay_with, SPENT_TO_EMPTY};
 use crate::{LOBBY_THRESHOLD, MAX_KICKS};
 use std::hash::Hash;
 
-/// The stronger of two colliding lobbies loses one with probability `2^-STRONGER_DECAY_BITS` per
-/// unit of weight (see `add_elsewhere`): 1/16. At the paper's point at 4 KB (64 sketch seeds on
-/// each of four streams) 1/16 met the bounds for every seed, while 1/32 failed up to 4
-/// seeds in 64, 1/64 up to 15 and 1/128 up to 19 (a heavy hitter never counted); 1/8 passed
-/// the 64 it was tried on with 1.6 to 2 times the ARE of 1/16 at 4 and 8 KB.
-const STRONGER_DECAY_BITS: u32 = 4;
+/// The most the stronger of two colliding lobbies loses per unit of colliding weight, scaled to
+/// 2^32: one with probability 1/16 (see `add_elsewhere`).
+pub(super) const MAX_EROSION: u32 = 1 << 28;
+
+/// How much faster than the stronger lobby's erosion an item arriving at `phi` of the stream
+/// arrives (see [`CompactHeavyKeeper::erosion_rate`]).
+const EROSION_MARGIN: f64 = 3.0;
 
 /// A heavy entry in flight during cuckoo relocation.
 struct Displaced {
@@ -134,23 +135,26 @@ impl<K: Hash + Eq + Clone> CompactHeavyKeeper<K> {
             let (held0, held1) = (first.lobby_count, second.lobby_count);
             let table =
                 usize::from(held0 > held1) | (usize::from(held0 == held1) & usize::from(fp & 1));
-            // The stronger lobby loses one with probability 1/16 per unit of weight. Without
-            // this, whichever lobby is ahead is never decayed while the other churns: the
-            // stronger keeps an item that arrives now and then (a tail item that reached the
-            // threshold early, or a mid-sized one waiting for a heavy slot it rarely wins),
-            // every item of the pair decays the weaker, and the weaker, decayed by the whole
-            // tail, empties faster than a heavy hitter near phi can raise it: that heavy hitter
-            // is never counted (1/140 of the ARE at the paper's point on its own). Worn down by
-            // every collision at 1/16, the stronger is kept only by an item arriving at more
-            // than about a sixteenth of the bucket's colliding traffic, which a heavy hitter
-            // waiting for its heavy slot does and a mid-sized item does not.
-            // One random number for both coins: the stronger lobby's from its low bits, the
-            // weaker's from the whole (unit weight: a comparison dominated by the high bits).
+            // The stronger lobby loses one with probability `erosion / 2^32` per unit of
+            // weight (see `erosion_rate`). Without this, whichever lobby is ahead is never
+            // decayed while the other churns: the stronger keeps an item that arrives now and
+            // then (a tail item that reached the threshold early, or a mid-sized one waiting
+            // for a heavy slot it rarely wins), every item of the pair decays the weaker, and
+            // the weaker, decayed by the whole tail, empties faster than a heavy hitter near
+            // phi can raise it: that heavy hitter is never counted (1/140 of the ARE at the
+            // paper's point on its own).
+            let before = self.collided;
+            self.collided = before.saturating_add(weight);
+            if before >> 10 != self.collided >> 10 {
+                self.erosion = self.erosion_rate();
+            }
+            // One random number for both coins: the stronger lobby's from its low 32 bits,
+            // the weaker's from the whole (unit weight: a comparison dominated by the high
+            // bits) or its high 32 bits (weighted).
             let draw = self.rng.next_u64();
+            let erode = u64::from(draw as u32) < u64::from(self.erosion).saturating_mul(weight);
             let stronger = &mut self.buckets[slots.buckets[1 - table]];
-            stronger.lobby_count -= u8::from(
-                draw & ((1 << STRONGER_DECAY_BITS) - 1) < weight.min(1 << STRONGER_DECAY_BITS),
-            );
+            stronger.lobby_count -= u8::from(erode);
             let lobby = &mut self.buckets[slots.buckets[table]];
             let held = lobby.lobby_count;
             let left = decay_with(draw, held, weight);
@@ -181,6 +185,22 @@ impl<K: Hash + Eq + Clone> CompactHeavyKeeper<K> {
         // At the threshold the item tries for a heavy slot; a failed try leaves it there.
         lobby.lobby_count = LOBBY_THRESHOLD as u8;
         self.try_promote(key, slots, table, count)
+    }
+
+    /// The stronger lobby's erosion per unit of colliding weight, scaled to 2^32: as fast as
+    /// it may be while an item arriving at `phi` of the stream still arrives
+    /// [`EROSION_MARGIN`] times faster than its lobby erodes, at most [`MAX_EROSION`] (1/16).
+    /// Each unit of colliding weight erodes one of the `B` lobbies a table has; as the weaker
+    /// lobbies tend to gather in one table, a stronger one takes up to `collided / B` of it,
+    /// against `phi * N` arrivals of the item. So an item that arrives at well below `phi`
+    /// loses the stronger lobby to the weaker's churn, and one at `phi` keeps it however flat
+    /// the stream and small the sketch (at a fixed 1/16, Zipf 0.8 at 2 KB lost half of its
+    /// heavy hitters; at a fixed 1/128, Zipf 1.2 at 4 KB left one uncounted for a quarter of
+    /// the sketch seeds).
+    fn erosion_rate(&self) -> u32 {
+        let share = self.phi * self.buckets_per_table as f64 * self.total as f64
+            / (EROSION_MARGIN * self.collided as f64);
+        (share * 4_294_967_296.0).min(f64::from(MAX_EROSION)) as u32
     }
 
     /// Moves the lobby item (counted `count >= L`, in its bucket of `table`) into the heavy

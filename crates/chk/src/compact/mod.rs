@@ -92,6 +92,12 @@ pub struct CompactHeavyKeeper<K> {
     /// The first of `victims` not yet given up.
     next_victim: u8,
     total: u64,
+    /// The weight of the inserts that found both of their lobbies held by other items (see
+    /// `insert`), since construction or the last clear.
+    collided: u64,
+    /// The stronger lobby's chance to lose one per unit of colliding weight, scaled to 2^32
+    /// (see `insert`), recomputed from `collided` every 1024 units of it.
+    erosion: u32,
     phi: f64,
     /// `KICK_SURVIVAL_RATIO * phi`, the share of `total` a displaced entry needs to be relocated.
     survival_share: f64,
@@ -123,6 +129,8 @@ impl<K: Hash + Eq + Clone> CompactHeavyKeeper<K> {
             victims_len: 0,
             next_victim: 0,
             total: 0,
+            collided: 0,
+            erosion: insert::MAX_EROSION,
             phi: DEFAULT_PHI,
             survival_share: KICK_SURVIVAL_RATIO * DEFAULT_PHI,
             hasher,
@@ -215,6 +223,8 @@ impl<K: Hash + Eq + Clone> CompactHeavyKeeper<K> {
         self.victims_len = 0;
         self.next_victim = 0;
         self.total = 0;
+        self.collided = 0;
+        self.erosion = insert::MAX_EROSION;
         self.rng = self.rng_start;
     }
 }
