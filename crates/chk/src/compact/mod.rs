@@ -22,9 +22,11 @@
 //!   hitter whose bucket is full of larger items waits for ever.
 //! - On a collision the weaker of the two lobbies decays (the fingerprint breaks ties), not the
 //!   one the fingerprint picks: an item waiting at the threshold is not worn down by small ones
-//!   while the other lobby holds less. The stronger one loses one with probability 1/16, so
+//!   while the other lobby holds less. The stronger one loses one with a probability set from
+//!   the stream (at most 1/16: as fast as an item at phi still outpaces three times over), so
 //!   that an item arriving now and then cannot keep it while the weaker churns under the whole
-//!   tail (at 4 KB that left a heavy hitter near phi uncounted for a quarter of the seeds).
+//!   tail (with 1/128, a heavy hitter near phi went uncounted at 4 KB for a quarter of the
+//!   seeds).
 //! - A relocated entry that would displace a larger one is dropped itself, so a kick-out chain
 //!   never ends by dropping a heavy hitter for a smaller item.
 //!
