@@ -53,13 +53,21 @@ const UNIT_DECAY_THRESHOLD: [u64; LOBBY_MAX + 1] = {
 /// drawn with one random number from [`DecayTable`].
 #[inline(always)]
 pub(super) fn decay(coins: &mut XorShift, held: u8, weight: u64) -> u8 {
+    decay_with(coins.next_u64(), held, weight)
+}
+
+/// [`decay`] with the random number `draw` (uniform over `u64`) given: a caller that needs
+/// another coin for the same collision takes it from the low bits, which this reads only as
+/// the last of 64 (weight 1) or not at all (weighted: the high 32 bits).
+#[inline(always)]
+pub(super) fn decay_with(draw: u64, held: u8, weight: u64) -> u8 {
     let held = usize::from(held).min(LOBBY_MAX);
     if weight == 1 {
-        return (held - usize::from(coins.next_u64() < UNIT_DECAY_THRESHOLD[held])) as u8;
+        return (held - usize::from(draw < UNIT_DECAY_THRESHOLD[held])) as u8;
     }
     match DecayTable::get().cumulative(held, weight) {
         Some(cdf) => {
-            let draw = (coins.next_u64() >> 32) as u32;
+            let draw = (draw >> 32) as u32;
             cdf.iter()
                 .take(held)
                 .take_while(|&&edge| draw >= edge)

@@ -97,10 +97,15 @@ impl<K> CompactHeavyKeeper<K> {
     }
 
     /// The bucket index (within a table) of the other table where an entry at `index` with
-    /// fingerprint `fp` may live. `alternate(alternate(i, fp), fp) == i` for every `B`.
+    /// fingerprint `fp` may live: `(g(fp) - index) mod B` with `g` the fingerprint's
+    /// multiplicative (Fibonacci) hash scaled to `B`, one multiplication where the wide
+    /// layout's mix takes two and a shift (every insert computes it).
+    /// `alternate(alternate(i, fp), fp) == i` for every `B`.
     #[inline(always)]
     pub(super) fn alternate(&self, index: usize, fp: u16) -> usize {
-        crate::layout::alternate_bucket(index, fp, self.buckets_per_table)
+        let mixed = u32::from(fp).wrapping_mul(0x9e37_79b1);
+        let b = self.buckets_per_table;
+        crate::layout::reflect(((u64::from(mixed) * b as u64) >> 32) as usize, index, b)
     }
 
     /// The bucket and slot of the heavy entry of `slots`, table 0 first.

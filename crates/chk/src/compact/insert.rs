@@ -7,14 +7,17 @@
 
 use super::bucket::{fingerprint, Slots};
 use super::CompactHeavyKeeper;
-use crate::decay::{decay, SPENT_TO_EMPTY};
+use crate::decay::{decay_with, SPENT_TO_EMPTY};
 use crate::{LOBBY_THRESHOLD, MAX_KICKS};
 use std::hash::Hash;
 
-/// The stronger of two colliding lobbies loses one with probability `2^-STRONGER_DECAY_BITS` per
-/// unit of weight (see `add_elsewhere`): 1/128. At the paper's point 1/64 and 1/256 left a
-/// heavy hitter uncounted for more sketch seeds, and 1/32 was no better.
-const STRONGER_DECAY_BITS: u32 = 7;
+/// The most the stronger of two colliding lobbies loses per unit of colliding weight, scaled to
+/// 2^32: one with probability 1/16 (see `add_elsewhere`).
+pub(super) const MAX_EROSION: u32 = 1 << 28;
+
+/// How much faster than the stronger lobby's erosion an item arriving at `phi` of the stream
+/// arrives (see [`CompactHeavyKeeper::erosion_rate`]).
+const EROSION_MARGIN: f64 = 3.0;
 
 /// A heavy entry in flight during cuckoo relocation.
 struct Displaced {
@@ -81,9 +84,12 @@ impl<K: Hash + Eq + Clone> CompactHeavyKeeper<K> {
         };
         let count = b.count[slot].saturating_add(narrow(weight));
         b.count[slot] = count;
-        let keyed = b.is_keyed(slot);
+        // A keyed entry never offers: its floor is the largest count. One branch, taken on a
+        // few hits in a thousand; an unkeyed entry (a tenth of the hits at 4 KB, at random)
+        // is no reason to leave the straight path by itself.
+        let floor = self.floor | u64::from(b.is_keyed(slot)).wrapping_neg();
         self.total = self.total.saturating_add(weight);
-        if !keyed && weight > 0 && self.may_take(count) {
+        if (weight > 0) & (u64::from(count) > floor) {
             self.offer(key, bucket, slot, count);
         }
         u64::from(count)
@@ -124,34 +130,51 @@ impl<K: Hash + Eq + Clone> CompactHeavyKeeper<K> {
             // The weaker lobby decays (the fingerprint breaks ties): an item waiting at the
             // threshold for a heavy slot is not worn down by a stream of small ones while
             // the other lobby holds a smaller count.
-            let table = match first.lobby_count.cmp(&second.lobby_count) {
-                std::cmp::Ordering::Less => 0,
-                std::cmp::Ordering::Greater => 1,
-                std::cmp::Ordering::Equal => usize::from(fp & 1),
-            };
-            // The stronger lobby loses one with probability 1/128 per unit of weight. Without
-            // this, whichever lobby is ahead is never decayed while the other churns: it keeps
-            // a tail item that reached the threshold early for ever, and a heavy hitter near
-            // phi whose other lobby churns never gets past a count of a few (at 4 KB one or
-            // two heavy hitters were never counted, ARE 8e-3 instead of 7e-4). A heavy hitter
-            // waiting at the threshold arrives far more often than this wears it down.
-            let stronger = &mut self.buckets[slots.buckets[1 - table]];
-            if self.rng.next_u64() >> (64 - STRONGER_DECAY_BITS)
-                < weight.min(1 << STRONGER_DECAY_BITS)
-            {
-                stronger.lobby_count -= 1;
+            // Computed, not branched on: which lobby is weaker is a coin flip to the branch
+            // predictor (it missed on half the collisions).
+            let (held0, held1) = (first.lobby_count, second.lobby_count);
+            let table =
+                usize::from(held0 > held1) | (usize::from(held0 == held1) & usize::from(fp & 1));
+            // The stronger lobby loses one with probability `erosion / 2^32` per unit of
+            // weight (see `erosion_rate`). Without this, whichever lobby is ahead is never
+            // decayed while the other churns: the stronger keeps an item that arrives now and
+            // then (a tail item that reached the threshold early, or a mid-sized one waiting
+            // for a heavy slot it rarely wins), every item of the pair decays the weaker, and
+            // the weaker, decayed by the whole tail, empties faster than a heavy hitter near
+            // phi can raise it: that heavy hitter is never counted (1/140 of the ARE at the
+            // paper's point on its own).
+            let before = self.collided;
+            self.collided = before.saturating_add(weight);
+            if before >> 10 != self.collided >> 10 {
+                self.erosion = self.erosion_rate();
             }
+            // One random number for both coins: the stronger lobby's from its low 32 bits,
+            // the weaker's from the whole (unit weight: a comparison dominated by the high
+            // bits) or its high 32 bits (weighted).
+            let draw = self.rng.next_u64();
+            let erode = u64::from(draw as u32) < u64::from(self.erosion).saturating_mul(weight);
+            let stronger = &mut self.buckets[slots.buckets[1 - table]];
+            stronger.lobby_count -= u8::from(erode);
             let lobby = &mut self.buckets[slots.buckets[table]];
             let held = lobby.lobby_count;
-            let left = decay(&mut self.rng, held, weight);
-            if left > 0 {
-                lobby.lobby_count = left;
-                return 0;
+            let left = decay_with(draw, held, weight);
+            // If the old item decayed away, the new one takes the lobby with the weight left
+            // over (at least 1, or a unit insert would vanish without a trace). Selected, not
+            // branched on: the old item stays on about a tenth of the collisions, at random.
+            let taken = weight
+                .saturating_sub(SPENT_TO_EMPTY[usize::from(held)])
+                .max(1);
+            let stays = left > 0;
+            lobby.lobby_fp = if stays { lobby.lobby_fp } else { fp };
+            lobby.lobby_count = if stays {
+                left
+            } else {
+                taken.min(LOBBY_THRESHOLD) as u8
+            };
+            if stays | (taken < LOBBY_THRESHOLD) {
+                return if stays { 0 } else { taken };
             }
-            // The old item decayed away: the new one takes the lobby with the weight left
-            // over (at least 1, or a unit insert would vanish without a trace).
-            let spent = SPENT_TO_EMPTY[usize::from(held)];
-            (table, weight.saturating_sub(spent).max(1))
+            (table, taken)
         };
         let lobby = &mut self.buckets[slots.buckets[table]];
         lobby.lobby_fp = fp;
@@ -162,6 +185,22 @@ impl<K: Hash + Eq + Clone> CompactHeavyKeeper<K> {
         // At the threshold the item tries for a heavy slot; a failed try leaves it there.
         lobby.lobby_count = LOBBY_THRESHOLD as u8;
         self.try_promote(key, slots, table, count)
+    }
+
+    /// The stronger lobby's erosion per unit of colliding weight, scaled to 2^32: as fast as
+    /// it may be while an item arriving at `phi` of the stream still arrives
+    /// [`EROSION_MARGIN`] times faster than its lobby erodes, at most [`MAX_EROSION`] (1/16).
+    /// Each unit of colliding weight erodes one of the `B` lobbies a table has; as the weaker
+    /// lobbies tend to gather in one table, a stronger one takes up to `collided / B` of it,
+    /// against `phi * N` arrivals of the item. So an item that arrives at well below `phi`
+    /// loses the stronger lobby to the weaker's churn, and one at `phi` keeps it however flat
+    /// the stream and small the sketch (at a fixed 1/16, Zipf 0.8 at 2 KB lost half of its
+    /// heavy hitters; at a fixed 1/128, Zipf 1.2 at 4 KB left one uncounted for a quarter of
+    /// the sketch seeds).
+    fn erosion_rate(&self) -> u32 {
+        let share = self.phi * self.buckets_per_table as f64 * self.total as f64
+            / (EROSION_MARGIN * self.collided as f64);
+        (share * 4_294_967_296.0).min(f64::from(MAX_EROSION)) as u32
     }
 
     /// Moves the lobby item (counted `count >= L`, in its bucket of `table`) into the heavy

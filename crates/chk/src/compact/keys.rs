@@ -4,19 +4,19 @@
 //! an eighth. Estimates are read from the buckets, so the table stores keys only; a scan for
 //! the smallest costs one hash and two bucket reads per key, so a scan keeps the few smallest
 //! (the victims) for the next newcomers, and a cached lower bound of the smallest estimate
-//! (`floor`) keeps items that cannot win from even looking.
+//! (`floor`, the count that beats it) keeps items that cannot win from even looking.
 //! Knows nothing of how counts are kept in the buckets beyond the keyed bits.
 
 use super::{CompactHeavyKeeper, VICTIMS};
 use std::hash::Hash;
 
 impl<K: Hash + Eq + Clone> CompactHeavyKeeper<K> {
-    /// Whether the key table might take the key of an item counted `count`: it has room, or
-    /// `count` beats the floor. Inlined into the hot path, so that most hits on unkeyed entries
-    /// (items too small for the table) cost a comparison, not a call.
+    /// Whether the key table might take the key of an item counted `count`: `count` beats the
+    /// floor, which is 0 while the table has room. Inlined into the hot path, so that most hits
+    /// on unkeyed entries (items too small for the table) cost a comparison, not a call.
     #[inline(always)]
     pub(super) fn may_take(&self, count: u32) -> bool {
-        self.keys.len() < self.keys.capacity() || u64::from(count) > beaten_by(self.floor)
+        u64::from(count) > self.floor
     }
 
     /// Offers `key`, whose item now holds heavy entry `slot` of `bucket` with `count`, to the
@@ -30,16 +30,18 @@ impl<K: Hash + Eq + Clone> CompactHeavyKeeper<K> {
             self.buckets[bucket].set_keyed(slot, true);
             return;
         }
-        if u64::from(count) <= beaten_by(self.floor) {
+        if !self.may_take(count) {
             return;
         }
         // The smallest keys at the last scan, in order, while they are still beaten; a scan
-        // (one hash and two bucket reads per key) only when they are used up.
+        // (one hash and two bucket reads per key) when they are used up, or when the next one
+        // is not beaten: estimates move, so a list from an earlier scan may name a key that
+        // has since grown while a smaller one sits elsewhere in the table. Only a list from a
+        // scan made for this offer says that nothing is beaten.
         let mut scanned = false;
         loop {
-            while usize::from(self.next_victim) < usize::from(self.victims_len) {
+            if usize::from(self.next_victim) < usize::from(self.victims_len) {
                 let (index, _) = self.victims[usize::from(self.next_victim)];
-                self.next_victim += 1;
                 let index = index as usize;
                 let hash = self.hasher.hash_one(&self.keys[index]);
                 let estimate = self.count_hashed(hash);
@@ -48,26 +50,24 @@ impl<K: Hash + Eq + Clone> CompactHeavyKeeper<K> {
                     // back): looked for only now, when it would take a place, as the look is
                     // a pass over the table.
                     if self.keys.contains(key) {
-                        self.next_victim -= 1;
                         self.buckets[bucket].set_keyed(slot, true);
                         return;
                     }
+                    self.next_victim += 1;
                     self.unkey(hash);
                     self.keys[index] = key.clone();
                     self.buckets[bucket].set_keyed(slot, true);
                     self.floor = self.victims[..usize::from(self.victims_len)]
                         .get(usize::from(self.next_victim))
-                        .map_or(0, |&(_, estimate)| u64::from(estimate));
+                        .map_or(0, |&(_, estimate)| beaten_by(u64::from(estimate)));
                     return;
                 }
-                if usize::from(self.next_victim) == 1 {
-                    // The smallest is not beaten: nor is any other; wait for a larger count.
-                    self.floor = estimate;
-                    self.next_victim = 0;
+                if scanned {
+                    // The smallest now is not beaten: nor is any other; wait for a larger count.
+                    self.floor = beaten_by(estimate);
                     return;
                 }
-            }
-            if scanned {
+            } else if scanned {
                 return; // an empty table: unreachable once full
             }
             self.scan();

@@ -22,9 +22,11 @@
 //!   hitter whose bucket is full of larger items waits for ever.
 //! - On a collision the weaker of the two lobbies decays (the fingerprint breaks ties), not the
 //!   one the fingerprint picks: an item waiting at the threshold is not worn down by small ones
-//!   while the other lobby holds less. The stronger one loses one with probability 1/128, so
-//!   that it cannot keep a tail item for ever while the weaker churns (at 4 KB that left one
-//!   or two heavy hitters near phi uncounted for most seeds).
+//!   while the other lobby holds less. The stronger one loses one with a probability set from
+//!   the stream (at most 1/16: as fast as an item at phi still outpaces three times over), so
+//!   that an item arriving now and then cannot keep it while the weaker churns under the whole
+//!   tail (with 1/128, a heavy hitter near phi went uncounted at 4 KB for a quarter of the
+//!   seeds).
 //! - A relocated entry that would displace a larger one is dropped itself, so a kick-out chain
 //!   never ends by dropping a heavy hitter for a smaller item.
 //!
@@ -81,8 +83,9 @@ pub struct CompactHeavyKeeper<K> {
     buckets_per_table: usize,
     /// The reported keys, at most `keys.capacity()` (fixed at construction), in no order.
     keys: Vec<K>,
-    /// A lower bound (at the last scan) of the smallest estimate among the keys, once the table
-    /// is full: a newcomer must beat it by an eighth before the table is scanned for a swap.
+    /// The count a newcomer must exceed before the key table is searched for a key it beats:
+    /// 0 while the table has room, then the smallest estimate at the last scan (a lower bound
+    /// of the smallest now, but for items dropped since) plus an eighth.
     floor: u64,
     /// The key table's smallest estimates at the last scan, as (index, estimate), smallest
     /// first: the next keys to give up their places.
@@ -91,6 +94,12 @@ pub struct CompactHeavyKeeper<K> {
     /// The first of `victims` not yet given up.
     next_victim: u8,
     total: u64,
+    /// The weight of the inserts that found both of their lobbies held by other items (see
+    /// `insert`), since construction or the last clear.
+    collided: u64,
+    /// The stronger lobby's chance to lose one per unit of colliding weight, scaled to 2^32
+    /// (see `insert`), recomputed from `collided` every 1024 units of it.
+    erosion: u32,
     phi: f64,
     /// `KICK_SURVIVAL_RATIO * phi`, the share of `total` a displaced entry needs to be relocated.
     survival_share: f64,
@@ -122,6 +131,8 @@ impl<K: Hash + Eq + Clone> CompactHeavyKeeper<K> {
             victims_len: 0,
             next_victim: 0,
             total: 0,
+            collided: 0,
+            erosion: insert::MAX_EROSION,
             phi: DEFAULT_PHI,
             survival_share: KICK_SURVIVAL_RATIO * DEFAULT_PHI,
             hasher,
@@ -214,6 +225,8 @@ impl<K: Hash + Eq + Clone> CompactHeavyKeeper<K> {
         self.victims_len = 0;
         self.next_victim = 0;
         self.total = 0;
+        self.collided = 0;
+        self.erosion = insert::MAX_EROSION;
         self.rng = self.rng_start;
     }
 }

@@ -63,14 +63,16 @@ fn a_lone_item_is_counted_exactly_with_weights() {
 }
 
 /// The paper's default point (Zipf 1.2, 10^7 items over 10^6 ranks, phi = 5e-4), the footprint
-/// held to the budget, over eight sketch seeds: precision and recall at least 0.97 and the ARE
-/// at most 10^-2.5 at 4 KB and 10^-3.5 at 8 KB for every seed, the goals (measured:
-/// 6.7e-4 to 1.1e-3 at 4 KB, 3.2e-5 to 9.8e-5 at 8 KB). A heavy hitter left uncounted costs
-/// 1/140 of ARE on its own, so one per seed fails the 4 KB bound.
+/// held to the budget, over 24 sketch seeds: precision and recall at least 0.97 and the ARE at
+/// most 10^-2.5 at 4 KB and 10^-3.5 at 8 KB for every seed, the goals (measured: 8.5e-4
+/// to 1.8e-3 at 4 KB, 5.1e-5 to 2.3e-4 at 8 KB). A heavy hitter left uncounted costs 1/140 of
+/// ARE on its own, so one per seed fails the 4 KB bound: with the stronger lobby's erosion
+/// capped at 1/128 instead of 1/16 (the rule before), seed 1 fails it, as do a quarter of
+/// seeds in general.
 #[test]
 fn zipf_heavy_hitters_at_the_papers_point_are_found_and_counted_closely() {
     let stream = zipf_stream(1.2, 1_000_000, 10_000_000, 2025);
-    for seed in 1..=8 {
+    for seed in 1..=24 {
         for (budget, are_bound) in [(4096, 10f64.powf(-2.5)), (8192, 10f64.powf(-3.5))] {
             let mut sketch = CompactHeavyKeeper::<u64>::with_memory_and_seed(budget, seed);
             for key in &stream {
@@ -196,6 +198,25 @@ fn the_key_table_keeps_the_largest_items_once_full() {
             "exact while every item has a slot"
         );
     }
+}
+
+/// The smallest keys of a scan grow: a key that was the smallest when the table was scanned
+/// may be among the largest by the next offer, and a newcomer that does not beat it must not
+/// conclude that it beats nothing (the table once kept a stale list and a floor at the count
+/// of a top item for the rest of the stream, leaving heavy hitters unnamed).
+#[test]
+fn a_newcomer_beats_the_smallest_key_even_after_the_last_scans_smallest_grew() {
+    let mut sketch = CompactHeavyKeeper::<u64>::new(64, 4);
+    for key in 1..=4 {
+        sketch.add(&key, 10);
+    }
+    sketch.add(&5, 5); // too small for the full table, but it has the table scanned
+    assert!(!sketch.contains(&5));
+    sketch.add(&1, 10_000); // the smallest at that scan is now the largest
+    sketch.add(&6, 500); // beats keys 2, 3 and 4 by far
+    assert!(sketch.contains(&6), "keys held: {:?}", sketch.list());
+    assert!(sketch.contains(&1));
+    assert_eq!(sketch.len(), 4);
 }
 
 #[test]
