@@ -200,11 +200,20 @@ fn ipv6(packet: &[u8]) -> Result<Network<'_>, UnparsedReason> {
 
 /// Source port, destination port, and whether the capture ended before them. Every protocol
 /// with ports opens its header with the two of them, so four bytes are all that is needed.
-fn ports(protocol: IpNumber, payload: Payload<'_>) -> (u16, u16, bool) {
-    let has_ports = matches!(
-        protocol,
+/// Whether the transport header of IP protocol `protocol` starts with the two ports.
+#[inline]
+pub(super) fn has_ports(protocol: u8) -> bool {
+    matches!(
+        IpNumber(protocol),
         IpNumber::TCP | IpNumber::UDP | IpNumber::SCTP | IpNumber::UDP_LITE | IpNumber::DCCP
-    );
+    )
+}
+
+/// IP protocol number of the Authentication Header, which sits between IP and the transport.
+pub(super) const AUTH_PROTOCOL: u8 = ip_number::AUTH.0;
+
+fn ports(protocol: IpNumber, payload: Payload<'_>) -> (u16, u16, bool) {
+    let has_ports = has_ports(protocol.0);
     match payload {
         Payload::Transport(_) if !has_ports => (0, 0, false),
         Payload::Transport(&[s0, s1, d0, d1, ..]) => (
