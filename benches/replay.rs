@@ -124,15 +124,16 @@ fn main() {
         }
     }
     println!("\nbest of {rounds} interleaved rounds, wall clock");
+    let width = rows.iter().map(|(name, _)| name.len()).max().unwrap_or(0);
     println!(
-        "| {:<32} | {:>9} | {:>11} | {:>13} |",
+        "| {:<width$} | {:>9} | {:>11} | {:>13} |",
         "run", "seconds", "packets/s", "vs bare loop"
     );
-    println!("|{:-<34}|{:->11}|{:->13}|{:->15}|", "", "", "", "");
+    println!("|{:-<w$}|{:->11}|{:->13}|{:->15}|", "", "", "", "", w = width + 2);
     for ((name, _), time) in rows.iter().zip(&best) {
         let seconds = time.as_secs_f64();
         println!(
-            "| {name:<32} | {seconds:>9.3} | {:>11.0} | {:>13.2} |",
+            "| {name:<width$} | {seconds:>9.3} | {:>11.0} | {:>13.2} |",
             packets as f64 / seconds,
             best[0].as_secs_f64() / seconds
         );
