@@ -10,6 +10,9 @@
 //! asserts nothing about speed. Of the library it uses only the generator: the monitor is run
 //! as a user would run it.
 //!
+//! `REPLAY_BENCH_INPUT=<capture>` times that file instead of the default trace, e.g. a flood
+//! from `hhmon generate --attack 0.5 --scan 0.5 --snaplen 74 --out flood.pcap`.
+//!
 //! `REPLAY_BENCH_BASELINE=<hhmon binary>` adds that binary's default and `--workers 2` runs to
 //! the same interleaved rounds, to compare a change with the build before it:
 //! `git worktree add ../base <commit> && cargo build --release --manifest-path ../base/Cargo.toml`,
@@ -64,20 +67,26 @@ fn run_binary(binary: &Path, path: &Path, extra: &[&str]) -> u64 {
 
 fn main() {
     let dir = tempfile::tempdir().unwrap();
-    // REPLAY_BENCH_CAPTURE=<file> keeps the capture there, e.g. to profile hhmon on it.
-    let path = std::env::var_os("REPLAY_BENCH_CAPTURE")
-        .map_or_else(|| dir.path().join("synthetic.pcap"), Into::into);
-    let config = SynthConfig::default();
-    let started = Instant::now();
-    let written = write_capture(&config, &path, None).unwrap();
-    let packets = written.packets;
-    println!(
-        "synthetic capture ({config:?}): {packets} packets, {:.0} MB, written in {:.1} s",
-        written.file_bytes as f64 / 1e6,
-        started.elapsed().as_secs_f64()
-    );
+    let path = if let Some(input) = std::env::var_os("REPLAY_BENCH_INPUT") {
+        println!("capture {}", Path::new(&input).display());
+        input.into()
+    } else {
+        // REPLAY_BENCH_CAPTURE=<file> keeps the capture there, e.g. to profile hhmon on it.
+        let path = std::env::var_os("REPLAY_BENCH_CAPTURE")
+            .map_or_else(|| dir.path().join("synthetic.pcap"), Into::into);
+        let config = SynthConfig::default();
+        let started = Instant::now();
+        let written = write_capture(&config, &path, None).unwrap();
+        println!(
+            "synthetic capture ({config:?}): {} packets, {:.0} MB, written in {:.1} s",
+            written.packets,
+            written.file_bytes as f64 / 1e6,
+            started.elapsed().as_secs_f64()
+        );
+        path
+    };
     // Reads the file once so that every timed run finds it in the page cache.
-    bare_libpcap(&path);
+    let packets = bare_libpcap(&path);
 
     let baseline = std::env::var_os("REPLAY_BENCH_BASELINE").map(std::path::PathBuf::from);
     type Run<'a> = Box<dyn Fn() -> u64 + 'a>;
@@ -129,7 +138,8 @@ fn main() {
         "| {:<width$} | {:>9} | {:>11} | {:>13} |",
         "run", "seconds", "packets/s", "vs bare loop"
     );
-    println!("|{:-<w$}|{:->11}|{:->13}|{:->15}|", "", "", "", "", w = width + 2);
+    let rule = "-".repeat(width + 2);
+    println!("|{rule}|{:->11}|{:->13}|{:->15}|", "", "", "");
     for ((name, _), time) in rows.iter().zip(&best) {
         let seconds = time.as_secs_f64();
         println!(
