@@ -22,6 +22,10 @@
 //! - **Sensor**: the inputs' when they all name the same one, else none.
 //! - **Counting**: `exact` only when every snapshot is exact. A rolling window is not carried
 //!   over (its sketch is not in snapshots).
+//! - **Hierarchical heavy hitters**: recomputed from the merged lists, at the share given
+//!   (`--hhh-share`) or else the largest share of the inputs: the strictest rule any of them
+//!   was counted by, so that the merged view names no aggregate smaller than its inputs would
+//!   have.
 //!
 //! Sketches of different precisions are refused rather than folded down to the lowest one
 //! without a word. Knows nothing of how snapshots were computed or written.
@@ -29,8 +33,8 @@
 use crate::monitor::hhh::of_lists as hierarchical;
 use crate::prefix::Prefix;
 use crate::report::{
-    largest, AddressEntry, CaptureCounts, CaptureStats, Counting, FlowEntry, IntervalReport,
-    IntervalSpan, PrefixEntry, Sketches, Totals,
+    is_hierarchical_share, largest, AddressEntry, CaptureCounts, CaptureStats, Counting, FlowEntry,
+    IntervalReport, IntervalSpan, PrefixEntry, Sketches, Totals, DEFAULT_HIERARCHICAL_SHARE,
 };
 use crate::sketch::hll::{self, DistinctCounter, DistinctUnion};
 use std::collections::BTreeMap;
@@ -39,7 +43,7 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 /// What to merge and where the result goes.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct MergeConfig {
     /// Snapshot files, in any order.
     pub snapshots: Vec<PathBuf>,
@@ -47,6 +51,9 @@ pub struct MergeConfig {
     pub out: Option<PathBuf>,
     /// Entries in each merged top list.
     pub top: usize,
+    /// The hierarchical heavy hitter share to recompute with (above 0, at most 1); `None`:
+    /// the largest of the snapshots'.
+    pub hierarchical_share: Option<f64>,
 }
 
 /// Why snapshots could not be merged. Each names the file at fault.
@@ -130,7 +137,7 @@ pub fn run(config: &MergeConfig) -> Result<IntervalReport, Error> {
         .iter()
         .map(|path| read(path).map(|report| (path.clone(), report)))
         .collect::<Result<Vec<_>, _>>()?;
-    let merged = merge(&inputs, config.top)?;
+    let merged = merge(&inputs, config.top, config.hierarchical_share)?;
     if let Some(path) = &config.out {
         write(path, &merged)?;
     }
@@ -166,12 +173,18 @@ fn write(path: &Path, report: &IntervalReport) -> Result<(), Error> {
 }
 
 /// Merges snapshots (each with the path it came from, for errors) as the module describes;
-/// top lists keep `top` entries.
+/// top lists keep `top` entries, and the hierarchical heavy hitters are those at
+/// `hierarchical_share` (`None`, or a share not above 0 and at most 1: the largest share of
+/// the inputs).
 ///
 /// # Errors
 ///
 /// [`Error::NoInput`], [`Error::NoSketches`], [`Error::Sketch`], [`Error::Precision`].
-pub fn merge(inputs: &[(PathBuf, IntervalReport)], top: usize) -> Result<IntervalReport, Error> {
+pub fn merge(
+    inputs: &[(PathBuf, IntervalReport)],
+    top: usize,
+    hierarchical_share: Option<f64>,
+) -> Result<IntervalReport, Error> {
     let ((first_path, _), _) = inputs.split_first().ok_or(Error::NoInput)?;
     let mut sources: Option<DistinctUnion> = None;
     let mut destinations: Option<DistinctUnion> = None;
@@ -253,6 +266,17 @@ pub fn merge(inputs: &[(PathBuf, IntervalReport)], top: usize) -> Result<Interva
     let sensor = first_sensor
         .filter(|first| reports().all(|report| report.sensor == *first))
         .unwrap_or_default();
+    // Snapshots that load hold valid shares; reports handed in by a library caller may not.
+    let largest_share = reports()
+        .map(|report| report.hierarchical_share)
+        .filter(|&share| is_hierarchical_share(share))
+        .fold(None, |largest: Option<f64>, share| {
+            Some(largest.map_or(share, |largest| largest.max(share)))
+        });
+    let hierarchical_share = hierarchical_share
+        .filter(|&share| is_hierarchical_share(share))
+        .or(largest_share)
+        .unwrap_or(DEFAULT_HIERARCHICAL_SHARE);
     let mut merged = IntervalReport {
         interval: IntervalSpan::new(start, end.saturating_sub(start).max(1)),
         sensor,
@@ -272,6 +296,7 @@ pub fn merge(inputs: &[(PathBuf, IntervalReport)], top: usize) -> Result<Interva
         top_source_prefixes_by_bytes: ranked_prefixes(&source_prefixes, top, |p| p.bytes),
         top_destination_prefixes: ranked_prefixes(&destination_prefixes, top, |p| p.packets),
         top_destination_prefixes_by_bytes: ranked_prefixes(&destination_prefixes, top, |p| p.bytes),
+        hierarchical_share,
         hierarchical_source_prefixes: Vec::new(),
         hierarchical_destination_prefixes: Vec::new(),
         changes: None,
@@ -288,11 +313,13 @@ pub fn merge(inputs: &[(PathBuf, IntervalReport)], top: usize) -> Result<Interva
         &merged.top_sources,
         &merged.top_source_prefixes,
         merged.totals.packets,
+        merged.hierarchical_share,
     );
     merged.hierarchical_destination_prefixes = hierarchical(
         &merged.top_destinations,
         &merged.top_destination_prefixes,
         merged.totals.packets,
+        merged.hierarchical_share,
     );
     Ok(merged)
 }
@@ -582,7 +609,7 @@ mod tests {
                 ..prefix("10.1.0.0/24", 100, 1_000..1_010)
             },
         ];
-        let merged = merge(&inputs(vec![a, b]), 2).unwrap();
+        let merged = merge(&inputs(vec![a, b]), 2, None).unwrap();
         let listed: Vec<(String, u64, Option<u64>, bool)> = merged
             .top_destination_prefixes
             .iter()
@@ -638,7 +665,7 @@ mod tests {
                 vec![],
             ),
         );
-        let merged = merge(&inputs(vec![a, b]), 10).unwrap();
+        let merged = merge(&inputs(vec![a, b]), 10, None).unwrap();
         // 6 000 distinct sources, 20 destinations: the overlap counts once.
         let error = (merged.distinct_sources as f64 - 6_000.0).abs() / 6_000.0;
         assert!(error < 0.05, "{}", merged.distinct_sources);
@@ -693,6 +720,50 @@ mod tests {
     }
 
     #[test]
+    fn hierarchical_lists_are_recomputed_at_the_largest_share_unless_one_is_given() {
+        // In each input a botnet in four source /24s of 4% each, their /16 16%.
+        let botnet = |share: f64| {
+            let mut report = snapshot(0, 0..10, 0..10, Default::default());
+            report.top_source_prefixes = (0..4)
+                .map(|i| format!("198.18.{i}.0/24"))
+                .chain(["198.18.0.0/16".to_owned()])
+                .map(|text| {
+                    let packets = if text.ends_with("/16") { 160 } else { 40 };
+                    PrefixEntry::new(text.parse().unwrap(), packets, packets * 100)
+                })
+                .collect();
+            report.hierarchical_share = share;
+            report
+        };
+        let named = |merged: &IntervalReport| -> Vec<String> {
+            merged
+                .hierarchical_source_prefixes
+                .iter()
+                .map(|entry| entry.prefix.to_string())
+                .collect()
+        };
+        let the_24s = [
+            "198.18.0.0/24",
+            "198.18.1.0/24",
+            "198.18.2.0/24",
+            "198.18.3.0/24",
+        ];
+        let at_3 = merge(&inputs(vec![botnet(0.03), botnet(0.03)]), 10, None).unwrap();
+        assert_eq!(at_3.hierarchical_share, 0.03);
+        assert_eq!(named(&at_3), the_24s);
+        assert_eq!(at_3.hierarchical_source_prefixes[0].conditioned_packets, 80);
+
+        let mixed = inputs(vec![botnet(0.03), botnet(0.05)]);
+        let strictest = merge(&mixed, 10, None).unwrap();
+        assert_eq!(strictest.hierarchical_share, 0.05);
+        assert_eq!(named(&strictest), ["198.18.0.0/16"]);
+
+        let given = merge(&mixed, 10, Some(0.03)).unwrap();
+        assert_eq!(given.hierarchical_share, 0.03);
+        assert_eq!(named(&given), the_24s);
+    }
+
+    #[test]
     fn top_cuts_the_lists_and_ties_follow_the_key() {
         let lists = (
             vec![],
@@ -703,7 +774,7 @@ mod tests {
             ],
             vec![],
         );
-        let merged = merge(&inputs(vec![snapshot(0, 0..1, 0..1, lists)]), 2).unwrap();
+        let merged = merge(&inputs(vec![snapshot(0, 0..1, 0..1, lists)]), 2, None).unwrap();
         let listed: Vec<String> = merged
             .top_destinations
             .iter()
@@ -718,28 +789,28 @@ mod tests {
         a.counting = Counting::Exact;
         let b = snapshot(0, 0..1, 0..1, Default::default());
         assert_eq!(
-            merge(&inputs(vec![a.clone()]), 5).unwrap().counting,
+            merge(&inputs(vec![a.clone()]), 5, None).unwrap().counting,
             Counting::Exact
         );
         assert_eq!(
-            merge(&inputs(vec![a, b]), 5).unwrap().counting,
+            merge(&inputs(vec![a, b]), 5, None).unwrap().counting,
             Counting::Chk
         );
     }
 
     #[test]
     fn bad_inputs_are_refused_naming_the_file() {
-        assert!(matches!(merge(&[], 5), Err(Error::NoInput)));
+        assert!(matches!(merge(&[], 5, None), Err(Error::NoInput)));
         let good = snapshot(0, 0..10, 0..10, Default::default());
 
         let mut bare = good.clone();
         bare.sketches = None;
-        let error = merge(&inputs(vec![good.clone(), bare]), 5).unwrap_err();
+        let error = merge(&inputs(vec![good.clone(), bare]), 5, None).unwrap_err();
         assert!(matches!(&error, Error::NoSketches { path } if path == Path::new("s1.json")));
 
         let mut damaged = good.clone();
         damaged.sketches.as_mut().unwrap().destinations = "AAAA".into();
-        let error = merge(&inputs(vec![good.clone(), damaged]), 5).unwrap_err();
+        let error = merge(&inputs(vec![good.clone(), damaged]), 5, None).unwrap_err();
         assert!(
             matches!(&error, Error::Sketch { path, which: "destinations", .. } if path == Path::new("s1.json")),
             "{error}"
@@ -750,7 +821,7 @@ mod tests {
             sources: counter_of(0..10, 14).to_base64(),
             destinations: counter_of(0..10, 14).to_base64(),
         });
-        let error = merge(&inputs(vec![good, finer]), 5).unwrap_err();
+        let error = merge(&inputs(vec![good, finer]), 5, None).unwrap_err();
         let text = error.to_string();
         assert!(
             matches!(
@@ -847,6 +918,7 @@ mod tests {
             snapshots: paths.clone(),
             out: Some(out.clone()),
             top: 5,
+            hierarchical_share: None,
         })
         .unwrap();
         assert_eq!(merged.distinct_sources, 250);
@@ -855,6 +927,7 @@ mod tests {
             snapshots: vec![out, paths[0].clone()],
             out: None,
             top: 5,
+            hierarchical_share: None,
         })
         .unwrap();
         assert_eq!(again.distinct_sources, 250);

@@ -70,9 +70,17 @@ pub struct IntervalReport {
     /// Top destination prefixes ranked by bytes, grouped by length as `top_source_prefixes`.
     #[serde(default)]
     pub top_destination_prefixes_by_bytes: Vec<PrefixEntry>,
+    /// The share of the interval's packets a prefix must carry on its own to be a
+    /// hierarchical heavy hitter (`--hhh-share`), so that `hhmon merge` recomputes the lists
+    /// by the same rule; [`DEFAULT_HIERARCHICAL_SHARE`] in snapshots older than the field.
+    #[serde(
+        default = "default_hierarchical_share",
+        deserialize_with = "hierarchical_share"
+    )]
+    pub hierarchical_share: f64,
     /// The hierarchical heavy hitters among the source prefixes and addresses listed by
     /// packets: those whose packets, less those of their own hierarchical heavy descendants,
-    /// are at least [`HIERARCHICAL_SHARE`] of the interval's (see `monitor::hhh`). Longest
+    /// are at least `hierarchical_share` of the interval's (see `monitor::hhh`). Longest
     /// first; a single address is a full-length prefix.
     #[serde(default)]
     pub hierarchical_source_prefixes: Vec<HierarchicalEntry>,
@@ -875,6 +883,7 @@ pub(crate) mod tests {
             top_source_prefixes_by_bytes: Vec::new(),
             top_destination_prefixes: Vec::new(),
             top_destination_prefixes_by_bytes: Vec::new(),
+            hierarchical_share: DEFAULT_HIERARCHICAL_SHARE,
             hierarchical_source_prefixes: Vec::new(),
             hierarchical_destination_prefixes: Vec::new(),
             changes: None,
@@ -927,6 +936,29 @@ pub(crate) mod tests {
         report.sketches = None;
         let json = serde_json::to_value(&report).unwrap();
         assert!(json.get("sketches").is_none(), "{json}");
+    }
+
+    #[test]
+    fn the_hierarchical_share_defaults_for_older_snapshots_and_must_be_a_fraction() {
+        let json = serde_json::to_value(report()).unwrap();
+        let mut older = json.clone();
+        older.as_object_mut().unwrap().remove("hierarchical_share");
+        let loaded: IntervalReport = serde_json::from_value(older).unwrap();
+        assert_eq!(loaded.hierarchical_share, DEFAULT_HIERARCHICAL_SHARE);
+        for (share, loads) in [
+            (serde_json::json!(1), true),
+            (serde_json::json!(0.03), true),
+            (serde_json::json!(0), false),
+            (serde_json::json!(-0.05), false),
+            (serde_json::json!(1.5), false),
+            (serde_json::json!("0.05"), false),
+        ] {
+            let mut changed = json.clone();
+            changed["hierarchical_share"] = share.clone();
+            let result = serde_json::from_value::<IntervalReport>(changed);
+            assert_eq!(result.is_ok(), loads, "{share}: {result:?}");
+        }
+        assert!(!is_hierarchical_share(f64::NAN));
     }
 
     #[test]
@@ -1021,8 +1053,32 @@ pub struct Changes {
 }
 
 /// The share of an interval's packets a prefix must carry on its own, beyond its heavy
-/// descendants, to be a hierarchical heavy hitter.
-pub const HIERARCHICAL_SHARE: f64 = 0.05;
+/// descendants, to be a hierarchical heavy hitter, unless `--hhh-share` says otherwise.
+pub const DEFAULT_HIERARCHICAL_SHARE: f64 = 0.05;
+
+/// Whether `share` can be a hierarchical heavy hitter share: above 0 (at 0 every listed
+/// prefix would be one) and at most 1 (the whole interval).
+pub fn is_hierarchical_share(share: f64) -> bool {
+    share > 0.0 && share <= 1.0
+}
+
+fn default_hierarchical_share() -> f64 {
+    DEFAULT_HIERARCHICAL_SHARE
+}
+
+/// Deserializes `hierarchical_share`, refusing what the schema refuses, so that a damaged
+/// snapshot cannot make `hhmon merge` name every listed prefix or none.
+fn hierarchical_share<'de, D: Deserializer<'de>>(deserializer: D) -> Result<f64, D::Error> {
+    let share = f64::deserialize(deserializer)?;
+    if is_hierarchical_share(share) {
+        Ok(share)
+    } else {
+        Err(de::Error::invalid_value(
+            de::Unexpected::Float(share),
+            &"a share above 0 and at most 1",
+        ))
+    }
+}
 
 /// A hierarchical heavy hitter: a prefix (or a single address) heavy on its own.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -3,9 +3,9 @@
 //! or of which flags conflict; one flag alone is checked by its value parser.
 
 use super::parse::{
-    host_name, parse_connect, parse_duration, parse_exponent, parse_export_roll, parse_listen,
-    parse_positive_duration, parse_prefix, parse_prefix_lengths, parse_sensor, parse_share,
-    parse_speed, parse_udp_listen, parse_whole_seconds,
+    host_name, parse_connect, parse_duration, parse_exponent, parse_export_roll, parse_hhh_share,
+    parse_listen, parse_positive_duration, parse_prefix, parse_prefix_lengths, parse_sensor,
+    parse_share, parse_speed, parse_udp_listen, parse_whole_seconds,
 };
 use crate::app::capture::CaptureConfig;
 use crate::app::collect::{CollectConfig, NETFLOW_PORTS, SFLOW_PORT};
@@ -18,6 +18,7 @@ use crate::engine::SinkConfig;
 use crate::merge::MergeConfig;
 use crate::monitor::{MonitorConfig, PrefixLengths, DEFAULT_SKETCH_BYTES, MAX_WORKERS};
 use crate::prefix::Prefix;
+use crate::report::DEFAULT_HIERARCHICAL_SHARE;
 use crate::sketch::hll::DEFAULT_LG_K;
 use crate::synth::SynthConfig;
 use clap::builder::RangedU64ValueParser;
@@ -38,6 +39,11 @@ pub struct MergeArgs {
     /// Entries in each merged top list.
     #[arg(long, default_value_t = 20, value_name = "N")]
     pub top: usize,
+    /// Recompute the hierarchical heavy hitters at this share of the merged packets (as
+    /// `replay --hhh-share`). Default: the largest share the snapshots were written with (the
+    /// strictest of them; 0.05 for snapshots older than the setting).
+    #[arg(long, value_parser = parse_hhh_share, value_name = "SHARE")]
+    pub hhh_share: Option<f64>,
 }
 
 impl MergeArgs {
@@ -47,6 +53,7 @@ impl MergeArgs {
             snapshots: self.snapshots.clone(),
             out: self.out.clone(),
             top: self.top,
+            hierarchical_share: self.hhh_share,
         }
     }
 }
@@ -167,7 +174,7 @@ pub struct TopArgs {
     /// 127.0.0.1 (what to count is the server's choice: the counting flags are refused).
     #[arg(long, value_name = "HOST:PORT", value_parser = parse_connect, conflicts_with_all = [
         "interface", "files", "interval", "top", "exact", "sketch_kib", "hll_lg_k", "workers",
-        "window", "decap", "fan_sketches", "ipv4_prefixes", "ipv6_prefixes",
+        "window", "decap", "fan_sketches", "ipv4_prefixes", "ipv6_prefixes", "hhh_share",
     ])]
     pub connect: Option<String>,
     /// Capture on this interface, in this process (`any` for all of them).
@@ -289,6 +296,13 @@ pub struct CountArgs {
     /// Lengths of the IPv6 prefix views, as `--ipv4-prefixes`; `none` for none.
     #[arg(long, default_value = "32,48,64", value_parser = parse_prefix_lengths::<128>, value_name = "LENGTHS")]
     pub ipv6_prefixes: PrefixLengthList,
+    /// A prefix (or address) is heavy on its own, a hierarchical heavy hitter, when its
+    /// packets less those of its heavy descendants reach this share of the interval's: above
+    /// 0 and at most 1 (`0.03` or `3%`). Lower names smaller aggregates, each /24 of a botnet
+    /// rather than the /16 above them; keep --top at least 1/SHARE so that every prefix over
+    /// it is listed.
+    #[arg(long, default_value_t = DEFAULT_HIERARCHICAL_SHARE, value_parser = parse_hhh_share, value_name = "SHARE")]
+    pub hhh_share: f64,
 }
 
 /// Prefix lengths of one address family, as `--ipv4-prefixes` or `--ipv6-prefixes` gave them
@@ -432,6 +446,7 @@ impl CountArgs {
             // Both lists were checked by their value parsers.
             prefix_lengths: PrefixLengths::new(&self.ipv4_prefixes.0, &self.ipv6_prefixes.0)
                 .unwrap_or_default(),
+            hierarchical_share: self.hhh_share,
         }
     }
 
@@ -728,6 +743,10 @@ mod tests {
         assert_eq!(config.monitor.sketch_bytes, DEFAULT_SKETCH_BYTES);
         assert_eq!(config.monitor.window_secs, None);
         assert!(config.monitor.distinct);
+        assert_eq!(
+            config.monitor.hierarchical_share,
+            DEFAULT_HIERARCHICAL_SHARE
+        );
         assert_eq!(config.decode, DecodeOptions { decap: false });
         assert_eq!(
             config.sinks,
@@ -776,6 +795,8 @@ mod tests {
             "--speed",
             "2.5",
             "--decap",
+            "--hhh-share",
+            "0.03",
             "-",
             "b.pcapng",
         ])
@@ -793,6 +814,7 @@ mod tests {
         assert_eq!(config.monitor.window_secs, Some(7_200));
         assert_eq!(config.monitor.workers, 3);
         assert!(config.monitor.distinct);
+        assert_eq!(config.monitor.hierarchical_share, 0.03);
         assert_eq!(config.decode, DecodeOptions { decap: true });
         assert_eq!(config.sinks.snapshot_dir, Some(PathBuf::from("/tmp/s")));
         assert_eq!(config.sinks.keep, Some(3));
@@ -824,6 +846,11 @@ mod tests {
             (&["--speed=-1", "a"][..], "--speed"),
             (&["--speed", "inf", "a"][..], "--speed"),
             (&["--speed", "NaN", "a"][..], "--speed"),
+            (&["--hhh-share", "0", "a"][..], "--hhh-share"),
+            (&["--hhh-share=-0.05", "a"][..], "--hhh-share"),
+            (&["--hhh-share", "1.5", "a"][..], "--hhh-share"),
+            (&["--hhh-share", "NaN", "a"][..], "--hhh-share"),
+            (&["--hhh-share", "5", "a"][..], "--hhh-share"),
             (&[][..], "FILE"),
         ] {
             let error = replay(args).unwrap_err().to_string();
@@ -832,7 +859,7 @@ mod tests {
     }
 
     #[test]
-    fn merge_takes_snapshots_an_output_and_a_top() {
+    fn merge_takes_snapshots_an_output_a_top_and_a_share() {
         let parse = |args: &[&str]| {
             let cli = Cli::try_parse_from(["hhmon", "merge"].iter().chain(args))?;
             let Command::Merge(args) = cli.command else {
@@ -847,13 +874,22 @@ mod tests {
                 snapshots: vec![PathBuf::from("a.json"), PathBuf::from("b.json")],
                 out: None,
                 top: 20,
+                hierarchical_share: None,
             }
         );
         let config = parse(&["--out", "m.json", "--top", "5", "a.json"]).unwrap();
         assert_eq!(config.out, Some(PathBuf::from("m.json")));
         assert_eq!(config.top, 5);
+        let config = parse(&["--hhh-share", "3%", "a.json"]).unwrap();
+        assert_eq!(config.hierarchical_share, Some(0.03));
         let error = parse(&[]).unwrap_err().to_string();
         assert!(error.contains("SNAPSHOT"), "{error}");
+        for bad in ["0", "1.01", "NaN"] {
+            let error = parse(&["--hhh-share", bad, "a.json"])
+                .unwrap_err()
+                .to_string();
+            assert!(error.contains("--hhh-share"), "{bad}: {error}");
+        }
     }
 
     fn top(args: &[&str]) -> Result<TopConfig, clap::Error> {
@@ -903,6 +939,7 @@ mod tests {
             &["--connect", "nowhere"],
             &["--connect", "9750", "--interval", "1m"],
             &["--connect", "9750", "--decap"],
+            &["--connect", "9750", "--hhh-share", "0.03"],
         ] {
             assert!(top(args).is_err(), "{args:?}");
         }

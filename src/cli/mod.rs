@@ -236,6 +236,25 @@ mod tests {
         assert!(capture.monitor.exact);
     }
 
+    #[test]
+    fn the_hhh_share_key_takes_a_fraction_or_a_percentage_and_is_named_when_bad() {
+        for toml in ["hhh_share = 0.03", "hhh_share = \"3%\""] {
+            let config = with_config(toml, &["a.pcap"]).unwrap();
+            assert_eq!(config.monitor.hierarchical_share, 0.03, "{toml}");
+        }
+        let typed = with_config("hhh_share = 0.03", &["--hhh-share", "0.1", "a.pcap"]);
+        assert_eq!(typed.unwrap().monitor.hierarchical_share, 0.1);
+        for toml in ["hhh_share = 0", "hhh_share = 1.5", "hhh_share = -0.05"] {
+            let error = with_config(toml, &["a.pcap"]).unwrap_err();
+            assert!(matches!(error, Error::Config(_)), "{toml}: {error:?}");
+            let text = error.to_string();
+            assert!(
+                text.contains("`hhh_share`") && text.contains("above 0 and at most 1"),
+                "{toml}: {text}"
+            );
+        }
+    }
+
     /// A subcommand's configuration, whichever it is.
     #[derive(Debug, PartialEq)]
     enum Parsed {
@@ -291,6 +310,7 @@ mod tests {
         ("fan_sketches", "true", None),
         ("ipv4_prefixes", "\"16,24\"", Some("16,24")),
         ("ipv6_prefixes", "\"none\"", Some("none")),
+        ("hhh_share", "0.03", Some("0.03")),
         ("interface", "\"veth9\"", Some("veth9")),
         ("snaplen", "512", Some("512")),
         ("no_promiscuous", "true", None),
@@ -354,10 +374,12 @@ mod tests {
             "capture interface",
             "capture filter",
             "collect netflow_listen",
+            "replay hhh_share",
+            "capture hhh_share",
         ] {
             assert!(checked.iter().any(|c| c == expected), "{checked:?}");
         }
-        assert_eq!(checked.len(), 23 + 30 + 24, "{checked:?}");
+        assert_eq!(checked.len(), 24 + 31 + 25, "{checked:?}");
     }
 
     #[test]

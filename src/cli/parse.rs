@@ -14,6 +14,23 @@ pub(super) fn parse_share(text: &str) -> Result<f64, String> {
     }
 }
 
+/// The share of `--hhh-share`: a fraction above 0 and at most 1 (`0.05`), or a percentage
+/// (`5%`).
+pub(super) fn parse_hhh_share(text: &str) -> Result<f64, String> {
+    let text = text.trim();
+    let share = match text.strip_suffix('%') {
+        Some(percent) => percent
+            .trim_end()
+            .parse::<f64>()
+            .map(|percent| percent / 100.0),
+        None => text.parse::<f64>(),
+    };
+    match share {
+        Ok(share) if crate::report::is_hierarchical_share(share) => Ok(share),
+        _ => Err("expected a share above 0 and at most 1, e.g. 0.05 or 5%".into()),
+    }
+}
+
 /// Prefix lengths of one address family as `--ipv4-prefixes` and `--ipv6-prefixes` take
 /// them: comma-separated, each in `1..=MAX` (32 or 128); `none` (or `0`) for none.
 pub(super) fn parse_prefix_lengths<const MAX: u32>(text: &str) -> Result<PrefixLengthList, String> {
@@ -172,7 +189,7 @@ pub(super) fn parse_whole_seconds(text: &str) -> Result<Duration, String> {
 #[cfg(test)]
 mod tests {
     use super::super::tests::replay;
-    use super::{host_name, parse_connect, parse_sensor};
+    use super::{host_name, parse_connect, parse_hhh_share, parse_sensor};
 
     #[test]
     fn a_bare_port_listens_on_loopback() {
@@ -199,6 +216,27 @@ mod tests {
             "h/x:1",
         ] {
             assert!(parse_connect(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_hhh_share_is_a_fraction_above_0_or_a_percentage() {
+        for (text, share) in [
+            ("0.05", 0.05),
+            ("0.03", 0.03),
+            ("1", 1.0),
+            ("5%", 0.05),
+            ("2.5 %", 0.025),
+            ("100%", 1.0),
+            ("1e-3", 0.001),
+        ] {
+            assert_eq!(parse_hhh_share(text), Ok(share), "{text}");
+        }
+        for bad in [
+            "", "0", "0%", "-0.05", "-5%", "1.5", "150%", "NaN", "nan%", "inf", "x", "5%%", "%",
+        ] {
+            let error = parse_hhh_share(bad).unwrap_err();
+            assert!(error.contains("above 0 and at most 1"), "{bad}: {error}");
         }
     }
 

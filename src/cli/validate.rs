@@ -89,6 +89,7 @@ impl CountArgs {
             let flags: &[&str] = match error {
                 ConfigError::WindowNotMultiple { .. } => &["--window", "--interval"],
                 ConfigError::WindowTooLarge { .. } => &["--window", "--interval", "--hll-lg-k"],
+                ConfigError::HierarchicalShare => &["--hhh-share"],
             };
             Conflict::new(flags, error)
         })

@@ -35,6 +35,7 @@ pub(super) struct Assembler {
     top: usize,
     interval_secs: u64,
     exact: bool,
+    hierarchical_share: f64,
     cumulative: Totals,
     capture_cumulative: Option<CaptureCounts>,
     /// Per reader of a shared interface, its capture statistics since the capture opened.
@@ -50,6 +51,7 @@ impl Assembler {
             top: config.top,
             interval_secs: config.interval_secs,
             exact: config.exact,
+            hierarchical_share: config.hierarchical_share,
             cumulative: Totals::default(),
             capture_cumulative: None,
             reader_cumulative: BTreeMap::new(),
@@ -124,6 +126,7 @@ impl Assembler {
             top_source_prefixes_by_bytes: self.prefixes(lists, |l| &l.source_prefixes, 1),
             top_destination_prefixes: self.prefixes(lists, |l| &l.destination_prefixes, 0),
             top_destination_prefixes_by_bytes: self.prefixes(lists, |l| &l.destination_prefixes, 1),
+            hierarchical_share: self.hierarchical_share,
             hierarchical_source_prefixes: Vec::new(),
             hierarchical_destination_prefixes: Vec::new(),
             changes: None,
@@ -169,11 +172,13 @@ impl Assembler {
             &report.top_sources,
             &report.top_source_prefixes,
             report.totals.packets,
+            report.hierarchical_share,
         );
         report.hierarchical_destination_prefixes = hhh::of_lists(
             &report.top_destinations,
             &report.top_destination_prefixes,
             report.totals.packets,
+            report.hierarchical_share,
         );
         report.changes = Some(self.changes.observe_report(&report));
         if let Some(distinct) = distinct {

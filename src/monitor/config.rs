@@ -2,6 +2,7 @@
 //! derived from it (tracked fan-in/fan-out keys, their precision). Knows nothing of packets.
 
 use super::prefix::PrefixLengths;
+use crate::report::{is_hierarchical_share, DEFAULT_HIERARCHICAL_SHARE};
 use crate::sketch::hll::DEFAULT_LG_K;
 
 /// Default memory of each heavy-hitter sketch (six per monitor for three views, by packets and
@@ -45,6 +46,12 @@ pub struct MonitorConfig {
     /// The prefix lengths of the source and destination prefix views
     /// ([`PrefixLengths::NONE`]: no prefix views).
     pub prefix_lengths: PrefixLengths,
+    /// The share of an interval's packets (above 0, at most 1) a prefix or address must carry
+    /// on its own, beyond its heavy descendants, to be a hierarchical heavy hitter of the
+    /// report. A lower share names smaller aggregates (each /24 of a botnet) instead of the
+    /// network above them; every prefix over it must be listed for the lists to be exact, so
+    /// `top` should be at least `1 / share`.
+    pub hierarchical_share: f64,
 }
 
 impl Default for MonitorConfig {
@@ -60,6 +67,7 @@ impl Default for MonitorConfig {
             workers: 1,
             fan_sketches: false,
             prefix_lengths: PrefixLengths::DEFAULT,
+            hierarchical_share: DEFAULT_HIERARCHICAL_SHARE,
         }
     }
 }
@@ -92,6 +100,9 @@ pub enum ConfigError {
         /// Bytes their sketches may take.
         bytes: u64,
     },
+    /// The hierarchical heavy hitter share is not a fraction above 0 and at most 1.
+    #[error("the hierarchical heavy hitter share must be above 0 and at most 1")]
+    HierarchicalShare,
 }
 
 impl MonitorConfig {
@@ -101,13 +112,18 @@ impl MonitorConfig {
         self
     }
 
-    /// Checks what the types cannot: that the window is a whole number of intervals, and that
-    /// its sketches fit in [`MAX_WINDOW_BYTES`].
+    /// Checks what the types cannot: that the hierarchical share is a fraction, that the
+    /// window is a whole number of intervals, and that its sketches fit in
+    /// [`MAX_WINDOW_BYTES`].
     ///
     /// # Errors
     ///
-    /// [`ConfigError::WindowNotMultiple`], [`ConfigError::WindowTooLarge`].
+    /// [`ConfigError::HierarchicalShare`], [`ConfigError::WindowNotMultiple`],
+    /// [`ConfigError::WindowTooLarge`].
     pub fn validate(&self) -> Result<(), ConfigError> {
+        if !is_hierarchical_share(self.hierarchical_share) {
+            return Err(ConfigError::HierarchicalShare);
+        }
         let Some(window_secs) = self.window_secs else {
             return Ok(());
         };
@@ -204,6 +220,24 @@ mod tests {
             }
         );
         assert!(error.to_string().contains("86400 intervals"), "{error}");
+    }
+
+    #[test]
+    fn the_hierarchical_share_must_be_a_fraction_above_0() {
+        let with = |hierarchical_share| MonitorConfig {
+            hierarchical_share,
+            ..config(false)
+        };
+        for share in [0.05, 0.001, 1.0] {
+            assert_eq!(with(share).validate(), Ok(()), "{share}");
+        }
+        for share in [0.0, -0.05, 1.5, f64::NAN, f64::INFINITY] {
+            assert_eq!(
+                with(share).validate(),
+                Err(ConfigError::HierarchicalShare),
+                "{share}"
+            );
+        }
     }
 
     #[test]

@@ -17,7 +17,7 @@
 //! that. Knows nothing of sketches, packets or threads.
 
 use crate::prefix::Prefix;
-use crate::report::{AddressEntry, HierarchicalEntry, PrefixEntry, HIERARCHICAL_SHARE};
+use crate::report::{AddressEntry, HierarchicalEntry, PrefixEntry};
 
 /// Whether `inner` lies inside `outer` (or is it).
 fn within(outer: &Prefix, inner: &Prefix) -> bool {
@@ -93,11 +93,14 @@ pub fn hierarchical(candidates: &[Counted], threshold: u64) -> Vec<Hierarchical>
 
 /// The hierarchical heavy hitters of one direction of a report, by packets: among its
 /// `prefixes` of every length and its `addresses` (full-length prefixes), those carrying at
-/// least [`HIERARCHICAL_SHARE`] of the interval's `total` packets on their own.
+/// least `share` (a fraction, see
+/// [`DEFAULT_HIERARCHICAL_SHARE`](crate::report::DEFAULT_HIERARCHICAL_SHARE)) of the
+/// interval's `total` packets on their own.
 pub fn of_lists(
     addresses: &[AddressEntry],
     prefixes: &[PrefixEntry],
     total: u64,
+    share: f64,
 ) -> Vec<HierarchicalEntry> {
     let candidates: Vec<Counted> = prefixes
         .iter()
@@ -110,7 +113,7 @@ pub fn of_lists(
             count: entry.packets,
         }))
         .collect();
-    let threshold = (total as f64 * HIERARCHICAL_SHARE).ceil() as u64;
+    let threshold = (total as f64 * share).ceil() as u64;
     hierarchical(&candidates, threshold)
         .into_iter()
         .map(|heavy| HierarchicalEntry {
@@ -192,6 +195,34 @@ mod tests {
         );
         assert_eq!(heavy[1].conditioned, 10_240);
         assert_eq!(heavy[2].conditioned, total - 10_240 - 3_000);
+    }
+
+    #[test]
+    fn the_share_sets_the_threshold_of_the_lists() {
+        // Four /24s of 4% each under one /16 of 16%, the rest spread thin.
+        let prefixes: Vec<PrefixEntry> = (0..4)
+            .map(|i| PrefixEntry::new(network(&format!("198.18.{i}.0/24")), 40, 4_000))
+            .chain([PrefixEntry::new(network("198.18.0.0/16"), 160, 16_000)])
+            .collect();
+        let named = |share: f64| -> Vec<String> {
+            of_lists(&[], &prefixes, 1_000, share)
+                .iter()
+                .map(|entry| entry.prefix.to_string())
+                .collect()
+        };
+        assert_eq!(named(0.05), ["198.18.0.0/16"]);
+        assert_eq!(
+            named(0.03),
+            [
+                "198.18.0.0/24",
+                "198.18.1.0/24",
+                "198.18.2.0/24",
+                "198.18.3.0/24"
+            ]
+        );
+        // The threshold is rounded up: 40 packets are not 4.01% of 1 000.
+        assert_eq!(named(0.0401), ["198.18.0.0/16"]);
+        assert_eq!(named(0.04).len(), 4);
     }
 
     #[test]

@@ -755,7 +755,7 @@ impl Metrics {
     }
 
     /// The hierarchical heavy prefixes of both directions: few by construction (each carries
-    /// a fixed share of the interval on its own).
+    /// at least the report's share of the interval on its own, so at most 1 / share).
     fn hierarchical(&self, report: &IntervalReport) -> prometheus::Result<()> {
         let vec = self.gauge_vec(Metric::HierarchicalPrefixPackets)?;
         for (direction, list) in [
@@ -1101,6 +1101,7 @@ mod tests {
                 bytes: 95_000,
                 ..prefix("198.51.100.0/24", 2, Some(1))
             }],
+            hierarchical_share: crate::report::DEFAULT_HIERARCHICAL_SHARE,
             hierarchical_source_prefixes: Vec::new(),
             hierarchical_destination_prefixes: vec![crate::report::HierarchicalEntry {
                 prefix: "203.0.113.0/24".parse().unwrap(),

@@ -2,18 +2,48 @@
 //! exact HHH computed here: libpcap reads the capture, etherparse dissects it, every address is
 //! counted and masked to each length here, and the conditioned counts are taken here, longest
 //! prefixes first. The bombed /24 must be named, and its /16 and /8 only when they are heavy on
-//! their own.
+//! their own; at a lower `--hhh-share` the botnet's /24s are named instead of their /16, in a
+//! replay and in `hhmon merge` of its snapshots.
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use hhmon::report::{HierarchicalEntry, IntervalReport, HIERARCHICAL_SHARE};
+use hhmon::report::{HierarchicalEntry, IntervalReport, DEFAULT_HIERARCHICAL_SHARE};
 
 use crate::util::hhmon::{hhmon, replay_into};
 use crate::util::recount::ip_packets;
+use crate::util::snapshots::{interval_files, read};
 
 const CARPET: &str = "203.0.113.0/24";
+
+/// The botnet's /24s, each with 4% of the packets, and the /16 they make up.
+const BOTNET_24S: [&str; 4] = [
+    "198.18.0.0/24",
+    "198.18.1.0/24",
+    "198.18.2.0/24",
+    "198.18.3.0/24",
+];
+const BOTNET_16: &str = "198.18.0.0/16";
+
+/// Writes into `dir` 300 000 packets (3 s of trace time) of background traffic, a carpet
+/// bombing of [`CARPET`] (20%) and a botnet in [`BOTNET_24S`] (16%), and returns its path.
+fn attack_trace(dir: &Path) -> PathBuf {
+    let pcap = dir.join("attacks.pcap");
+    hhmon(["generate", "--packets", "300000", "--flows", "100000"])
+        .args(["--carpet-bomb", CARPET, "--carpet-share", "0.2"])
+        .args(["--botnet", "4", "--botnet-share", "0.16", "--out"])
+        .arg(&pcap)
+        .output()
+        .succeeded();
+    pcap
+}
+
+/// The packets a network must carry on its own to be a hierarchical heavy hitter at `share` of
+/// `total`, rounded up as hhmon rounds it.
+fn threshold(total: u64, share: f64) -> u64 {
+    (total as f64 * share).ceil() as u64
+}
 
 /// Packets per source and per destination address.
 fn exact_addresses(pcap: &Path) -> [BTreeMap<IpAddr, u64>; 2] {
@@ -110,56 +140,36 @@ fn replay(pcap: &Path, extra: &[&str]) -> IntervalReport {
     serde_json::from_slice(&std::fs::read(dir.path().join("latest.json")).unwrap()).unwrap()
 }
 
-#[test]
-fn the_bombed_24_is_named_and_not_the_16_or_8_above_it() {
-    let dir = tempfile::tempdir().unwrap();
-    let pcap = dir.path().join("attacks.pcap");
-    hhmon(["generate", "--packets", "300000", "--flows", "100000"])
-        .args(["--carpet-bomb", CARPET, "--carpet-share", "0.2"])
-        .args(["--botnet", "4", "--botnet-share", "0.16", "--out"])
-        .arg(&pcap)
-        .output()
-        .succeeded();
-    let [sources, destinations] = exact_addresses(&pcap);
-    let total: u64 = sources.values().sum();
-    let threshold = (total as f64 * HIERARCHICAL_SHARE).ceil() as u64;
-    let exact_destinations = exact_hhh(&destinations, threshold);
-    let exact_sources = exact_hhh(&sources, threshold);
-    assert!(
-        exact_destinations.contains_key(CARPET),
-        "{exact_destinations:?}"
-    );
-    println!("HHH destinations {exact_destinations:?} sources {exact_sources:?}");
-    for above in ["203.0.0.0/16", "203.0.0.0/8"] {
-        assert!(
-            !exact_destinations.contains_key(above),
-            "{exact_destinations:?}"
-        );
-    }
-    // Each botnet /24 carries 4% of the packets, under the 5% share: together they make their
-    // /16 heavy on its own.
-    assert!(
-        exact_sources.contains_key("198.18.0.0/16"),
-        "{exact_sources:?}"
-    );
-
-    let exact = replay(&pcap, &["--exact"]);
+/// Replays `pcap` with `extra` flags as one interval and holds its hierarchical lists to the
+/// exact ones: equal with `--exact`; sketched (on one thread and on two workers), the same
+/// networks with conditioned counts within 1%. Each report must say it used `share`.
+fn assert_replays_find(
+    pcap: &Path,
+    extra: &[&str],
+    share: f64,
+    exact_destinations: &BTreeMap<String, u64>,
+    exact_sources: &BTreeMap<String, u64>,
+) {
+    let with = |more: &[&'static str]| -> Vec<&str> { extra.iter().chain(more).copied().collect() };
+    let exact = replay(pcap, &with(&["--exact"]));
+    assert_eq!(exact.hierarchical_share, share);
     assert_eq!(
         listed(&exact.hierarchical_destination_prefixes),
-        exact_destinations
+        *exact_destinations
     );
-    assert_eq!(listed(&exact.hierarchical_source_prefixes), exact_sources);
-    for (how, extra) in [
+    assert_eq!(listed(&exact.hierarchical_source_prefixes), *exact_sources);
+    for (how, more) in [
         ("sketched", &[][..]),
         ("two workers", &["--workers", "2"][..]),
     ] {
-        let report = replay(&pcap, extra);
+        let report = replay(pcap, &with(more));
+        assert_eq!(report.hierarchical_share, share, "{how}");
         for (got, want) in [
             (
                 &report.hierarchical_destination_prefixes,
-                &exact_destinations,
+                exact_destinations,
             ),
-            (&report.hierarchical_source_prefixes, &exact_sources),
+            (&report.hierarchical_source_prefixes, exact_sources),
         ] {
             let got = listed(got);
             assert_eq!(
@@ -175,5 +185,117 @@ fn the_bombed_24_is_named_and_not_the_16_or_8_above_it() {
                 );
             }
         }
+    }
+}
+
+#[test]
+fn the_bombed_24_is_named_and_not_the_16_or_8_above_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let pcap = attack_trace(dir.path());
+    let [sources, destinations] = exact_addresses(&pcap);
+    let total: u64 = sources.values().sum();
+    let threshold = threshold(total, DEFAULT_HIERARCHICAL_SHARE);
+    let exact_destinations = exact_hhh(&destinations, threshold);
+    let exact_sources = exact_hhh(&sources, threshold);
+    assert!(
+        exact_destinations.contains_key(CARPET),
+        "{exact_destinations:?}"
+    );
+    println!("HHH destinations {exact_destinations:?} sources {exact_sources:?}");
+    for above in ["203.0.0.0/16", "203.0.0.0/8"] {
+        assert!(
+            !exact_destinations.contains_key(above),
+            "{exact_destinations:?}"
+        );
+    }
+    // Each botnet /24 carries 4% of the packets, under the 5% share: together they make their
+    // /16 heavy on its own.
+    assert!(exact_sources.contains_key(BOTNET_16), "{exact_sources:?}");
+    for botnet_24 in BOTNET_24S {
+        assert!(!exact_sources.contains_key(botnet_24), "{exact_sources:?}");
+    }
+    assert_replays_find(
+        &pcap,
+        &[],
+        DEFAULT_HIERARCHICAL_SHARE,
+        &exact_destinations,
+        &exact_sources,
+    );
+}
+
+#[test]
+fn at_a_3_percent_share_each_botnet_24_is_named_and_not_their_16() {
+    let dir = tempfile::tempdir().unwrap();
+    let pcap = attack_trace(dir.path());
+    let [sources, destinations] = exact_addresses(&pcap);
+    let total: u64 = sources.values().sum();
+    let threshold = threshold(total, 0.03);
+    let exact_destinations = exact_hhh(&destinations, threshold);
+    let exact_sources = exact_hhh(&sources, threshold);
+    println!("HHH at 3% destinations {exact_destinations:?} sources {exact_sources:?}");
+    // Each /24 now reaches the share, and nothing is left to their /16 once they are taken off.
+    for botnet_24 in BOTNET_24S {
+        assert!(exact_sources.contains_key(botnet_24), "{exact_sources:?}");
+    }
+    assert!(!exact_sources.contains_key(BOTNET_16), "{exact_sources:?}");
+    assert!(exact_destinations.contains_key(CARPET));
+    assert_replays_find(
+        &pcap,
+        &["--hhh-share", "0.03"],
+        0.03,
+        &exact_destinations,
+        &exact_sources,
+    );
+}
+
+/// `hhmon merge` of one-second snapshots written with `--hhh-share 0.03` recomputes the lists
+/// of the whole trace at 3%, and at the share `merge --hhh-share` gives instead.
+#[test]
+fn merge_recomputes_at_the_share_of_its_snapshots_unless_given_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let pcap = attack_trace(dir.path());
+    let [sources, destinations] = exact_addresses(&pcap);
+    let total: u64 = sources.values().sum();
+    let snapshots = dir.path().join("snapshots");
+    // Exact counting, and lists longer than the 33 networks a length can have over 3%, so that
+    // the merged lists hold every heavy network with its whole count.
+    replay_into(&snapshots)
+        .args(["--interval", "1s", "--top", "40", "--exact"])
+        .args(["--hhh-share", "0.03"])
+        .arg(&pcap)
+        .output()
+        .succeeded();
+    let files = interval_files(&snapshots);
+    assert_eq!(files.len(), 3, "{files:?}");
+    for file in &files {
+        assert_eq!(read(file).hierarchical_share, 0.03, "{}", file.display());
+    }
+    for (given, share) in [(None, 0.03), (Some("0.05"), DEFAULT_HIERARCHICAL_SHARE)] {
+        let out = dir.path().join("merged.json");
+        let mut merge = hhmon(["merge", "--top", "40", "--out"]).arg(&out);
+        if let Some(given) = given {
+            merge = merge.args(["--hhh-share", given]);
+        }
+        merge.args(&files).output().succeeded();
+        let merged = read(&out);
+        assert_eq!(merged.totals.packets, total);
+        assert_eq!(merged.hierarchical_share, share, "{given:?}");
+        let threshold = threshold(total, share);
+        let exact_sources = exact_hhh(&sources, threshold);
+        assert_eq!(
+            listed(&merged.hierarchical_source_prefixes),
+            exact_sources,
+            "{given:?}"
+        );
+        assert_eq!(
+            listed(&merged.hierarchical_destination_prefixes),
+            exact_hhh(&destinations, threshold),
+            "{given:?}"
+        );
+        let botnet_named = BOTNET_24S
+            .iter()
+            .all(|net| exact_sources.contains_key(*net));
+        assert_eq!(botnet_named, share < 0.04, "{exact_sources:?}");
+        assert_eq!(exact_sources.contains_key(BOTNET_16), !botnet_named);
     }
 }

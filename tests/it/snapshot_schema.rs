@@ -140,6 +140,7 @@ fn report() -> IntervalReport {
             prefix("192.0.2.1/32", Some(1)),
         ],
         top_destination_prefixes_by_bytes: vec![],
+        hierarchical_share: 0.03,
         hierarchical_source_prefixes: vec![HierarchicalEntry {
             prefix: "192.0.2.0/24".parse().unwrap(),
             packets: 40,
@@ -365,7 +366,7 @@ fn a_snapshot_without_sketches_is_refused_everywhere() {
     let mut bare = report();
     bare.sketches = None;
     let inputs = [(path, report()), (dir.path().join("off.json"), bare)];
-    let error = merge::merge(&inputs, 5).unwrap_err();
+    let error = merge::merge(&inputs, 5, None).unwrap_err();
     assert!(
         matches!(&error, merge::Error::NoSketches { path } if path.ends_with("off.json")),
         "{error}"
@@ -476,12 +477,52 @@ fn reports_breaking_the_contract_are_rejected() {
     rejects("a window of 0 seconds", |v| {
         v["window"]["seconds"] = json!(0)
     });
+    rejects("a hierarchical share of 0", |v| {
+        v["hierarchical_share"] = json!(0)
+    });
+    rejects("a hierarchical share above 1", |v| {
+        v["hierarchical_share"] = json!(1.5)
+    });
+    rejects("a hierarchical share as a string", |v| {
+        v["hierarchical_share"] = json!("5%")
+    });
     rejects("a window without its count", |v| {
         v["window"]
             .as_object_mut()
             .unwrap()
             .remove("distinct_sources");
     });
+}
+
+/// The schema and the loader agree on the hierarchical share: a fraction above 0 and at most
+/// 1, and 0.05 when absent (older snapshots).
+#[test]
+fn the_hierarchical_share_loads_exactly_when_the_schema_accepts_it() {
+    let snapshot = written(&report());
+    assert_eq!(snapshot["hierarchical_share"], json!(0.03));
+    for share in [
+        json!(1),
+        json!(0.001),
+        json!(0),
+        json!(-0.05),
+        json!(1.01),
+        json!(null),
+    ] {
+        let mut changed = snapshot.clone();
+        changed["hierarchical_share"] = share.clone();
+        assert_eq!(
+            loads(&changed),
+            validator().is_valid(&changed),
+            "hierarchical_share {share}"
+        );
+    }
+    let mut older = snapshot;
+    older.as_object_mut().unwrap().remove("hierarchical_share");
+    let loaded: IntervalReport = serde_json::from_value(older).unwrap();
+    assert_eq!(
+        loaded.hierarchical_share,
+        hhmon::report::DEFAULT_HIERARCHICAL_SHARE
+    );
 }
 
 /// `lower_bound` names figures, each at most once; the schema and the loader agree on what
