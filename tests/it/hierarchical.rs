@@ -122,6 +122,16 @@ fn exact_hhh(counts: &BTreeMap<IpAddr, u64>, threshold: u64) -> BTreeMap<String,
     result
 }
 
+/// The exact hierarchical heavy hitters of `pcap` at `share`: (destinations, sources).
+fn exact_hhh_at(pcap: &Path, share: f64) -> (BTreeMap<String, u64>, BTreeMap<String, u64>) {
+    let [sources, destinations] = exact_addresses(pcap);
+    let threshold = threshold(sources.values().sum(), share);
+    (
+        exact_hhh(&destinations, threshold),
+        exact_hhh(&sources, threshold),
+    )
+}
+
 fn listed(entries: &[HierarchicalEntry]) -> BTreeMap<String, u64> {
     entries
         .iter()
@@ -192,11 +202,7 @@ fn assert_replays_find(
 fn the_bombed_24_is_named_and_not_the_16_or_8_above_it() {
     let dir = tempfile::tempdir().unwrap();
     let pcap = attack_trace(dir.path());
-    let [sources, destinations] = exact_addresses(&pcap);
-    let total: u64 = sources.values().sum();
-    let threshold = threshold(total, DEFAULT_HIERARCHICAL_SHARE);
-    let exact_destinations = exact_hhh(&destinations, threshold);
-    let exact_sources = exact_hhh(&sources, threshold);
+    let (exact_destinations, exact_sources) = exact_hhh_at(&pcap, DEFAULT_HIERARCHICAL_SHARE);
     assert!(
         exact_destinations.contains_key(CARPET),
         "{exact_destinations:?}"
@@ -227,11 +233,7 @@ fn the_bombed_24_is_named_and_not_the_16_or_8_above_it() {
 fn at_a_3_percent_share_each_botnet_24_is_named_and_not_their_16() {
     let dir = tempfile::tempdir().unwrap();
     let pcap = attack_trace(dir.path());
-    let [sources, destinations] = exact_addresses(&pcap);
-    let total: u64 = sources.values().sum();
-    let threshold = threshold(total, 0.03);
-    let exact_destinations = exact_hhh(&destinations, threshold);
-    let exact_sources = exact_hhh(&sources, threshold);
+    let (exact_destinations, exact_sources) = exact_hhh_at(&pcap, 0.03);
     println!("HHH at 3% destinations {exact_destinations:?} sources {exact_sources:?}");
     // Each /24 now reaches the share, and nothing is left to their /16 once they are taken off.
     for botnet_24 in BOTNET_24S {
@@ -254,7 +256,7 @@ fn at_a_3_percent_share_each_botnet_24_is_named_and_not_their_16() {
 fn merge_recomputes_at_the_share_of_its_snapshots_unless_given_one() {
     let dir = tempfile::tempdir().unwrap();
     let pcap = attack_trace(dir.path());
-    let [sources, destinations] = exact_addresses(&pcap);
+    let [sources, _] = exact_addresses(&pcap);
     let total: u64 = sources.values().sum();
     let snapshots = dir.path().join("snapshots");
     // Exact counting, and lists longer than the 33 networks a length can have over 3%, so that
@@ -280,8 +282,7 @@ fn merge_recomputes_at_the_share_of_its_snapshots_unless_given_one() {
         let merged = read(&out);
         assert_eq!(merged.totals.packets, total);
         assert_eq!(merged.hierarchical_share, share, "{given:?}");
-        let threshold = threshold(total, share);
-        let exact_sources = exact_hhh(&sources, threshold);
+        let (exact_destinations, exact_sources) = exact_hhh_at(&pcap, share);
         assert_eq!(
             listed(&merged.hierarchical_source_prefixes),
             exact_sources,
@@ -289,7 +290,7 @@ fn merge_recomputes_at_the_share_of_its_snapshots_unless_given_one() {
         );
         assert_eq!(
             listed(&merged.hierarchical_destination_prefixes),
-            exact_hhh(&destinations, threshold),
+            exact_destinations,
             "{given:?}"
         );
         let botnet_named = BOTNET_24S
