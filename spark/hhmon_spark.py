@@ -11,6 +11,9 @@ answers, over a time range and a set of sensors:
 - ``top``: the top flows, sources, destinations, source prefixes or destination prefixes by
   packets or bytes, with for each key a lower and an upper bound and whether its rank is
   certain (prefixes ranked per length, with their distinct addresses network-wide);
+- ``hhh``: the hierarchical heavy hitters of sources or destinations, computed as hhmon
+  computes them for one interval (``src/monitor/hhh.rs``) from every key's network-wide lower
+  bound and the packets of every selected interval;
 - ``fan-in`` / ``fan-out``: the distinct peers of one address, the union of the per-address
   sketches the sensors listed for it.
 
@@ -28,6 +31,7 @@ import argparse
 import datetime
 import ipaddress
 import json
+import math
 import os
 import sys
 
@@ -54,6 +58,7 @@ SCHEMA = ", ".join(
         "distinct_sources BIGINT",
         "distinct_destinations BIGINT",
         "counting STRING",
+        "hierarchical_share DOUBLE",
         f"top_flows ARRAY<STRUCT<{_FLOW_ENTRY}>>",
         f"top_flows_by_bytes ARRAY<STRUCT<{_FLOW_ENTRY}>>",
         f"top_sources ARRAY<STRUCT<{_ADDRESS_ENTRY}>>",
@@ -164,6 +169,7 @@ SELECT coalesce(sensor, element_at(split(file_path, '/'), -2)) AS sensor,
        interval.seconds AS seconds,
        file_path AS path,
        counting,
+       hierarchical_share,
        totals.packets AS packets,
        totals.bytes AS bytes,
        totals.unparsed_packets AS unparsed_packets,
@@ -176,7 +182,9 @@ FROM raw_snapshots
 """
 
 # One row per sensor-interval, from an export tree: the interval's own row, and its list
-# entries gathered back into the ten lists (in no particular order: no query needs one).
+# entries gathered back into the ten lists (in no particular order: no query needs one). The
+# export has no hierarchical share (nor hierarchical lists): null, as in a snapshot older than
+# the field.
 SNAPSHOTS_FROM_EXPORT = f"""
 WITH lists AS (
   SELECT sensor, start_unix,
@@ -185,6 +193,7 @@ WITH lists AS (
   GROUP BY sensor, start_unix
 )
 SELECT i.sensor, i.start_unix, i.seconds, i.file_path AS path, i.counting,
+       CAST(NULL AS DOUBLE) AS hierarchical_share,
        i.packets, i.bytes, i.unparsed_packets, i.distinct_sources, i.distinct_destinations,
        i.sources_sketch, i.destinations_sketch,
        {", ".join(f"coalesce(l.{name}, array()) AS {name}" for name, _, _ in _LIST_ROWS)}
@@ -370,6 +379,30 @@ FROM ({top}) t LEFT JOIN ({addresses}) a ON t.prefix = a.key
 ORDER BY t.part, t.rank
 """
 
+# hhmon's --hhh-share default (DEFAULT_HIERARCHICAL_SHARE).
+DEFAULT_HHH_SHARE = 0.05
+# `hhh`: the candidates are every key of a direction's address list and prefix lists by
+# packets, with its bounds (TOP_QUERY at every rank: `{addresses}`, `{prefixes}`), an address
+# as the full-length prefix hhmon makes of it.
+HHH_CANDIDATES_QUERY = """
+SELECT concat(address, IF(instr(address, ':') > 0, '/128', '/32')) AS prefix, lower, upper,
+       listed_by, sensor_intervals
+FROM ({addresses})
+UNION ALL
+SELECT prefix, lower, upper, listed_by, sensor_intervals FROM ({prefixes})
+"""
+# They are judged against the packets of every selected sensor-interval, at the largest share
+# any of them was written with (the strictest, as `hhmon merge` takes it); one that carries
+# none (an exported interval, a snapshot older than the field) was computed at hhmon's default.
+HHH_TOTALS_QUERY = f"""
+SELECT coalesce(sum(packets), 0) AS packets, count(*) AS sensor_intervals,
+       coalesce(max(coalesce(hierarchical_share, {DEFAULT_HHH_SHARE})), {DEFAULT_HHH_SHARE})
+           AS share
+FROM selected
+"""
+# A rank past any list's end: TOP_QUERY then keeps every key.
+_EVERY_RANK = 2**31 - 1
+
 _LISTS = {
     ("flows", "packets"): "top_flows",
     ("flows", "bytes"): "top_flows_by_bytes",
@@ -456,6 +489,17 @@ def parse_time(text):
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=datetime.timezone.utc)
     return int(moment.timestamp())
+
+
+def parse_share(text):
+    """A share of packets, above 0 and at most 1 (as hhmon's --hhh-share)."""
+    try:
+        share = float(text)
+    except ValueError:
+        share = math.nan
+    if not 0 < share <= 1:
+        raise argparse.ArgumentTypeError(f"not a share above 0 and at most 1: {text!r}")
+    return share
 
 
 def parse_address(text):
@@ -575,6 +619,65 @@ def top(spark, what, by, n, length=None):
     return out
 
 
+def hhh(spark, direction, share=None):
+    """The network-wide hierarchical heavy hitters of `direction` ("sources" or
+    "destinations") over `selected`, at `share` or else the largest share of the selected
+    snapshots: a dict with the share, the packets it is a share of, and the entries (see
+    `hierarchical`)."""
+    prefixes = f"{direction[:-1]}-prefixes"
+    candidates = HHH_CANDIDATES_QUERY.format(
+        addresses=_every_key_sql(direction), prefixes=_every_key_sql(prefixes))
+    totals = _plain(spark.sql(HHH_TOTALS_QUERY).collect()[0].asDict())
+    share = totals["share"] if share is None else share
+    # Rounded up, as hhmon does: a key just under the share is not heavy.
+    threshold = max(math.ceil(totals["packets"] * share), 1)
+    keys = [_plain(row.asDict()) for row in spark.sql(candidates).collect()]
+    return dict(share=share, packets=totals["packets"], threshold=threshold,
+                sensor_intervals=totals["sensor_intervals"], entries=hierarchical(keys, threshold))
+
+
+def _every_key_sql(what):
+    """TOP_QUERY of every key of `what` by packets."""
+    select, group, order = _key_sql(what)
+    return TOP_QUERY.format(lists=_lists_sql(what, "packets"), by="packets", key_select=select,
+                            key_group=group, key_order=order, top=_EVERY_RANK)
+
+
+def hierarchical(keys, threshold):
+    """The hierarchical heavy hitters among `keys` (rows of HHH_CANDIDATES_QUERY: `prefix`, a
+    CIDR network, `lower`, its packets, and its bounds), as src/monitor/hhh.rs finds them: from
+    the longest to the shortest, those whose packets less those of their outermost heavy
+    descendants reach `threshold`. Longest first, then by conditioned packets, largest first,
+    then by network (IPv4 before IPv6)."""
+    networks = {key["prefix"]: ipaddress.ip_network(key["prefix"]) for key in keys}
+
+    def order(network, count):
+        return (-network.prefixlen, -count, network.version, int(network.network_address))
+
+    heavy = []
+    for key in sorted(keys, key=lambda k: order(networks[k["prefix"]], k["lower"])):
+        network = networks[key["prefix"]]
+        inside = [h for h in heavy if h["network"] != network and _within(network, h["network"])]
+        # Only the outermost heavy descendants: the others are already in their counts.
+        outermost = [h for h in inside if not any(
+            o["network"] != h["network"] and _within(o["network"], h["network"]) for o in inside)]
+        conditioned = max(key["lower"] - sum(h["packets"] for h in outermost), 0)
+        if conditioned >= threshold:
+            heavy.append(dict(key, network=network, packets=key["lower"],
+                              conditioned_packets=conditioned))
+    heavy.sort(key=lambda h: order(h["network"], h["conditioned_packets"]))
+    return [{"prefix": h["prefix"], "length": h["network"].prefixlen, "packets": h["packets"],
+             "packets_upper": h["upper"], "conditioned_packets": h["conditioned_packets"],
+             "listed_by": h["listed_by"], "sensor_intervals": h["sensor_intervals"]}
+            for h in heavy]
+
+
+def _within(outer, inner):
+    """Whether network `inner` lies inside network `outer` (or is it)."""
+    return inner.version == outer.version and inner.prefixlen >= outer.prefixlen and (
+        inner.network_address in outer)
+
+
 def fan(spark, direction, address):
     """Distinct peers of `address`: `direction` "in" counts its sources, "out" its
     destinations."""
@@ -645,6 +748,13 @@ def render(args, result):
             # The ranks start again at each length.
             headers.append("distinct addresses")
         return f"top {what} by {args.by}\n" + _table(headers, rows)
+    if args.command == "hhh":
+        r = result
+        headers = ["prefix", "packets >=", "packets <=", "conditioned", "listed by"]
+        rows = [[e["prefix"], e["packets"], e["packets_upper"], e["conditioned_packets"],
+                 f"{e['listed_by']}/{e['sensor_intervals']}"] for e in r["entries"]]
+        return (f"hierarchical heavy hitters of {r['direction']}: at least {r['share']:g} of "
+                f"{r['packets']} packets ({r['threshold']}) on their own\n" + _table(headers, rows))
     r = result
     peers = "sources" if args.command == "fan-in" else "destinations"
     return "\n".join([
@@ -679,10 +789,16 @@ def parser():
                    help="keys to list (for prefixes: per length)")
     t.add_argument("--length", type=int, metavar="L",
                    help="with --what *-prefixes: only the prefixes of this length")
+    h = sub.add_parser("hhh", help="hierarchical heavy hitters of sources or destinations "
+                                   "network-wide")
+    h.add_argument("--direction", choices=["sources", "destinations"], required=True)
+    h.add_argument("--share", type=parse_share, metavar="S",
+                   help="of the selected packets (default: the largest share the snapshots "
+                        "were written with; 0.05 for export trees)")
     for name, peers in [("fan-in", "sources"), ("fan-out", "destinations")]:
         f = sub.add_parser(name, help=f"distinct {peers} of one address network-wide")
         f.add_argument("address", type=parse_address, metavar="ADDRESS")
-    for s in [d, t] + [sub.choices["fan-in"], sub.choices["fan-out"]]:
+    for s in [d, t, h] + [sub.choices["fan-in"], sub.choices["fan-out"]]:
         s.add_argument("paths", nargs="+", metavar="PATH",
                        help="snapshot directories (searched recursively for hhmon-*.json)")
     return p
@@ -704,6 +820,8 @@ def run(args, spark):
         if args.what in _PREFIXES:
             result.update(length=args.length)
         result.update(entries=top(spark, args.what, args.by, args.top, args.length))
+    elif args.command == "hhh":
+        result.update(direction=args.direction, **hhh(spark, args.direction, args.share))
     else:
         direction = "in" if args.command == "fan-in" else "out"
         result.update(address=args.address, **fan(spark, direction, args.address))

@@ -19,6 +19,7 @@ import collections
 import glob
 import ipaddress
 import json
+import math
 import os
 import socket
 import struct
@@ -143,6 +144,31 @@ def exact_prefix_counts(packets, what, by, lengths=PREFIX_LENGTHS):
             prefix = ipaddress.ip_network(f"{address}/{length}", strict=False)
             counts[(address.version == 6, length)][str(prefix)] += 1 if by == "packets" else orig
     return counts
+
+
+def exact_hhh(packets, direction, share, lengths=PREFIX_LENGTHS):
+    """The hierarchical heavy hitters of `packets` [(timestamp, flow, wire length)] by
+    `direction` ("sources" or "destinations") at `share` of every packet, from the exact
+    per-address counts: from the longest length to the shortest, a prefix (an address: /32,
+    /128) is heavy when the packets of its addresses that no heavy longer prefix holds reach
+    the share. [(prefix, packets, conditioned packets)], longest first, then by conditioned
+    packets, largest first."""
+    counts = collections.Counter(ipaddress.ip_address(flow[0 if direction == "sources" else 1])
+                                 for _sec, flow, _orig in packets if flow is not None)
+    threshold = max(math.ceil(len(packets) * share), 1)
+    held, heavy = set(), []
+    for length in sorted({n for family in (4, 6) for n in lengths[family]} | {32, 128}, reverse=True):
+        networks = collections.defaultdict(list)
+        for address in counts:
+            if length == address.max_prefixlen or length in lengths[address.version]:
+                networks[ipaddress.ip_network(f"{address}/{length}", strict=False)].append(address)
+        for network, addresses in networks.items():
+            own = sum(counts[a] for a in addresses if a not in held)
+            if own >= threshold:
+                heavy.append((network, sum(counts[a] for a in addresses), own))
+                held.update(addresses)
+    heavy.sort(key=lambda h: (-h[0].prefixlen, -h[2], h[0].version, int(h[0].network_address)))
+    return [(str(network), total, own) for network, total, own in heavy]
 
 
 def by_part(entries):
@@ -521,6 +547,60 @@ class Prefixes(unittest.TestCase):
                 self.assertTrue(all(not e["exact"] for e in by_part(entries)[(False, 16)]))
 
 
+class Hierarchical(unittest.TestCase):
+    """`hhh --direction sources|destinations` on the exact snapshots of the carpet trace,
+    against the exact hierarchical heavy hitters from its own parse and against `hhmon merge`."""
+
+    SHARES = (None, 0.03)  # the snapshots' own (hhmon's default), and one given
+
+    @classmethod
+    def setUpClass(cls):
+        # The job's answers, asked once for both comparisons.
+        cls.answers = {}
+        for direction in ("sources", "destinations"):
+            for share in cls.SHARES:
+                command = ["hhh", "--direction", direction] + (["--share", str(share)] if share else [])
+                cls.answers[(direction, share)] = ask(FIX["local"], command, [FIX["prefix-exact"]])
+
+    @staticmethod
+    def named(answer):
+        return [(e["prefix"], e["packets"], e["conditioned_packets"]) for e in answer["entries"]]
+
+    def test_exact_snapshots_give_the_exact_hierarchical_heavy_hitters(self):
+        packets = [p for s in SENSORS for p in FIX["prefix-packets"][s]]
+        for (direction, share), got in self.answers.items():
+            with self.subTest(direction=direction, share=share):
+                self.assertEqual((got["share"], got["packets"]), (share or 0.05, len(packets)))
+                self.assertEqual(self.named(got), exact_hhh(packets, direction, share or 0.05))
+                # Every list is complete: the bounds meet.
+                self.assertTrue(all(e["packets_upper"] == e["packets"] for e in got["entries"]))
+        prefixes = {key: {e["prefix"] for e in got["entries"]} for key, got in self.answers.items()}
+        # The carpet-bombed /24 is the attack, not the /16 and /8 above it.
+        self.assertIn(Prefixes.CARPET, prefixes[("destinations", None)])
+        self.assertFalse({"203.0.0.0/16", "203.0.0.0/8"} & prefixes[("destinations", None)])
+        # The botnet's /24s carry 4% each: its /16 is heavy at 5%, the /24s themselves at 3%.
+        self.assertIn("198.18.0.0/16", prefixes[("sources", None)])
+        self.assertFalse(set(Prefixes.BOTNET) & prefixes[("sources", None)])
+        self.assertLessEqual(set(Prefixes.BOTNET), prefixes[("sources", 0.03)])
+        self.assertNotIn("198.18.0.0/16", prefixes[("sources", 0.03)])
+
+    def test_hhmon_merge_agrees(self):
+        files = snapshot_files(FIX["prefix-exact"])
+        out = os.path.join(FIX["tmp"].name, "merged-hhh.json")
+        for share in self.SHARES:
+            # Merged lists long enough to hold every key over 3% (merge cuts them to --top).
+            hhmon("merge", "--top", "100", "--out", out, *files,
+                  *(["--hhh-share", str(share)] if share else []))
+            merged = load(out)
+            for direction in ("sources", "destinations"):
+                got = self.answers[(direction, share)]
+                listed = merged[f"hierarchical_{direction[:-1]}_prefixes"]
+                with self.subTest(direction=direction, share=share):
+                    self.assertEqual(got["share"], merged["hierarchical_share"])
+                    self.assertTrue(listed)
+                    self.assertEqual(self.named(got), self.named({"entries": listed}))
+
+
 class Fan(unittest.TestCase):
     VICTIM = "203.0.113.10"  # hhmon generate's fan-in attack: SYNs from spoofed sources
     SCANNER = "198.51.100.7"  # and its scanner: SYNs to consecutive addresses
@@ -620,6 +700,9 @@ class Export(unittest.TestCase):
             ("prefix-sketch", ["top", "--what", "source-prefixes", "--by", "bytes", "--top", "10"]),
             ("prefix-exact", ["top", "--what", "source-prefixes", "--top", "10"]),
             ("prefix-exact", ["top", "--what", "destination-prefixes", "--by", "bytes", "--top", "10"]),
+            # An export carries no share: the snapshots' own, given.
+            ("prefix-exact", ["hhh", "--direction", "destinations", "--share", "0.05"]),
+            ("prefix-sketch", ["hhh", "--direction", "sources", "--share", "0.03"]),
         ]
         for fixture, command in asked:
             with self.subTest(fixture=fixture, command=command):
