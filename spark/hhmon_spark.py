@@ -492,13 +492,17 @@ def parse_time(text):
 
 
 def parse_share(text):
-    """A share of packets, above 0 and at most 1 (as hhmon's --hhh-share)."""
+    """A share of packets as hhmon's --hhh-share takes it: a fraction above 0 and at most 1
+    (0.05), or a percentage (5%)."""
+    number = text.strip()
+    percent = number.endswith("%")
     try:
-        share = float(text)
+        share = float(number[:-1].rstrip()) / 100 if percent else float(number)
     except ValueError:
         share = math.nan
+    # NaN fails the comparison too.
     if not 0 < share <= 1:
-        raise argparse.ArgumentTypeError(f"not a share above 0 and at most 1: {text!r}")
+        raise argparse.ArgumentTypeError(f"not a share above 0 and at most 1, e.g. 0.05 or 5%: {text!r}")
     return share
 
 
@@ -793,8 +797,8 @@ def parser():
                                    "network-wide")
     h.add_argument("--direction", choices=["sources", "destinations"], required=True)
     h.add_argument("--share", type=parse_share, metavar="S",
-                   help="of the selected packets (default: the largest share the snapshots "
-                        "were written with; 0.05 for export trees)")
+                   help="of the selected packets, 0.05 or 5%% (default: the largest share the "
+                        "snapshots were written with; 0.05 for export trees)")
     for name, peers in [("fan-in", "sources"), ("fan-out", "destinations")]:
         f = sub.add_parser(name, help=f"distinct {peers} of one address network-wide")
         f.add_argument("address", type=parse_address, metavar="ADDRESS")
