@@ -362,7 +362,10 @@ fn hierarchical_section(out: &mut String, report: &IntervalReport, totals: &Tota
         ("on its own", Align::Right),
         ("share", Align::Right),
     ];
-    section(out, "Heavy on their own (hierarchical)", &columns, &rows);
+    // The share the lists were drawn at (`--hhh-share`), to a thousandth of a percent.
+    let percent = (report.hierarchical_share * 100_000.0).round() / 1000.0;
+    let title = format!("Heavy on their own (hierarchical, at least {percent}% each)");
+    section(out, &title, &columns, &rows);
 }
 
 /// The first `rows` rises of the interval against the keys' recent past.
@@ -792,8 +795,14 @@ mod tests {
             new_talkers: Vec::new(),
         });
         let text = render(&report, 10);
-        let heavy = section(&text, "Heavy on their own (hierarchical)");
+        let heavy = section(&text, "Heavy on their own (hierarchical, at least 5% each)");
         assert_eq!(heavy.len(), 2, "{text}");
+        report.hierarchical_share = 0.025;
+        let at = render(&report, 10);
+        assert!(
+            at.contains("\nHeavy on their own (hierarchical, at least 2.5% each)\n"),
+            "{at}"
+        );
         assert!(
             heavy[1]
                 .trim_start()
