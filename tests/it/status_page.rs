@@ -8,12 +8,20 @@
 //! The victim is the only destination of the flood, so the sketches count it exactly and the
 //! page's figure must be tshark's, digit for digit.
 //!
-//! A second test serves hand-written reports from the endpoint in process: entries with a
-//! `lower_bound` marker and fields the page does not know, and markup where text belongs, which
-//! the page must show as text.
+//! A second test replays a carpet bombing written by `hhmon generate` (a flood spread over every
+//! address of 203.0.113.0/24, so that no address is heavy) counted exactly, and the page must
+//! show that /24 among the destination prefixes with the packets, bytes and 256 addresses
+//! counted here from the capture (libpcap and etherparse, not hhmon), and among the prefixes
+//! heavy on their own.
+//!
+//! A third test serves hand-written reports from the endpoint in process: entries with a
+//! `lower_bound` marker and fields the page does not know, and markup where text belongs (in
+//! addresses, prefixes and the counting mode), which the page must show as text; prefix lists of
+//! two lengths, which the page must show as two groups each ranked on its own.
 
+use std::collections::BTreeSet;
 use std::fs::File;
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -21,6 +29,7 @@ use std::time::{Duration, Instant};
 use crate::util::hhmon::hhmon;
 use crate::util::http;
 use crate::util::process::Running;
+use crate::util::recount::ip_packets;
 use crate::util::repo::capture;
 use crate::util::tshark::{add, frame_times, tshark, Counts};
 use hhmon::engine::http::EndpointState;
@@ -79,6 +88,53 @@ fn grouped(count: u64) -> String {
         out.push(digit);
     }
     out
+}
+
+/// A table row as its markup and its cells' text.
+type MarkedRow = (String, Vec<String>);
+
+/// The rows of a prefix table, by group: each `<tbody>`'s length label ("IPv4 /24") and its
+/// rows as their markup and their cells' text.
+fn prefix_groups(table: &str) -> Vec<(String, Vec<MarkedRow>)> {
+    table
+        .split("<tbody")
+        .skip(1)
+        .map(|body| {
+            let label = body
+                .split_once("scope=\"rowgroup\">")
+                .map_or("", |(_, rest)| rest.split('<').next().unwrap_or(""));
+            let rows = body
+                .split("<tr>")
+                .skip(1)
+                .map(|row| {
+                    let row = row.split("</tr>").next().unwrap_or("");
+                    let cells = body_rows(&format!("<tbody><tr>{row}"))
+                        .pop()
+                        .unwrap_or_default();
+                    (row.to_owned(), cells)
+                })
+                .collect();
+            (label.trim().to_owned(), rows)
+        })
+        .collect()
+}
+
+/// Waits until the replay serving at `address` has finished, so that its final interval is
+/// what the page shows.
+fn wait_until_finished(address: SocketAddr) {
+    let started = Instant::now();
+    loop {
+        let report = http::get(address, "/api/v1/report").map(|r| r.0);
+        let health = http::get(address, "/healthz").map(|r| r.1);
+        if report == Some(200) && health.as_deref().is_some_and(|h| h.contains("finished")) {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the replay did not finish serving its report: {report:?} {health:?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 /// Headless chromium on `url` with `args`, its standard output into `stdout`; fails the test
@@ -187,19 +243,7 @@ fn the_status_page_shows_the_flood_victim_with_its_packets_in_a_real_browser() {
         .spawn(Stdio::null(), Stdio::null());
 
     // The final interval is what the page must show: wait until the replay is done.
-    let started = Instant::now();
-    loop {
-        let report = http::get(address, "/api/v1/report").map(|r| r.0);
-        let health = http::get(address, "/healthz").map(|r| r.1);
-        if report == Some(200) && health.as_deref().is_some_and(|h| h.contains("finished")) {
-            break;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "the replay did not finish serving its report: {report:?} {health:?}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_until_finished(address);
 
     let out = output_dir();
     let profile = tempfile::tempdir().unwrap();
@@ -272,6 +316,117 @@ fn the_status_page_shows_the_flood_victim_with_its_packets_in_a_real_browser() {
         "status page: screenshot {}, DOM {}",
         screenshot.display(),
         dom_path.display()
+    );
+
+    let status = hhmon.stop(Duration::from_secs(10));
+    assert!(status.success(), "hhmon after SIGTERM: {status}");
+}
+
+const CARPET: &str = "203.0.113.0/24";
+
+/// Whether `address` is in [`CARPET`], by its octets (not by hhmon's prefix code).
+fn in_carpet(address: IpAddr) -> bool {
+    matches!(address, IpAddr::V4(v4) if v4.octets()[..3] == [203, 0, 113])
+}
+
+#[test]
+fn the_status_page_shows_a_carpet_bombed_24_in_the_prefixes_and_heavy_on_its_own() {
+    let dir = tempfile::tempdir().unwrap();
+    let pcap = dir.path().join("attacks.pcap");
+    // 100 000 packets: 20% to every address of the /24 (some 78 each), 16% from a botnet.
+    hhmon(["generate", "--packets", "100000", "--flows", "30000"])
+        .args(["--carpet-bomb", CARPET, "--carpet-share", "0.2"])
+        .args(["--botnet", "4", "--botnet-share", "0.16", "--out"])
+        .arg(&pcap)
+        .output()
+        .succeeded();
+
+    // The exact counts of the carpet, from the capture itself.
+    let (mut total, mut packets, mut bytes) = (0u64, 0u64, 0u64);
+    let mut addresses = BTreeSet::new();
+    let mut per_address = std::collections::BTreeMap::<IpAddr, u64>::new();
+    for (_, dst, wire_len) in ip_packets(&pcap) {
+        total += 1;
+        if in_carpet(dst) {
+            packets += 1;
+            bytes += wire_len;
+            addresses.insert(dst);
+            *per_address.entry(dst).or_default() += 1;
+        }
+    }
+    assert_eq!(addresses.len(), 256, "the carpet covers its /24");
+    assert_eq!(
+        addresses.first(),
+        Some(&IpAddr::V4(Ipv4Addr::new(203, 0, 113, 0)))
+    );
+    // No address of it is heavy on its own at 5%, so the /24 carries all its packets itself.
+    let heaviest = per_address.values().copied().max().unwrap();
+    assert!(heaviest * 20 < total, "{heaviest} of {total}");
+
+    let port = http::free_port();
+    let address = SocketAddr::from(([127, 0, 0, 1], port));
+    let mut hhmon = hhmon(["replay", "--quiet", "--exact", "--interval", "1000000000s"])
+        .args(["--listen", &address.to_string()])
+        .arg(&pcap)
+        .spawn(Stdio::null(), Stdio::null());
+    wait_until_finished(address);
+
+    let profile = tempfile::tempdir().unwrap();
+    let url = format!("http://{address}/");
+    let dom_path = output_dir().join("status-page-carpet.html");
+    let (dom, context) = loaded_dom(&url, &dom_path, profile.path());
+
+    let groups = prefix_groups(element(&dom, "table", "top-destination-prefixes"));
+    let labels: Vec<&str> = groups.iter().map(|(label, _)| label.as_str()).collect();
+    assert_eq!(
+        labels[..3],
+        ["IPv4 /8", "IPv4 /16", "IPv4 /24"],
+        "the lengths, shortest first ({context})"
+    );
+    let (_, slash24) = &groups[2];
+    let (row, cells) = slash24
+        .iter()
+        .find(|(_, cells)| cells.get(1).map(String::as_str) == Some(CARPET))
+        .unwrap_or_else(|| panic!("{CARPET} is not among the destination /24s ({context})"));
+    // Rank, prefix, packets, bytes, share, addresses.
+    assert_eq!(
+        cells[0], "1",
+        "the carpet tops its length: {cells:?} ({context})"
+    );
+    assert_eq!(cells[2], grouped(packets), "{cells:?} ({context})");
+    assert_eq!(
+        cells[5], "256",
+        "its distinct addresses: {cells:?} ({context})"
+    );
+    assert!(
+        row.contains(&format!("title=\"{} bytes\"", grouped(bytes))),
+        "its {bytes} bytes: {row} ({context})"
+    );
+    assert!(
+        !prefix_groups(element(&dom, "table", "top-source-prefixes")).is_empty(),
+        "{context}"
+    );
+
+    let share = element(&dom, "span", "hierarchical-share");
+    assert!(share.contains("at least 5% each"), "{share} ({context})");
+    let heavy = body_rows(element(&dom, "table", "heavy-on-their-own"));
+    let carpet = heavy
+        .iter()
+        .find(|cells| cells[..2] == ["destination", CARPET])
+        .unwrap_or_else(|| panic!("{CARPET} is not heavy on its own: {heavy:?} ({context})"));
+    // Direction, prefix, packets, on its own, share of packets.
+    let percent = format!("{:.1}%", packets as f64 * 100.0 / total as f64);
+    assert_eq!(
+        carpet[2..],
+        [grouped(packets), grouped(packets), percent],
+        "{context}"
+    );
+    // Nothing above it is heavy on its own: its /16 and /8 carry little else.
+    assert!(
+        !heavy
+            .iter()
+            .any(|cells| cells[1] == "203.0.0.0/16" || cells[1] == "203.0.0.0/8"),
+        "{heavy:?} ({context})"
     );
 
     let status = hhmon.stop(Duration::from_secs(10));
@@ -358,6 +513,27 @@ fn crafted(start_unix: u64, packets: u64) -> serde_json::Value {
             "address": "<b>not an address</b>", "packets": 1, "bytes": 60
         }],
         "top_destinations_by_bytes": [],
+        "top_destination_prefixes": [
+            {"prefix": "203.0.113.0/24", "length": 24, "packets": 5000, "bytes": 300_000,
+             "distinct_addresses": 256},
+            {"prefix": "198.51.100.0/24", "length": 24, "packets": 40, "bytes": 2400,
+             "lower_bound": ["bytes"]},
+            {"prefix": "2001:db8::/48", "length": 48, "packets": 7, "bytes": 700,
+             "distinct_addresses": 2}
+        ],
+        "top_destination_prefixes_by_bytes": [],
+        "top_source_prefixes": [{
+            "prefix": "<i>10.0.0.0/8</i>", "length": 8, "packets": 3, "bytes": 180,
+            "distinct_addresses": 3
+        }],
+        "top_source_prefixes_by_bytes": [],
+        "hierarchical_share": 0.025,
+        "hierarchical_destination_prefixes": [
+            {"prefix": "203.0.113.0/24", "packets": 5000, "conditioned_packets": 4000}
+        ],
+        "hierarchical_source_prefixes": [
+            {"prefix": "<u>not a prefix</u>", "packets": 1, "conditioned_packets": 1}
+        ],
         "sketches": {"sources": "", "destinations": ""},
         "capture": null
     })
@@ -376,7 +552,10 @@ fn the_status_page_marks_lower_bounds_ignores_unknown_fields_and_shows_markup_as
     let dom_path = output_dir().join("status-page-crafted.html");
     let (dom, context) = loaded_dom(&url, &dom_path, profile.path());
     // Markup in a report is text on the page, never elements.
-    assert!(!dom.contains("<img") && !dom.contains("<b>"), "{context}");
+    for tag in ["<img", "<b>", "<i>", "<u>"] {
+        assert!(!dom.contains(tag), "{tag} ({context})");
+    }
+    assert!(dom.contains("&lt;i&gt;10.0.0.0/8&lt;/i&gt;"), "{context}");
     assert!(dom.contains("&lt;img src=x"), "{context}");
     assert!(
         dom.contains("&lt;b&gt;not an address&lt;/b&gt;"),
@@ -414,4 +593,100 @@ fn the_status_page_marks_lower_bounds_ignores_unknown_fields_and_shows_markup_as
         ],
         "{context}"
     );
+
+    // One group per length, each ranked on its own: rank, prefix, packets, bytes, share,
+    // addresses ("–" when the report has none).
+    let groups = prefix_groups(element(&dom, "table", "top-destination-prefixes"));
+    let cells = |group: usize| -> Vec<Vec<String>> {
+        groups[group]
+            .1
+            .iter()
+            .map(|(_, cells)| cells.clone())
+            .collect()
+    };
+    let labels: Vec<&str> = groups.iter().map(|(label, _)| label.as_str()).collect();
+    assert_eq!(labels, ["IPv4 /24", "IPv6 /48"], "{context}");
+    assert_eq!(
+        cells(0),
+        [
+            ["1", "203.0.113.0/24", "5,000", "300 kB", "0.4%", "256"],
+            [
+                "2",
+                "198.51.100.0/24",
+                "40",
+                "\u{2265}2.40 kB",
+                "0.0%",
+                "\u{2013}"
+            ]
+        ],
+        "{context}"
+    );
+    assert_eq!(
+        cells(1),
+        [["1", "2001:db8::/48", "7", "700 B", "0.0%", "2"]],
+        "{context}"
+    );
+    let sources = prefix_groups(element(&dom, "table", "top-source-prefixes"));
+    assert_eq!(sources.len(), 1, "{context}");
+    assert_eq!(sources[0].0, "IPv4 /8", "{context}");
+    assert_eq!(
+        sources[0].1[0].1[1], "&lt;i&gt;10.0.0.0/8&lt;/i&gt;",
+        "{context}"
+    );
+
+    // Direction, prefix, packets, on its own, its share of the interval's packets; the share
+    // the lists were drawn at in the title.
+    let share = element(&dom, "span", "hierarchical-share");
+    assert!(share.contains("at least 2.5% each"), "{share} ({context})");
+    let heavy = body_rows(element(&dom, "table", "heavy-on-their-own"));
+    assert_eq!(
+        heavy,
+        [
+            ["destination", "203.0.113.0/24", "5,000", "4,000", "0.3%"],
+            [
+                "source",
+                "&lt;u&gt;not a prefix&lt;/u&gt;",
+                "1",
+                "1",
+                "0.0%"
+            ]
+        ],
+        "{context}"
+    );
+}
+
+#[test]
+fn the_status_page_says_none_where_a_report_has_no_prefixes() {
+    let state = EndpointState::new();
+    let mut report = crafted(1_700_000_000, 1000);
+    for list in [
+        "top_destination_prefixes",
+        "top_source_prefixes",
+        "hierarchical_destination_prefixes",
+        "hierarchical_source_prefixes",
+        "hierarchical_share",
+    ] {
+        report.as_object_mut().unwrap().remove(list);
+    }
+    state.publish_report(serde_json::to_vec(&report).unwrap());
+    let served = serve(state);
+
+    let profile = tempfile::tempdir().unwrap();
+    let url = format!("http://{}/", served.address);
+    let dom_path = output_dir().join("status-page-no-prefixes.html");
+    let (dom, context) = loaded_dom(&url, &dom_path, profile.path());
+    for id in [
+        "top-destination-prefixes",
+        "top-source-prefixes",
+        "heavy-on-their-own",
+    ] {
+        assert_eq!(
+            body_rows(element(&dom, "table", id)),
+            [["none"]],
+            "{id} ({context})"
+        );
+    }
+    // A report older than the setting was drawn at the default share.
+    let share = element(&dom, "span", "hierarchical-share");
+    assert!(share.contains("at least 5% each"), "{share} ({context})");
 }
