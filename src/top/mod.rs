@@ -2,7 +2,8 @@
 //!
 //! The rooms:
 //! - `model`: what is on screen (the kept reports, the one shown, ranking, focus, pause) and
-//!   what is derived from a report (rates, shares); knows no terminal and no source.
+//!   what is derived from a report (rates, shares, the five lists: flows, sources,
+//!   destinations, source and destination prefixes); knows no terminal and no source.
 //! - `render`: the ratatui widgets that draw a model; draws only.
 //! - `plain`: the same figures as plain lines, one block per interval, for a pipe.
 //! - `source`: where reports come from, as one stream of events: a running hhmon polled over

@@ -2,9 +2,15 @@
 //! focused list, pause) and the figures derived from a report (rates, shares). Plain data and
 //! arithmetic: it must not know the terminal, keys as the terminal spells them, or where the
 //! reports come from.
+//!
+//! Five lists: flows, sources and destinations (addresses), then source and destination
+//! prefixes. A prefix list keeps the report's order, grouped by length (IPv4 first, shortest
+//! first, each length ranked on its own, so its rank starts again at 1 with each length); the
+//! CIDR shows the length. [`fit`] trims such a list to a number of lines by giving every length
+//! its even part, so that a /24 hit by a carpet bombing is not pushed off by the /8s and /16s.
 
 use super::source::Event;
-use crate::report::{AddressEntry, FlowEntry, IntervalReport, LowerBound};
+use crate::report::{AddressEntry, FlowEntry, IntervalReport, LowerBound, PrefixEntry};
 use crate::sinks::protocol_name;
 use crate::sinks::table::endpoint;
 use std::collections::VecDeque;
@@ -31,7 +37,7 @@ impl Ranking {
     }
 }
 
-/// One of the three top lists.
+/// One of the five top lists.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum List {
     /// Five-tuples.
@@ -40,36 +46,66 @@ pub enum List {
     Sources,
     /// Destination addresses, with their fan-in.
     Destinations,
+    /// Source prefixes, grouped by length, with their distinct addresses.
+    SourcePrefixes,
+    /// Destination prefixes, grouped by length, with their distinct addresses.
+    DestinationPrefixes,
 }
 
 impl List {
-    /// Every list, in screen order.
-    pub const ALL: [List; 3] = [List::Flows, List::Sources, List::Destinations];
+    /// Every list, in screen order (the order `tab` cycles through and the keys number).
+    pub const ALL: [List; 5] = [
+        List::Flows,
+        List::Sources,
+        List::Destinations,
+        List::SourcePrefixes,
+        List::DestinationPrefixes,
+    ];
 
     /// The list after this one, wrapping around.
     pub fn next(self) -> Self {
         match self {
             List::Flows => List::Sources,
             List::Sources => List::Destinations,
-            List::Destinations => List::Flows,
+            List::Destinations => List::SourcePrefixes,
+            List::SourcePrefixes => List::DestinationPrefixes,
+            List::DestinationPrefixes => List::Flows,
         }
     }
 
-    /// `flows`, `sources` or `destinations`.
+    /// `flows`, `sources`, `destinations`, `source prefixes` or `destination prefixes`.
     pub fn as_str(self) -> &'static str {
         match self {
             List::Flows => "flows",
             List::Sources => "sources",
             List::Destinations => "destinations",
+            List::SourcePrefixes => "source prefixes",
+            List::DestinationPrefixes => "destination prefixes",
         }
     }
 
-    /// The heading of the distinct-peers column: fan-out of a source, fan-in of a destination.
+    /// Whether the list is of prefixes, grouped by length.
+    pub fn is_prefixes(self) -> bool {
+        matches!(self, List::SourcePrefixes | List::DestinationPrefixes)
+    }
+
+    /// The heading of the key column: `flow`, `address` or `prefix`.
+    pub fn key_heading(self) -> &'static str {
+        match self {
+            List::Flows => "flow",
+            List::Sources | List::Destinations => "address",
+            List::SourcePrefixes | List::DestinationPrefixes => "prefix",
+        }
+    }
+
+    /// The heading of the distinct-peers column: fan-out of a source, fan-in of a destination,
+    /// the distinct addresses seen in a prefix.
     pub fn peers_heading(self) -> Option<&'static str> {
         match self {
             List::Flows => None,
             List::Sources => Some("fan-out"),
             List::Destinations => Some("fan-in"),
+            List::SourcePrefixes | List::DestinationPrefixes => Some("addresses"),
         }
     }
 }
@@ -122,9 +158,9 @@ impl Rates {
 /// One line of a top list, as shown.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Row {
-    /// 1 for the largest.
+    /// 1 for the largest (of its length, in a prefix list).
     pub rank: usize,
-    /// The flow (`a:p -> b:q`) or the address.
+    /// The flow (`a:p -> b:q`), the address or the prefix (CIDR).
     pub key: String,
     /// The protocol's name or number (flows only).
     pub protocol: Option<String>,
@@ -136,7 +172,8 @@ pub struct Row {
     pub rates: Rates,
     /// Share of the interval's total of the ranked measure, 0 to 1.
     pub share: f64,
-    /// Fan-out of a source, fan-in of a destination; `None` when untracked, and for flows.
+    /// Fan-out of a source, fan-in of a destination, distinct addresses of a prefix; `None`
+    /// when untracked, and for flows.
     pub peers: Option<u64>,
     /// Which of `packets` and `bytes` is a lower bound.
     pub lower_bound: LowerBound,
@@ -334,6 +371,29 @@ pub fn rows(report: &IntervalReport, list: List, ranking: Ranking) -> Vec<Row> {
             lower_bound: entry.lower_bound,
         }
     };
+    // The report's order: grouped by length, each length ranked on its own.
+    let prefix_rows = |entries: &[PrefixEntry]| {
+        let mut rows: Vec<Row> = Vec::with_capacity(entries.len());
+        let mut group = None;
+        let mut rank = 0;
+        for entry in entries {
+            let this = (entry.prefix.address().is_ipv4(), entry.length);
+            rank = if group == Some(this) { rank + 1 } else { 1 };
+            group = Some(this);
+            rows.push(Row {
+                rank,
+                key: entry.prefix.to_string(),
+                protocol: None,
+                packets: entry.packets,
+                bytes: entry.bytes,
+                rates: Rates::of(entry.packets, entry.bytes, seconds),
+                share: share(entry.packets, entry.bytes),
+                peers: entry.distinct_addresses,
+                lower_bound: entry.lower_bound,
+            });
+        }
+        rows
+    };
     let by_bytes = ranking == Ranking::Bytes;
     match list {
         List::Flows => {
@@ -362,7 +422,56 @@ pub fn rows(report: &IntervalReport, list: List, ranking: Ranking) -> Vec<Row> {
             let row = address_row(|entry| entry.distinct_sources);
             destinations.iter().enumerate().map(row).collect()
         }
+        List::SourcePrefixes => prefix_rows(if by_bytes {
+            &report.top_source_prefixes_by_bytes
+        } else {
+            &report.top_source_prefixes
+        }),
+        List::DestinationPrefixes => prefix_rows(if by_bytes {
+            &report.top_destination_prefixes_by_bytes
+        } else {
+            &report.top_destination_prefixes
+        }),
     }
+}
+
+/// At most `lines` of `rows`, in their order. Rows are grouped where their rank starts again
+/// at 1 (the lengths of a prefix list; an address list is one group); when not all fit, every
+/// group keeps its top rows, as many as the others where it has them, the lines one group
+/// leaves unused going to the others, the first groups taking what does not divide evenly.
+pub fn fit(rows: &[Row], lines: usize) -> Vec<Row> {
+    if rows.len() <= lines {
+        return rows.to_vec();
+    }
+    let mut groups: Vec<&[Row]> = Vec::new();
+    let mut start = 0;
+    for at in 1..=rows.len() {
+        if at == rows.len() || rows[at].rank == 1 {
+            groups.push(&rows[start..at]);
+            start = at;
+        }
+    }
+    // Hand the lines out one round at a time, a row per group that has one left.
+    let mut kept = vec![0; groups.len()];
+    let mut left = lines;
+    while left > 0 {
+        let mut gave = false;
+        for (group, kept) in groups.iter().zip(kept.iter_mut()) {
+            if left > 0 && *kept < group.len() {
+                *kept += 1;
+                left -= 1;
+                gave = true;
+            }
+        }
+        if !gave {
+            break;
+        }
+    }
+    groups
+        .iter()
+        .zip(kept)
+        .flat_map(|(group, kept)| group[..kept].iter().cloned())
+        .collect()
 }
 
 /// The drops of the interval shown: `None` for files and servers that do not capture.
@@ -414,8 +523,42 @@ pub(super) mod tests {
         }
     }
 
+    /// A prefix entry of `text` (CIDR) with `distinct` addresses, its packets a lower bound
+    /// when `bounded`.
+    pub(in crate::top) fn prefix(
+        text: &str,
+        packets: u64,
+        bytes: u64,
+        distinct: Option<u64>,
+        bounded: bool,
+    ) -> PrefixEntry {
+        PrefixEntry {
+            distinct_addresses: distinct,
+            lower_bound: LowerBound {
+                packets: bounded,
+                bytes: false,
+            },
+            ..PrefixEntry::new(text.parse().unwrap(), packets, bytes)
+        }
+    }
+
+    /// The destination prefixes of [`report`] by packets, in the report's order: grouped by
+    /// length, IPv4 shortest first, then IPv6 (a /32 of each family: two groups).
+    pub(in crate::top) fn destination_prefixes() -> Vec<PrefixEntry> {
+        vec![
+            prefix("203.0.0.0/8", 700, 42_000, Some(256), false),
+            prefix("10.0.0.0/8", 300, 558_000, Some(2), false),
+            prefix("203.0.0.0/16", 700, 42_000, Some(256), false),
+            prefix("203.0.113.0/24", 700, 42_000, Some(256), true),
+            prefix("10.0.0.0/24", 300, 558_000, None, false),
+            prefix("203.0.113.7/32", 5, 300, Some(1), false),
+            prefix("2001:db8::/32", 1, 100, Some(1), false),
+        ]
+    }
+
     /// An interval of 10 s starting at `start`: 1 000 packets, 600 kB; 10.0.0.9 leads the
-    /// destinations by packets, 10.0.0.8 by bytes.
+    /// destinations by packets, 10.0.0.8 by bytes; destination prefixes as
+    /// [`destination_prefixes`] (by bytes: 10.0.0.0/8 alone), source prefixes 192.0.2.0/24.
     pub(in crate::top) fn report(start: u64) -> IntervalReport {
         let totals = Totals {
             packets: 1_000,
@@ -446,6 +589,15 @@ pub(super) mod tests {
             top_sources_by_bytes: vec![address("192.0.2.1", 800, 48_000, None)],
             top_destinations: vec![many.clone(), big.clone()],
             top_destinations_by_bytes: vec![big, many],
+            top_source_prefixes: vec![prefix("192.0.2.0/24", 800, 48_000, Some(1), false)],
+            top_destination_prefixes: destination_prefixes(),
+            top_destination_prefixes_by_bytes: vec![prefix(
+                "10.0.0.0/8",
+                300,
+                558_000,
+                Some(2),
+                false,
+            )],
             sketches: None,
             ..crate::report::tests::listless(start, totals)
         }
@@ -519,12 +671,121 @@ pub(super) mod tests {
     fn tab_and_numbers_focus_the_lists() {
         let mut model = with([]);
         assert_eq!(model.focus, List::Destinations);
-        model.command(Command::NextList);
-        assert_eq!(model.focus, List::Flows);
-        model.command(Command::NextList);
-        assert_eq!(model.focus, List::Sources);
-        model.command(Command::Focus(List::Destinations));
-        assert_eq!(model.focus, List::Destinations);
+        // Tab goes through all five, the prefixes after the addresses, and wraps around.
+        let mut seen = vec![model.focus];
+        for _ in 0..5 {
+            model.command(Command::NextList);
+            seen.push(model.focus);
+        }
+        assert_eq!(
+            seen,
+            [
+                List::Destinations,
+                List::SourcePrefixes,
+                List::DestinationPrefixes,
+                List::Flows,
+                List::Sources,
+                List::Destinations,
+            ]
+        );
+        assert_eq!(List::ALL.len(), 5);
+        for list in List::ALL {
+            assert_eq!(list.next().next().next().next().next(), list);
+        }
+        model.command(Command::Focus(List::DestinationPrefixes));
+        assert_eq!(model.focus, List::DestinationPrefixes);
+        assert!(model.focus.is_prefixes() && !List::Destinations.is_prefixes());
+    }
+
+    #[test]
+    fn prefix_lists_keep_the_report_order_and_rank_each_length_on_its_own() {
+        let mut model = with([100]);
+        let rows = model.rows(List::DestinationPrefixes);
+        let keys: Vec<&str> = rows.iter().map(|row| row.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            [
+                "203.0.0.0/8",
+                "10.0.0.0/8",
+                "203.0.0.0/16",
+                "203.0.113.0/24",
+                "10.0.0.0/24",
+                "203.0.113.7/32",
+                "2001:db8::/32",
+            ]
+        );
+        // The rank starts again with each length, and with the other family at the same one.
+        let ranks: Vec<usize> = rows.iter().map(|row| row.rank).collect();
+        assert_eq!(ranks, [1, 2, 1, 1, 2, 1, 1]);
+        // The distinct addresses fill the peers column; `None` stays untracked.
+        let peers: Vec<Option<u64>> = rows.iter().map(|row| row.peers).collect();
+        assert_eq!(
+            peers,
+            [
+                Some(256),
+                Some(2),
+                Some(256),
+                Some(256),
+                None,
+                Some(1),
+                Some(1)
+            ]
+        );
+        let carpet = &rows[3];
+        assert_eq!(carpet.share, 0.7);
+        assert_eq!(carpet.rates, Rates::of(700, 42_000, 10));
+        assert_eq!(carpet.protocol, None);
+        // A lower bound is marked as in the address lists.
+        assert_eq!(figures(carpet), ("≥700".to_owned(), "42.0 kB".to_owned()));
+        assert_eq!(figures(&rows[4]), ("300".to_owned(), "558.0 kB".to_owned()));
+        assert_eq!(List::DestinationPrefixes.peers_heading(), Some("addresses"));
+        assert_eq!(List::SourcePrefixes.key_heading(), "prefix");
+        assert_eq!(List::DestinationPrefixes.as_str(), "destination prefixes");
+
+        let sources = model.rows(List::SourcePrefixes);
+        assert_eq!(sources.len(), 1);
+        assert_eq!(sources[0].key, "192.0.2.0/24");
+        assert_eq!(sources[0].peers, Some(1));
+        // By bytes, the report's by-bytes list, its share of the bytes.
+        model.command(Command::ByBytes);
+        let rows = model.rows(List::DestinationPrefixes);
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0].key, "10.0.0.0/8");
+        assert_eq!(rows[0].share, 0.93);
+        assert!(model.rows(List::SourcePrefixes).is_empty());
+    }
+
+    #[test]
+    fn fitting_keeps_the_top_of_every_length_in_order() {
+        let rows = rows(&report(0), List::DestinationPrefixes, Ranking::Packets);
+        let keys = |lines: usize| -> Vec<String> {
+            fit(&rows, lines).into_iter().map(|row| row.key).collect()
+        };
+        // Five groups: /8 (two), /16, /24 (two), IPv4 /32, IPv6 /32.
+        assert_eq!(
+            keys(5),
+            [
+                "203.0.0.0/8",
+                "203.0.0.0/16",
+                "203.0.113.0/24",
+                "203.0.113.7/32",
+                "2001:db8::/32"
+            ]
+        );
+        // A sixth line goes to the first group with a row left.
+        assert_eq!(keys(6)[..2], ["203.0.0.0/8", "10.0.0.0/8"]);
+        assert_eq!(keys(6).len(), 6);
+        assert_eq!(keys(3), ["203.0.0.0/8", "203.0.0.0/16", "203.0.113.0/24"]);
+        assert_eq!(keys(7), keys(100));
+        assert_eq!(keys(100).len(), 7);
+        assert!(keys(0).is_empty());
+        // An address list is one group: its top rows.
+        let destinations = rows_of(List::Destinations);
+        assert_eq!(fit(&destinations, 1), destinations[..1]);
+    }
+
+    fn rows_of(list: List) -> Vec<Row> {
+        rows(&report(0), list, Ranking::Packets)
     }
 
     #[test]

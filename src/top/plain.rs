@@ -1,6 +1,7 @@
 //! The view as plain lines, for when standard output is not a terminal: one block per
 //! interval, a header line (interval, rates, distinct counts, drops), then the top flows,
-//! sources and destinations by packets, each entry on one line. No escape codes, nothing
+//! sources, destinations, source prefixes and destination prefixes by packets (the prefixes in
+//! the report's order, grouped by length), each entry on one line. No escape codes, nothing
 //! redrawn. A pure function from report to text: it must not know where the report came from.
 
 use super::model::{self, figures, List, Ranking, Rates};
@@ -89,6 +90,25 @@ mod tests {
         );
         assert!(lines[6].ends_with("fan-in 700"), "{text}");
         assert!(lines[7].ends_with("fan-in 2"), "{text}");
+        // Then the prefixes, in the report's order, each length ranked on its own.
+        assert_eq!(lines[8], "top source prefixes by packets:");
+        assert!(
+            lines[9].starts_with("   1  192.0.2.0/24  packets 800 (80.0%)"),
+            "{text}"
+        );
+        assert_eq!(lines[10], "top destination prefixes by packets:");
+        assert!(
+            lines[11].starts_with("   1  203.0.0.0/8  packets 700 (70.0%)"),
+            "{text}"
+        );
+        assert!(lines[11].ends_with("addresses 256"), "{text}");
+        assert!(lines[12].starts_with("   2  10.0.0.0/8  "), "{text}");
+        assert!(
+            lines[14].starts_with("   1  203.0.113.0/24  packets ≥700 (70.0%)"),
+            "{text}"
+        );
+        assert!(lines[15].ends_with("addresses -"), "{text}");
+        assert_eq!(lines.len(), 19, "{text}");
         assert!(text.ends_with("\n\n"), "{text}");
     }
 }

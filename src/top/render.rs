@@ -1,7 +1,13 @@
 //! The terminal view of a [`Model`], drawn with ratatui widgets: two header lines (the
-//! interval, rates, distinct counts, drops), the three top lists stacked when the terminal is
-//! tall enough (else the focused one alone), and two footer lines: the source's state and the
-//! latest warning, then the keys.
+//! interval, rates, distinct counts, drops), the lists, and two footer lines: the source's
+//! state and the latest warning, then the keys.
+//!
+//! While an address list (flows, sources, destinations) has the focus, the three are stacked
+//! when the terminal is tall enough (else the focused one alone). A prefix list (source or
+//! destination prefixes) is shown alone, over the whole body, when focused: its rows are
+//! grouped by length (/8, /16, /24, then the IPv6 lengths), and stacked among four others it
+//! would show the /8s only, never the /24 a carpet bombing hits. When its rows do not all fit,
+//! each length keeps its top rows ([`model::fit`]), so that every length stays in sight.
 //! Draws only: it must not know where reports come from, nor read keys.
 
 use super::model::{self, figures, List, Model, Row};
@@ -20,7 +26,7 @@ const BAR_WIDTH: usize = 14;
 
 /// The keys, as the footer lists them.
 pub const KEYS: &str =
-    "p packets  b bytes  tab/1/2/3 list  space pause  \u{2190}/\u{2192} older/newer  q quit";
+    "p packets  b bytes  tab/1-5 list (4/5 prefixes)  space pause  \u{2190}/\u{2192} older/newer  q quit";
 
 /// Draws `model` over the whole frame.
 pub fn draw(frame: &mut Frame, model: &Model) {
@@ -31,8 +37,9 @@ pub fn draw(frame: &mut Frame, model: &Model) {
     ])
     .areas(frame.area());
     frame.render_widget(Paragraph::new(header_lines(model)), header);
-    let lists: Vec<List> = if body.height >= 3 * MIN_LIST_HEIGHT {
-        List::ALL.to_vec()
+    let addresses = [List::Flows, List::Sources, List::Destinations];
+    let lists: Vec<List> = if !model.focus.is_prefixes() && body.height >= 3 * MIN_LIST_HEIGHT {
+        addresses.to_vec()
     } else {
         vec![model.focus]
     };
@@ -132,14 +139,7 @@ fn draw_list(frame: &mut Frame, model: &Model, list: List, area: Rect) {
     };
     let block = Block::bordered().title(title).border_style(border);
     let right = |text: String| Cell::from(Line::from(text).right_aligned());
-    let mut headings = vec![
-        right("#".into()),
-        Cell::from(if list == List::Flows {
-            "flow"
-        } else {
-            "address"
-        }),
-    ];
+    let mut headings = vec![right("#".into()), Cell::from(list.key_heading())];
     let mut widths = vec![Constraint::Length(3), Constraint::Fill(1)];
     if list == List::Flows {
         headings.push(Cell::from("proto"));
@@ -156,11 +156,16 @@ fn draw_list(frame: &mut Frame, model: &Model, list: List, area: Rect) {
     ]);
     if let Some(peers) = list.peers_heading() {
         headings.push(right(peers.into()));
-        widths.push(Constraint::Length(8));
+        // Wide enough for the numbers and the heading (`addresses`), a fan-in/out as before.
+        widths.push(Constraint::Length(peers.len().max(8) as u16));
     }
     headings.push(Cell::from("share"));
     widths.push(Constraint::Length(BAR_WIDTH as u16 + 7));
-    let rows = model.rows(list);
+    // Borders and the heading take three lines.
+    let rows = model::fit(
+        &model.rows(list),
+        usize::from(area.height.saturating_sub(3)),
+    );
     let body: Vec<TableRow> = if rows.is_empty() {
         vec![TableRow::new([Cell::from(""), Cell::from("(none)")])]
     } else {
@@ -268,6 +273,127 @@ mod tests {
         let bytes = screen(&model, 160, 20);
         assert!(bytes.contains("Top destinations by bytes"), "{bytes}");
         assert!(bytes.contains("PAUSED"), "{bytes}");
+    }
+
+    /// The line of `screen` that holds `text`.
+    fn line_with<'a>(screen: &'a str, text: &str) -> &'a str {
+        screen
+            .lines()
+            .find(|line| line.contains(text))
+            .unwrap_or_else(|| panic!("no {text}:\n{screen}"))
+    }
+
+    #[test]
+    fn a_focused_prefix_list_is_shown_alone_with_its_lengths_bounds_and_addresses() {
+        let mut model = Model::new("demo.pcap");
+        model.apply(Event::Report(Box::new(report(1_700_000_000))));
+        // Tab from destinations: source prefixes, then destination prefixes.
+        model.command(Command::NextList);
+        let sources = screen(&model, 160, 50);
+        assert!(
+            sources.contains("\u{25b6} [4] Top source prefixes by packets"),
+            "{sources}"
+        );
+        assert!(
+            line_with(&sources, " 192.0.2.0/24 ").contains("80.0%"),
+            "{sources}"
+        );
+        model.command(Command::NextList);
+        let tall = screen(&model, 160, 50);
+        assert!(
+            tall.contains("\u{25b6} [5] Top destination prefixes by packets"),
+            "{tall}"
+        );
+        // Alone: the address lists make room for it.
+        for gone in ["Top flows", "Top sources", "Top destinations by", "fan-in"] {
+            assert!(!tall.contains(gone), "{gone}\n{tall}");
+        }
+        let heading = line_with(&tall, " prefix ");
+        assert!(
+            heading.contains("packets") && heading.contains("addresses"),
+            "{tall}"
+        );
+        // In the report's order, with the length in the prefix; a lower bound marked ≥, the
+        // distinct addresses right-aligned under their heading, `-` when untracked.
+        let order: Vec<usize> = [
+            "203.0.0.0/8",
+            "203.0.0.0/16",
+            "203.0.113.0/24",
+            "10.0.0.0/24",
+            "2001:db8::/32",
+        ]
+        .iter()
+        .map(|key| {
+            tall.find(&format!(" {key} "))
+                .unwrap_or_else(|| panic!("{key}\n{tall}"))
+        })
+        .collect();
+        assert!(order.windows(2).all(|w| w[0] < w[1]), "{order:?}\n{tall}");
+        let carpet = line_with(&tall, " 203.0.113.0/24 ");
+        let cells: Vec<&str> = carpet.split_whitespace().collect();
+        assert_eq!(
+            cells[1..4],
+            ["1", "203.0.113.0/24", "\u{2265}700"],
+            "{carpet}"
+        );
+        assert!(carpet.contains("70.0%"), "{carpet}");
+        // In characters: the borders take several bytes each.
+        let column = heading[..heading.find("addresses").unwrap()]
+            .chars()
+            .count()
+            + 9;
+        let upto = |line: &str| line.chars().take(column).collect::<String>();
+        assert!(upto(carpet).ends_with(" 256"), "{carpet}\n{heading}");
+        assert!(
+            upto(line_with(&tall, " 10.0.0.0/24 ")).ends_with(" -"),
+            "{tall}"
+        );
+        assert!(
+            !line_with(&tall, " 10.0.0.0/24 ").contains('\u{2265}'),
+            "{tall}"
+        );
+        // Back to the addresses on the next tab: the three stacked again.
+        model.command(Command::NextList);
+        let flows = screen(&model, 160, 50);
+        assert!(flows.contains("\u{25b6} [1] Top flows") && flows.contains("[3] Top destinations"));
+        assert!(!flows.contains("Top source prefixes"), "{flows}");
+        assert!(!flows.contains("203.0.113.0/24"), "{flows}");
+    }
+
+    #[test]
+    fn a_prefix_list_too_long_for_the_screen_keeps_the_top_of_every_length() {
+        let mut report = report(1_700_000_000);
+        let entries = |length: u8| {
+            (0..20u64).map(move |i| {
+                let text = match length {
+                    8 => format!("{}.0.0.0/8", 100 + i),
+                    16 => format!("100.{i}.0.0/16"),
+                    _ if i == 0 => "203.0.113.0/24".to_owned(),
+                    _ => format!("100.0.{i}.0/24"),
+                };
+                super::super::model::tests::prefix(&text, 100 - i, 1_000, Some(i + 1), false)
+            })
+        };
+        report.top_destination_prefixes =
+            entries(8).chain(entries(16)).chain(entries(24)).collect();
+        let mut model = Model::new("demo.pcap");
+        model.apply(Event::Report(Box::new(report)));
+        model.command(Command::Focus(List::DestinationPrefixes));
+        // 30 lines: 26 for the list, 23 rows: 8 /8s, 8 /16s, 7 /24s.
+        let short = screen(&model, 160, 30);
+        assert!(short.contains(" 203.0.113.0/24 "), "{short}");
+        assert!(
+            short.contains(" 107.0.0.0/8 ") && !short.contains(" 108.0.0.0/8 "),
+            "{short}"
+        );
+        assert!(
+            short.contains(" 100.7.0.0/16 ") && !short.contains(" 100.8.0.0/16 "),
+            "{short}"
+        );
+        assert!(
+            short.contains(" 100.0.6.0/24 ") && !short.contains(" 100.0.7.0/24 "),
+            "{short}"
+        );
     }
 
     #[test]

@@ -135,6 +135,8 @@ pub fn command(key: KeyEvent) -> Option<Command> {
         KeyCode::Char('1') => Command::Focus(List::Flows),
         KeyCode::Char('2') => Command::Focus(List::Sources),
         KeyCode::Char('3') => Command::Focus(List::Destinations),
+        KeyCode::Char('4') => Command::Focus(List::SourcePrefixes),
+        KeyCode::Char('5') => Command::Focus(List::DestinationPrefixes),
         KeyCode::Char(' ') => Command::TogglePause,
         KeyCode::Left => Command::Older,
         KeyCode::Right => Command::Newer,
@@ -165,6 +167,15 @@ mod tests {
             key(KeyCode::Char('2'), plain),
             Some(Command::Focus(List::Sources))
         );
+        assert_eq!(
+            key(KeyCode::Char('4'), plain),
+            Some(Command::Focus(List::SourcePrefixes))
+        );
+        assert_eq!(
+            key(KeyCode::Char('5'), plain),
+            Some(Command::Focus(List::DestinationPrefixes))
+        );
+        assert_eq!(key(KeyCode::Char('6'), plain), None);
         assert_eq!(key(KeyCode::Char(' '), plain), Some(Command::TogglePause));
         assert_eq!(key(KeyCode::Left, plain), Some(Command::Older));
         assert_eq!(key(KeyCode::Char('x'), plain), None);

@@ -1,8 +1,10 @@
 //! `hhmon top` as a user sees it: in a real terminal (tmux, driven by send-keys and read by
 //! capture-pane) and through a pipe (plain lines), on the shipped SYN flood, against the
-//! victim and its exact number of distinct sources counted independently by tshark; attached
-//! to a running replay through its report API; and watching a server that is not there, until
-//! SIGTERM gives the terminal back.
+//! victim and its exact number of distinct sources counted independently by tshark; on a
+//! generated carpet bombing, the bombed /24 in the destination prefixes against its packets
+//! recounted here (libpcap and etherparse, not hhmon); attached to a running replay through
+//! its report API; and watching a server that is not there, until SIGTERM gives the terminal
+//! back.
 //!
 //! tmux and tshark must be installed: a missing tool fails the test.
 
@@ -13,6 +15,7 @@ use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use crate::util::hhmon::{hhmon, BINARY};
+use crate::util::recount::ip_packets;
 use crate::util::repo::capture;
 use crate::util::tshark::tshark;
 
@@ -112,13 +115,29 @@ impl Drop for Tmux {
 /// The first row of the list titled `title` in a pane: its cells split on runs of blanks, and
 /// the cell under `column`'s heading (numbers are right-aligned under theirs).
 fn first_row(pane: &str, title: &str, column: &str) -> (String, String) {
+    row_with(pane, title, None, column)
+}
+
+/// The row of the list titled `title` that holds ` key ` (the first row when `None`), and its
+/// cell under `column`'s heading, as [`first_row`].
+fn row_with(pane: &str, title: &str, key: Option<&str>, column: &str) -> (String, String) {
     let lines: Vec<&str> = pane.lines().collect();
     let at = lines
         .iter()
         .position(|line| line.contains(title))
         .unwrap_or_else(|| panic!("no {title}:\n{pane}"));
     let heading: Vec<char> = lines[at + 1].chars().collect();
-    let row: Vec<char> = lines[at + 2].chars().collect();
+    let row = match key {
+        None => at + 2,
+        Some(key) => {
+            at + 2
+                + lines[at + 2..]
+                    .iter()
+                    .position(|line| line.contains(&format!(" {key} ")))
+                    .unwrap_or_else(|| panic!("no {key} under {title}:\n{pane}"))
+        }
+    };
+    let row: Vec<char> = lines[row].chars().collect();
     let column: Vec<char> = column.chars().collect();
     let end = heading
         .windows(column.len())
@@ -172,6 +191,93 @@ fn in_a_terminal_the_flood_victim_tops_the_destinations_with_its_fan_in_and_keys
     let pane = tmux.wait_for("exit", |pane| pane.contains("hhmon exited"));
     assert!(pane.contains("hhmon exited 0"), "{pane}");
     assert!(!pane.contains("Top destinations"), "{pane}");
+}
+
+/// The prefix bombed in [`carpet_bombing_in_a_terminal_shows_the_bombed_24_in_the_destination_prefixes_exactly`].
+const CARPET: &str = "203.0.113.0/24";
+
+#[test]
+fn carpet_bombing_in_a_terminal_shows_the_bombed_24_in_the_destination_prefixes_exactly() {
+    // 40 000 packets, a fifth of them spread over every address of the /24: about 31 each,
+    // fewer than the heavier Zipf destinations get, so no address of it is a top destination.
+    // Counted exactly (`--exact`), the view's packets of the /24 must be the recount's.
+    let dir = tempfile::tempdir().unwrap();
+    let pcap = dir.path().join("carpet.pcap");
+    hhmon(["generate", "--packets", "40000", "--flows", "5000"])
+        .args(["--carpet-bomb", CARPET, "--carpet-share", "0.2", "--out"])
+        .arg(&pcap)
+        .output()
+        .succeeded();
+    // The exact count, made here from the capture: packets to an IPv4 address in 203.0.113/24.
+    let carpet = |address: &IpAddr| match address {
+        IpAddr::V4(v4) => v4.octets()[..3] == [203, 0, 113],
+        IpAddr::V6(_) => false,
+    };
+    let packets = ip_packets(&pcap);
+    let exact = packets.iter().filter(|(_, dst, _)| carpet(dst)).count() as u64;
+    let addresses: BTreeSet<IpAddr> = (packets.iter())
+        .filter(|(_, dst, _)| carpet(dst))
+        .map(|&(_, dst, _)| dst)
+        .collect();
+    assert_eq!(addresses.len(), 256);
+    assert!(exact > 7_000, "{exact} packets to {CARPET}");
+
+    let tmux = Tmux::new("top-carpet");
+    let command = format!(
+        "'{BINARY}' top --exact --interval 1000000000s '{}'; echo hhmon exited $?; sleep 60",
+        pcap.display()
+    );
+    tmux.start(&command);
+    let pane = tmux.wait_for("finished view", |pane| pane.contains("end of input"));
+    // The address lists show no address of the bombed /24.
+    assert!(!pane.contains(" 203.0.113."), "{pane}");
+    // Tab from destinations, past the source prefixes, to the destination prefixes.
+    tmux.run(&["send-keys", "-t", "top", "Tab"]);
+    tmux.wait_for("source prefixes", |pane| {
+        pane.contains("\u{25b6} [4] Top source prefixes by packets")
+    });
+    tmux.run(&["send-keys", "-t", "top", "Tab"]);
+    // Drawn whole once the bombed prefix's row ends with its share.
+    let title = "\u{25b6} [5] Top destination prefixes by packets";
+    let pane = tmux.wait_for("destination prefixes", |pane| {
+        pane.contains(title)
+            && pane
+                .lines()
+                .any(|line| line.contains(&format!(" {CARPET} ")) && line.contains('%'))
+    });
+    let (row, shown) = row_with(&pane, title, Some(CARPET), "packets");
+    assert_eq!(shown, exact.to_string(), "{row}\n{pane}");
+    // Ranked among the /24s as recounted (the generator's server /24 may be heavier).
+    let mut per_24: BTreeMap<[u8; 3], u64> = BTreeMap::new();
+    for (_, dst, _) in &packets {
+        if let IpAddr::V4(v4) = dst {
+            let o = v4.octets();
+            *per_24.entry([o[0], o[1], o[2]]).or_default() += 1;
+        }
+    }
+    let rank = 1 + per_24.values().filter(|&&n| n > exact).count();
+    let cells: Vec<&str> = row.split_whitespace().collect();
+    assert_eq!(
+        cells[1..3],
+        [rank.to_string().as_str(), CARPET],
+        "{row}\n{pane}"
+    );
+    let (_, distinct) = row_with(&pane, title, Some(CARPET), "addresses");
+    let distinct: u64 = distinct.parse().unwrap_or_else(|_| panic!("{row}\n{pane}"));
+    assert_fan_in(distinct, 256);
+    // Its /8 and /16 are listed above it, in the report's order.
+    let at = |key: &str| {
+        pane.find(&format!(" {key} "))
+            .unwrap_or_else(|| panic!("no {key}:\n{pane}"))
+    };
+    assert!(
+        at("203.0.0.0/8") < at("203.0.0.0/16") && at("203.0.0.0/16") < at(CARPET),
+        "{pane}"
+    );
+
+    tmux.run(&["send-keys", "-t", "top", "q"]);
+    let pane = tmux.wait_for("exit", |pane| pane.contains("hhmon exited"));
+    assert!(pane.contains("hhmon exited 0"), "{pane}");
 }
 
 #[test]
