@@ -11,11 +11,10 @@ use std::path::{Path, PathBuf};
 
 use hhmon::report::{HierarchicalEntry, IntervalReport, DEFAULT_HIERARCHICAL_SHARE};
 
+use crate::util::attacks::{self, CARPET};
 use crate::util::hhmon::{hhmon, replay_into};
 use crate::util::recount::ip_packets;
 use crate::util::snapshots::{interval_files, read};
-
-const CARPET: &str = "203.0.113.0/24";
 
 /// The botnet's /24s, each with 4% of the packets, and the /16 they make up.
 const BOTNET_24S: [&str; 4] = [
@@ -26,17 +25,10 @@ const BOTNET_24S: [&str; 4] = [
 ];
 const BOTNET_16: &str = "198.18.0.0/16";
 
-/// Writes into `dir` 300 000 packets (3 s of trace time) of background traffic, a carpet
-/// bombing of [`CARPET`] (20%) and a botnet in [`BOTNET_24S`] (16%), and returns its path.
+/// 300 000 packets (3 s of trace time) of background traffic, the carpet bombing (20%) and
+/// the botnet (16%).
 fn attack_trace(dir: &Path) -> PathBuf {
-    let pcap = dir.join("attacks.pcap");
-    hhmon(["generate", "--packets", "300000", "--flows", "100000"])
-        .args(["--carpet-bomb", CARPET, "--carpet-share", "0.2"])
-        .args(["--botnet", "4", "--botnet-share", "0.16", "--out"])
-        .arg(&pcap)
-        .output()
-        .succeeded();
-    pcap
+    attacks::attack_trace(dir, 300_000, 100_000, true)
 }
 
 /// The packets a network must carry on its own to be a hierarchical heavy hitter at `share` of

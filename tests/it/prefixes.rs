@@ -13,11 +13,10 @@ use std::path::{Path, PathBuf};
 
 use hhmon::report::{IntervalReport, PrefixEntry};
 
+use crate::util::attacks::{attack_trace, BOTNET_PREFIXES, CARPET};
 use crate::util::hhmon::{hhmon, replay_into};
 use crate::util::recount::ip_packets;
 
-const CARPET: &str = "203.0.113.0/24";
-const BOTNET_PREFIXES: u32 = 4;
 const TOP: usize = 20;
 
 /// The exact counts of one prefix: packets, bytes and its addresses seen.
@@ -75,15 +74,7 @@ fn recount(pcap: &Path) -> Recount {
 /// (about 234 packets per address, fewer than the 20th destination gets) and 16% a botnet in
 /// [`BOTNET_PREFIXES`] /24s (12 000 packets per /24, some 47 per bot).
 fn trace(dir: &Path) -> PathBuf {
-    let pcap = dir.join("attacks.pcap");
-    hhmon(["generate", "--packets", "300000", "--flows", "100000"])
-        .args(["--carpet-bomb", CARPET, "--carpet-share", "0.2"])
-        .args(["--botnet", &BOTNET_PREFIXES.to_string()])
-        .args(["--botnet-share", "0.16", "--out"])
-        .arg(&pcap)
-        .output()
-        .succeeded();
-    pcap
+    attack_trace(dir, 300_000, 100_000, true)
 }
 
 /// The one report of a replay of `pcap` with `extra` flags (one interval covers the trace).

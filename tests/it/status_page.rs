@@ -26,6 +26,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::util::attacks::{attack_trace, CARPET};
 use crate::util::hhmon::hhmon;
 use crate::util::http;
 use crate::util::process::Running;
@@ -322,8 +323,6 @@ fn the_status_page_shows_the_flood_victim_with_its_packets_in_a_real_browser() {
     assert!(status.success(), "hhmon after SIGTERM: {status}");
 }
 
-const CARPET: &str = "203.0.113.0/24";
-
 /// Whether `address` is in [`CARPET`], by its octets (not by hhmon's prefix code).
 fn in_carpet(address: IpAddr) -> bool {
     matches!(address, IpAddr::V4(v4) if v4.octets()[..3] == [203, 0, 113])
@@ -332,14 +331,8 @@ fn in_carpet(address: IpAddr) -> bool {
 #[test]
 fn the_status_page_shows_a_carpet_bombed_24_in_the_prefixes_and_heavy_on_its_own() {
     let dir = tempfile::tempdir().unwrap();
-    let pcap = dir.path().join("attacks.pcap");
     // 100 000 packets: 20% to every address of the /24 (some 78 each), 16% from a botnet.
-    hhmon(["generate", "--packets", "100000", "--flows", "30000"])
-        .args(["--carpet-bomb", CARPET, "--carpet-share", "0.2"])
-        .args(["--botnet", "4", "--botnet-share", "0.16", "--out"])
-        .arg(&pcap)
-        .output()
-        .succeeded();
+    let pcap = attack_trace(dir.path(), 100_000, 30_000, true);
 
     // The exact counts of the carpet, from the capture itself.
     let (mut total, mut packets, mut bytes) = (0u64, 0u64, 0u64);

@@ -14,6 +14,7 @@ use std::path::Path;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
+use crate::util::attacks::{attack_trace, CARPET};
 use crate::util::hhmon::{hhmon, BINARY};
 use crate::util::recount::ip_packets;
 use crate::util::repo::capture;
@@ -193,21 +194,13 @@ fn in_a_terminal_the_flood_victim_tops_the_destinations_with_its_fan_in_and_keys
     assert!(!pane.contains("Top destinations"), "{pane}");
 }
 
-/// The prefix bombed in [`carpet_bombing_in_a_terminal_shows_the_bombed_24_in_the_destination_prefixes_exactly`].
-const CARPET: &str = "203.0.113.0/24";
-
 #[test]
 fn carpet_bombing_in_a_terminal_shows_the_bombed_24_in_the_destination_prefixes_exactly() {
     // 40 000 packets, a fifth of them spread over every address of the /24: about 31 each,
     // fewer than the heavier Zipf destinations get, so no address of it is a top destination.
     // Counted exactly (`--exact`), the view's packets of the /24 must be the recount's.
     let dir = tempfile::tempdir().unwrap();
-    let pcap = dir.path().join("carpet.pcap");
-    hhmon(["generate", "--packets", "40000", "--flows", "5000"])
-        .args(["--carpet-bomb", CARPET, "--carpet-share", "0.2", "--out"])
-        .arg(&pcap)
-        .output()
-        .succeeded();
+    let pcap = attack_trace(dir.path(), 40_000, 5_000, false);
     // The exact count, made here from the capture: packets to an IPv4 address in 203.0.113/24.
     let carpet = |address: &IpAddr| match address {
         IpAddr::V4(v4) => v4.octets()[..3] == [203, 0, 113],

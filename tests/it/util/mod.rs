@@ -5,6 +5,7 @@
 //! the system tests (`tests/system/util.rs`), so every item in them must have a user in both
 //! binaries.
 
+pub mod attacks;
 pub mod captures;
 pub mod collector;
 pub mod dashboards;
