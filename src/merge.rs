@@ -270,9 +270,7 @@ pub fn merge(
     let largest_share = reports()
         .map(|report| report.hierarchical_share)
         .filter(|&share| is_hierarchical_share(share))
-        .fold(None, |largest: Option<f64>, share| {
-            Some(largest.map_or(share, |largest| largest.max(share)))
-        });
+        .reduce(f64::max);
     let hierarchical_share = hierarchical_share
         .filter(|&share| is_hierarchical_share(share))
         .or(largest_share)

@@ -64,13 +64,8 @@ impl List {
 
     /// The list after this one, wrapping around.
     pub fn next(self) -> Self {
-        match self {
-            List::Flows => List::Sources,
-            List::Sources => List::Destinations,
-            List::Destinations => List::SourcePrefixes,
-            List::SourcePrefixes => List::DestinationPrefixes,
-            List::DestinationPrefixes => List::Flows,
-        }
+        let at = List::ALL.iter().position(|&list| list == self).unwrap_or(0);
+        List::ALL[(at + 1) % List::ALL.len()]
     }
 
     /// `flows`, `sources`, `destinations`, `source prefixes` or `destination prefixes`.
@@ -341,58 +336,68 @@ pub fn rows(report: &IntervalReport, list: List, ranking: Ranking) -> Vec<Row> {
             (part as f64 / total as f64).min(1.0)
         }
     };
+    // What every kind of entry shows alike: its counts, rates, share and bound.
+    let row = |rank: usize, key: String, packets: u64, bytes: u64, lower_bound: LowerBound| Row {
+        rank,
+        key,
+        protocol: None,
+        packets,
+        bytes,
+        rates: Rates::of(packets, bytes, seconds),
+        share: share(packets, bytes),
+        peers: None,
+        lower_bound,
+    };
     let flow_row = |(index, flow): (usize, &FlowEntry)| Row {
-        rank: index + 1,
-        key: format!(
-            "{} -> {}",
-            endpoint(flow.src, flow.src_port, flow),
-            endpoint(flow.dst, flow.dst_port, flow)
-        ),
         protocol: Some(
             protocol_name(flow.protocol).map_or_else(|| flow.protocol.to_string(), Into::into),
         ),
-        packets: flow.packets,
-        bytes: flow.bytes,
-        rates: Rates::of(flow.packets, flow.bytes, seconds),
-        share: share(flow.packets, flow.bytes),
-        peers: None,
-        lower_bound: flow.lower_bound,
+        ..row(
+            index + 1,
+            format!(
+                "{} -> {}",
+                endpoint(flow.src, flow.src_port, flow),
+                endpoint(flow.dst, flow.dst_port, flow)
+            ),
+            flow.packets,
+            flow.bytes,
+            flow.lower_bound,
+        )
     };
     let address_row = |peers: fn(&AddressEntry) -> Option<u64>| {
         move |(index, entry): (usize, &AddressEntry)| Row {
-            rank: index + 1,
-            key: entry.address.to_string(),
-            protocol: None,
-            packets: entry.packets,
-            bytes: entry.bytes,
-            rates: Rates::of(entry.packets, entry.bytes, seconds),
-            share: share(entry.packets, entry.bytes),
             peers: peers(entry),
-            lower_bound: entry.lower_bound,
+            ..row(
+                index + 1,
+                entry.address.to_string(),
+                entry.packets,
+                entry.bytes,
+                entry.lower_bound,
+            )
         }
     };
     // The report's order: grouped by length, each length ranked on its own.
     let prefix_rows = |entries: &[PrefixEntry]| {
-        let mut rows: Vec<Row> = Vec::with_capacity(entries.len());
         let mut group = None;
         let mut rank = 0;
-        for entry in entries {
-            let this = (entry.prefix.address().is_ipv4(), entry.length);
-            rank = if group == Some(this) { rank + 1 } else { 1 };
-            group = Some(this);
-            rows.push(Row {
-                rank,
-                key: entry.prefix.to_string(),
-                protocol: None,
-                packets: entry.packets,
-                bytes: entry.bytes,
-                rates: Rates::of(entry.packets, entry.bytes, seconds),
-                share: share(entry.packets, entry.bytes),
-                peers: entry.distinct_addresses,
-                lower_bound: entry.lower_bound,
-            });
-        }
-        rows
+        entries
+            .iter()
+            .map(|entry| {
+                let this = (entry.prefix.address().is_ipv4(), entry.length);
+                rank = if group == Some(this) { rank + 1 } else { 1 };
+                group = Some(this);
+                Row {
+                    peers: entry.distinct_addresses,
+                    ..row(
+                        rank,
+                        entry.prefix.to_string(),
+                        entry.packets,
+                        entry.bytes,
+                        entry.lower_bound,
+                    )
+                }
+            })
+            .collect::<Vec<Row>>()
     };
     let by_bytes = ranking == Ranking::Bytes;
     match list {
